@@ -1,0 +1,70 @@
+"""The vocabulary shared by the engine and every channel adapter (DESIGN.md §3).
+
+Adapters translate platform updates into `Incoming` and `Reply` back into platform calls; nothing here knows
+about any platform, so the same dialog runs in Telegram, VK and the terminal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRef:
+    """Who we talk to, and where to reach them later (proactive notifications)."""
+
+    channel: str
+    chat_id: str
+    user_id: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.channel}:{self.chat_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """A photo already stored by the adapter in the photo store; `sha256` is its content address."""
+
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One user action. `event_key` is the platform's delivery id; a repeated key is handled once."""
+
+    chat: ChatRef
+    event_key: str
+    language: str | None = None
+    text: str | None = None
+    command: str | None = None
+    args: str = ""
+    location: Location | None = None
+    photos: tuple[Photo, ...] = ()
+    button: str | None = None
+    contact: str | None = None
+    unsupported: str | None = None
+    """A kind of input the bot cannot use (sticker, voice, file…); named so the engine can answer it."""
+    display_name: str = ""
+
+
+Button = tuple[str, str]
+"""(label, data). `data` is at most 64 bytes so it fits Telegram callback data."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    ask_location: bool = False
+    photos: tuple[Photo, ...] = ()
+    location: Location | None = None
+    chat: ChatRef | None = None
+    """Set only on outbox messages: the recipient. Replies to the sender leave it empty."""
+    extra: dict[str, str] = field(default_factory=dict)
