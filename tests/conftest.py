@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine as SqlEngine
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
+from core.demo import DEMO_CONFIG_PATH
+from core.engine import Engine
+from core.municipality import Municipality, load_toml_file
+from storage.database import Database
+from storage.migrate import upgrade
+from storage.municipality_store import save_municipality
+from storage.photos import PhotoStore
 from storage.tables import Base
 from storage.urls import normalise_url
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 
 
-def _reset_postgres(engine: Engine) -> None:
+def _reset_postgres(engine: SqlEngine) -> None:
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
@@ -34,9 +44,39 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def sql_engine(database_url: str) -> Iterator[Engine]:
+def sql_engine(database_url: str) -> Iterator[SqlEngine]:
     """A sync SQLAlchemy engine on an empty database with every table created."""
     engine = create_engine(normalise_url(database_url))
     Base.metadata.create_all(engine)
     yield engine
     engine.dispose()
+
+
+# --- the engine over real storage ------------------------------------------------------------
+# Tuesday 1 December 2026, 10:00 in Irkutsk (UTC+8).
+NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def demo() -> Municipality:
+    return load_toml_file(DEMO_CONFIG_PATH)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    upgrade(database_url)
+    database = Database(database_url)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def engine(db: Database, demo: Municipality) -> Engine:
+    """The engine on a migrated database with the demo city loaded, at a fixed time."""
+    db.run_sync(lambda store: save_municipality(Session(bind=store.conn), demo))
+    return Engine(db, demo, clock=lambda: NOW)
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> PhotoStore:
+    return PhotoStore(tmp_path / "photos")

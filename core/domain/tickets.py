@@ -38,7 +38,7 @@ class Action(StrEnum):
 CLOSED_STATUSES = frozenset({Status.CLOSED, Status.REJECTED})
 """Open311 view: closed = {closed, rejected}, open = the rest."""
 
-# (from, action) -> to.  Actions that do not change the status (comment, overdue) are allowed from any open state.
+# (from, action) -> to. Actions that keep the status (comment, overdue) are allowed from any open state.
 TRANSITIONS: dict[tuple[Status | None, Action], Status] = {
     (None, Action.CREATE): Status.NEW,
     (Status.NEW, Action.ASSIGN): Status.ASSIGNED,
@@ -64,7 +64,9 @@ NON_TRANSITIONS = frozenset({Action.COMMENT, Action.OVERDUE})
 
 class IllegalTransition(ValueError):
     def __init__(self, status: Status | None, action: Action) -> None:
-        super().__init__(f"cannot {action.value} a ticket that is {status.value if status else 'not created'}")
+        super().__init__(
+            f"cannot {action.value} a ticket that is {status.value if status else 'not created'}"
+        )
         self.status = status
         self.action = action
 

@@ -1,0 +1,80 @@
+"""The composition root: the only place that knows settings, storage, core and channels together."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from bots.settings import Settings
+from core.demo import DEMO_CONFIG_PATH
+from core.engine import Engine
+from core.municipality import Municipality, load_toml_file
+from storage.database import Database
+from storage.migrate import upgrade
+from storage.municipality_store import load_municipality, save_municipality
+from storage.photos import PhotoStore
+from storage.store import SqlStore
+
+log = logging.getLogger(__name__)
+
+
+class NotConfigured(RuntimeError):
+    """The database has no municipality configuration and none can be loaded automatically."""
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    photos: PhotoStore
+    engine: Engine
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def prepare_database(settings: Settings) -> None:
+    """Embedded SQLite is upgraded without asking; a server database only by `otklik db upgrade`."""
+    if settings.is_embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.effective_database_url)
+
+
+def load_config_file(db: Database, path: Path) -> tuple[Municipality, bool]:
+    municipality = load_toml_file(path)
+    changed = db.run_sync(lambda store: save_municipality(_session(store), municipality))
+    return municipality, changed
+
+
+def _session(store: SqlStore) -> Session:
+    return Session(bind=store.conn, join_transaction_mode="create_savepoint")
+
+
+def current_municipality(db: Database, settings: Settings) -> Municipality:
+    municipality = db.run_sync(lambda store: load_municipality(_session(store)))
+    if municipality is not None:
+        return municipality
+    if settings.municipality_config is not None:
+        return load_config_file(db, settings.municipality_config)[0]
+    if settings.is_embedded:
+        log.info("empty embedded database: loading the demo configuration (Irkutsk)")
+        return load_config_file(db, DEMO_CONFIG_PATH)[0]
+    raise NotConfigured(
+        "the database has no municipality configuration: run `otklik config load FILE` "
+        "or set MUNICIPALITY_CONFIG"
+    )
+
+
+def build_app(settings: Settings) -> App:
+    prepare_database(settings)
+    db = Database(settings.effective_database_url)
+    try:
+        municipality = current_municipality(db, settings)
+    except Exception:
+        db.close()
+        raise
+    engine = Engine(db, municipality, default_language=settings.default_language)
+    return App(settings=settings, db=db, photos=PhotoStore(settings.data_dir / "photos"), engine=engine)

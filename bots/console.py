@@ -1,0 +1,141 @@
+"""The console channel: the bot in a terminal, or driven line by line from a script through stdin.
+
+It is a channel adapter like Telegram's: lines become `Incoming`, replies are printed, and what a terminal
+cannot show is degraded here — buttons are numbered and chosen by number or label, a location is typed as
+`/loc LAT LON`, a photo is attached as `/photo PATH`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+from core.engine import Engine
+from core.messages import ChatRef, Incoming, Location, Photo, Reply
+from storage.photos import PhotoRejected, PhotoStore, PhotoTooLarge
+
+CHANNEL = "console"
+
+
+class ConsoleChannel:
+    def __init__(
+        self,
+        engine: Engine,
+        photos: PhotoStore,
+        register_photo: Callable[[object], object],
+        *,
+        user_id: str,
+        name: str = "",
+        language: str | None = None,
+        out: TextIO = sys.stdout,
+    ) -> None:
+        self.engine = engine
+        self.photos = photos
+        self.register_photo = register_photo
+        self.chat = ChatRef(CHANNEL, user_id, user_id)
+        self.name = name
+        self.language = language
+        self.out = out
+        self.buttons: list[tuple[str, str]] = []
+        self._ids = itertools.count(1)
+        self._session = f"{os.getpid()}-{os.urandom(4).hex()}"
+
+    async def run(self, lines: TextIO = sys.stdin) -> None:
+        interactive = lines.isatty()
+        if self.language:  # an explicit --lang wins over what an earlier session chose; nothing to show
+            await self.engine.handle(Incoming(self.chat, self._key(), command="language", args=self.language))
+        while True:
+            if interactive:
+                self.out.write("> ")
+                self.out.flush()
+            line = await asyncio.to_thread(lines.readline)
+            if not line:
+                return
+            await self.send(await self.translate(line.rstrip("\r\n")))
+
+    async def send(self, incoming: Incoming) -> None:
+        for reply in await self.engine.handle(incoming):
+            self.show(reply)
+
+    def _key(self) -> str:
+        return f"{self._session}-{next(self._ids)}"
+
+    async def translate(self, line: str) -> Incoming:
+        base = Incoming(self.chat, self._key(), self.language, display_name=self.name)
+        stripped = line.strip()
+        if self.buttons and stripped:
+            chosen = self._button_for(stripped)
+            if chosen is not None:
+                return _with(base, button=chosen)
+        if stripped.startswith("/loc"):
+            return _with(base, **self._location(stripped))
+        if stripped.startswith("/photo"):
+            return _with(base, **await self._photos(stripped))
+        if stripped.startswith("/") and len(stripped) > 1:
+            command, _, args = stripped[1:].partition(" ")
+            return _with(base, command=command, args=args.strip())
+        return _with(base, text=line)
+
+    def _button_for(self, text: str) -> str | None:
+        if text.isdigit() and 1 <= int(text) <= len(self.buttons):
+            return self.buttons[int(text) - 1][1]
+        wanted = text.casefold()
+        return next((data for label, data in self.buttons if label.casefold() == wanted), None)
+
+    @staticmethod
+    def _location(line: str) -> dict[str, object]:
+        parts = line.replace(",", " ").split()[1:]
+        try:
+            lat, lon = (float(p) for p in parts)
+        except ValueError:
+            return {"text": line}  # the engine answers it as a bad place
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            return {"text": line}
+        return {"location": Location(lat, lon)}
+
+    async def _photos(self, line: str) -> dict[str, object]:
+        try:
+            paths = shlex.split(line)[1:]
+        except ValueError:
+            paths = line.split()[1:]
+        if not paths:
+            return {"unsupported": "bad_photo"}
+        stored: list[Photo] = []
+        for raw in paths:
+            try:
+                data = await asyncio.to_thread(Path(raw).expanduser().read_bytes)
+                photo = await asyncio.to_thread(self.photos.store, data)
+            except PhotoTooLarge:
+                return {"unsupported": "photo_too_large"}
+            except (OSError, PhotoRejected) as exc:
+                print(f"{raw}: {exc}", file=sys.stderr)
+                return {"unsupported": "bad_photo"}
+            await self.engine.db.run(lambda store, p=photo: self.register_photo(store, p))
+            stored.append(Photo(photo.sha256))
+        return {"photos": tuple(stored)}
+
+    def show(self, reply: Reply) -> None:
+        lines = [reply.text]
+        if reply.photos:
+            lines.append(f"🖼  {len(reply.photos)}: " + ", ".join(p.sha256[:12] for p in reply.photos))
+        if reply.location is not None:
+            lines.append(f"📍 {reply.location.lat:.5f}, {reply.location.lon:.5f}")
+        flat = [button for row in reply.buttons for button in row]
+        if flat:
+            self.buttons = flat
+            lines.extend(f"  [{i}] {label}" for i, (label, _data) in enumerate(flat, 1))
+        if reply.ask_location:
+            lines.append("  (📍 /loc LAT LON)")
+        self.out.write("\n".join(lines) + "\n\n")
+        self.out.flush()
+
+
+def _with(base: Incoming, **fields: object) -> Incoming:
+    return replace(base, **fields)  # type: ignore[arg-type]

@@ -1,0 +1,51 @@
+"""What one step of a dialog sees: the open transaction, the city, the chat's state, the input, the time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from core.messages import Button, ChatRef, Incoming, Reply
+from core.municipality import Municipality
+from core.ports import Store
+from core.texts import t
+
+
+class Retry(Exception):
+    """Raised by a step's parser: the input was of the right kind but not acceptable; say why, re-ask."""
+
+    def __init__(self, key: str, **params: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+@dataclass(slots=True)
+class Ctx:
+    store: Store
+    municipality: Municipality
+    state: dict[str, Any]
+    chat: ChatRef
+    incoming: Incoming
+    now: datetime
+
+    @property
+    def lang(self) -> str:
+        return str(self.state.get("lang", "ru"))
+
+    @property
+    def slots(self) -> dict[str, Any]:
+        return self.state.setdefault("slots", {})
+
+    def t(self, key: str, **params: Any) -> str:
+        return t(self.lang, key, **params)
+
+    def reply(self, key: str, *, buttons: tuple[tuple[Button, ...], ...] = (), **params: Any) -> Reply:
+        return Reply(text=self.t(key, **params), buttons=buttons)
+
+    def local(self, moment: datetime | None, fmt: str = "%d.%m.%Y") -> str:
+        if moment is None:
+            return "—"
+        return moment.astimezone(ZoneInfo(self.municipality.timezone)).strftime(fmt)

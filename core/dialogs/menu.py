@@ -1,0 +1,85 @@
+"""The resident's main menu, *My reports* and a ticket's details with its history."""
+
+from __future__ import annotations
+
+from core.context import Ctx
+from core.dialogs.report import category_label, describe_place
+from core.domain.tickets import Ticket
+from core.messages import Button, Reply
+from core.texts import LANGUAGES
+
+MY_REPORTS_LIMIT = 10
+LANGUAGE_NAMES = {"ru": "Русский", "en": "English"}
+
+
+def main_menu(ctx: Ctx, key: str = "menu.prompt") -> Reply:
+    return ctx.reply(
+        key,
+        buttons=(
+            ((ctx.t("menu.new"), "menu:new"),),
+            ((ctx.t("menu.mine"), "menu:mine"),),
+            ((ctx.t("menu.help"), "menu:help"), (ctx.t("menu.language"), "menu:language")),
+        ),
+    )
+
+
+def language_menu(ctx: Ctx) -> Reply:
+    row: tuple[Button, ...] = tuple((LANGUAGE_NAMES[code], f"lang:{code}") for code in LANGUAGES)
+    return ctx.reply("language.ask", buttons=(row,))
+
+
+def my_reports(ctx: Ctx) -> Reply:
+    tickets = ctx.store.tickets_of(ctx.chat, MY_REPORTS_LIMIT)
+    if not tickets:
+        return main_menu(ctx, "mine.empty")
+    rows = tuple(
+        (
+            (
+                ctx.t(
+                    "mine.item",
+                    number=t.number,
+                    category=category_label(ctx, t.category, t.subcategory),
+                    status=ctx.t(f"status.{t.status.value}"),
+                ),
+                f"ticket:{t.number}",
+            ),
+        )
+        for t in tickets
+    )
+    return ctx.reply("mine.list", buttons=rows, count=len(tickets))
+
+
+def ticket_details(ctx: Ctx, number: int) -> Reply:
+    ticket = ctx.store.get_ticket(number)
+    if ticket is None or (ticket.author_channel, ticket.author_chat_id) != (
+        ctx.chat.channel,
+        ctx.chat.chat_id,
+    ):
+        return ctx.reply("ticket.not_found")
+    return Reply(text=format_ticket(ctx, ticket), photos=(), location=None)
+
+
+def format_ticket(ctx: Ctx, ticket: Ticket) -> str:
+    org = ctx.municipality.organisation(ticket.organisation)
+    history = "\n".join(
+        ctx.t(
+            "ticket.history_item",
+            at=ctx.local(e.at, "%d.%m.%Y %H:%M"),
+            action=ctx.t(f"action.{e.action.value}"),
+        )
+        + (f": {e.comment}" if e.comment else "")
+        for e in ticket.events
+    )
+    location = {"lat": ticket.lat, "lon": ticket.lon, "address": ticket.address}
+    return ctx.t(
+        "ticket.details",
+        number=ticket.number,
+        status=ctx.t(f"status.{ticket.status.value}"),
+        category=category_label(ctx, ticket.category, ticket.subcategory),
+        place=describe_place(ctx, location),
+        description=ticket.description,
+        organisation=org.name(ctx.lang) if org else "—",
+        deadline=ctx.local(ticket.deadline),
+        created=ctx.local(ticket.created_at, "%d.%m.%Y %H:%M"),
+        history=history or "—",
+    )

@@ -1,0 +1,200 @@
+"""The new-report dialog as a table of steps: category → subcategory → place → description → photos →
+review."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.context import Ctx, Retry
+from core.dialogs.form import Step
+from core.messages import Button, Incoming, Reply
+from core.reporting import submit_report
+
+DESCRIPTION_MIN = 10
+DESCRIPTION_MAX = 2000
+ADDRESS_MIN = 5
+ADDRESS_MAX = 300
+MAX_PHOTOS = 5
+CANCEL = "report:cancel"
+
+
+def _cancel_row(ctx: Ctx) -> tuple[Button, ...]:
+    return ((ctx.t("report.cancel"), CANCEL),)
+
+
+# --- category ---------------------------------------------------------------------------------------------
+def ask_category(ctx: Ctx) -> Reply:
+    cats = ctx.municipality.top_categories()
+    rows = tuple(((c.name(ctx.lang), f"cat:{c.code}"),) for c in cats)
+    return ctx.reply("report.category.ask", buttons=(*rows, _cancel_row(ctx)))
+
+
+def take_category(ctx: Ctx, incoming: Incoming) -> None:
+    code = (incoming.button or "").removeprefix("cat:")
+    category = ctx.municipality.category(code)
+    if category is None or category.parent is not None:
+        raise Retry("button.stale")
+    ctx.slots["category"] = code
+    ctx.slots.pop("subcategory", None)
+
+
+# --- subcategory ------------------------------------------------------------------------------------------
+def has_subcategories(ctx: Ctx) -> bool:
+    return bool(ctx.municipality.subcategories(ctx.slots.get("category", "")))
+
+
+def ask_subcategory(ctx: Ctx) -> Reply:
+    parent = ctx.municipality.category(ctx.slots["category"])
+    assert parent is not None
+    subs = ctx.municipality.subcategories(parent.code)
+    rows = tuple(((c.name(ctx.lang), f"sub:{c.code}"),) for c in subs)
+    back = ((ctx.t("report.back"), "sub:back"),)
+    return ctx.reply("report.subcategory.ask", buttons=(*rows, back), category=parent.name(ctx.lang))
+
+
+def take_subcategory(ctx: Ctx, incoming: Incoming) -> None:
+    code = (incoming.button or "").removeprefix("sub:")
+    if code == "back":
+        ctx.slots.pop("category", None)
+        return
+    sub = ctx.municipality.category(code)
+    if sub is None or sub.parent != ctx.slots.get("category"):
+        raise Retry("button.stale")
+    ctx.slots["subcategory"] = code
+
+
+# --- place ------------------------------------------------------------------------------------------------
+def ask_location(ctx: Ctx) -> Reply:
+    return Reply(text=ctx.t("report.location.ask"), ask_location=True, buttons=(_cancel_row(ctx),))
+
+
+def take_location(ctx: Ctx, incoming: Incoming) -> None:
+    if incoming.location is not None:
+        lat, lon = incoming.location.lat, incoming.location.lon
+        if not ctx.municipality.contains(lat, lon):
+            raise Retry("report.location.outside", city=ctx.municipality.names.get(ctx.lang, ""))
+        ctx.slots["location"] = {"lat": lat, "lon": lon, "address": "", "source": "pin"}
+        return
+    address = " ".join((incoming.text or "").split())
+    if len(address) < ADDRESS_MIN:
+        raise Retry("report.location.address_too_short")
+    if len(address) > ADDRESS_MAX:
+        raise Retry("report.location.address_too_long", limit=ADDRESS_MAX)
+    ctx.slots["location"] = {"lat": None, "lon": None, "address": address, "source": "typed"}
+
+
+# --- description ------------------------------------------------------------------------------------------
+def ask_description(ctx: Ctx) -> Reply:
+    return Reply(
+        text=ctx.t("report.description.ask", min=DESCRIPTION_MIN, max=DESCRIPTION_MAX),
+        buttons=(_cancel_row(ctx),),
+    )
+
+
+def take_description(ctx: Ctx, incoming: Incoming) -> None:
+    text = (incoming.text or "").strip()
+    if len(text) < DESCRIPTION_MIN:
+        raise Retry("report.description.too_short", min=DESCRIPTION_MIN)
+    if len(text) > DESCRIPTION_MAX:
+        raise Retry("report.description.too_long", length=len(text), max=DESCRIPTION_MAX)
+    ctx.slots["description"] = text
+
+
+# --- photos -----------------------------------------------------------------------------------------------
+def ask_photos(ctx: Ctx) -> Reply:
+    count = len(ctx.slots.get("photos", ()))
+    if count:
+        return Reply(
+            text=ctx.t("report.photos.ask_more", count=count, max=MAX_PHOTOS),
+            buttons=(((ctx.t("report.photos.done"), "photos:done"),), _cancel_row(ctx)),
+        )
+    return Reply(
+        text=ctx.t("report.photos.ask", max=MAX_PHOTOS),
+        buttons=(((ctx.t("report.photos.skip"), "photos:done"),), _cancel_row(ctx)),
+    )
+
+
+def take_photos(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
+    if incoming.button is not None:
+        if incoming.button != "photos:done":
+            raise Retry("button.stale")
+        ctx.slots["photos_done"] = True
+        return None
+    photos: list[str] = ctx.slots.setdefault("photos", [])
+    new = [p.sha256 for p in incoming.photos if p.sha256 not in photos]
+    room = MAX_PHOTOS - len(photos)
+    photos.extend(new[:room])
+    said = [ask_photos(ctx)]
+    if len(new) > room:
+        said.insert(0, ctx.reply("report.photos.limit", max=MAX_PHOTOS))
+    return said
+
+
+# --- review -----------------------------------------------------------------------------------------------
+def describe_place(ctx: Ctx, location: dict[str, Any] | None) -> str:
+    if not location:
+        return "—"
+    if location.get("address"):
+        return str(location["address"])
+    return ctx.t("report.review.point", lat=f"{location['lat']:.5f}", lon=f"{location['lon']:.5f}")
+
+
+def category_label(ctx: Ctx, category: str, subcategory: str | None) -> str:
+    parts = [ctx.municipality.category(code) for code in (category, subcategory) if code]
+    return " → ".join(c.name(ctx.lang) for c in parts if c is not None)
+
+
+def ask_review(ctx: Ctx) -> Reply:
+    s = ctx.slots
+    photos = len(s.get("photos", ()))
+    text = ctx.t(
+        "report.review.ask",
+        category=category_label(ctx, s["category"], s.get("subcategory")),
+        place=describe_place(ctx, s.get("location")),
+        description=s.get("description", ""),
+        photos=photos or ctx.t("report.review.no_photos"),
+    )
+    edit = lambda field: (ctx.t(f"report.review.edit_{field}"), f"review:edit:{field}")  # noqa: E731
+    return Reply(
+        text=text,
+        buttons=(
+            ((ctx.t("report.review.submit"), "review:submit"),),
+            (edit("category"), edit("location")),
+            (edit("description"), edit("photos")),
+            _cancel_row(ctx),
+        ),
+    )
+
+
+EDITS = {
+    "category": ("category", "subcategory"),
+    "location": ("location",),
+    "description": ("description",),
+    "photos": ("photos", "photos_done"),
+}
+
+
+def take_review(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
+    data = incoming.button or ""
+    if data == "review:submit":
+        return [submit_report(ctx)]
+    field = data.removeprefix("review:edit:")
+    if field not in EDITS:
+        raise Retry("button.stale")
+    for slot in EDITS[field]:
+        ctx.slots.pop(slot, None)
+    return None
+
+
+STEPS: tuple[Step, ...] = (
+    Step("category", ask_category, frozenset({"button"}), take_category, "report.category.retry",
+         button_prefix="cat:"),
+    Step("subcategory", ask_subcategory, frozenset({"button"}), take_subcategory, "report.subcategory.retry",
+         applies=has_subcategories, button_prefix="sub:"),
+    Step("location", ask_location, frozenset({"location", "text"}), take_location, "report.location.retry"),
+    Step("description", ask_description, frozenset({"text"}), take_description, "report.description.retry"),
+    Step("photos_done", ask_photos, frozenset({"photos", "button"}), take_photos, "report.photos.retry",
+         button_prefix="photos:"),
+    Step("confirmed", ask_review, frozenset({"button"}), take_review, "report.review.retry",
+         button_prefix="review:"),
+)  # fmt: skip

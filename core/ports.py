@@ -1,0 +1,82 @@
+"""What the core needs from the outside world, as Protocols (DESIGN.md §2: storage implements these).
+
+A `Store` is one open transaction: the engine runs one update's step against it, synchronously, and the
+storage layer commits it (or rolls it back) as a whole. Keeping the step synchronous lets storage batch the
+steps of many updates into one commit (SQLite group commit) without changing the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from core.domain.tickets import Status, Ticket, TicketEvent
+from core.messages import ChatRef, Reply
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class TicketSummary:
+    number: int
+    status: Status
+    category: str
+    subcategory: str | None
+    created_at: datetime
+    address: str
+    organisation: str | None
+    deadline: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewTicket:
+    category: str
+    subcategory: str | None
+    lat: float | None
+    lon: float | None
+    address: str
+    location_source: str
+    description: str
+    photos: tuple[str, ...]
+    author: ChatRef
+    language: str
+    organisation: str | None
+    status: Status
+    created_at: datetime
+    deadline: datetime | None
+
+
+class Store(Protocol):
+    """One transaction's view of the database."""
+
+    def claim_event(self, channel: str, event_key: str, at: datetime) -> bool:
+        """Record a delivery id; False when it was seen before (the update is then a no-op)."""
+
+    def load_dialog(self, chat: ChatRef) -> dict[str, Any] | None:
+        """The chat's dialog state, locked against concurrent updates until the transaction ends."""
+
+    def save_dialog(self, chat: ChatRef, state: dict[str, Any], at: datetime) -> None: ...
+
+    def create_ticket(self, ticket: NewTicket) -> int:
+        """Insert the ticket and its photos; returns its public number."""
+
+    def add_event(self, number: int, event: TicketEvent) -> None: ...
+
+    def set_status(self, number: int, status: Status, at: datetime) -> None: ...
+
+    def get_ticket(self, number: int, *, with_events: bool = True) -> Ticket | None: ...
+
+    def tickets_of(self, chat: ChatRef, limit: int) -> Sequence[TicketSummary]: ...
+
+    def list_tickets(self, status: Status | None = None, limit: int = 100) -> Sequence[TicketSummary]: ...
+
+    def enqueue(self, reply: Reply, at: datetime) -> None:
+        """Queue a message to someone other than the sender (`reply.chat`), delivered after commit."""
+
+
+class Database(Protocol):
+    """Runs a job in its own transaction, off the event loop."""
+
+    async def run(self, job: Callable[[Store], T]) -> T: ...

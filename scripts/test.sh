@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up .venv with the project and its test tools, then runs lint and the test suite.
+# SQLite by default; set TEST_DATABASE_URL=postgresql://… to run the same suite on PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh test >&2
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,174 @@
+"""Running transactions off the event loop.
+
+SQLite allows one writer, so every job goes through one thread and one connection, and the jobs waiting in
+its queue share one commit (each inside its own savepoint, so one failing job rolls back alone). That is
+what lets dialog state be saved on every update at thousands of updates per second (DESIGN.md §10).
+PostgreSQL takes jobs on a small thread pool, each in its own transaction; per-chat order comes from row
+locks (`SELECT … FOR UPDATE`) taken by the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+from storage.store import SqlStore
+from storage.urls import normalise_url
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 128
+PG_RETRIES = 3
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # Take over transaction control from pysqlite so SAVEPOINT works (SQLAlchemy's documented recipe).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _begin_immediate(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """Storage entry point: `await db.run(job)` runs `job(store)` in one transaction, returns the result."""
+
+    def __init__(self, url: str | URL, *, pool_size: int = 8) -> None:
+        self.url = normalise_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            self.engine = create_engine(
+                self.url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+            event.listen(self.engine, "connect", _tune_sqlite)
+            event.listen(self.engine, "begin", _begin_immediate)
+            self._writer: _SqliteWriter | None = None
+        else:
+            self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True)
+            self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="otklik-db")
+
+    async def run(self, job: Callable[[SqlStore], T]) -> T:
+        loop = asyncio.get_running_loop()
+        if self.is_sqlite:
+            if self._writer is None:
+                self._writer = _SqliteWriter(self.engine)
+            future: asyncio.Future[T] = loop.create_future()
+            self._writer.submit(job, future, loop)
+            return await future
+        return await loop.run_in_executor(self._pool, self.run_sync, job)
+
+    def run_sync(self, job: Callable[[SqlStore], T]) -> T:
+        """The same, for command-line tools and tests outside an event loop (never inside one)."""
+        attempt = 0
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    return job(SqlStore(conn, is_sqlite=self.is_sqlite))
+            except (OperationalError, IntegrityError) as exc:
+                attempt += 1
+                if self.is_sqlite or attempt >= PG_RETRIES or not _is_retryable(exc):
+                    raise
+                log.info("retrying a transaction after %s", type(exc.orig).__name__)
+
+    def close(self) -> None:
+        if self.is_sqlite:
+            if self._writer is not None:
+                self._writer.stop()
+                self._writer = None
+        else:
+            self._pool.shutdown(wait=True)
+        self.engine.dispose()
+
+
+def _is_retryable(exc: DBAPIError) -> bool:
+    """Deadlocks, serialisation failures and unique races on first insert are safe to run again."""
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in {"40001", "40P01", "23505"}
+
+
+_Job = tuple[Callable[[SqlStore], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+
+
+class _SqliteWriter:
+    """One thread, one connection: drains the queue and commits every batch once (group commit)."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="otklik-sqlite-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[SqlStore], Any], future: asyncio.Future[Any], loop: Any) -> None:
+        self._queue.put((job, future, loop))
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        with self._engine.connect() as conn:
+            store = SqlStore(conn, is_sqlite=True)
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                batch = [first]
+                stopping = False
+                while len(batch) < MAX_BATCH:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        stopping = True
+                        break
+                    batch.append(item)
+                self._run_batch(conn, store, batch)
+                if stopping:
+                    return
+
+    def _run_batch(self, conn: Connection, store: SqlStore, batch: list[_Job]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with conn.begin():
+                for job, _future, _loop in batch:
+                    savepoint = conn.begin_nested()
+                    try:
+                        result = job(store)
+                    except BaseException as exc:  # the job's own failure: undo it alone
+                        savepoint.rollback()
+                        outcomes.append((False, exc))
+                    else:
+                        savepoint.commit()
+                        outcomes.append((True, result))
+        except BaseException as exc:  # the commit itself failed: nobody's work is saved
+            log.exception("SQLite batch commit failed")
+            outcomes = [(False, exc)] * len(batch)
+        for (ok, value), (_job, future, loop) in zip(outcomes, batch, strict=True):
+            loop.call_soon_threadsafe(_settle, future, ok, value)
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

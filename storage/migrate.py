@@ -1,0 +1,182 @@
+"""Schema migrations without an alembic.ini, so they run the same from a checkout and an installed package.
+
+The alembic Config is built in code with `script_location` pointing at the `migrations` package.
+
+Changing the schema (from a source checkout, after editing storage/tables.py):
+
+    python -m storage.migrate revision -m "add staff table"
+
+autogenerates `migrations/versions/NNNN_<slug>.py` by comparing the tables with a temporary SQLite database
+upgraded to the current head, then runs ruff on it when ruff is installed. Review the file: autogenerate
+does not see renames, server defaults or data changes.
+
+Before the first release there are no deployed databases to migrate, so instead of stacking revisions,
+regenerate the single initial one whenever storage/tables.py changes:
+
+    python -m storage.migrate regenerate-initial
+
+It deletes `migrations/versions/0001_initial.py` and autogenerates a fresh one (revision "0001", message
+"initial schema") against an empty temporary SQLite database. It refuses when later revisions exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, pool
+
+import migrations
+from storage.urls import normalise_url
+
+MIGRATIONS_DIR = Path(migrations.__file__).parent
+VERSIONS_DIR = MIGRATIONS_DIR / "versions"
+INITIAL_REVISION = "0001"
+INITIAL_FILE = VERSIONS_DIR / f"{INITIAL_REVISION}_initial.py"
+INITIAL_MESSAGE = "initial schema"
+
+
+def make_config(url: str | None = None) -> Config:
+    """The URL travels in `attributes`, not in the ini options, so passwords containing `%` survive."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    if url is not None:
+        config.attributes["url"] = url
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    command.upgrade(make_config(url), revision)
+
+
+def head_revisions() -> tuple[str, ...]:
+    return tuple(ScriptDirectory.from_config(make_config()).get_heads())
+
+
+def _current_heads(url: str) -> tuple[str, ...]:
+    engine = create_engine(normalise_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return tuple(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        engine.dispose()
+
+
+def current_revision(url: str) -> str | None:
+    """None for a database alembic has never touched."""
+    heads = _current_heads(url)
+    if len(heads) > 1:
+        raise RuntimeError(f"database has several alembic heads: {', '.join(heads)}")
+    return heads[0] if heads else None
+
+
+def is_up_to_date(url: str) -> bool:
+    return set(_current_heads(url)) == set(head_revisions())
+
+
+# --- developer commands: they write into migrations/versions, so run them from a source checkout ---
+
+
+@contextmanager
+def _scratch_database() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="otklik-migrate-") as tmp:
+        yield f"sqlite:///{Path(tmp) / 'schema.sqlite3'}"
+
+
+def _authoring_config(url: str) -> Config:
+    config = make_config(url)
+    config.attributes["skip_empty"] = True
+    if importlib.util.find_spec("ruff") is not None:
+        # Generated files then pass `ruff check` and `ruff format` like the rest of the code.
+        section = "post_write_hooks"
+        config.set_section_option(section, "hooks", "ruff_format ruff_fix")
+        for name, options in (("ruff_format", "format --quiet"), ("ruff_fix", "check --fix --quiet")):
+            config.set_section_option(section, f"{name}.type", "module")
+            config.set_section_option(section, f"{name}.module", "ruff")
+            config.set_section_option(section, f"{name}.options", f"{options} REVISION_SCRIPT_FILENAME")
+    return config
+
+
+def _next_revision_id(config: Config) -> str | None:
+    """Keep the 0001, 0002, … sequence readable; fall back to alembic's random ids if it was ever broken."""
+    ids = [script.revision for script in ScriptDirectory.from_config(config).walk_revisions()]
+    if not all(rev.isdigit() for rev in ids):
+        return None
+    return f"{max((int(rev) for rev in ids), default=0) + 1:04d}"
+
+
+def create_revision(message: str, *, autogenerate: bool = True) -> Path | None:
+    """Write the next revision file; None when autogenerate found nothing to do."""
+    with _scratch_database() as url:
+        upgrade(url)
+        config = _authoring_config(url)
+        script = command.revision(
+            config, message=message, autogenerate=autogenerate, rev_id=_next_revision_id(config)
+        )
+    return Path(script.path) if script is not None and not isinstance(script, list) else None
+
+
+def regenerate_initial() -> Path:
+    """Replace 0001_initial.py with one autogenerated from the current tables (pre-release only)."""
+    others = sorted(path.name for path in VERSIONS_DIR.glob("*.py") if path != INITIAL_FILE)
+    if others:
+        raise RuntimeError(
+            "later revisions exist and build on 0001; regenerating it would break them: " + ", ".join(others)
+        )
+    with tempfile.TemporaryDirectory(prefix="otklik-migrate-") as backup_dir:
+        backup = Path(backup_dir) / INITIAL_FILE.name
+        if INITIAL_FILE.exists():
+            shutil.move(INITIAL_FILE, backup)
+        try:
+            with _scratch_database() as url:
+                config = _authoring_config(url)
+                config.attributes["skip_empty"] = False
+                config.set_main_option("file_template", "%%(rev)s_initial")  # not the slug of the message
+                command.revision(config, message=INITIAL_MESSAGE, autogenerate=True, rev_id=INITIAL_REVISION)
+        except BaseException:
+            INITIAL_FILE.unlink(missing_ok=True)
+            if backup.exists():
+                shutil.move(backup, INITIAL_FILE)
+            raise
+    return INITIAL_FILE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m storage.migrate", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    revision = commands.add_parser("revision", help="autogenerate the next revision from storage/tables.py")
+    revision.add_argument("-m", "--message", required=True)
+    revision.add_argument(
+        "--autogenerate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="compare the tables with the migrated schema (default); --no-autogenerate writes an empty one",
+    )
+    commands.add_parser("regenerate-initial", help="rewrite 0001_initial.py from the current tables")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "revision":
+            path = create_revision(args.message, autogenerate=args.autogenerate)
+            print(f"wrote {path}" if path else "no schema changes detected; nothing written")
+        else:
+            print(f"wrote {regenerate_initial()}")
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

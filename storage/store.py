@@ -1,0 +1,260 @@
+"""`SqlStore`: the core's `Store` port over one SQLAlchemy connection inside an open transaction.
+
+Core statements, not ORM sessions: the per-update path (claim event, load and save dialog) is three short
+statements, prepared once and reused from SQLAlchemy's compiled cache.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from core.domain.tickets import Action, Status, Ticket, TicketEvent
+from core.messages import ChatRef, Reply
+from core.ports import NewTicket, TicketSummary
+from storage.tables import DialogRow, ProcessedEventRow, TicketEventRow, TicketPhotoRow, TicketRow
+
+dialogs = DialogRow.__table__
+events = ProcessedEventRow.__table__
+tickets = TicketRow.__table__
+ticket_photos = TicketPhotoRow.__table__
+ticket_events = TicketEventRow.__table__
+
+
+def _claim_stmt(dialect: Any) -> Any:
+    # psycopg reports no rowcount for ON CONFLICT DO NOTHING: RETURNING says whether the row is ours.
+    return dialect.insert(events).on_conflict_do_nothing().returning(events.c.event_key)
+
+
+CLAIM = {True: _claim_stmt(sqlite), False: _claim_stmt(postgresql)}
+LOAD = select(dialogs.c.state).where(
+    dialogs.c.channel == bindparam("b_channel"), dialogs.c.chat_id == bindparam("b_chat_id")
+)
+LOAD_FOR_UPDATE = LOAD.with_for_update()
+PG_ENSURE_DIALOG = postgresql.insert(dialogs).on_conflict_do_nothing()
+_sqlite_insert = sqlite.insert(dialogs)
+SQLITE_SAVE = _sqlite_insert.on_conflict_do_update(
+    index_elements=[dialogs.c.channel, dialogs.c.chat_id],
+    set_={
+        "state": _sqlite_insert.excluded.state,
+        "updated_at": _sqlite_insert.excluded.updated_at,
+        "user_id": _sqlite_insert.excluded.user_id,
+    },
+)
+PG_SAVE = (
+    update(dialogs)
+    .where(dialogs.c.channel == bindparam("b_channel"), dialogs.c.chat_id == bindparam("b_chat_id"))
+    .values(state=bindparam("b_state"), updated_at=bindparam("b_at"), user_id=bindparam("b_user_id"))
+)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back naive; they were written in UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+class SqlStore:
+    def __init__(self, conn: Connection, *, is_sqlite: bool) -> None:
+        self.conn = conn
+        self.is_sqlite = is_sqlite
+
+    # --- per-update path -------------------------------------------------------------------------------
+    def claim_event(self, channel: str, event_key: str, at: datetime) -> bool:
+        result = self.conn.execute(
+            CLAIM[self.is_sqlite], {"channel": channel, "event_key": event_key, "at": at}
+        )
+        return result.first() is not None
+
+    def load_dialog(self, chat: ChatRef) -> dict[str, Any] | None:
+        params = {"b_channel": chat.channel, "b_chat_id": chat.chat_id}
+        if self.is_sqlite:
+            raw = self.conn.execute(LOAD, params).scalar()
+        else:  # make sure the row exists, so that FOR UPDATE has something to lock even on a first message
+            self.conn.execute(
+                PG_ENSURE_DIALOG,
+                {
+                    "channel": chat.channel,
+                    "chat_id": chat.chat_id,
+                    "user_id": chat.user_id,
+                    "state": "{}",
+                    "updated_at": datetime.now(UTC),
+                },
+            )
+            raw = self.conn.execute(LOAD_FOR_UPDATE, params).scalar()
+        if not raw or raw == "{}":
+            return None
+        return json.loads(raw)
+
+    def save_dialog(self, chat: ChatRef, state: dict[str, Any], at: datetime) -> None:
+        raw = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
+        if self.is_sqlite:
+            self.conn.execute(
+                SQLITE_SAVE,
+                {
+                    "channel": chat.channel,
+                    "chat_id": chat.chat_id,
+                    "user_id": chat.user_id,
+                    "state": raw,
+                    "updated_at": at,
+                },
+            )
+        else:
+            self.conn.execute(
+                PG_SAVE,
+                {
+                    "b_channel": chat.channel,
+                    "b_chat_id": chat.chat_id,
+                    "b_user_id": chat.user_id,
+                    "b_state": raw,
+                    "b_at": at,
+                },
+            )
+
+    # --- tickets ---------------------------------------------------------------------------------------
+    def create_ticket(self, ticket: NewTicket) -> int:
+        number = self.conn.execute(
+            insert(tickets)
+            .values(
+                category_code=ticket.category,
+                subcategory_code=ticket.subcategory,
+                lat=ticket.lat,
+                lon=ticket.lon,
+                address=ticket.address,
+                location_source=ticket.location_source,
+                description=ticket.description,
+                author_channel=ticket.author.channel,
+                author_chat_id=ticket.author.chat_id,
+                author_user_id=ticket.author.user_id,
+                language=ticket.language,
+                organisation_code=ticket.organisation,
+                status=ticket.status.value,
+                created_at=ticket.created_at,
+                updated_at=ticket.created_at,
+                deadline=ticket.deadline,
+            )
+            .returning(tickets.c.number)
+        ).scalar_one()
+        if ticket.photos:
+            self.conn.execute(
+                insert(ticket_photos),
+                [
+                    {"ticket_number": number, "position": i, "sha256": sha, "kind": "report"}
+                    for i, sha in enumerate(ticket.photos)
+                ],
+            )
+        return int(number)
+
+    def add_event(self, number: int, event: TicketEvent) -> None:
+        self.conn.execute(
+            insert(ticket_events).values(
+                ticket_number=number,
+                action=event.action.value,
+                at=event.at,
+                actor=event.actor,
+                from_status=event.from_status.value if event.from_status else None,
+                to_status=event.to_status.value,
+                comment=event.comment,
+                photos=list(event.photos),
+                data=dict(event.data),
+            )
+        )
+
+    def set_status(self, number: int, status: Status, at: datetime) -> None:
+        self.conn.execute(
+            update(tickets).where(tickets.c.number == number).values(status=status.value, updated_at=at)
+        )
+
+    def get_ticket(self, number: int, *, with_events: bool = True) -> Ticket | None:
+        row = self.conn.execute(select(tickets).where(tickets.c.number == number)).mappings().first()
+        if row is None:
+            return None
+        photos = self.conn.execute(
+            select(ticket_photos.c.sha256)
+            .where(ticket_photos.c.ticket_number == number, ticket_photos.c.kind == "report")
+            .order_by(ticket_photos.c.position)
+        ).scalars()
+        ticket = Ticket(
+            number=row["number"],
+            category=row["category_code"],
+            subcategory=row["subcategory_code"],
+            lat=row["lat"],
+            lon=row["lon"],
+            address=row["address"],
+            location_source=row["location_source"],
+            description=row["description"],
+            photos=tuple(photos),
+            author_channel=row["author_channel"],
+            author_chat_id=row["author_chat_id"],
+            author_user_id=row["author_user_id"],
+            organisation=row["organisation_code"],
+            status=Status(row["status"]),
+            created_at=utc(row["created_at"]),  # type: ignore[arg-type]
+            deadline=utc(row["deadline"]),
+            rating=row["rating"],
+            language=row["language"],
+        )
+        if with_events:
+            ticket.events = [
+                TicketEvent(
+                    action=Action(e["action"]),
+                    at=utc(e["at"]),  # type: ignore[arg-type]
+                    actor=e["actor"],
+                    from_status=Status(e["from_status"]) if e["from_status"] else None,
+                    to_status=Status(e["to_status"]),
+                    comment=e["comment"],
+                    photos=tuple(e["photos"] or ()),
+                    data=dict(e["data"] or {}),
+                )
+                for e in self.conn.execute(
+                    select(ticket_events)
+                    .where(ticket_events.c.ticket_number == number)
+                    .order_by(ticket_events.c.id)
+                ).mappings()
+            ]
+        return ticket
+
+    def _summaries(self, query: Any) -> list[TicketSummary]:
+        return [
+            TicketSummary(
+                number=r.number,
+                status=Status(r.status),
+                category=r.category_code,
+                subcategory=r.subcategory_code,
+                created_at=utc(r.created_at),  # type: ignore[arg-type]
+                address=r.address,
+                organisation=r.organisation_code,
+                deadline=utc(r.deadline),
+            )
+            for r in self.conn.execute(query)
+        ]
+
+    def tickets_of(self, chat: ChatRef, limit: int) -> Sequence[TicketSummary]:
+        return self._summaries(
+            select(tickets)
+            .where(tickets.c.author_channel == chat.channel, tickets.c.author_chat_id == chat.chat_id)
+            .order_by(tickets.c.number.desc())
+            .limit(limit)
+        )
+
+    def list_tickets(self, status: Status | None = None, limit: int = 100) -> Sequence[TicketSummary]:
+        query = select(tickets).order_by(tickets.c.number.desc()).limit(limit)
+        if status is not None:
+            query = query.where(tickets.c.status == status.value)
+        return self._summaries(query)
+
+    def count_by(self, column: str) -> dict[str, int]:
+        col = tickets.c[column]
+        return {
+            str(key): int(n)
+            for key, n in self.conn.execute(select(col, func.count()).group_by(col).order_by(col))
+        }
+
+    def enqueue(self, reply: Reply, at: datetime) -> None:
+        raise NotImplementedError("the outbox arrives with the staff side")

@@ -1,0 +1,265 @@
+"""Transcripts of the resident's new-report dialog through the real engine and storage."""
+
+from __future__ import annotations
+
+from core.engine import Engine
+from core.texts import t
+from storage.photos import PhotoStore
+from tests.support import Resident, stored_photo
+
+CENTRE = (52.2870, 104.2810)  # ул. Ленина, Irkutsk
+MOSCOW = (55.7558, 37.6173)
+
+
+async def start_report(r: Resident) -> None:
+    await r.command("start")
+    r.expect("menu.welcome", "menu.prompt")
+    await r.press("menu:new")
+    r.expect("report.category.ask")
+
+
+async def fill_until_review(r: Resident, photos: list[str]) -> None:
+    await start_report(r)
+    await r.press("cat:roads")
+    r.expect("report.subcategory.ask")
+    await r.press(r.buttons()[0][1])
+    r.expect("report.location.ask")
+    assert r.replies[0].ask_location
+    await r.pin(*CENTRE)
+    r.expect("report.description.ask")
+    await r.say("Глубокая яма на проезжей части, машины объезжают по встречной.")
+    r.expect("report.photos.ask")
+    for i, sha in enumerate(photos, 1):
+        await r.photos(sha)
+        r.expect("report.photos.ask_more")
+        assert f"{i} из 5" in r.replies[0].text
+    await r.press("photos:done")
+    r.expect("report.review.ask")
+
+
+async def test_full_report_creates_a_routed_ticket_with_photos(engine: Engine, photos: PhotoStore) -> None:
+    r = Resident(engine)
+    shas = [await stored_photo(engine, photos, (i * 40, 10, 10)) for i in range(2)]
+    await fill_until_review(r, shas)
+    await r.press("review:submit")
+    r.expect("report.submitted")
+    assert "№ 1" in r.replies[0].text
+
+    ticket = await engine.db.run(lambda store: store.get_ticket(1))
+    assert ticket is not None
+    assert ticket.photos == tuple(shas)
+    assert ticket.status.value == "assigned"
+    assert ticket.organisation is not None and ticket.organisation != engine.municipality.dispatch
+    assert ticket.deadline is not None and ticket.deadline > ticket.created_at
+    assert [e.action.value for e in ticket.events] == ["create", "assign"]
+    assert (ticket.lat, ticket.lon) == CENTRE
+
+
+async def test_typed_address_and_no_photos(engine: Engine) -> None:
+    r = Resident(engine, language="en")
+    await r.command("start")
+    await r.press("menu:new")
+    await r.press("cat:lighting")
+    if r.replies[0].text.startswith("Category"):
+        await r.press(r.buttons()[0][1])
+    r.expect("report.location.ask")
+    await r.say("ул. Карла Маркса, 14")
+    r.expect("report.description.ask")
+    await r.say("The street light has not worked for a week.")
+    await r.press("photos:done")
+    r.expect("report.review.ask")
+    assert "ул. Карла Маркса, 14" in r.replies[0].text
+    await r.press("review:submit")
+    r.expect("report.submitted")
+    ticket = await engine.db.run(lambda store: store.get_ticket(1))
+    assert ticket is not None and ticket.address == "ул. Карла Маркса, 14" and ticket.lat is None
+    assert ticket.location_source == "typed"
+
+
+async def test_bad_inputs_get_a_reask_in_the_users_language(engine: Engine, photos: PhotoStore) -> None:
+    r = Resident(engine)
+    await start_report(r)
+    await r.say("какой-то текст")  # text where a button is asked
+    r.expect("report.category.retry", "report.category.ask")
+    await r.send(unsupported="sticker")
+    r.expect("input.unsupported", "report.category.ask")
+    assert r.replies[0].text.startswith("Стикер")
+    await r.press("cat:roads")
+    await r.press(r.buttons()[0][1])
+    await r.pin(*MOSCOW)
+    r.expect("report.location.outside", "report.location.ask")
+    await r.photos(await stored_photo(engine, photos))
+    r.expect("report.location.retry", "report.location.ask")
+    await r.say("ул")
+    r.expect("report.location.address_too_short", "report.location.ask")
+    await r.pin(*CENTRE)
+    await r.say("   ")
+    r.expect("input.empty", "report.description.ask")
+    await r.say("яма")
+    r.expect("report.description.too_short", "report.description.ask")
+    await r.say("я" * 10_000)
+    r.expect("report.description.too_long", "report.description.ask")
+    assert "10000" in r.replies[0].text
+    await r.pin(*CENTRE)
+    r.expect("report.description.retry", "report.description.ask")
+    await r.say("Яма глубиной сантиметров двадцать.")
+    await r.say("вот фото")
+    r.expect("report.photos.retry", "report.photos.ask")
+    await r.send(unsupported="bad_photo")
+    r.expect("input.bad_photo", "report.photos.ask")
+
+
+async def test_at_most_five_photos(engine: Engine, photos: PhotoStore) -> None:
+    r = Resident(engine)
+    shas = [await stored_photo(engine, photos, (i * 30, 0, 0)) for i in range(7)]
+    await start_report(r)
+    await r.press("cat:roads")
+    await r.press(r.buttons()[0][1])
+    await r.pin(*CENTRE)
+    await r.say("Яма глубиной сантиметров двадцать.")
+    await r.photos(*shas[:4])
+    r.expect("report.photos.ask_more")
+    await r.photos(*shas[4:])
+    r.expect("report.photos.limit", "report.photos.ask_more")
+    await r.press("photos:done")
+    await r.press("review:submit")
+    ticket = await engine.db.run(lambda store: store.get_ticket(1))
+    assert ticket is not None and ticket.photos == tuple(shas[:5])
+
+
+async def test_review_edit_returns_to_review(engine: Engine) -> None:
+    r = Resident(engine)
+    await fill_until_review(r, [])
+    await r.press("review:edit:description")
+    r.expect("report.description.ask")
+    await r.say("Новое описание проблемы у дома.")
+    r.expect("report.review.ask")
+    assert "Новое описание" in r.replies[0].text
+    await r.press("review:edit:category")
+    r.expect("report.category.ask")
+    await r.press("cat:yards")
+    await r.press(r.buttons()[0][1])
+    r.expect("report.review.ask")
+    await r.press("review:edit:location")
+    await r.say("ул. Ленина, 5")
+    r.expect("report.review.ask")
+    assert "ул. Ленина, 5" in r.replies[0].text
+
+
+async def test_cancel_from_review_and_stale_buttons(engine: Engine) -> None:
+    r = Resident(engine)
+    await fill_until_review(r, [])
+    old_review_buttons = r.buttons()
+    await r.press("report:cancel")
+    r.expect("cancel.done")
+    assert "menu:new" in dict(map(reversed, r.buttons()))
+    # a button from the old review message no longer applies
+    r.replies = []
+    await r.send(button=old_review_buttons[0][1])
+    r.expect("button.stale", "menu.prompt")
+    await r.send(button="cat:roads")
+    r.expect("button.stale", "menu.prompt")
+    tickets = await engine.db.run(lambda store: store.list_tickets())
+    assert tickets == []
+
+
+async def test_subcategory_back_and_stale_subcategory(engine: Engine) -> None:
+    r = Resident(engine)
+    await start_report(r)
+    await r.press("cat:roads")
+    await r.press("sub:back")
+    r.expect("report.category.ask")
+    await r.press("cat:roads")
+    await r.send(button="sub:waste.bins")  # a subcategory of another category
+    r.expect("button.stale", "report.subcategory.ask")
+
+
+async def test_commands_at_every_step(engine: Engine) -> None:
+    r = Resident(engine)
+    await start_report(r)
+    await r.press("cat:roads")
+    await r.command("help")
+    r.expect("help.text", "report.subcategory.ask")
+    await r.command("language")
+    await r.press("lang:en")
+    r.language = "en"
+    r.expect("language.set", "report.subcategory.ask")
+    await r.command("start")
+    r.expect("report.resume", "report.subcategory.ask")
+    await r.command("frobnicate")
+    r.expect("command.unknown", "report.subcategory.ask")
+    await r.command("cancel")
+    r.expect("cancel.done")
+    await r.command("cancel")
+    r.expect("cancel.nothing")
+
+
+async def test_my_reports_lists_tickets_with_details_and_history(engine: Engine) -> None:
+    r = Resident(engine)
+    await fill_until_review(r, [])
+    await r.press("review:submit")
+    await r.command("my")
+    r.expect("mine.list")
+    await r.press("ticket:1")
+    r.expect("ticket.details")
+    assert t("ru", "action.create") in r.replies[0].text
+    other = Resident(engine, chat_id="200")
+    await other.send(button="ticket:1")  # someone else's ticket is not shown
+    other.expect("ticket.not_found")
+    await other.command("my")
+    other.expect("mine.empty")
+
+
+async def test_half_finished_dialog_survives_a_restart(db, demo, database_url) -> None:  # type: ignore[no-untyped-def]
+    from storage.database import Database
+    from tests.conftest import NOW
+
+    first = Engine(db, demo, clock=lambda: NOW)
+    from sqlalchemy.orm import Session
+
+    from storage.municipality_store import save_municipality
+
+    db.run_sync(lambda store: save_municipality(Session(bind=store.conn), demo))
+    r = Resident(first)
+    await start_report(r)
+    await r.press("cat:roads")
+    db.close()
+
+    again = Database(database_url)
+    try:
+        r.engine = Engine(again, demo, clock=lambda: NOW)
+        await r.say("привет")
+        r.expect("report.subcategory.retry", "report.subcategory.ask")
+    finally:
+        again.close()
+
+
+async def test_repeated_event_key_is_processed_once(engine: Engine) -> None:
+    r = Resident(engine)
+    await fill_until_review(r, [])
+    from core.messages import Incoming
+
+    submit = Incoming(r.chat, "same-delivery", "ru", button="review:submit")
+    first = await engine.handle(submit)
+    second = await engine.handle(submit)
+    assert len(first) == 1 and second == []
+    assert len(await engine.db.run(lambda store: store.list_tickets())) == 1
+
+
+async def test_concurrent_updates_for_one_chat_keep_state_consistent(
+    engine: Engine, photos: PhotoStore
+) -> None:
+    import asyncio
+
+    r = Resident(engine)
+    shas = [await stored_photo(engine, photos, (i * 50, 0, 0)) for i in range(4)]
+    await start_report(r)
+    await r.press("cat:roads")
+    await r.press(r.buttons()[0][1])
+    await r.pin(*CENTRE)
+    await r.say("Яма глубиной сантиметров двадцать.")
+    # an album: four updates at once
+    await asyncio.gather(*(Resident(engine).photos(sha) for sha in shas))
+    await r.press("photos:done") if r.buttons() else None
+    state = await engine.db.run(lambda store: store.load_dialog(r.chat))
+    assert state is not None and sorted(state["slots"]["photos"]) == sorted(shas)
