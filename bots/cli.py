@@ -10,17 +10,16 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from bots.app import App, NotConfigured, build_app, load_config_file, prepare_database
+from bots.app import NotConfigured, build_app, load_config_file, prepare_database
 from bots.console import ConsoleChannel
 from bots.reports import stats_document, ticket_document, ticket_row
+from bots.runner import configured_channels, serve
 from bots.settings import Settings
 from core.domain.tickets import Status
 from core.municipality import ConfigError
 from storage.database import Database
 from storage.migrate import upgrade
-from storage.photos import register_photo
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -120,29 +119,31 @@ def _login() -> str:
 
 
 def _run(settings: Settings) -> int:
-    # Telegram and VK channels join here as their adapters arrive; with no token the console is the channel.
-    return _chat(settings, _login(), "", None)
-
-
-def _chat(settings: Settings, user: str, name: str, language: str | None) -> int:
+    """Serve the configured channels; with no channel configured, talk in this terminal instead."""
     app = build_app(settings)
     try:
-        channel = ConsoleChannel(
-            app.engine, app.photos, register_photo_in(app), user_id=user, name=name, language=language
-        )
-        asyncio.run(channel.run())
+        channels = configured_channels(app)
+        if not channels:
+            print(
+                "otklik: no TELEGRAM_BOT_TOKEN or VK_GROUP_TOKEN set — opening the console channel.",
+                file=sys.stderr,
+            )
+            asyncio.run(ConsoleChannel(app.engine, app.db, app.photos, user_id=_login()).run())
+        else:
+            asyncio.run(serve(app, channels))
     finally:
         app.close()
     return 0
 
 
-def register_photo_in(app: App) -> Any:
-    return lambda store, photo: register_photo(store.conn, photo)
-
-
-def _read_only(settings: Settings) -> Database:
-    prepare_database(settings)
-    return Database(settings.effective_database_url)
+def _chat(settings: Settings, user: str, name: str, language: str | None) -> int:
+    app = build_app(settings)
+    try:
+        channel = ConsoleChannel(app.engine, app.db, app.photos, user_id=user, name=name, language=language)
+        asyncio.run(channel.run())
+    finally:
+        app.close()
+    return 0
 
 
 def _tickets(settings: Settings, args: argparse.Namespace) -> int:

@@ -12,14 +12,15 @@ import itertools
 import os
 import shlex
 import sys
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+from bots.photos import ingest_photo
 from core.engine import Engine
 from core.messages import ChatRef, Incoming, Location, Photo, Reply
-from storage.photos import PhotoRejected, PhotoStore, PhotoTooLarge
+from storage.database import Database
+from storage.photos import PhotoStore
 
 CHANNEL = "console"
 
@@ -28,8 +29,8 @@ class ConsoleChannel:
     def __init__(
         self,
         engine: Engine,
+        db: Database,
         photos: PhotoStore,
-        register_photo: Callable[[object], object],
         *,
         user_id: str,
         name: str = "",
@@ -37,8 +38,8 @@ class ConsoleChannel:
         out: TextIO = sys.stdout,
     ) -> None:
         self.engine = engine
+        self.db = db
         self.photos = photos
-        self.register_photo = register_photo
         self.chat = ChatRef(CHANNEL, user_id, user_id)
         self.name = name
         self.language = language
@@ -111,14 +112,13 @@ class ConsoleChannel:
         for raw in paths:
             try:
                 data = await asyncio.to_thread(Path(raw).expanduser().read_bytes)
-                photo = await asyncio.to_thread(self.photos.store, data)
-            except PhotoTooLarge:
-                return {"unsupported": "photo_too_large"}
-            except (OSError, PhotoRejected) as exc:
-                print(f"{raw}: {exc}", file=sys.stderr)
+            except OSError as exc:
+                print(f"{raw}: {exc.strerror}", file=sys.stderr)
                 return {"unsupported": "bad_photo"}
-            await self.engine.db.run(lambda store, p=photo: self.register_photo(store, p))
-            stored.append(Photo(photo.sha256))
+            photo = await ingest_photo(self.db, self.photos, data)
+            if isinstance(photo, str):
+                return {"unsupported": photo}
+            stored.append(photo)
         return {"photos": tuple(stored)}
 
     def show(self, reply: Reply) -> None:

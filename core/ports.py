@@ -80,3 +80,31 @@ class Database(Protocol):
     """Runs a job in its own transaction, off the event loop."""
 
     async def run(self, job: Callable[[Store], T]) -> T: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """One outbox row on its way out: whom to tell, what, and the row id (a stable key against duplicates)."""
+
+    id: int
+    reply: Reply  # reply.chat is the recipient
+    attempt: int = 0
+
+
+class DeliveryError(Exception):
+    """A channel could not deliver. `retry_after` (seconds) when the platform said when to try again;
+    `permanent` when it never will succeed (the user blocked the bot, the chat is gone)."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+class ChannelSender(Protocol):
+    """Delivers outbox messages to users of one channel (`telegram`, `vk`, `console`)."""
+
+    channel: str
+
+    async def deliver(self, message: OutgoingMessage) -> None:
+        """Send it, or raise DeliveryError. Photos are read from the photo store by sha256."""

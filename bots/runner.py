@@ -1,0 +1,83 @@
+"""`otklik run`: start every configured channel, the shared HTTP server for webhooks, and background jobs;
+stop them all cleanly on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from aiohttp import web
+
+from bots.app import App
+from core.ports import ChannelSender
+
+log = logging.getLogger(__name__)
+
+
+class Channel(Protocol):
+    """A messenger adapter: receives updates (polling or webhook route), hands them to the engine, and
+    delivers outbox messages through `sender`."""
+
+    name: str
+    sender: ChannelSender
+
+    async def start(self, http: web.Application | None) -> None:
+        """Begin receiving. Webhook channels add their routes to `http` (before it starts listening)."""
+
+    async def stop(self) -> None:
+        """Stop receiving; finish the update in hand; leave no task behind."""
+
+
+ChannelFactory = Callable[[App], Channel | None]
+"""Builds a channel from the settings, or None when it is not configured (no token)."""
+
+BackgroundJob = Callable[[App, dict[str, ChannelSender], asyncio.Event], Awaitable[None]]
+"""A loop that runs until the event is set (outbox delivery, deadline checks)."""
+
+
+def channel_factories() -> list[ChannelFactory]:
+    """Every channel otklik knows; each returns None unless its settings are present."""
+    return []
+
+
+def background_jobs() -> list[BackgroundJob]:
+    return []
+
+
+def configured_channels(app: App) -> list[Channel]:
+    return [channel for factory in channel_factories() if (channel := factory(app)) is not None]
+
+
+async def serve(app: App, channels: list[Channel]) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stopping.set)
+
+    http = web.Application() if app.settings.webhook_base_url else None
+    for channel in channels:
+        await channel.start(http)
+    runner: web.AppRunner | None = None
+    if http is not None:
+        runner = web.AppRunner(http)
+        await runner.setup()
+        await web.TCPSite(runner, app.settings.http_host, app.settings.http_port).start()
+        log.info("webhooks on http://%s:%s", app.settings.http_host, app.settings.http_port)
+
+    senders = {channel.name: channel.sender for channel in channels}
+    jobs = [asyncio.create_task(job(app, senders, stopping)) for job in background_jobs()]
+    log.info("otklik is running: %s", ", ".join(senders) or "no channels")
+    try:
+        await stopping.wait()
+    finally:
+        for channel in channels:
+            await channel.stop()
+        stopping.set()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        if runner is not None:
+            await runner.cleanup()
