@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine as SqlEngine
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
 
 from core.demo import DEMO_CONFIG_PATH
@@ -31,14 +32,31 @@ def _reset_postgres(engine: SqlEngine) -> None:
         conn.execute(text("CREATE SCHEMA public"))
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A private database on the TEST_DATABASE_URL server for this test run, dropped at the end, so that
+    parallel runs (several developers, CI) never wipe each other's tables."""
+    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
+    name = f"otklik_test_{os.getpid()}_{secrets.token_hex(3)}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty database: a fresh SQLite file, or the test PostgreSQL database wiped clean."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database: a fresh SQLite file, or this run's PostgreSQL database wiped clean."""
     if PG_URL:
-        engine = create_engine(normalise_url(PG_URL))
+        url = request.getfixturevalue("postgres_url")
+        engine = create_engine(normalise_url(url))
         _reset_postgres(engine)
         engine.dispose()
-        yield PG_URL
+        yield url
     else:
         yield f"sqlite:///{tmp_path / 'otklik.sqlite3'}"
 
