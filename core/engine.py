@@ -61,7 +61,7 @@ class Engine:
         if ctx.state.get("flow") == "report":
             replies, taken = run_step(ctx, report.STEPS, incoming)
             if taken:
-                return replies
+                return replies if ctx.state.get("flow") else [*replies, menu.main_menu(ctx)]
         if input_kind(incoming) == "button":
             return self._button(ctx, incoming.button or "")
         if ctx.state.get("flow") == "report":  # unreachable: the form takes every non-button input

@@ -42,7 +42,7 @@ async def test_full_report_creates_a_routed_ticket_with_photos(engine: Engine, p
     shas = [await stored_photo(engine, photos, (i * 40, 10, 10)) for i in range(2)]
     await fill_until_review(r, shas)
     await r.press("review:submit")
-    r.expect("report.submitted")
+    r.expect("report.submitted", "menu.prompt")
     assert "№ 1" in r.replies[0].text
 
     ticket = await engine.db.run(lambda store: store.get_ticket(1))
@@ -70,7 +70,7 @@ async def test_typed_address_and_no_photos(engine: Engine) -> None:
     r.expect("report.review.ask")
     assert "ул. Карла Маркса, 14" in r.replies[0].text
     await r.press("review:submit")
-    r.expect("report.submitted")
+    r.expect("report.submitted", "menu.prompt")
     ticket = await engine.db.run(lambda store: store.get_ticket(1))
     assert ticket is not None and ticket.address == "ул. Карла Маркса, 14" and ticket.lat is None
     assert ticket.location_source == "typed"
