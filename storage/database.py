@@ -146,17 +146,19 @@ class _SqliteWriter:
 
     def _run_batch(self, conn: Connection, store: SqlStore, batch: list[_Job]) -> None:
         outcomes: list[tuple[bool, Any]] = []
+        raw = store.raw  # savepoints on the raw cursor: SQLAlchemy's cost more than the job's own statements
         try:
             with conn.begin():
                 for job, _future, _loop in batch:
-                    savepoint = conn.begin_nested()
+                    raw.execute("SAVEPOINT job")
                     try:
                         result = job(store)
                     except BaseException as exc:  # the job's own failure: undo it alone
-                        savepoint.rollback()
+                        raw.execute("ROLLBACK TO job")
+                        raw.execute("RELEASE job")
                         outcomes.append((False, exc))
                     else:
-                        savepoint.commit()
+                        raw.execute("RELEASE job")
                         outcomes.append((True, result))
         except BaseException as exc:  # the commit itself failed: nobody's work is saved
             log.exception("SQLite batch commit failed")
