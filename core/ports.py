@@ -7,7 +7,7 @@ steps of many updates into one commit (SQLite group commit) without changing the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -74,6 +74,84 @@ class Store(Protocol):
 
     def enqueue(self, reply: Reply, at: datetime) -> None:
         """Queue a message to someone other than the sender (`reply.chat`), delivered after commit."""
+
+    # --- the staff side (issue 3): staff, invites, ticket changes, queues, timers -----------------------
+    def create_invite(self, invite: Invite, code_hash: str) -> None: ...
+
+    def find_invite(self, code_hash: str) -> Invite | None:
+        """The invite with this code hash, locked until the transaction ends."""
+
+    def use_invite(self, code_hash: str, by: str, at: datetime) -> bool:
+        """Mark it used; False when someone used it first."""
+
+    def bind_staff(self, member: NewStaff) -> StaffMember:
+        """Make (channel, user) staff of an organisation, replacing an earlier binding of the same person."""
+
+    def get_staff(self, chat: ChatRef) -> StaffMember | None:
+        """The active staff member talking in this chat, if any."""
+
+    def staff_by_id(self, staff_id: int) -> StaffMember | None: ...
+
+    def staff_of(self, organisation: str) -> Sequence[StaffMember]:
+        """Active staff of the organisation (any role)."""
+
+    def dispatchers(self) -> Sequence[StaffMember]: ...
+
+    def set_staff_language(self, staff_id: int, language: str) -> None: ...
+
+    def lock_ticket(self, number: int) -> Ticket | None:
+        """`get_ticket` holding the ticket's row lock (PostgreSQL) until the transaction ends."""
+
+    def update_ticket(self, number: int, expected: Status, changes: Mapping[str, Any]) -> bool:
+        """Change the ticket if its status is still `expected`; False when it moved on meanwhile.
+        Keys: status, updated_at, organisation, taken_by, resolved_at, rating, overdue_notified."""
+
+    def add_ticket_photos(self, number: int, photos: Sequence[str], kind: str) -> None: ...
+
+    def queue(self, organisations: Sequence[str], limit: int) -> Sequence[TicketSummary]:
+        """Tickets waiting for these organisations (not resolved, not closed), earliest deadline first."""
+
+    def tickets_to_autoclose(self, resolved_before: datetime, limit: int) -> Sequence[int]: ...
+
+    def tickets_newly_overdue(self, now: datetime, limit: int) -> Sequence[int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    id: int
+    chat: ChatRef
+    organisation: str
+    role: str  # "staff" | "dispatcher"
+    name: str
+    language: str
+
+    @property
+    def is_dispatcher(self) -> bool:
+        return self.role == "dispatcher"
+
+    @property
+    def actor(self) -> str:
+        """How the member appears in ticket events (`TicketEvent.actor`)."""
+        return f"staff:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewStaff:
+    chat: ChatRef
+    organisation: str
+    role: str
+    name: str
+    language: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    organisation: str
+    role: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
 
 
 class Database(Protocol):

@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -117,10 +118,14 @@ class TicketRow(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
     deadline: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    taken_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    overdue_notified: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (
         Index(None, "author_channel", "author_chat_id", "number"),
         Index(None, "organisation_code", "status"),
+        Index(None, "category_code", "lat", "lon"),  # nearby search: a bounding box per category
     )
 
 
@@ -144,3 +149,96 @@ class TicketEventRow(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     photos: Mapped[list] = mapped_column(JSON, default=list)
     data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class SubscriptionRow(Base):
+    """A resident who joined a ticket as the same problem ("me too"): a supporter, notified like the author."""
+
+    __tablename__ = "subscriptions"
+    ticket_number: Mapped[int] = mapped_column(ForeignKey("tickets.number"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), default="")
+    language: Mapped[str] = mapped_column(String(8), default="ru")
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+    __table_args__ = (Index(None, "channel", "chat_id"),)
+
+
+class GeocodeCacheRow(Base):
+    """Geocoder answers by request, so that a repeated lookup costs no call to a rate-limited service."""
+
+    __tablename__ = "geocode_cache"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of `request`
+    request: Mapped[str] = mapped_column(Text)  # provider | kind | language | query or point
+    places: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
+
+
+class StaffRow(Base):
+    """A person working through the bot for an organisation: (channel, user) bound by `/staff CODE`."""
+
+    __tablename__ = "staff"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    organisation_code: Mapped[str] = mapped_column(ForeignKey("organisations.code"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str] = mapped_column(String(8), default="ru")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    joined_at: Mapped[datetime] = mapped_column(Timestamp)
+
+    __table_args__ = (UniqueConstraint("channel", "user_id"),)
+
+
+class StaffInviteRow(Base):
+    """A one-time code from `otklik staff invite`; only its sha256 is kept."""
+
+    __tablename__ = "staff_invites"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organisation_code: Mapped[str] = mapped_column(ForeignKey("organisations.code"))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    used_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    used_by: Mapped[str | None] = mapped_column(String(140), nullable=True)
+
+
+class OutboxRow(Base):
+    """A message to someone other than the sender, written in the transaction that caused it (DESIGN.md §6).
+
+    `status`: pending → sent, or dead after too many failures. A claimed row stays pending with
+    `next_attempt_at` pushed forward by a lease, so a crashed worker's rows are retried later."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64), default="")
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(8), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "channel", "chat_id", "status", "id"),
+    )
+
+
+class ConsoleInboxRow(Base):
+    """Messages delivered to console users, printed by `otklik chat --user ID` when it starts."""
+
+    __tablename__ = "console_inbox"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chat_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    read_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+    __table_args__ = (Index(None, "chat_id", "read_at"),)

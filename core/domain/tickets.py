@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from core.messages import ChatRef
+
 
 class Status(StrEnum):
     NEW = "new"
@@ -33,6 +35,8 @@ class Action(StrEnum):
     REROUTE = "reroute"
     RATE = "rate"
     OVERDUE = "overdue"
+    RETURN = "return"
+    """Staff say the ticket is not theirs (wrong organisation): back to the dispatcher's queue."""
 
 
 CLOSED_STATUSES = frozenset({Status.CLOSED, Status.REJECTED})
@@ -57,6 +61,11 @@ TRANSITIONS: dict[tuple[Status | None, Action], Status] = {
     (Status.REOPENED, Action.RESOLVE): Status.RESOLVED,
     (Status.REOPENED, Action.REJECT): Status.REJECTED,
     (Status.REOPENED, Action.REROUTE): Status.ASSIGNED,
+    (Status.ASSIGNED, Action.RETURN): Status.NEW,
+    (Status.IN_PROGRESS, Action.RETURN): Status.NEW,
+    (Status.REOPENED, Action.RETURN): Status.NEW,
+    # A resident may refute the fix within the reopen window even after the ticket closed unrated.
+    (Status.CLOSED, Action.REOPEN): Status.REOPENED,
 }
 
 NON_TRANSITIONS = frozenset({Action.COMMENT, Action.OVERDUE})
@@ -122,3 +131,14 @@ class Ticket:
     rating: int | None = None
     language: str = "ru"
     events: list[TicketEvent] = field(default_factory=list)
+    supporters: int = 0
+    """Residents who joined the ticket as the same problem ('me too'), the author not counted."""
+    taken_by: int | None = None
+    """Id of the staff member who took the ticket (None when nobody has it)."""
+    resolved_at: datetime | None = None
+    overdue_notified: bool = False
+    resolution_photos: tuple[str, ...] = ()
+
+    @property
+    def author(self) -> ChatRef:
+        return ChatRef(self.author_channel, self.author_chat_id, self.author_user_id)

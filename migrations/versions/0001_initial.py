@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 10:32:48.515205
+Create Date: 2026-11-28 10:42:42.340764
 """
 
 from collections.abc import Sequence
@@ -29,6 +29,22 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("code", name=op.f("pk_categories")),
     )
+    op.create_table(
+        "console_inbox",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("chat_id", sa.String(length=64), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_console_inbox")),
+    )
+    with op.batch_alter_table("console_inbox", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_console_inbox_chat_id_read_at"), ["chat_id", "read_at"], unique=False
+        )
+
     op.create_table(
         "dialogs",
         sa.Column("channel", sa.String(length=16), nullable=False),
@@ -57,6 +73,33 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("code", name=op.f("pk_organisations")),
     )
     op.create_table(
+        "outbox",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("chat_id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=8), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
+    )
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_outbox_channel_chat_id_status_id"),
+            ["channel", "chat_id", "status", "id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_outbox_status_next_attempt_at"), ["status", "next_attempt_at"], unique=False
+        )
+
+    op.create_table(
         "photos",
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("content_type", sa.String(length=32), nullable=False),
@@ -76,6 +119,47 @@ def upgrade() -> None:
     with op.batch_alter_table("processed_events", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_processed_events_at"), ["at"], unique=False)
 
+    op.create_table(
+        "staff",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("chat_id", sa.String(length=64), nullable=False),
+        sa.Column("organisation_code", sa.String(length=64), nullable=False),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("language", sa.String(length=8), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("joined_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["organisation_code"],
+            ["organisations.code"],
+            name=op.f("fk_staff_organisation_code_organisations"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_staff")),
+        sa.UniqueConstraint("channel", "user_id", name=op.f("uq_staff_channel_user_id")),
+    )
+    with op.batch_alter_table("staff", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_staff_organisation_code"), ["organisation_code"], unique=False)
+
+    op.create_table(
+        "staff_invites",
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("organisation_code", sa.String(length=64), nullable=False),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("used_by", sa.String(length=140), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["organisation_code"],
+            ["organisations.code"],
+            name=op.f("fk_staff_invites_organisation_code_organisations"),
+        ),
+        sa.PrimaryKeyConstraint("code_hash", name=op.f("pk_staff_invites")),
+    )
     op.create_table(
         "tickets",
         sa.Column(
@@ -98,6 +182,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("deadline", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("taken_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("overdue_notified", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["category_code"], ["categories.code"], name=op.f("fk_tickets_category_code_categories")
         ),
@@ -109,6 +196,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["subcategory_code"], ["categories.code"], name=op.f("fk_tickets_subcategory_code_categories")
         ),
+        sa.ForeignKeyConstraint(["taken_by"], ["staff.id"], name=op.f("fk_tickets_taken_by_staff")),
         sa.PrimaryKeyConstraint("number", name=op.f("pk_tickets")),
     )
     with op.batch_alter_table("tickets", schema=None) as batch_op:
@@ -172,13 +260,27 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_tickets_author_channel_author_chat_id_number"))
 
     op.drop_table("tickets")
+    op.drop_table("staff_invites")
+    with op.batch_alter_table("staff", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_staff_organisation_code"))
+
+    op.drop_table("staff")
     with op.batch_alter_table("processed_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_processed_events_at"))
 
     op.drop_table("processed_events")
     op.drop_table("photos")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_status_next_attempt_at"))
+        batch_op.drop_index(batch_op.f("ix_outbox_channel_chat_id_status_id"))
+
+    op.drop_table("outbox")
     op.drop_table("organisations")
     op.drop_table("municipality")
     op.drop_table("dialogs")
+    with op.batch_alter_table("console_inbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_console_inbox_chat_id_read_at"))
+
+    op.drop_table("console_inbox")
     op.drop_table("categories")
     # ### end Alembic commands ###
