@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 10:42:42.340764
+Create Date: 2026-11-28 10:43:32.327093
 """
 
 from collections.abc import Sequence
