@@ -217,3 +217,13 @@ class ConsoleInboxRow(Base):
     read_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
 
     __table_args__ = (Index(None, "chat_id", "read_at"),)
+
+
+class ChannelPhotoRow(Base):
+    """A stored photo's id on a channel (VK attachment string, Telegram file_id): uploaded once, then reused."""
+
+    __tablename__ = "channel_photos"
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("photos.sha256"), primary_key=True)
+    remote_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 10:43:32.327093
+Create Date: 2026-11-28 10:43:52.562823
 """
 
 from collections.abc import Sequence
@@ -119,6 +119,15 @@ def upgrade() -> None:
     with op.batch_alter_table("processed_events", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_processed_events_at"), ["at"], unique=False)
 
+    op.create_table(
+        "channel_photos",
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("remote_id", sa.String(length=255), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["sha256"], ["photos.sha256"], name=op.f("fk_channel_photos_sha256_photos")),
+        sa.PrimaryKeyConstraint("channel", "sha256", name=op.f("pk_channel_photos")),
+    )
     op.create_table(
         "staff",
         sa.Column(
@@ -265,6 +274,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_staff_organisation_code"))
 
     op.drop_table("staff")
+    op.drop_table("channel_photos")
     with op.batch_alter_table("processed_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_processed_events_at"))
 
