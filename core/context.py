@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core.geo import Lookup
 from core.messages import Button, ChatRef, Incoming, Reply
 from core.municipality import Municipality
 from core.ports import Store
@@ -30,6 +31,9 @@ class Ctx:
     chat: ChatRef
     incoming: Incoming
     now: datetime
+    geocoding: bool = False
+    """Whether a geocoder is configured: a step may then ask for a `Lookup` (run after the transaction)."""
+    lookups: list[Lookup] = field(default_factory=list)
 
     @property
     def lang(self) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from core.geo import Geocoded
+
 
 @dataclass(frozen=True, slots=True)
 class ChatRef:
@@ -52,6 +54,8 @@ class Incoming:
     unsupported: str | None = None
     """A kind of input the bot cannot use (sticker, voice, file…); named so the engine can answer it."""
     display_name: str = ""
+    geocoded: Geocoded | None = None
+    """Internal, never from an adapter: the geocoder's answer to a lookup an earlier step asked for."""
 
 
 Button = tuple[str, str]

@@ -48,6 +48,19 @@ class NewTicket:
     deadline: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class NearbyTicket:
+    """An open ticket near a point, offered to a resident about to report the same problem ("me too")."""
+
+    number: int
+    distance_m: float
+    address: str
+    description: str
+    status: Status
+    created_at: datetime
+    supporters: int
+
+
 class Store(Protocol):
     """One transaction's view of the database."""
 
@@ -114,6 +127,19 @@ class Store(Protocol):
     def tickets_to_autoclose(self, resolved_before: datetime, limit: int) -> Sequence[int]: ...
 
     def tickets_newly_overdue(self, now: datetime, limit: int) -> Sequence[int]: ...
+
+    # --- places and "me too" (issue 6) -------------------------------------------------------------
+    def nearby_tickets(
+        self, category: str, subcategory: str | None, lat: float, lon: float, radius_m: float, limit: int
+    ) -> Sequence[NearbyTicket]:
+        """Open tickets of exactly this (sub)category within `radius_m` metres, nearest first."""
+
+    def subscribe(self, number: int, chat: ChatRef, language: str, at: datetime) -> bool:
+        """Make `chat` a supporter of the ticket (it then gets the ticket's notifications); False when it
+        already was one."""
+
+    def subscribers_of(self, number: int) -> list[ChatRef]:
+        """Who supports the ticket besides its author, oldest first: notify them with the author."""
 
 
 @dataclass(frozen=True, slots=True)

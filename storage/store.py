@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql
 from core.domain.tickets import Action, Status, Ticket, TicketEvent
 from core.messages import ChatRef, Reply
 from core.ports import NewTicket, TicketSummary
+from storage.places import PlacesStore
 from storage.tables import DialogRow, ProcessedEventRow, TicketEventRow, TicketPhotoRow, TicketRow
 
 dialogs = DialogRow.__table__
@@ -72,7 +73,7 @@ def utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-class SqlStore:
+class SqlStore(PlacesStore):
     def __init__(self, conn: Connection, *, is_sqlite: bool) -> None:
         self.conn = conn
         self.is_sqlite = is_sqlite
@@ -213,6 +214,7 @@ class SqlStore:
             deadline=utc(row["deadline"]),
             rating=row["rating"],
             language=row["language"],
+            supporters=self.count_supporters(number),
         )
         if with_events:
             ticket.events = [

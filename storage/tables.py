@@ -125,6 +125,7 @@ class TicketRow(Base):
     __table_args__ = (
         Index(None, "author_channel", "author_chat_id", "number"),
         Index(None, "organisation_code", "status"),
+        Index(None, "category_code", "lat", "lon"),  # nearby search: a bounding box per category
     )
 
 
@@ -148,6 +149,30 @@ class TicketEventRow(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     photos: Mapped[list] = mapped_column(JSON, default=list)
     data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class SubscriptionRow(Base):
+    """A resident who joined a ticket as the same problem ("me too"): a supporter, told what the author is."""
+
+    __tablename__ = "subscriptions"
+    ticket_number: Mapped[int] = mapped_column(ForeignKey("tickets.number"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), default="")
+    language: Mapped[str] = mapped_column(String(8), default="ru")
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+    __table_args__ = (Index(None, "channel", "chat_id"),)
+
+
+class GeocodeCacheRow(Base):
+    """Geocoder answers by request, so that a repeated lookup costs no call to a rate-limited service."""
+
+    __tablename__ = "geocode_cache"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of `request`
+    request: Mapped[str] = mapped_column(Text)  # provider | kind | language | query or point
+    places: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
 
 
 class StaffRow(Base):

@@ -15,6 +15,8 @@ from core.messages import Incoming, Reply
 
 
 def input_kind(incoming: Incoming) -> str:
+    if incoming.geocoded is not None:
+        return "geocoded"
     if incoming.button is not None:
         return "button"
     if incoming.location is not None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 10:43:52.562823
+Create Date: 2026-11-28 10:45:03.580720
 """
 
 from collections.abc import Sequence
@@ -54,6 +54,17 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("channel", "chat_id", name=op.f("pk_dialogs")),
     )
+    op.create_table(
+        "geocode_cache",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("request", sa.Text(), nullable=False),
+        sa.Column("places", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_geocode_cache")),
+    )
+    with op.batch_alter_table("geocode_cache", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_geocode_cache_created_at"), ["created_at"], unique=False)
+
     op.create_table(
         "municipality",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -215,9 +226,30 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
+            batch_op.f("ix_tickets_category_code_lat_lon"), ["category_code", "lat", "lon"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_tickets_organisation_code_status"), ["organisation_code", "status"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_tickets_status"), ["status"], unique=False)
+
+    op.create_table(
+        "subscriptions",
+        sa.Column("ticket_number", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("chat_id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("language", sa.String(length=8), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["ticket_number"], ["tickets.number"], name=op.f("fk_subscriptions_ticket_number_tickets")
+        ),
+        sa.PrimaryKeyConstraint("ticket_number", "channel", "chat_id", name=op.f("pk_subscriptions")),
+    )
+    with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_subscriptions_channel_chat_id"), ["channel", "chat_id"], unique=False
+        )
 
     op.create_table(
         "ticket_events",
@@ -263,9 +295,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ticket_events_ticket_number"))
 
     op.drop_table("ticket_events")
+    with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_subscriptions_channel_chat_id"))
+
+    op.drop_table("subscriptions")
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tickets_status"))
         batch_op.drop_index(batch_op.f("ix_tickets_organisation_code_status"))
+        batch_op.drop_index(batch_op.f("ix_tickets_category_code_lat_lon"))
         batch_op.drop_index(batch_op.f("ix_tickets_author_channel_author_chat_id_number"))
 
     op.drop_table("tickets")
@@ -287,6 +324,10 @@ def downgrade() -> None:
     op.drop_table("outbox")
     op.drop_table("organisations")
     op.drop_table("municipality")
+    with op.batch_alter_table("geocode_cache", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_geocode_cache_created_at"))
+
+    op.drop_table("geocode_cache")
     op.drop_table("dialogs")
     with op.batch_alter_table("console_inbox", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_console_inbox_chat_id_read_at"))
