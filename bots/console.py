@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bots.photos import ingest_photo
+from core.dialogs.form import label_key
 from core.engine import Engine
 from core.messages import ChatRef, Incoming, Location, Photo, Reply
 from storage.database import Database
@@ -87,8 +88,8 @@ class ConsoleChannel:
     def _button_for(self, text: str) -> str | None:
         if text.isdigit() and 1 <= int(text) <= len(self.buttons):
             return self.buttons[int(text) - 1][1]
-        wanted = text.casefold()
-        return next((data for label, data in self.buttons if label.casefold() == wanted), None)
+        wanted = label_key(text)
+        return next((data for label, data in self.buttons if wanted and label_key(label) == wanted), None)
 
     @staticmethod
     def _location(line: str) -> dict[str, object]:

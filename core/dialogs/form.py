@@ -53,12 +53,19 @@ def current_step(ctx: Ctx, steps: Sequence[Step]) -> Step | None:
     return next((s for s in steps if s.slot not in slots and s.applies(ctx)), None)
 
 
+def label_key(label: str) -> str:
+    """A label as people type it: no emoji or punctuation, any case and spacing ("✅ Готово" = "готово")."""
+    return " ".join("".join(c if c.isalnum() else " " for c in label).split()).casefold()
+
+
 def label_to_button(reply: Reply, text: str) -> str | None:
     """A typed label of one of the prompt's buttons counts as pressing it (console, reply keyboards)."""
-    wanted = text.strip().casefold()
+    wanted = label_key(text)
+    if not wanted:
+        return None
     for row in reply.buttons:
         for label, data in row:
-            if label.strip().casefold() == wanted:
+            if label_key(label) == wanted:
                 return data
     return None
 
