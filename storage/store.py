@@ -15,9 +15,10 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql
 
 from core.domain.tickets import Action, Status, Ticket, TicketEvent
-from core.messages import ChatRef, Reply
+from core.messages import ChatRef
 from core.ports import NewTicket, TicketSummary
 from storage.places import PlacesStore
+from storage.staff_store import StaffStore
 from storage.tables import DialogRow, ProcessedEventRow, TicketEventRow, TicketPhotoRow, TicketRow
 
 dialogs = DialogRow.__table__
@@ -73,7 +74,7 @@ def utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-class SqlStore(PlacesStore):
+class SqlStore(PlacesStore, StaffStore):
     def __init__(self, conn: Connection, *, is_sqlite: bool) -> None:
         self.conn = conn
         self.is_sqlite = is_sqlite
@@ -214,6 +215,10 @@ class SqlStore(PlacesStore):
             deadline=utc(row["deadline"]),
             rating=row["rating"],
             language=row["language"],
+            taken_by=row["taken_by"],
+            resolved_at=utc(row["resolved_at"]),
+            overdue_notified=bool(row["overdue_notified"]),
+            resolution_photos=self.ticket_photos_of_kind(number, "resolution"),
             supporters=self.count_supporters(number),
         )
         if with_events:
@@ -271,6 +276,3 @@ class SqlStore(PlacesStore):
             str(key): int(n)
             for key, n in self.conn.execute(select(col, func.count()).group_by(col).order_by(col))
         }
-
-    def enqueue(self, reply: Reply, at: datetime) -> None:
-        raise NotImplementedError("the outbox arrives with the staff side")

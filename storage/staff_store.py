@@ -1,0 +1,327 @@
+"""The staff side of the `Store` port (issue 3): staff identities, invites, ticket changes, queues, timers,
+and outbox rows. A mixin of `storage.store.SqlStore`, so it runs on the same connection and transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from core.domain.tickets import Status, Ticket
+from core.messages import ChatRef, Reply
+from core.ports import Invite, NewStaff, StaffMember, TicketSummary
+from storage.outbox import encode_reply
+from storage.tables import (
+    OutboxRow,
+    StaffInviteRow,
+    StaffRow,
+    TicketEventRow,
+    TicketPhotoRow,
+    TicketRow,
+)
+
+staff_t = StaffRow.__table__
+invites_t = StaffInviteRow.__table__
+outbox_t = OutboxRow.__table__
+tickets_t = TicketRow.__table__
+photos_t = TicketPhotoRow.__table__
+events_t = TicketEventRow.__table__
+
+WAITING = (Status.NEW, Status.ASSIGNED, Status.IN_PROGRESS, Status.REOPENED)
+"""Statuses in which an organisation (or the dispatcher) owes the resident something."""
+
+TICKET_COLUMNS = {
+    "status": "status",
+    "updated_at": "updated_at",
+    "organisation": "organisation_code",
+    "taken_by": "taken_by",
+    "resolved_at": "resolved_at",
+    "rating": "rating",
+    "overdue_notified": "overdue_notified",
+}
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def staff_ident(chat: ChatRef) -> str:
+    """Staff are people: the platform user, or the chat where the platform has no separate user id."""
+    return chat.user_id or chat.chat_id
+
+
+def _member(row: Any) -> StaffMember:
+    return StaffMember(
+        id=int(row.id),
+        chat=ChatRef(row.channel, row.chat_id, row.user_id),
+        organisation=row.organisation_code,
+        role=row.role,
+        name=row.name,
+        language=row.language,
+    )
+
+
+class StaffStore:
+    conn: Any
+    is_sqlite: bool
+
+    # --- outbox ------------------------------------------------------------------------------------------
+    def enqueue(self, reply: Reply, at: datetime) -> None:
+        """An outbox row for `reply.chat`, committed (or rolled back) with the change that caused it."""
+        if reply.chat is None:
+            raise ValueError("an outbox message needs a recipient (Reply.chat)")
+        self.conn.execute(
+            insert(outbox_t),
+            {
+                "channel": reply.chat.channel,
+                "chat_id": reply.chat.chat_id,
+                "user_id": reply.chat.user_id,
+                "payload": encode_reply(reply),
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": at,
+                "created_at": at,
+                "last_error": "",
+            },
+        )
+
+    # --- invites and staff -------------------------------------------------------------------------------
+    def create_invite(self, invite: Invite, code_hash: str) -> None:
+        self.conn.execute(
+            insert(invites_t),
+            {
+                "code_hash": code_hash,
+                "organisation_code": invite.organisation,
+                "role": invite.role,
+                "created_at": invite.created_at,
+                "expires_at": invite.expires_at,
+            },
+        )
+
+    def find_invite(self, code_hash: str) -> Invite | None:
+        query = select(invites_t).where(invites_t.c.code_hash == code_hash)
+        if not self.is_sqlite:
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        if row is None:
+            return None
+        return Invite(
+            organisation=row.organisation_code,
+            role=row.role,
+            created_at=_utc(row.created_at),  # type: ignore[arg-type]
+            expires_at=_utc(row.expires_at),  # type: ignore[arg-type]
+            used_at=_utc(row.used_at),
+        )
+
+    def use_invite(self, code_hash: str, by: str, at: datetime) -> bool:
+        used = self.conn.execute(
+            update(invites_t)
+            .where(invites_t.c.code_hash == code_hash, invites_t.c.used_at.is_(None))
+            .values(used_at=at, used_by=by)
+            .returning(invites_t.c.code_hash)
+        ).first()
+        return used is not None
+
+    def bind_staff(self, member: NewStaff) -> StaffMember:
+        ident = staff_ident(member.chat)
+        values = {
+            "chat_id": member.chat.chat_id,
+            "organisation_code": member.organisation,
+            "role": member.role,
+            "name": member.name,
+            "language": member.language,
+            "active": True,
+            "joined_at": member.at,
+        }
+        where = (staff_t.c.channel == member.chat.channel, staff_t.c.user_id == ident)
+        existing = self.conn.execute(select(staff_t.c.id).where(*where)).scalar()
+        if existing is None:
+            self.conn.execute(insert(staff_t), {"channel": member.chat.channel, "user_id": ident, **values})
+        else:
+            self.conn.execute(update(staff_t).where(*where).values(values))
+        row = self.conn.execute(select(staff_t).where(*where)).first()
+        return _member(row)
+
+    def get_staff(self, chat: ChatRef) -> StaffMember | None:
+        row = self.conn.execute(
+            select(staff_t).where(
+                staff_t.c.channel == chat.channel,
+                staff_t.c.user_id == staff_ident(chat),
+                staff_t.c.active.is_(True),
+            )
+        ).first()
+        return _member(row) if row is not None else None
+
+    def staff_by_id(self, staff_id: int) -> StaffMember | None:
+        row = self.conn.execute(select(staff_t).where(staff_t.c.id == staff_id)).first()
+        return _member(row) if row is not None else None
+
+    def staff_of(self, organisation: str) -> Sequence[StaffMember]:
+        rows = self.conn.execute(
+            select(staff_t)
+            .where(staff_t.c.organisation_code == organisation, staff_t.c.active.is_(True))
+            .order_by(staff_t.c.id)
+        )
+        return [_member(r) for r in rows]
+
+    def dispatchers(self) -> Sequence[StaffMember]:
+        rows = self.conn.execute(
+            select(staff_t)
+            .where(staff_t.c.role == "dispatcher", staff_t.c.active.is_(True))
+            .order_by(staff_t.c.id)
+        )
+        return [_member(r) for r in rows]
+
+    def all_staff(self) -> Sequence[StaffMember]:
+        rows = self.conn.execute(select(staff_t).where(staff_t.c.active.is_(True)).order_by(staff_t.c.id))
+        return [_member(r) for r in rows]
+
+    def set_staff_language(self, staff_id: int, language: str) -> None:
+        self.conn.execute(update(staff_t).where(staff_t.c.id == staff_id).values(language=language))
+
+    # --- ticket changes ----------------------------------------------------------------------------------
+    def lock_ticket(self, number: int) -> Ticket | None:
+        if not self.is_sqlite:  # SQLite: the single writer already serialises every transaction
+            locked = self.conn.execute(
+                select(tickets_t.c.number).where(tickets_t.c.number == number).with_for_update()
+            ).first()
+            if locked is None:
+                return None
+        return self.get_ticket(number)  # type: ignore[attr-defined, no-any-return]
+
+    def update_ticket(self, number: int, expected: Status, changes: Mapping[str, Any]) -> bool:
+        values = {TICKET_COLUMNS[key]: value for key, value in changes.items()}
+        if isinstance(values.get("status"), Status):
+            values["status"] = values["status"].value
+        done = self.conn.execute(
+            update(tickets_t)
+            .where(tickets_t.c.number == number, tickets_t.c.status == expected.value)
+            .values(values)
+            .returning(tickets_t.c.number)
+        ).first()
+        return done is not None
+
+    def add_ticket_photos(self, number: int, photos: Sequence[str], kind: str) -> None:
+        if not photos:
+            return
+        last = self.conn.execute(
+            select(func.max(photos_t.c.position)).where(photos_t.c.ticket_number == number)
+        ).scalar()
+        start = -1 if last is None else int(last)
+        self.conn.execute(
+            insert(photos_t),
+            [
+                {"ticket_number": number, "position": start + 1 + i, "sha256": sha, "kind": kind}
+                for i, sha in enumerate(photos)
+            ],
+        )
+
+    def ticket_photos_of_kind(self, number: int, kind: str) -> tuple[str, ...]:
+        return tuple(
+            self.conn.execute(
+                select(photos_t.c.sha256)
+                .where(photos_t.c.ticket_number == number, photos_t.c.kind == kind)
+                .order_by(photos_t.c.position)
+            ).scalars()
+        )
+
+    # --- queues and timers -------------------------------------------------------------------------------
+    def queue(self, organisations: Sequence[str], limit: int) -> Sequence[TicketSummary]:
+        rows = self.conn.execute(
+            select(tickets_t)
+            .where(
+                tickets_t.c.organisation_code.in_(list(organisations)),
+                tickets_t.c.status.in_([s.value for s in WAITING]),
+            )
+            .order_by(tickets_t.c.deadline.is_(None), tickets_t.c.deadline, tickets_t.c.number)
+            .limit(limit)
+        )
+        return [
+            TicketSummary(
+                number=r.number,
+                status=Status(r.status),
+                category=r.category_code,
+                subcategory=r.subcategory_code,
+                created_at=_utc(r.created_at),  # type: ignore[arg-type]
+                address=r.address,
+                organisation=r.organisation_code,
+                deadline=_utc(r.deadline),
+            )
+            for r in rows
+        ]
+
+    def tickets_to_autoclose(self, resolved_before: datetime, limit: int) -> Sequence[int]:
+        return list(
+            self.conn.execute(
+                select(tickets_t.c.number)
+                .where(
+                    tickets_t.c.status == Status.RESOLVED.value, tickets_t.c.resolved_at <= resolved_before
+                )
+                .order_by(tickets_t.c.number)
+                .limit(limit)
+            ).scalars()
+        )
+
+    def tickets_newly_overdue(self, now: datetime, limit: int) -> Sequence[int]:
+        return list(
+            self.conn.execute(
+                select(tickets_t.c.number)
+                .where(
+                    tickets_t.c.status.in_([s.value for s in WAITING]),
+                    tickets_t.c.deadline < now,
+                    tickets_t.c.overdue_notified.is_(False),
+                )
+                .order_by(tickets_t.c.number)
+                .limit(limit)
+            ).scalars()
+        )
+
+    # --- statistics --------------------------------------------------------------------------------------
+    def stats_rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every ticket (the fields statistics need) and every event, for `core.stats`."""
+        ticket_rows = [
+            {
+                "number": r.number,
+                "status": r.status,
+                "category": r.category_code,
+                "organisation": r.organisation_code,
+                "created_at": _utc(r.created_at),
+                "deadline": _utc(r.deadline),
+                "rating": r.rating,
+            }
+            for r in self.conn.execute(
+                select(
+                    tickets_t.c.number,
+                    tickets_t.c.status,
+                    tickets_t.c.category_code,
+                    tickets_t.c.organisation_code,
+                    tickets_t.c.created_at,
+                    tickets_t.c.deadline,
+                    tickets_t.c.rating,
+                ).order_by(tickets_t.c.number)
+            )
+        ]
+        event_rows = [
+            {
+                "number": r.ticket_number,
+                "action": r.action,
+                "at": _utc(r.at),
+                "actor": r.actor,
+                "data": dict(r.data or {}),
+            }
+            for r in self.conn.execute(
+                select(
+                    events_t.c.ticket_number,
+                    events_t.c.action,
+                    events_t.c.at,
+                    events_t.c.actor,
+                    events_t.c.data,
+                ).order_by(events_t.c.id)
+            )
+        ]
+        return ticket_rows, event_rows
