@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 from bots.settings import Settings
 from core.demo import DEMO_CONFIG_PATH
 from core.engine import Engine
+from core.geo import Geocoder
 from core.municipality import Municipality, load_toml_file
 from storage.database import Database
+from storage.geocoding import build_geocoder
 from storage.migrate import upgrade
 from storage.municipality_store import load_municipality, save_municipality
 from storage.photos import PhotoStore
@@ -68,13 +70,28 @@ def current_municipality(db: Database, settings: Settings) -> Municipality:
     )
 
 
+def _geocoder(settings: Settings, db: Database) -> Geocoder | None:
+    key = settings.yandex_geocoder_key.get_secret_value() if settings.yandex_geocoder_key else ""
+    try:
+        return build_geocoder(
+            settings.geocoder,
+            db,
+            nominatim_url=settings.nominatim_url,
+            yandex_key=key,
+            contact=settings.webhook_base_url,
+        )
+    except ValueError as exc:
+        raise NotConfigured(str(exc)) from exc
+
+
 def build_app(settings: Settings) -> App:
     prepare_database(settings)
     db = Database(settings.effective_database_url)
     try:
         municipality = current_municipality(db, settings)
+        geocoder = _geocoder(settings, db)
     except Exception:
         db.close()
         raise
-    engine = Engine(db, municipality, default_language=settings.default_language)
+    engine = Engine(db, municipality, default_language=settings.default_language, geocoder=geocoder)
     return App(settings=settings, db=db, photos=PhotoStore(settings.data_dir / "photos"), engine=engine)

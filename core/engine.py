@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from functools import partial
 
 from core.context import Ctx
-from core.dialogs import menu, report
+from core.dialogs import menu, place, report
 from core.dialogs.form import current_step, input_kind, run_step, unsupported_reply
+from core.geo import DEFAULT_TIMEOUT, Geocoder, Lookup, run_lookup
 from core.messages import Incoming, Reply
 from core.municipality import Municipality
 from core.ports import Database, Store
@@ -32,16 +33,32 @@ class Engine:
         *,
         default_language: str = "ru",
         clock: Callable[[], datetime] = utcnow,
+        geocoder: Geocoder | None = None,
+        geocode_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.db = db
         self.municipality = municipality
         self.default_language = default_language
         self.clock = clock
+        self.geocoder = geocoder  # None: geocoding is off
+        self.geocode_timeout = geocode_timeout
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
-        return await self.db.run(partial(self.step, incoming))
+        lookups: list[Lookup] = []
+        replies = await self.db.run(partial(self.step, incoming, lookups=lookups))
+        if lookups:  # geocoding (issue 6): never inside the transaction
+            replies = [*replies, *await self._geocode(incoming, lookups[-1])]
+        return replies
 
-    def step(self, incoming: Incoming, store: Store) -> list[Reply]:
+    async def _geocode(self, incoming: Incoming, lookup: Lookup) -> list[Reply]:
+        """Run a lookup the step asked for, after its transaction committed, and feed the answer back as an
+        update of its own: a second transaction, idempotent through a key derived from the original one."""
+        answer = await run_lookup(self.geocoder, lookup, self.municipality, self.geocode_timeout)
+        key = f"{incoming.event_key[:120]}:geo" if incoming.event_key else ""
+        fed = Incoming(incoming.chat, key, incoming.language, geocoded=answer)
+        return await self.db.run(partial(self.step, fed))
+
+    def step(self, incoming: Incoming, store: Store, *, lookups: list[Lookup] | None = None) -> list[Reply]:
         now = self.clock()
         chat = incoming.chat
         if incoming.event_key and not store.claim_event(chat.channel, incoming.event_key, now):
@@ -49,13 +66,17 @@ class Engine:
         state = store.load_dialog(chat) or {
             "lang": normalise_language(incoming.language, self.default_language)
         }
-        ctx = Ctx(store, self.municipality, state, chat, incoming, now)
+        ctx = Ctx(store, self.municipality, state, chat, incoming, now, geocoding=self.geocoder is not None)
         replies = self._dispatch(ctx, incoming)
         store.save_dialog(chat, state, now)
+        if lookups is not None:  # a retried transaction replaces what an earlier attempt asked for
+            lookups[:] = ctx.lookups
         return replies
 
     # --- routing of one input ------------------------------------------------------------------------------
     def _dispatch(self, ctx: Ctx, incoming: Incoming) -> list[Reply]:
+        if incoming.geocoded is not None:  # the geocoder's answer to an earlier step (issue 6)
+            return place.feed(ctx, report.STEPS)
         if incoming.command is not None:
             return self._command(ctx, incoming.command.lower(), incoming.args.strip().lower())
         if ctx.state.get("flow") == "report":

@@ -141,6 +141,8 @@ class Store(Protocol):
     def subscribers_of(self, number: int) -> list[ChatRef]:
         """Who supports the ticket besides its author, oldest first: notify them with the author."""
 
+    def is_subscribed(self, number: int, chat: ChatRef) -> bool: ...
+
 
 @dataclass(frozen=True, slots=True)
 class StaffMember:

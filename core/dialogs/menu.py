@@ -51,10 +51,10 @@ def my_reports(ctx: Ctx) -> Reply:
 
 def ticket_details(ctx: Ctx, number: int) -> Reply:
     ticket = ctx.store.get_ticket(number)
-    if ticket is None or (ticket.author_channel, ticket.author_chat_id) != (
-        ctx.chat.channel,
-        ctx.chat.chat_id,
-    ):
+    if ticket is None:
+        return ctx.reply("ticket.not_found")
+    author = (ticket.author_channel, ticket.author_chat_id) == (ctx.chat.channel, ctx.chat.chat_id)
+    if not author and not ctx.store.is_subscribed(number, ctx.chat):  # supporters see it too (issue 6)
         return ctx.reply("ticket.not_found")
     return Reply(text=format_ticket(ctx, ticket), photos=(), location=None)
 
@@ -71,7 +71,7 @@ def format_ticket(ctx: Ctx, ticket: Ticket) -> str:
         for e in ticket.events
     )
     location = {"lat": ticket.lat, "lon": ticket.lon, "address": ticket.address}
-    return ctx.t(
+    details = ctx.t(
         "ticket.details",
         number=ticket.number,
         status=ctx.t(f"status.{ticket.status.value}"),
@@ -83,3 +83,6 @@ def format_ticket(ctx: Ctx, ticket: Ticket) -> str:
         created=ctx.local(ticket.created_at, "%d.%m.%Y %H:%M"),
         history=history or "—",
     )
+    if ticket.supporters:  # "me too" (issue 6)
+        details += "\n\n" + ctx.t("ticket.support.count", count=ticket.supporters)
+    return details

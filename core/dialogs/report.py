@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from core.context import Ctx, Retry
+from core.dialogs import nearby, place
 from core.dialogs.form import Step
 from core.messages import Button, Incoming, Reply
 from core.reporting import submit_report
 
 DESCRIPTION_MIN = 10
 DESCRIPTION_MAX = 2000
-ADDRESS_MIN = 5
-ADDRESS_MAX = 300
 MAX_PHOTOS = 5
 CANCEL = "report:cancel"
 
@@ -63,24 +62,7 @@ def take_subcategory(ctx: Ctx, incoming: Incoming) -> None:
     ctx.slots["subcategory"] = code
 
 
-# --- place ------------------------------------------------------------------------------------------------
-def ask_location(ctx: Ctx) -> Reply:
-    return Reply(text=ctx.t("report.location.ask"), ask_location=True, buttons=(_cancel_row(ctx),))
-
-
-def take_location(ctx: Ctx, incoming: Incoming) -> None:
-    if incoming.location is not None:
-        lat, lon = incoming.location.lat, incoming.location.lon
-        if not ctx.municipality.contains(lat, lon):
-            raise Retry("report.location.outside", city=ctx.municipality.names.get(ctx.lang, ""))
-        ctx.slots["location"] = {"lat": lat, "lon": lon, "address": "", "source": "pin"}
-        return
-    address = " ".join((incoming.text or "").split())
-    if len(address) < ADDRESS_MIN:
-        raise Retry("report.location.address_too_short")
-    if len(address) > ADDRESS_MAX:
-        raise Retry("report.location.address_too_long", limit=ADDRESS_MAX)
-    ctx.slots["location"] = {"lat": None, "lon": None, "address": address, "source": "typed"}
+# --- place and "me too": core/dialogs/place.py, core/dialogs/nearby.py (issue 6) ------------------------
 
 
 # --- description ------------------------------------------------------------------------------------------
@@ -167,8 +149,8 @@ def ask_review(ctx: Ctx) -> Reply:
 
 
 EDITS = {
-    "category": ("category", "subcategory"),
-    "location": ("location",),
+    "category": ("category", "subcategory", *nearby.SLOTS),
+    "location": ("location", "place", *nearby.SLOTS),
     "description": ("description",),
     "photos": ("photos", "photos_done"),
 }
@@ -191,7 +173,10 @@ STEPS: tuple[Step, ...] = (
          button_prefix="cat:"),
     Step("subcategory", ask_subcategory, frozenset({"button"}), take_subcategory, "report.subcategory.retry",
          applies=has_subcategories, button_prefix="sub:"),
-    Step("location", ask_location, frozenset({"location", "text"}), take_location, "report.location.retry"),
+    Step("location", place.ask, frozenset({"location", "text", "button", "geocoded"}), place.take,
+         "report.location.retry", button_prefix=place.PREFIX),
+    Step("nearby_checked", nearby.ask, frozenset({"button"}), nearby.take, "report.nearby.retry",
+         applies=nearby.applies, button_prefix=nearby.PREFIX),
     Step("description", ask_description, frozenset({"text"}), take_description, "report.description.retry"),
     Step("photos_done", ask_photos, frozenset({"photos", "button"}), take_photos, "report.photos.retry",
          button_prefix="photos:"),

@@ -1,0 +1,228 @@
+"""The place step of the report dialog: a pin or a typed address, checked with the geocoder (issue 6).
+
+A step never waits for the network (it runs inside the update's transaction). With a geocoder configured, a
+pin or an address puts the step into stage `looking` — a `Lookup` for the engine to run after the commit —
+and the answer comes back as an internal update (`Incoming.geocoded`) that moves the stage on:
+
+    pin      → looking → confirm_pin ("улица Ленина, 5 — верно?") → yes: point + address
+                                      └ no → pin_address: the resident types the address, the point stays
+    address  → looking → choose (several candidates) → confirm_pick (shown as a pin) → yes: point + address
+                       → confirm_pick (one candidate)             └ no → back to choose / not_found
+                       → not_found: retype, send a pin, or keep the text as typed
+                       → all candidates outside the city: say so, ask again
+    geocoder slow, failing or off → the point alone, or the text as typed (`typed_unverified` when the
+    geocoder failed: the dispatcher places the ticket) — nothing is lost.
+
+A new pin or a new address at any stage starts over; an answer to a superseded lookup is dropped.
+The sub-state lives in `slots["place"]`; the step's slot `location` is filled only when the place is settled:
+`{"lat", "lon", "address", "source"}` with source `pin`, `geocoded`, `typed` or `typed_unverified`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from core.context import Ctx, Retry
+from core.dialogs.form import Step, current_step, input_kind, run_step
+from core.geo import Geocoded, Lookup, Place
+from core.messages import Button, Incoming, Location, Reply
+
+ADDRESS_MIN = 5
+ADDRESS_MAX = 300
+PREFIX = "place:"
+CANCEL = "report:cancel"  # core.dialogs.report.CANCEL (that module imports this one)
+
+
+def _cancel_row(ctx: Ctx) -> tuple[Button, ...]:
+    return ((ctx.t("report.cancel"), CANCEL),)
+
+
+def _stage(ctx: Ctx) -> dict[str, Any]:
+    return ctx.slots.get("place") or {}
+
+
+def _settle(ctx: Ctx, lat: float | None, lon: float | None, address: str, source: str) -> None:
+    ctx.slots.pop("place", None)
+    ctx.slots["location"] = {"lat": lat, "lon": lon, "address": address, "source": source}
+
+
+def _city(ctx: Ctx) -> str:
+    return ctx.municipality.names.get(ctx.lang) or ctx.municipality.name("ru")
+
+
+# --- prompts ---------------------------------------------------------------------------------------------
+def ask(ctx: Ctx) -> Reply:
+    place = _stage(ctx)
+    stage = place.get("stage")
+    yes_no = (
+        ((ctx.t("report.place.yes"), "place:yes"), (ctx.t("report.place.no"), "place:no")),
+        _cancel_row(ctx),
+    )
+    if stage == "confirm_pin":
+        return ctx.reply("report.place.confirm_pin", buttons=yes_no, address=place["address"])
+    if stage == "pin_address":
+        return Reply(
+            text=ctx.t("report.place.pin_address"),
+            ask_location=True,
+            buttons=(((ctx.t("report.place.keep_point"), "place:keep"),), _cancel_row(ctx)),
+        )
+    if stage == "choose":
+        labels = _labels(place["candidates"])
+        rows = tuple(((label, f"place:pick:{i}"),) for i, label in enumerate(labels))
+        keep = ((ctx.t("report.place.keep_text"), "place:keep"),)
+        return Reply(
+            text=ctx.t("report.place.choose", query=place["query"]),
+            ask_location=True,
+            buttons=(*rows, keep, _cancel_row(ctx)),
+        )
+    if stage == "confirm_pick":
+        address, lat, lon, _area = place["candidates"][place["pick"]]
+        return Reply(
+            text=ctx.t("report.place.confirm_pick", address=address),
+            location=Location(lat, lon),
+            buttons=yes_no,
+        )
+    if stage == "not_found":
+        return Reply(
+            text=ctx.t("report.place.not_found", query=place["query"]),
+            ask_location=True,
+            buttons=(((ctx.t("report.place.keep_text"), "place:keep"),), _cancel_row(ctx)),
+        )
+    return Reply(text=ctx.t("report.location.ask"), ask_location=True, buttons=(_cancel_row(ctx),))
+
+
+def _labels(candidates: list[list[Any]]) -> list[str]:
+    """Button labels: the short address, with its area where two candidates would otherwise look the same."""
+    addresses = [c[0] for c in candidates]
+    return [
+        f"{address} ({area})" if area and addresses.count(address) > 1 else address
+        for address, _lat, _lon, area in candidates
+    ]
+
+
+# --- input -----------------------------------------------------------------------------------------------
+def take(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
+    kind = input_kind(incoming)
+    if kind == "geocoded":
+        assert incoming.geocoded is not None
+        return _answer(ctx, incoming.geocoded)
+    if kind == "location":
+        assert incoming.location is not None
+        return _pin(ctx, incoming.location.lat, incoming.location.lon)
+    if kind == "button":
+        return _button(ctx, (incoming.button or "").removeprefix(PREFIX))
+    return _text(ctx, " ".join((incoming.text or "").split()))
+
+
+def _pin(ctx: Ctx, lat: float, lon: float) -> list[Reply] | None:
+    if not ctx.municipality.contains(lat, lon):
+        ctx.slots.pop("place", None)
+        raise Retry("report.location.outside", city=_city(ctx))
+    if not ctx.geocoding:
+        _settle(ctx, lat, lon, "", "pin")
+        return None
+    _look(ctx, Lookup(_new_id(), "reverse", ctx.lang, lat=lat, lon=lon), {"lat": lat, "lon": lon})
+    return []
+
+
+def _text(ctx: Ctx, address: str) -> list[Reply] | None:
+    if len(address) < ADDRESS_MIN:
+        raise Retry("report.location.address_too_short")
+    if len(address) > ADDRESS_MAX:
+        raise Retry("report.location.address_too_long", limit=ADDRESS_MAX)
+    place = _stage(ctx)
+    if place.get("stage") in ("confirm_pin", "pin_address"):  # the right address for the resident's pin
+        _settle(ctx, place["lat"], place["lon"], address, "pin")
+        return None
+    if not ctx.geocoding:
+        _settle(ctx, None, None, address, "typed")
+        return None
+    _look(ctx, Lookup(_new_id(), "search", ctx.lang, query=address), {"query": address})
+    return []
+
+
+def _button(ctx: Ctx, action: str) -> list[Reply] | None:
+    place = _stage(ctx)
+    stage = place.get("stage")
+    if action == "yes" and stage == "confirm_pin":
+        _settle(ctx, place["lat"], place["lon"], place["address"], "pin")
+        return None
+    if action == "yes" and stage == "confirm_pick":
+        address, lat, lon, _area = place["candidates"][place["pick"]]
+        _settle(ctx, lat, lon, address, "geocoded")
+        return None
+    if action == "no" and stage == "confirm_pin":
+        place["stage"] = "pin_address"
+        return [ask(ctx)]
+    if action == "no" and stage == "confirm_pick":
+        place["stage"] = "choose" if len(place["candidates"]) > 1 else "not_found"
+        return [ask(ctx)]
+    if action == "keep" and stage == "pin_address":
+        _settle(ctx, place["lat"], place["lon"], "", "pin")
+        return None
+    if action == "keep" and stage in ("choose", "confirm_pick", "not_found"):
+        _settle(ctx, None, None, place["query"], "typed")
+        return None
+    if action.startswith("pick:") and stage == "choose":
+        index = action.removeprefix("pick:")
+        if index.isdigit() and int(index) < len(place["candidates"]):
+            place["stage"], place["pick"] = "confirm_pick", int(index)
+            return [ask(ctx)]
+    raise Retry("button.stale")
+
+
+def _answer(ctx: Ctx, answer: Geocoded) -> list[Reply] | None:
+    place = _stage(ctx)
+    if place.get("stage") != "looking" or place.get("id") != answer.id:
+        return []  # superseded by a newer pin or address, or the report moved on: nothing to say
+    if answer.kind == "reverse":
+        if answer.ok and answer.places and answer.places[0].address:
+            place.update(stage="confirm_pin", address=answer.places[0].address)
+            return [ask(ctx)]
+        _settle(ctx, place["lat"], place["lon"], "", "pin")  # no address known: the point is enough
+        return None
+    query = place["query"]
+    if not answer.ok:
+        _settle(ctx, None, None, query, "typed_unverified")
+        return [ctx.reply("report.place.unverified")]
+    inside = [p for p in answer.places if ctx.municipality.contains(p.lat, p.lon)]
+    if inside:
+        place["candidates"] = [_candidate(p) for p in inside]
+        if len(inside) == 1:
+            place.update(stage="confirm_pick", pick=0)
+        else:
+            place["stage"] = "choose"
+        return [ask(ctx)]
+    if answer.places:
+        ctx.slots.pop("place", None)
+        return [ctx.reply("report.place.outside", query=query, city=_city(ctx)), ask(ctx)]
+    place["stage"] = "not_found"
+    return [ask(ctx)]
+
+
+def _candidate(place: Place) -> list[Any]:
+    return [place.address, place.lat, place.lon, place.area]
+
+
+def _look(ctx: Ctx, lookup: Lookup, fields: dict[str, Any]) -> None:
+    ctx.slots["place"] = {"stage": "looking", "id": lookup.id, **fields}
+    ctx.lookups.append(lookup)
+
+
+def _new_id() -> str:
+    return secrets.token_hex(6)
+
+
+def feed(ctx: Ctx, steps: Sequence[Step]) -> list[Reply]:
+    """An internal geocoder answer. Only the place step of an open report, waiting for exactly this lookup,
+    takes it; anything else (the report was cancelled or moved on, a newer pin came) drops it silently."""
+    answer = ctx.incoming.geocoded
+    place = _stage(ctx) if ctx.state.get("flow") == "report" else {}
+    if answer is None or place.get("stage") != "looking" or place.get("id") != answer.id:
+        return []
+    step = current_step(ctx, steps)
+    if step is None or step.handle is not take:
+        return []
+    return run_step(ctx, steps, ctx.incoming)[0]
