@@ -1,0 +1,218 @@
+"""Transcripts of the place step with a geocoder: geopy's real Nominatim client against our fake Nominatim,
+through the real engine and storage. Pins become addresses, typed addresses become points, and a geocoder that
+is slow, failing or off never loses a report."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from core.engine import Engine
+from core.geo import Geocoded, Place
+from core.messages import Incoming, Location
+from storage.geocoding import CachedGeocoder, NominatimGeocoder, user_agent
+from tests.geo_fakes import LENINA_5, SADOVAYA_7, SOVETSKAYA_3_A, FakeGeocoderServer, serve_fake_geocoder
+from tests.support import Resident
+
+CENTRE = (52.2870, 104.2810)  # улица Ленина, 5
+MOSCOW = (55.7558, 37.6173)
+
+
+@pytest.fixture
+async def fake_geo() -> AsyncIterator[FakeGeocoderServer]:
+    async for server in serve_fake_geocoder():
+        yield server
+
+
+@pytest.fixture
+def geo_engine(engine: Engine, fake_geo: FakeGeocoderServer) -> Engine:
+    """The test engine with the production geocoder stack (cache + Nominatim) pointed at the fake."""
+    geocoder = CachedGeocoder(NominatimGeocoder(fake_geo.url, user_agent()), engine.db)
+    return Engine(engine.db, engine.municipality, clock=engine.clock, geocoder=geocoder, geocode_timeout=0.5)
+
+
+async def to_place_step(r: Resident, category: str = "lighting") -> None:
+    await r.command("new")
+    await r.press(f"cat:{category}")
+    await r.press(r.buttons()[0][1])  # its first subcategory
+    r.expect("report.location.ask")
+
+
+async def finish(r: Resident) -> int:
+    await r.say("Фонарь не горит уже неделю, на улице темно.")
+    r.expect("report.photos.ask")
+    await r.press("photos:done")
+    r.expect("report.review.ask")
+    await r.press("review:submit")
+    r.expect("report.submitted", "menu.prompt")
+    return int(r.replies[0].text.split("№ ")[1].split()[0])
+
+
+async def ticket(engine: Engine, number: int):  # type: ignore[no-untyped-def]
+    found = await engine.db.run(lambda store: store.get_ticket(number))
+    assert found is not None
+    return found
+
+
+async def test_pin_is_shown_as_its_address_and_stored_with_it(geo_engine: Engine) -> None:
+    r = Resident(geo_engine)
+    await to_place_step(r)
+    await r.pin(*CENTRE)
+    r.expect("report.place.confirm_pin")
+    assert "улица Ленина, 5" in r.replies[0].text
+    await r.press("place:yes")
+    r.expect("report.description.ask")
+    t = await ticket(geo_engine, await finish(r))
+    assert (t.lat, t.lon, t.address, t.location_source) == (*CENTRE, "улица Ленина, 5", "pin")
+
+
+async def test_pin_with_a_wrong_address_keeps_the_point_and_takes_the_typed_one(geo_engine: Engine) -> None:
+    r = Resident(geo_engine)
+    await to_place_step(r)
+    await r.pin(*CENTRE)
+    await r.press("place:no")
+    r.expect("report.place.pin_address")
+    await r.say("ул. Ленина, 7, во дворе")
+    r.expect("report.description.ask")
+    t = await ticket(geo_engine, await finish(r))
+    assert (t.lat, t.lon, t.address, t.location_source) == (*CENTRE, "ул. Ленина, 7, во дворе", "pin")
+
+
+async def test_pin_where_the_geocoder_knows_no_address_goes_on_with_the_point(geo_engine: Engine) -> None:
+    r = Resident(geo_engine, language="en")
+    await to_place_step(r)
+    await r.pin(52.3500, 104.3500)  # in the city, nothing within 150 m in the fake's data
+    r.expect("report.description.ask")
+    t = await ticket(geo_engine, await finish(r))
+    assert (t.lat, t.lon, t.address, t.location_source) == (52.35, 104.35, "", "pin")
+
+
+async def test_typed_address_with_several_candidates(geo_engine: Engine) -> None:
+    r = Resident(geo_engine)
+    await to_place_step(r)
+    await r.say("ул. Советская, 3")
+    r.expect("report.place.choose")
+    labels = [label for label, data in r.buttons() if data.startswith("place:pick:")]
+    assert labels == ["Советская улица, 3 (Октябрьский округ)", "Советская улица, 3 (Ленинский округ)"]
+    await r.press(labels[0])
+    r.expect("report.place.confirm_pick")
+    assert r.replies[0].location is not None
+    assert (r.replies[0].location.lat, r.replies[0].location.lon) == (SOVETSKAYA_3_A.lat, SOVETSKAYA_3_A.lon)
+    await r.press("place:no")  # not that one: back to the list
+    r.expect("report.place.choose")
+    await r.press("place:pick:0")
+    await r.press("place:yes")
+    r.expect("report.description.ask")
+    t = await ticket(geo_engine, await finish(r))
+    assert (t.lat, t.lon) == (SOVETSKAYA_3_A.lat, SOVETSKAYA_3_A.lon)
+    assert (t.address, t.location_source) == ("Советская улица, 3", "geocoded")
+    # a point means the ticket is routed by area, not left to the dispatcher
+    assert t.organisation == geo_engine.municipality.route(t.subcategory or t.category, t.lat, t.lon)
+    assert t.organisation != geo_engine.municipality.dispatch
+
+
+async def test_typed_address_with_one_candidate_is_confirmed_as_a_pin(geo_engine: Engine) -> None:
+    r = Resident(geo_engine)
+    await to_place_step(r)
+    await r.say("Карла Маркса 14")
+    r.expect("report.place.confirm_pick")
+    assert "улица Карла Маркса, 14" in r.replies[0].text and r.replies[0].location is not None
+    await r.press("place:no")  # not it, and there is no other: what now?
+    r.expect("report.place.not_found")
+    await r.press("place:keep")
+    r.expect("report.description.ask")
+    t = await ticket(geo_engine, await finish(r))
+    assert (t.lat, t.address, t.location_source) == (None, "Карла Маркса 14", "typed")
+
+
+async def test_address_not_found_offers_retype_pin_or_keep(geo_engine: Engine) -> None:
+    r = Resident(geo_engine)
+    await to_place_step(r)
+    await r.say("Несуществующий переулок, 99")
+    r.expect("report.place.not_found")
+    assert r.replies[0].ask_location and "place:keep" in [d for _, d in r.buttons()]
+    await r.say("Ленина 5")  # retyped: found
+    r.expect("report.place.confirm_pick")
+    await r.send(button="place:pick:3")  # a button of no list on screen
+    r.expect("button.stale", "report.place.confirm_pick")
+    await r.command("cancel")
+    await to_place_step(r)
+    await r.say("Несуществующий переулок, 99")
+    await r.pin(*CENTRE)  # or a pin after all
+    r.expect("report.place.confirm_pin")
+
+
+async def test_candidates_outside_the_city_get_a_clear_answer_and_a_reask(geo_engine: Engine) -> None:
+    r = Resident(geo_engine)
+    await to_place_step(r)
+    await r.say("Садовая 7")  # inside the city's bounding box, outside its boundary
+    r.expect("report.place.outside", "report.location.ask")
+    assert "Садовая 7" in r.replies[0].text
+    assert not geo_engine.municipality.contains(SADOVAYA_7.lat, SADOVAYA_7.lon)
+    await r.pin(*MOSCOW)  # and a pin outside, as before
+    r.expect("report.location.outside", "report.location.ask")
+
+
+@pytest.mark.parametrize("mode", ["error", "slow"])
+async def test_geocoder_down_keeps_the_typed_address_for_the_dispatcher(
+    geo_engine: Engine, fake_geo: FakeGeocoderServer, mode: str
+) -> None:
+    fake_geo.mode = mode
+    r = Resident(geo_engine)
+    await to_place_step(r)
+    await r.say("ул. Ленина, 5")
+    r.expect("report.place.unverified", "report.description.ask")
+    t = await ticket(geo_engine, await finish(r))
+    assert (t.lat, t.lon, t.address, t.location_source) == (None, None, "ул. Ленина, 5", "typed_unverified")
+    assert t.organisation == geo_engine.municipality.dispatch and t.status.value == "new"
+    # a pin goes through with its point alone
+    await to_place_step(r)
+    await r.pin(*CENTRE)
+    r.expect("report.description.ask")
+
+
+async def test_geocoder_off(engine: Engine) -> None:
+    assert engine.geocoder is None
+    r = Resident(engine)
+    await to_place_step(r)
+    await r.say("ул. Ленина, 5")
+    r.expect("report.description.ask")
+    t = await ticket(engine, await finish(r))
+    assert (t.lat, t.address, t.location_source) == (None, "ул. Ленина, 5", "typed")
+
+
+async def test_a_late_or_superseded_answer_is_dropped(geo_engine: Engine) -> None:
+    r = Resident(geo_engine)
+    await to_place_step(r)
+    stale = Geocoded("not-the-pending-one", "reverse", ok=True, places=(Place("улица Ленина, 5", *CENTRE),))
+    assert await geo_engine.handle(Incoming(r.chat, "late-1", "ru", geocoded=stale)) == []
+    await r.command("cancel")  # no report at all any more
+    assert await geo_engine.handle(Incoming(r.chat, "late-2", "ru", geocoded=stale)) == []
+    state = await geo_engine.db.run(lambda store: store.load_dialog(r.chat))
+    assert state is not None and "flow" not in state
+
+
+async def test_a_repeated_delivery_asks_the_geocoder_once(
+    geo_engine: Engine, fake_geo: FakeGeocoderServer
+) -> None:
+    r = Resident(geo_engine)
+    await to_place_step(r)
+    await r.pin(*CENTRE)
+    before = fake_geo.count("/reverse")
+    pin = Incoming(r.chat, "delivery-7", "ru", location=Location(52.2871, 104.2811))
+    first = await geo_engine.handle(pin)
+    again = await geo_engine.handle(pin)
+    assert len(first) == 1 and again == []
+    assert fake_geo.count("/reverse") == before + 1
+
+
+async def test_the_same_lookup_twice_is_answered_from_the_cache(
+    geo_engine: Engine, fake_geo: FakeGeocoderServer
+) -> None:
+    for chat in ("1", "2"):
+        r = Resident(geo_engine, chat_id=chat)
+        await to_place_step(r)
+        await r.pin(LENINA_5.lat, LENINA_5.lon)
+        r.expect("report.place.confirm_pin")
+    assert fake_geo.count("/reverse") == 1
