@@ -1,0 +1,46 @@
+"""The Telegram channel (DESIGN.md §3, §9): aiogram (default) or python-telegram-bot, polling or webhook.
+
+The libraries are imported only when a token is configured: aiogram alone takes seconds to import.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bots.app import App
+    from bots.telegram.api import BotApi
+    from bots.telegram.channel import Options, TelegramChannel
+
+
+def make_api(library: str, token: str, api_url: str) -> BotApi:
+    if library == "ptb":
+        from bots.telegram.ptb_channel import PtbApi
+
+        return PtbApi(token, api_url)
+    if library == "aiogram":
+        from bots.telegram.aiogram_channel import AiogramApi
+
+        return AiogramApi(token, api_url)
+    raise ValueError(f"unknown TELEGRAM_LIBRARY {library!r}: aiogram or ptb")
+
+
+def telegram_channel(app: App, options: Options | None = None) -> TelegramChannel | None:
+    """The channel for `otklik run`, or None when TELEGRAM_BOT_TOKEN is not set."""
+    settings = app.settings
+    token = settings.telegram_bot_token.get_secret_value().strip() if settings.telegram_bot_token else ""
+    if not token:
+        return None
+    from bots.telegram.channel import TelegramChannel, webhook_secret
+
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    return TelegramChannel(
+        make_api(settings.telegram_library, token, settings.telegram_api_url),
+        app.engine,
+        app.db,
+        app.photos,
+        webhook_url=settings.webhook_base_url,
+        webhook_secret=webhook_secret(secret, token) if settings.webhook_base_url else "",
+        default_language=settings.default_language,
+        options=options,
+    )

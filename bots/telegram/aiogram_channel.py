@@ -1,0 +1,177 @@
+"""`BotApi` through aiogram 3: its Bot, session, types and errors — none of its dispatcher.
+
+aiogram's polling acknowledges updates before handling them and its handlers run sync filters in threads
+(DESIGN.md §9–10); our pipeline and poller do that part, so here aiogram only speaks the Bot API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramConflictError,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import (
+    BotCommand,
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    KeyboardButton,
+    LinkPreviewOptions,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+
+from bots.telegram.api import (
+    ALLOWED_UPDATES,
+    Failure,
+    FileTooBig,
+    InlineKeyboard,
+    Markup,
+    RemoveKeyboard,
+    ReplyKeyboard,
+    Upload,
+)
+
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+REFUSED = (TelegramBadRequest, TelegramNotFound, TelegramMigrateToChat, TelegramEntityTooLarge)
+
+
+class AiogramApi:
+    library = "aiogram"
+
+    def __init__(self, token: str, api_url: str, *, request_timeout: int = 30) -> None:
+        self.bot_id = token.split(":", 1)[0]
+        self.username = ""
+        self.request_timeout = request_timeout
+        session = AiohttpSession(api=TelegramAPIServer.from_base(api_url), timeout=request_timeout)
+        self.bot = Bot(token, session=session)
+
+    async def start(self) -> None:
+        me = await self.bot.get_me()
+        self.username = me.username or ""
+
+    async def close(self) -> None:
+        await self.bot.session.close()
+
+    def parse_update(self, data: dict[str, Any]) -> Update:
+        return Update.model_validate(data, context={"bot": self.bot})
+
+    async def get_updates(self, offset: int | None, timeout: int, limit: int) -> Sequence[Update]:
+        return await self.bot.get_updates(
+            offset=offset,
+            timeout=timeout,
+            limit=limit,
+            allowed_updates=list(ALLOWED_UPDATES),
+            request_timeout=timeout + self.request_timeout,
+        )
+
+    async def delete_webhook(self) -> None:
+        await self.bot.delete_webhook(drop_pending_updates=False)
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        await self.bot.set_webhook(url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES))
+
+    async def set_commands(self, commands: Sequence[tuple[str, str]], language: str | None) -> None:
+        await self.bot.set_my_commands(
+            [BotCommand(command=name, description=text) for name, text in commands], language_code=language
+        )
+
+    async def download(self, file_id: str) -> bytes:
+        file = await self.bot.get_file(file_id)
+        if not file.file_path:
+            raise FileTooBig(file_id)
+        buffer = await self.bot.download_file(file.file_path, timeout=60)
+        assert buffer is not None
+        return buffer.read()
+
+    async def send_text(self, chat_id: int, text: str, markup: Markup) -> int:
+        message = await self.bot.send_message(
+            chat_id, text, reply_markup=_markup(markup), link_preview_options=NO_PREVIEW
+        )
+        return message.message_id
+
+    async def send_photo(self, chat_id: int, photo: Upload, caption: str | None) -> str:
+        message = await self.bot.send_photo(chat_id, _file(photo), caption=caption)
+        return message.photo[-1].file_id if message.photo else ""
+
+    async def send_album(self, chat_id: int, photos: Sequence[Upload], caption: str | None) -> list[str]:
+        media = [
+            InputMediaPhoto(media=_file(photo), caption=caption if index == 0 else None)
+            for index, photo in enumerate(photos)
+        ]
+        messages = await self.bot.send_media_group(chat_id, media)  # type: ignore[arg-type]
+        return [m.photo[-1].file_id if m.photo else "" for m in messages]
+
+    async def send_location(self, chat_id: int, lat: float, lon: float) -> None:
+        await self.bot.send_location(chat_id, latitude=lat, longitude=lon)
+
+    async def remove_inline_keyboard(self, chat_id: int, message_id: int) -> None:
+        await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
+
+    async def answer_callback(self, callback_id: str) -> None:
+        await self.bot.answer_callback_query(callback_id)
+
+    def failure(self, exc: BaseException) -> Failure | None:
+        message = str(exc)
+        if isinstance(exc, TelegramRetryAfter):
+            return Failure("retry_after", message, float(exc.retry_after))
+        if isinstance(exc, TelegramForbiddenError):
+            return Failure("forbidden", message)
+        if isinstance(exc, TelegramUnauthorizedError):
+            return Failure("unauthorized", message)
+        if isinstance(exc, TelegramConflictError):
+            return Failure("conflict", message)
+        if isinstance(
+            exc, TelegramBadRequest | TelegramNotFound | TelegramMigrateToChat | TelegramEntityTooLarge
+        ):
+            return Failure("bad_request", message)
+        if isinstance(exc, TelegramNetworkError | aiohttp.ClientError | asyncio.TimeoutError):
+            return Failure("network", message or type(exc).__name__)
+        if isinstance(exc, TelegramServerError | TelegramAPIError):
+            return Failure("server", message)
+        return None
+
+
+def _file(photo: Upload) -> str | BufferedInputFile:
+    if photo.file_id is not None:
+        return photo.file_id
+    assert photo.data is not None
+    return BufferedInputFile(photo.data, filename=f"{photo.sha256[:16]}.jpg")
+
+
+def _markup(
+    markup: Markup,
+) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
+    if isinstance(markup, InlineKeyboard):
+        return InlineKeyboardMarkup(
+            inline_keyboard=[
+                [InlineKeyboardButton(text=label, callback_data=data) for label, data in row]
+                for row in markup.rows
+            ]
+        )
+    if isinstance(markup, ReplyKeyboard):
+        rows = [[KeyboardButton(text=markup.location_label, request_location=True)]]
+        rows += [[KeyboardButton(text=label) for label, _data in row] for row in markup.rows]
+        return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, one_time_keyboard=True)
+    if isinstance(markup, RemoveKeyboard):
+        return ReplyKeyboardRemove()
+    return None

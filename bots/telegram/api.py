@@ -1,0 +1,107 @@
+"""What the Telegram channel needs from a Bot API library, in neutral terms.
+
+aiogram and python-telegram-bot each implement `BotApi` in a few lines per method (aiogram_channel.py,
+ptb_channel.py); everything else — which calls a `Reply` becomes, rate limits, retries, albums, ordering,
+polling offsets, the webhook route — is shared, so the two adapters cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+ALLOWED_UPDATES = ("message", "callback_query")
+"""Updates we ask Telegram for; edited messages, reactions, member changes are not user input for us."""
+
+
+@dataclass(frozen=True, slots=True)
+class InlineKeyboard:
+    rows: tuple[tuple[tuple[str, str], ...], ...]
+    """(label, callback data) rows; data already within Telegram's 64 bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyKeyboard:
+    """A reply keyboard: a *Send my location* button and text buttons that type their label."""
+
+    location_label: str
+    rows: tuple[tuple[tuple[str, str], ...], ...] = ()
+    """(label, button data) rows: Telegram shows the labels; a typed label stands for its data."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveKeyboard:
+    pass
+
+
+Markup = InlineKeyboard | ReplyKeyboard | RemoveKeyboard | None
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A photo to send: a Telegram file_id this bot already has for it, or the bytes to upload."""
+
+    sha256: str
+    file_id: str | None = None
+    data: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A library exception, classified: `retry_after` (429), `network` (worth retrying), `forbidden` (the
+    user blocked the bot), `bad_request` (never going to work as sent), `conflict` (409: a webhook is set
+    or another poller runs), `unauthorized` (a wrong token)."""
+
+    kind: Literal["retry_after", "network", "forbidden", "bad_request", "conflict", "unauthorized", "server"]
+    message: str
+    retry_after: float | None = None
+
+
+class FileTooBig(Exception):
+    """Telegram gave no `file_path`: the file is over the 20 MB the Bot API serves."""
+
+
+class BotApi(Protocol):
+    """One bot, through one library. Chat ids are Telegram's integers."""
+
+    library: str
+    bot_id: str
+    username: str
+
+    async def start(self) -> None:
+        """Open the HTTP session and learn who we are (getMe)."""
+
+    async def close(self) -> None: ...
+
+    def parse_update(self, data: dict[str, Any]) -> Any:
+        """A webhook's JSON body → the library's Update object."""
+
+    async def get_updates(self, offset: int | None, timeout: int, limit: int) -> Sequence[Any]: ...
+
+    async def delete_webhook(self) -> None: ...
+
+    async def set_webhook(self, url: str, secret: str) -> None: ...
+
+    async def set_commands(self, commands: Sequence[tuple[str, str]], language: str | None) -> None: ...
+
+    async def download(self, file_id: str) -> bytes:
+        """getFile, then the file itself from the API server's file URL."""
+
+    async def send_text(self, chat_id: int, text: str, markup: Markup) -> int:
+        """Returns the new message's id."""
+
+    async def send_photo(self, chat_id: int, photo: Upload, caption: str | None) -> str:
+        """Returns the file_id Telegram now knows the photo by."""
+
+    async def send_album(self, chat_id: int, photos: Sequence[Upload], caption: str | None) -> list[str]:
+        """sendMediaGroup of 2–10 photos; the file_ids in order."""
+
+    async def send_location(self, chat_id: int, lat: float, lon: float) -> None: ...
+
+    async def remove_inline_keyboard(self, chat_id: int, message_id: int) -> None: ...
+
+    async def answer_callback(self, callback_id: str) -> None: ...
+
+    def failure(self, exc: BaseException) -> Failure | None:
+        """Classify a library exception; None for anything that is not an API or network error."""

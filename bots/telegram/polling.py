@@ -1,0 +1,118 @@
+"""Long polling that confirms only what was handled.
+
+`getUpdates` confirms every update below the `offset` it is called with. The frameworks pass the next
+offset as soon as updates are fetched (aiogram) or queued (PTB), so a crash loses them. Here the offset
+never passes an update still in flight: while something is being handled the poller keeps fetching (albums
+need their later parts, other chats must not wait) with the offset held at the oldest update in flight,
+skipping what it already has. A graceful stop finishes the updates in hand and confirms them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from bots.telegram.api import BotApi
+from bots.telegram.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+class Poller:
+    def __init__(
+        self,
+        api: BotApi,
+        pipeline: Pipeline,
+        *,
+        timeout: int = 25,
+        limit: int = 100,
+        busy_interval: float = 0.1,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.api = api
+        self.pipeline = pipeline
+        self.timeout = timeout
+        self.limit = limit
+        self.busy_interval = busy_interval
+        self.max_backoff = max_backoff
+        self._seen = 0
+        self._in_flight: set[int] = set()
+        self._idle = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name=f"tg-poller-{self.api.bot_id}")
+
+    async def stop(self, drain_timeout: float = 30.0) -> None:
+        if self._task is not None:
+            self._task.cancel()  # only ever waiting for Telegram or for a pause: nothing is lost
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.pipeline.close(drain_timeout)
+        await self._confirm()
+
+    @property
+    def offset(self) -> int | None:
+        """The first update not yet handled: everything below it may be confirmed."""
+        if self._in_flight:
+            return min(self._in_flight)
+        return self._seen + 1 if self._seen else None
+
+    async def _loop(self) -> None:
+        failures = 0
+        while True:
+            if self._in_flight:
+                self._idle.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._idle.wait(), self.busy_interval)
+            try:
+                updates = await self.api.get_updates(
+                    self.offset, 0 if self._in_flight else self.timeout, self.limit
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failure = self.api.failure(exc)
+                if failure is not None and failure.kind == "unauthorized":
+                    log.error("Telegram refused the bot token (%s): polling stopped", failure.message)
+                    return
+                failures += 1
+                delay = min(self.max_backoff, 0.5 * 2**failures)
+                if failure is not None and failure.retry_after:
+                    delay = failure.retry_after
+                if failure is None:
+                    log.exception("getUpdates failed; retrying in %.1fs", delay)
+                else:
+                    log.warning(
+                        "getUpdates failed (%s: %s); retrying in %.1fs", failure.kind, failure.message, delay
+                    )
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            for update in updates:
+                update_id = int(update.update_id)
+                if update_id <= self._seen:
+                    continue  # fetched again because the offset is held for an update in flight
+                self._seen = update_id
+                self._in_flight.add(update_id)
+                self.pipeline.submit(update).add_done_callback(
+                    lambda _future, update_id=update_id: self._done(update_id)
+                )
+
+    def _done(self, update_id: int) -> None:
+        self._in_flight.discard(update_id)
+        if not self._in_flight:
+            self._idle.set()
+
+    async def _confirm(self) -> None:
+        """Tell Telegram what was handled, so that a restart does not fetch it again."""
+        if not self._seen:
+            return
+        try:
+            await self.api.get_updates(self.offset, 0, 1)
+        except Exception as exc:
+            if self.api.failure(exc) is None:
+                raise
+            log.info("could not confirm handled updates on shutdown: %s", exc)

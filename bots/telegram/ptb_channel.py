@@ -1,0 +1,185 @@
+"""`BotApi` through python-telegram-bot 22: its Bot, HTTPX requests, types and errors — not its Application.
+
+PTB's Updater queues updates before they are handled and its webhook server is a Tornado app of its own
+(DESIGN.md §9); our poller, pipeline and the shared aiohttp route do that part, so here PTB only speaks the
+Bot API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    KeyboardButton,
+    LinkPreviewOptions,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    EndPointNotFound,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.request import HTTPXRequest
+
+from bots.telegram.api import (
+    ALLOWED_UPDATES,
+    Failure,
+    FileTooBig,
+    InlineKeyboard,
+    Markup,
+    RemoveKeyboard,
+    ReplyKeyboard,
+    Upload,
+)
+
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+class PtbApi:
+    library = "ptb"
+
+    def __init__(self, token: str, api_url: str, *, request_timeout: float = 30.0) -> None:
+        self.bot_id = token.split(":", 1)[0]
+        self.username = ""
+        base = api_url.rstrip("/")
+        self.bot = Bot(
+            token,
+            base_url=base + "/bot",
+            base_file_url=base + "/file/bot",
+            request=HTTPXRequest(
+                connection_pool_size=64,
+                read_timeout=request_timeout,
+                write_timeout=request_timeout,
+                connect_timeout=10.0,
+                pool_timeout=request_timeout,
+                media_write_timeout=60.0,
+            ),
+            # Long polling holds its connection for the whole poll: give it a pool of its own.
+            get_updates_request=HTTPXRequest(connection_pool_size=2, read_timeout=10.0, connect_timeout=10.0),
+        )
+
+    async def start(self) -> None:
+        await self.bot.initialize()  # getMe
+        self.username = self.bot.username or ""
+
+    async def close(self) -> None:
+        await self.bot.shutdown()
+
+    def parse_update(self, data: dict[str, Any]) -> Update:
+        update = Update.de_json(data, self.bot)
+        assert update is not None
+        return update
+
+    async def get_updates(self, offset: int | None, timeout: int, limit: int) -> Sequence[Update]:
+        return await self.bot.get_updates(
+            offset=offset, timeout=timeout, limit=limit, allowed_updates=list(ALLOWED_UPDATES)
+        )
+
+    async def delete_webhook(self) -> None:
+        await self.bot.delete_webhook(drop_pending_updates=False)
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        await self.bot.set_webhook(url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES))
+
+    async def set_commands(self, commands: Sequence[tuple[str, str]], language: str | None) -> None:
+        await self.bot.set_my_commands(
+            [BotCommand(name, text) for name, text in commands], language_code=language
+        )
+
+    async def download(self, file_id: str) -> bytes:
+        file = await self.bot.get_file(file_id)
+        if not file.file_path:
+            raise FileTooBig(file_id)
+        return bytes(await file.download_as_bytearray(read_timeout=60.0))
+
+    async def send_text(self, chat_id: int, text: str, markup: Markup) -> int:
+        message = await self.bot.send_message(
+            chat_id, text, reply_markup=_markup(markup), link_preview_options=NO_PREVIEW
+        )
+        return message.message_id
+
+    async def send_photo(self, chat_id: int, photo: Upload, caption: str | None) -> str:
+        if photo.file_id is not None:
+            message = await self.bot.send_photo(chat_id, photo.file_id, caption=caption)
+        else:
+            message = await self.bot.send_photo(
+                chat_id, photo.data or b"", caption=caption, filename=_filename(photo)
+            )
+        return message.photo[-1].file_id if message.photo else ""
+
+    async def send_album(self, chat_id: int, photos: Sequence[Upload], caption: str | None) -> list[str]:
+        media = [
+            InputMediaPhoto(
+                photo.file_id or photo.data or b"",
+                caption=caption if index == 0 else None,
+                filename=None if photo.file_id else _filename(photo),
+            )
+            for index, photo in enumerate(photos)
+        ]
+        messages = await self.bot.send_media_group(chat_id, media)
+        return [m.photo[-1].file_id if m.photo else "" for m in messages]
+
+    async def send_location(self, chat_id: int, lat: float, lon: float) -> None:
+        await self.bot.send_location(chat_id, latitude=lat, longitude=lon)
+
+    async def remove_inline_keyboard(self, chat_id: int, message_id: int) -> None:
+        await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
+
+    async def answer_callback(self, callback_id: str) -> None:
+        await self.bot.answer_callback_query(callback_id)
+
+    def failure(self, exc: BaseException) -> Failure | None:
+        message = str(exc)
+        if isinstance(exc, RetryAfter):
+            # The private field: the public one warns about its type changing to timedelta.
+            wait = getattr(exc, "_retry_after", None)
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(exc.retry_after)  # type: ignore[arg-type]
+            return Failure("retry_after", message, seconds)
+        if isinstance(exc, Forbidden):
+            return Failure("forbidden", message)
+        if isinstance(exc, InvalidToken):
+            return Failure("unauthorized", message)
+        if isinstance(exc, Conflict):
+            return Failure("conflict", message)
+        if isinstance(exc, BadRequest | ChatMigrated | EndPointNotFound):  # BadRequest is a NetworkError
+            return Failure("bad_request", message)
+        if isinstance(exc, NetworkError):
+            return Failure("network", message)
+        if isinstance(exc, TelegramError):
+            return Failure("server", message)
+        return None
+
+
+def _filename(photo: Upload) -> str:
+    return f"{photo.sha256[:16]}.jpg"
+
+
+def _markup(
+    markup: Markup,
+) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
+    if isinstance(markup, InlineKeyboard):
+        return InlineKeyboardMarkup(
+            [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in markup.rows]
+        )
+    if isinstance(markup, ReplyKeyboard):
+        rows = [[KeyboardButton(markup.location_label, request_location=True)]]
+        rows += [[KeyboardButton(label) for label, _data in row] for row in markup.rows]
+        return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
+    if isinstance(markup, RemoveKeyboard):
+        return ReplyKeyboardRemove()
+    return None

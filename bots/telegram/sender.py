@@ -1,0 +1,346 @@
+"""Everything the bot sends goes through here: replies, callback answers and outbox messages.
+
+- Pace: about 1 message/s per chat (short bursts allowed) and 30/s per bot, as Telegram asks; an album
+  counts as one message per photo. These are GCRA schedules — no background task, no timer per chat.
+- 429: wait `retry_after`, hold that chat back meanwhile, and try again (an outbox message whose wait is too
+  long goes back to the outbox with `retry_after` instead). Network and 5xx errors: a few retries with
+  back-off. 403 (the user blocked the bot) and 400: `DeliveryError(permanent=True)`, never retried.
+- Photos are uploaded once per bot: the file_id Telegram returns is cached per sha256 (in memory and in the
+  `channel_photos` table) and reused by every later message.
+- An outbox message that failed half way (album sent, text not) resumes where it stopped when retried by
+  this process, so a retry does not send the album twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from bots.telegram.api import BotApi, Markup, RemoveKeyboard, ReplyKeyboard, Upload
+from bots.telegram.render import CallbackCodec, Op, SendPhotos, SendText, render
+from bots.telegram.translate import CHANNEL
+from core.messages import Reply
+from core.ports import DeliveryError, OutgoingMessage
+from core.texts import LANGUAGES, normalise_language, t
+from storage.channel_photos import remember_remote_photo_id, remote_photo_id
+from storage.database import Database
+from storage.photos import PhotoNotFound, PhotoStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    chat_rate: float = 1.0
+    chat_burst: int = 3
+    bot_rate: float = 30.0
+    bot_burst: int = 30
+    max_retry_after: float = 30.0
+    """Longer flood waits are not slept through: the message fails with `retry_after` (the outbox retries)."""
+    attempts: int = 4
+    """Tries per call for 429 and network errors."""
+    backoff: float = 0.5
+
+
+class Pace:
+    """GCRA: `rate` per second on average, up to `burst` at once. `reserve` books slots, says how long to
+    wait before using them."""
+
+    __slots__ = ("interval", "tat", "tolerance")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.interval = 1.0 / rate
+        self.tolerance = (burst - 1) * self.interval
+        self.tat = 0.0  # theoretical arrival time of the next slot
+
+    def reserve(self, now: float, cost: int = 1) -> float:
+        tat = max(self.tat, now)
+        start = max(now, tat - self.tolerance)
+        self.tat = tat + cost * self.interval
+        return start - now
+
+    def hold(self, now: float, seconds: float) -> None:
+        """Nothing before `now + seconds` (Telegram said so)."""
+        self.tat = max(self.tat, now + seconds + self.tolerance)
+
+
+class RateLimiter:
+    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.bot = Pace(limits.bot_rate, limits.bot_burst)
+        self.chats: dict[int, Pace] = {}
+
+    def _chat(self, chat_id: int) -> Pace:
+        pace = self.chats.get(chat_id)
+        if pace is None:
+            if len(self.chats) >= 10_000:  # forget chats that have been quiet long enough to be at rest
+                now = self.clock()
+                self.chats = {k: p for k, p in self.chats.items() if p.tat > now}
+            pace = self.chats[chat_id] = Pace(self.limits.chat_rate, self.limits.chat_burst)
+        return pace
+
+    async def acquire(self, chat_id: int, cost: int = 1) -> None:
+        wait = self._chat(chat_id).reserve(self.clock(), cost)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        wait = self.bot.reserve(self.clock(), cost)
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def hold(self, chat_id: int, seconds: float) -> None:
+        self._chat(chat_id).hold(self.clock(), seconds)
+
+
+class Rejected(DeliveryError):
+    """Telegram refused the request as sent (400): retrying the same request is pointless."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, permanent=True)
+
+
+class ReplyKeyboards:
+    """Which chats show a reply keyboard of ours, and what its text buttons stand for."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._labels: OrderedDict[int, dict[str, str]] = OrderedDict()
+
+    def shown(self, chat_id: int, labels: dict[str, str]) -> None:
+        self._labels[chat_id] = labels
+        self._labels.move_to_end(chat_id)
+        while len(self._labels) > self.capacity:
+            self._labels.popitem(last=False)
+
+    def removed(self, chat_id: int) -> None:
+        self._labels.pop(chat_id, None)
+
+    def is_shown(self, chat_id: int) -> bool:
+        return chat_id in self._labels
+
+    def button_for(self, chat_id: int, text: str) -> str | None:
+        labels = self._labels.get(chat_id)
+        return labels.get(text.strip()) if labels else None
+
+
+class FileIds:
+    """sha256 → this bot's file_id, in memory in front of the `channel_photos` table."""
+
+    def __init__(self, db: Database, key: str, capacity: int = 5_000) -> None:
+        self.db = db
+        self.key = key
+        self.capacity = capacity
+        self._memory: OrderedDict[str, str] = OrderedDict()
+
+    async def get(self, sha256: str) -> str | None:
+        file_id = self._memory.get(sha256)
+        if file_id is None:
+            file_id = await self.db.run(lambda store: remote_photo_id(store.conn, self.key, sha256))
+            if file_id is not None:
+                self._remember(sha256, file_id)
+        return file_id
+
+    async def put(self, sha256: str, file_id: str) -> None:
+        self._remember(sha256, file_id)
+        await self.db.run(lambda store: remember_remote_photo_id(store.conn, self.key, sha256, file_id))
+
+    def forget(self, sha256: str) -> None:
+        self._memory.pop(sha256, None)
+
+    def _remember(self, sha256: str, file_id: str) -> None:
+        self._memory[sha256] = file_id
+        self._memory.move_to_end(sha256)
+        while len(self._memory) > self.capacity:
+            self._memory.popitem(last=False)
+
+
+class TelegramSender:
+    """`ChannelSender` for the outbox, and the way the pipeline answers updates."""
+
+    channel = CHANNEL
+
+    def __init__(
+        self,
+        api: BotApi,
+        db: Database,
+        photos: PhotoStore,
+        *,
+        limits: Limits | None = None,
+        default_language: str = "ru",
+    ) -> None:
+        self.api = api
+        self.photos = photos
+        self.limits = limits or Limits()
+        self.limiter = RateLimiter(self.limits)
+        self.default_language = default_language
+        self.codec = CallbackCodec()
+        self.keyboards = ReplyKeyboards()
+        self.file_ids = FileIds(db, f"tg:{api.bot_id}"[:16])
+        self._progress: OrderedDict[int, int] = OrderedDict()
+
+    # --- the ChannelSender port --------------------------------------------------------------------------
+    async def deliver(self, message: OutgoingMessage) -> None:
+        reply = message.reply
+        if reply.chat is None:
+            raise DeliveryError("outbox message without a recipient", permanent=True)
+        try:
+            chat_id = int(reply.chat.chat_id)
+        except ValueError:
+            raise DeliveryError(f"not a Telegram chat id: {reply.chat.chat_id!r}", permanent=True) from None
+        ops = self.render(reply, None)
+        done = self._progress.pop(message.id, 0)
+        try:
+            for index in range(done, len(ops)):
+                await self.execute(chat_id, ops[index])
+                done = index + 1
+        except DeliveryError:
+            if done:
+                self._progress[message.id] = done
+                while len(self._progress) > 1_000:
+                    self._progress.popitem(last=False)
+            raise
+
+    # --- replies ----------------------------------------------------------------------------------------
+    def render(self, reply: Reply, language: str | None) -> list[Op]:
+        lang = self.language_of(reply, language) if reply.ask_location else self.default_language
+        return render(reply, location_label=t(lang, "report.location.button"), codec=self.codec)
+
+    def language_of(self, reply: Reply, fallback: str | None) -> str:
+        """The language the reply is in, for the label we add (*Send my location*): `extra["lang"]` when
+        the core says; else the language of its Cancel/Back button; else the user's Telegram language."""
+        if reply.extra.get("lang"):
+            return normalise_language(reply.extra["lang"], self.default_language)
+        labels = {label for row in reply.buttons for label, _data in row}
+        for lang in LANGUAGES:
+            if t(lang, "report.cancel") in labels or t(lang, "report.back") in labels:
+                return lang
+        return normalise_language(fallback, self.default_language)
+
+    async def send(self, chat_id: int, reply: Reply, language: str | None = None) -> None:
+        for op in self.render(reply, language):
+            await self.execute(chat_id, op)
+
+    async def acknowledge(self, chat_id: int, callback_id: str, message_id: int | None) -> None:
+        """Stop the button's spinner and take the keyboard off its message, so it cannot be pressed again.
+        Both are best effort: an old query or an already edited message is no reason to fail an update."""
+        try:
+            await self.api.answer_callback(callback_id)
+        except Exception as exc:
+            if self.api.failure(exc) is None:
+                raise
+            log.debug("answerCallbackQuery failed: %s", exc)
+        if message_id is None:
+            return
+        try:
+            await self.api.remove_inline_keyboard(chat_id, message_id)
+        except Exception as exc:
+            if self.api.failure(exc) is None:
+                raise
+            log.debug("could not remove the keyboard of message %s in %s: %s", message_id, chat_id, exc)
+
+    async def execute(self, chat_id: int, op: Op) -> None:
+        if isinstance(op, SendText):
+            markup = self._markup(chat_id, op.markup)
+            await self.call(chat_id, 1, lambda: self.api.send_text(chat_id, op.text, markup))
+            if isinstance(markup, ReplyKeyboard):
+                self.keyboards.shown(chat_id, self._labels(op.markup))
+            elif isinstance(markup, RemoveKeyboard):
+                self.keyboards.removed(chat_id)
+        elif isinstance(op, SendPhotos):
+            await self._send_photos(chat_id, op)
+        else:
+            await self.call(chat_id, 1, lambda: self.api.send_location(chat_id, op.lat, op.lon))
+
+    def _markup(self, chat_id: int, markup: Markup) -> Markup:
+        """A message without a keyboard of its own takes a reply keyboard we showed earlier away."""
+        if markup is None and self.keyboards.is_shown(chat_id):
+            return RemoveKeyboard()
+        return markup
+
+    @staticmethod
+    def _labels(markup: Markup) -> dict[str, str]:
+        if not isinstance(markup, ReplyKeyboard):
+            return {}
+        return {label.strip(): data for row in markup.rows for label, data in row}
+
+    async def _send_photos(self, chat_id: int, op: SendPhotos) -> None:
+        uploads = await self._uploads(op.shas)
+        if not uploads:
+            if op.caption:
+                await self.execute(chat_id, SendText(op.caption))
+            return
+        try:
+            await self._send_uploads(chat_id, uploads, op.caption)
+        except Rejected:
+            cached = [u for u in uploads if u.file_id is not None]
+            if not cached:
+                raise
+            # A file_id this bot cannot use (the token changed owners, the cache was copied): upload instead.
+            log.warning("Telegram refused cached file ids; uploading %d photos again", len(cached))
+            for upload in cached:
+                self.file_ids.forget(upload.sha256)
+            await self._send_uploads(chat_id, await self._uploads(op.shas, cached=False), op.caption)
+
+    async def _send_uploads(self, chat_id: int, uploads: Sequence[Upload], caption: str | None) -> None:
+        if len(uploads) == 1:
+            file_ids = [
+                await self.call(chat_id, 1, lambda: self.api.send_photo(chat_id, uploads[0], caption))
+            ]
+        else:
+            file_ids = await self.call(
+                chat_id, len(uploads), lambda: self.api.send_album(chat_id, uploads, caption)
+            )
+        for upload, file_id in zip(uploads, file_ids, strict=False):
+            if upload.file_id is None and file_id:
+                await self.file_ids.put(upload.sha256, file_id)
+
+    async def _uploads(self, shas: Sequence[str], *, cached: bool = True) -> list[Upload]:
+        uploads: list[Upload] = []
+        for sha in shas:
+            file_id = await self.file_ids.get(sha) if cached else None
+            if file_id is not None:
+                uploads.append(Upload(sha, file_id=file_id))
+                continue
+            try:
+                data = await asyncio.to_thread(self.photos.read, sha)
+            except PhotoNotFound:
+                log.error("photo %s is not in the photo store; sent without it", sha)
+                continue
+            uploads.append(Upload(sha, data=data))
+        return uploads
+
+    # --- one API call, paced and retried -----------------------------------------------------------------
+    async def call(self, chat_id: int, cost: int, request: Callable[[], Awaitable[T]]) -> T:
+        attempt = 0
+        while True:
+            await self.limiter.acquire(chat_id, cost)
+            try:
+                return await request()
+            except Exception as exc:
+                failure = self.api.failure(exc)
+                if failure is None:
+                    raise
+                attempt += 1
+                if failure.kind == "retry_after":
+                    wait = failure.retry_after or 1.0
+                    self.limiter.hold(chat_id, wait)
+                    if wait > self.limits.max_retry_after or attempt >= self.limits.attempts:
+                        raise DeliveryError(failure.message, retry_after=wait) from exc
+                    log.warning("Telegram flood control in chat %s: waiting %.1fs", chat_id, wait)
+                    continue  # `acquire` now waits until the hold is over
+                if failure.kind in ("network", "server"):
+                    if attempt >= self.limits.attempts:
+                        raise DeliveryError(failure.message) from exc
+                    delay = self.limits.backoff * 2 ** (attempt - 1)
+                    log.info("Telegram unreachable (%s); retrying in %.1fs", failure.message, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                if failure.kind == "forbidden":
+                    raise DeliveryError(failure.message, permanent=True) from exc
+                raise Rejected(failure.message) from exc

@@ -1,0 +1,162 @@
+"""Telegram update → `Incoming`, the same for aiogram and python-telegram-bot.
+
+Both libraries mirror the Bot API's field names as attributes (`message.photo`, `callback_query.data`,
+`from_user.language_code`, …), so one duck-typed translation serves both and neither can drift. What needs
+the network — downloading a photo — is left to the pipeline: a `Draft` names the file to fetch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from core.messages import ChatRef, Incoming, Location
+
+CHANNEL = "telegram"
+MAX_DOWNLOAD = 20 * 1024 * 1024
+"""The Bot API serves files up to 20 MB; bigger ones have no `file_path`."""
+
+# Message kinds the bot cannot use, in the order they are checked: a GIF comes as both `animation` and
+# `document`, so `animation` goes first. Names match the `input.kind.*` texts; unknown ones read "other".
+UNSUPPORTED_KINDS = (
+    "sticker",
+    "voice",
+    "video_note",
+    "animation",
+    "audio",
+    "video",
+    "document",
+    "poll",
+    "dice",
+    "game",
+    "story",
+    "invoice",
+    "paid_media",
+    "checklist",
+)
+IMAGE_DOCUMENTS = frozenset({"image/jpeg", "image/png", "image/webp"})
+"""A photo sent "as a file" (uncompressed) is still a photo to us."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    file_id: str
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """One update, translated as far as possible without the network."""
+
+    update_id: int
+    chat_id: int | None
+    """Where answers go; None for updates that need no answer (edited messages, service messages, …)."""
+    incoming: Incoming | None = None
+    photo: FileRef | None = None
+    """The largest size of an attached photo, still to be downloaded and stored."""
+    media_group_id: str | None = None
+    message_id: int = 0
+    callback_id: str | None = None
+    callback_message_id: int | None = None
+
+
+def translate(update: Any, *, username: str = "") -> Draft:
+    """`username` is the bot's own: `/start@OtherBot` in a group is not for us."""
+    update_id = int(update.update_id)
+    callback = getattr(update, "callback_query", None)
+    if callback is not None:
+        return _callback(update_id, callback)
+    message = getattr(update, "message", None)
+    if message is None:
+        return Draft(update_id, None)
+    chat = message.chat
+    user = getattr(message, "from_user", None)
+    ref = ChatRef(CHANNEL, str(chat.id), str(user.id if user is not None else chat.id))
+    base = Incoming(
+        ref,
+        str(update_id),
+        getattr(user, "language_code", None),
+        display_name=_name(user),
+    )
+    draft = Draft(
+        update_id,
+        chat.id,
+        base,
+        media_group_id=getattr(message, "media_group_id", None),
+        message_id=int(message.message_id),
+    )
+    return _content(draft, base, message, username, private=getattr(chat, "type", "private") == "private")
+
+
+def _callback(update_id: int, callback: Any) -> Draft:
+    user = callback.from_user
+    message = callback.message  # None for inline-mode messages; maybe "inaccessible" (too old): still has ids
+    chat_id = message.chat.id if message is not None else user.id
+    incoming = Incoming(
+        ChatRef(CHANNEL, str(chat_id), str(user.id)),
+        str(update_id),
+        getattr(user, "language_code", None),
+        button=callback.data or "",
+        display_name=_name(user),
+    )
+    return Draft(
+        update_id,
+        chat_id,
+        incoming,
+        callback_id=str(callback.id),
+        callback_message_id=message.message_id if message is not None else None,
+    )
+
+
+def _content(draft: Draft, base: Incoming, message: Any, username: str, *, private: bool) -> Draft:
+    text = message.text if message.text is not None else getattr(message, "caption", None)
+    photo = _largest_photo(message)
+    if photo is not None:
+        # The photo wins over a caption (`input_kind`), but the caption is kept.
+        return replace(draft, incoming=replace(base, text=text), photo=photo)
+    if message.location is not None:
+        where = Location(float(message.location.latitude), float(message.location.longitude))
+        return replace(draft, incoming=replace(base, location=where))
+    if getattr(message, "contact", None) is not None:
+        return replace(draft, incoming=replace(base, contact=message.contact.phone_number or ""))
+    if message.text is not None:
+        command = parse_command(message.text, username)
+        if command is not None:
+            name, args = command
+            return replace(draft, incoming=replace(base, command=name, args=args))
+        return replace(draft, incoming=replace(base, text=message.text))
+    for kind in UNSUPPORTED_KINDS:
+        if getattr(message, kind, None) is not None:
+            return replace(draft, incoming=replace(base, unsupported=kind, text=text))
+    if not private:  # joins, pins, title changes in a group: nothing was said to us
+        return replace(draft, incoming=None, chat_id=None)
+    return replace(draft, incoming=replace(base, unsupported="other"))
+
+
+def _largest_photo(message: Any) -> FileRef | None:
+    sizes = getattr(message, "photo", None)
+    if sizes:
+        best = max(sizes, key=lambda s: (s.width * s.height, s.file_size or 0))
+        return FileRef(best.file_id, best.file_size)
+    document = getattr(message, "document", None)
+    if document is not None and (document.mime_type or "") in IMAGE_DOCUMENTS:
+        return FileRef(document.file_id, document.file_size)
+    return None
+
+
+def parse_command(text: str, username: str = "") -> tuple[str, str] | None:
+    """`/new`, `/language en`, `/start@OtklikBot payload` → (name, args); None for plain text."""
+    if not text.startswith("/"):
+        return None
+    head, _, args = text[1:].partition(" ")
+    head, _, newline_args = head.partition("\n")
+    name, _, target = head.partition("@")
+    if not name or (target and username and target.casefold() != username.casefold()):
+        return None
+    return name, (newline_args + " " + args).strip() if newline_args else args.strip()
+
+
+def _name(user: Any) -> str:
+    if user is None:
+        return ""
+    return " ".join(part for part in (user.first_name, getattr(user, "last_name", None)) if part)

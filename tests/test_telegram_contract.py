@@ -1,0 +1,443 @@
+"""The Telegram contract: the same residents, through aiogram and through python-telegram-bot.
+
+Real library code talks HTTP to the fake Bot API (tests/fakes/telegram_api.py), over polling and over the
+webhook route, and the engine runs on real storage. Every test runs once per library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bots.telegram import make_api
+from bots.telegram.channel import Options, TelegramChannel
+from bots.telegram.sender import Limits
+from core.engine import Engine
+from core.messages import ChatRef, Location, Photo, Reply
+from core.ports import DeliveryError, OutgoingMessage
+from core.texts import t
+from storage.database import Database
+from storage.photos import PhotoStore
+from tests.fakes import serve
+from tests.fakes.telegram_api import TOKEN, FakeTelegram, TelegramUser, text_is_any
+from tests.support import jpeg_bytes, stored_photo
+
+CENTRE = (52.2870, 104.2810)  # ул. Ленина, Irkutsk
+SECRET = "s3cret-Token_for-tests"
+PUBLIC_URL = "https://bot.example.org"
+FAST = Options(
+    poll_timeout=5,
+    busy_interval=0.01,
+    album_wait=0.25,
+    album_limit=2.0,
+    drain_timeout=5.0,
+    limits=Limits(chat_rate=1000, chat_burst=100, bot_rate=1000, bot_burst=100, backoff=0.01),
+)
+
+
+class Harness:
+    """One bot (a channel over one library) against the fake, in polling or webhook mode."""
+
+    def __init__(self, fake: FakeTelegram, engine: Engine, photos: PhotoStore, library: str) -> None:
+        self.fake = fake
+        self.engine = engine
+        self.db: Database = engine.db  # type: ignore[assignment]
+        self.photos = photos
+        self.library = library
+        self.channel: TelegramChannel | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def start(self, mode: str = "polling", options: Options = FAST) -> TelegramChannel:
+        api = make_api(self.library, TOKEN, self.fake.url)
+        channel = TelegramChannel(
+            api,
+            self.engine,
+            self.db,
+            self.photos,
+            webhook_url=PUBLIC_URL if mode == "webhook" else "",
+            webhook_secret=SECRET,
+            options=options,
+        )
+        http = web.Application() if mode == "webhook" else None
+        await channel.start(http)
+        if http is not None:
+            self._runner, local = await serve(http)
+            self.fake.webhook_target = local + "/telegram"
+        self.channel = channel
+        return channel
+
+    async def stop(self) -> None:
+        if self.channel is not None:
+            await self.channel.stop()
+            self.channel = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def deliver(self, updates: list[dict[str, Any]]) -> None:
+        assert self.channel is not None
+        if self.channel.mode == "polling":
+            self.fake.push(*updates)
+            last = max(u["update_id"] for u in updates)
+            await self.fake.wait_for(lambda: self.fake.confirmed > last, what=f"update {last} handled")
+        else:  # as Telegram does with an album: the parts at once, each on its own connection
+            statuses = await asyncio.gather(*(self.fake.post_webhook(u) for u in updates))
+            assert statuses == [200] * len(updates)
+
+    def user(self, user_id: int = 5001, language: str = "ru") -> TelegramUser:
+        return TelegramUser(self.fake, self.deliver, user_id, language=language)
+
+
+@pytest.fixture(params=["aiogram", "ptb"])
+def library(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    fake = await FakeTelegram().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def bot(fake: FakeTelegram, engine: Engine, photos: PhotoStore, library: str) -> AsyncIterator[Harness]:
+    harness = Harness(fake, engine, photos, library)
+    yield harness
+    await harness.stop()
+
+
+def user_chat(user: TelegramUser) -> ChatRef:
+    return ChatRef("telegram", str(user.user_id), str(user.user_id))
+
+
+async def ticket(engine: Engine, number: int = 1) -> Any:
+    return await engine.db.run(lambda store: store.get_ticket(number))
+
+
+async def open_report(user: TelegramUser) -> None:
+    await user.command("start")
+    user.expect("menu.welcome", "menu.prompt")
+    await user.press("menu:new")
+    user.expect("report.category.ask")
+    await user.press("cat:roads")
+    user.expect("report.subcategory.ask")
+    await user.press(user.replies[-1].buttons()[0][1])
+    user.expect("report.location.ask")
+
+
+# --- the whole report ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_full_report_with_an_album_and_a_pin(bot: Harness, photos: PhotoStore, mode: str) -> None:
+    channel = await bot.start(mode)
+    fake = bot.fake
+    assert set(fake.commands) == {None, "ru", "en"}
+    assert [c["command"] for c in fake.commands["en"]] == ["start", "new", "my", "help", "language", "cancel"]
+    if mode == "polling":
+        await fake.wait_for(lambda: fake.method_calls("getUpdates"))
+        first_poll = next(i for i, c in enumerate(fake.calls) if c.method == "getUpdates")
+        assert any(c.method == "deleteWebhook" for c in fake.calls[:first_poll])
+    else:
+        assert fake.webhook["url"] == PUBLIC_URL + "/telegram" and fake.webhook["secret_token"] == SECRET
+        assert not fake.method_calls("getUpdates")
+
+    user = bot.user()
+    await open_report(user)
+    ask = user.replies[-1]
+    assert ask.keyboard()[0] == {"text": t("ru", "report.location.button"), "request_location": True}
+    await user.pin(*CENTRE)
+    user.expect("report.description.ask")
+    await user.say("Глубокая яма на проезжей части, машины объезжают по встречной.")
+    user.expect("report.photos.ask")
+
+    images = [jpeg_bytes((40 * i, 90, 20), (320, 240)) for i in range(1, 4)]
+    await user.photos(*images)
+    user.expect("report.photos.ask_more")  # one answer for the whole album
+    assert "3 из 5" in user.replies[0].text
+    await user.press("photos:done")
+    user.expect("report.review.ask")
+    await user.press("review:submit")
+    user.expect("report.submitted", "menu.prompt")
+
+    made = await ticket(bot.engine)
+    assert made is not None and made.status.value == "assigned"
+    assert (made.lat, made.lon) == CENTRE
+    # the largest size of each photo, in album order, stored under its content address
+    assert list(made.photos) == [photos.store(data).sha256 for data in images]
+    downloaded = [c.params["file_id"] for c in fake.method_calls("getFile")]
+    assert [fake.files[f] for f in downloaded] == images
+    # every press answered, and the keyboard it was on taken off
+    assert len(fake.callback_answers) == 5
+    pressed = [m for m in fake.to(user.user_id) if m.edits]
+    assert len(pressed) == 5 and not any(m.buttons() for m in pressed)
+    assert fake.to(user.user_id)[-1].buttons()  # the menu after submitting stays usable
+    assert channel.mode == mode
+
+
+async def test_typed_address_and_the_location_keyboard(bot: Harness) -> None:
+    await bot.start()
+    user = bot.user(language="en")
+    await open_report(user)
+    ask = user.replies[-1]
+    assert ask.keyboard()[0] == {"text": "📍 Send my location", "request_location": True}
+    assert [b["text"] for b in ask.keyboard()[1:]] == ["✖️ Cancel"]
+    await user.say("ул. Карла Маркса, 14")
+    user.expect("report.description.ask")
+    await user.say("The street light has not worked for a week.")
+    await user.press("photos:done")
+    user.expect("report.review.ask")
+    await user.press("review:submit")
+    user.expect("report.submitted", "menu.prompt")
+    assert user.replies[0].removes_keyboard  # the first message without a keyboard of its own
+    assert [m.removes_keyboard for m in bot.fake.to(user.user_id)].count(True) == 1
+    made = await ticket(bot.engine)
+    assert made is not None and made.address == "ул. Карла Маркса, 14" and made.lat is None
+
+
+async def test_the_cancel_button_of_the_location_keyboard_cancels(bot: Harness) -> None:
+    await bot.start()
+    user = bot.user()
+    await open_report(user)
+    await user.say(t("ru", "report.cancel"))  # what the reply keyboard's text button types
+    user.expect("cancel.done")
+    assert await bot.engine.db.run(lambda store: store.load_dialog(user_chat(user))) == {
+        "lang": "ru",
+        "seen": True,
+    }
+
+
+# --- bad input ----------------------------------------------------------------------------------------------
+async def test_bad_inputs_get_an_answer_and_change_nothing(bot: Harness) -> None:
+    await bot.start()
+    user = bot.user()
+    await user.command("start")
+    old_menu, _ = user.find_button("menu:new")
+    await open_report(user)
+    await user.pin(*CENTRE)
+    user.expect("report.description.ask")
+
+    await user.sticker()
+    user.expect("input.unsupported", "report.description.ask")
+    assert "Стикер" in user.replies[0].text or "стикер" in user.replies[0].text.lower()
+    await user.voice()
+    user.expect("input.unsupported", "report.description.ask")
+    await user.document()
+    user.expect("input.unsupported", "report.description.ask")
+    await user.say("я" * 4096)
+    user.expect("report.description.too_long", "report.description.ask")
+    # a button from a message long gone: answered, and the dialog is where it was
+    await user.send(user.callback(old_menu, "cat:roads"))
+    user.expect("button.stale", "report.description.ask")
+    assert bot.fake.callback_answers[-1]
+
+    await user.say("Глубокая яма на проезжей части у остановки.")
+    user.expect("report.photos.ask")
+    # a photo sent "as a file" is still a photo
+    await user.document("IMG_0001.jpg", "image/jpeg", jpeg_bytes((10, 200, 10), (200, 100)))
+    user.expect("report.photos.ask_more")
+    await user.document("IMG_0002.png", "image/png", b"not really a png")
+    user.expect("input.bad_photo", "report.photos.ask_more")
+
+
+async def test_long_texts_are_split_and_long_captions_sent_apart(bot: Harness, photos: PhotoStore) -> None:
+    channel = await bot.start()
+    sha = await stored_photo(bot.engine, photos)
+    to = ChatRef("telegram", "6006", "6006")
+    paragraph = "Абзац длинного ответа организации, с подробностями. " * 20
+    text = "\n\n".join([paragraph] * 6)  # ~6,300 characters
+    await channel.sender.deliver(OutgoingMessage(1, Reply(text=text, chat=to, buttons=((("OK", "ok"),),))))
+    parts = bot.fake.to(6006)
+    assert len(parts) == 2 and all(len(m.text) <= 4096 for m in parts)
+    assert " ".join(" ".join(m.text for m in parts).split()) == " ".join(text.split())
+    assert parts[-1].buttons() == [("OK", "ok")] and not parts[0].buttons()
+
+    await channel.sender.deliver(
+        OutgoingMessage(2, Reply(text="Короткая подпись", photos=(Photo(sha),), chat=to))
+    )
+    assert bot.fake.to(6006)[-1].kind == "photo" and bot.fake.to(6006)[-1].text == "Короткая подпись"
+    await channel.sender.deliver(OutgoingMessage(3, Reply(text="п" * 1500, photos=(Photo(sha),), chat=to)))
+    assert [m.kind for m in bot.fake.to(6006)[-2:]] == ["photo", "text"]
+    assert bot.fake.to(6006)[-2].text == ""
+
+
+# --- delivery -----------------------------------------------------------------------------------------------
+async def test_429_on_send_message_waits_retry_after_then_delivers(bot: Harness) -> None:
+    await bot.start()
+    bot.fake.fail("sendMessage", 429, retry_after=1)
+    user = bot.user()
+    started = time.monotonic()
+    await user.command("start")
+    user.expect("menu.welcome", "menu.prompt")
+    attempts = bot.fake.method_calls("sendMessage")
+    assert len(attempts) == 3  # the refused one, then both messages
+    assert attempts[1].at - attempts[0].at >= 0.95
+    assert time.monotonic() - started < 3
+
+
+async def test_network_errors_are_retried(bot: Harness) -> None:
+    await bot.start()
+    bot.fake.fail("sendMessage", 502, "Bad Gateway", times=2)
+    user = bot.user()
+    await user.command("help")
+    assert len(user.texts()) == 2
+
+
+# --- webhook ------------------------------------------------------------------------------------------------
+async def test_webhook_refuses_a_wrong_or_missing_secret(bot: Harness) -> None:
+    await bot.start("webhook")
+    user = bot.user()
+    update = user.message(text="/start")
+    assert await bot.fake.post_webhook(update, secret="wrong") == 403
+    assert await bot.fake.post_webhook(update, secret="") == 401
+    assert not bot.fake.method_calls("sendMessage")
+    assert await bot.fake.post_webhook(update) == 200
+    assert len(bot.fake.method_calls("sendMessage")) == 2
+
+
+async def test_webhook_update_delivered_twice_creates_one_ticket(bot: Harness) -> None:
+    await bot.start("webhook")
+    user = bot.user()
+    await open_report(user)
+    await user.say("ул. Ленина, 5")
+    await user.say("Не горит фонарь во дворе уже неделю.")
+    await user.press("photos:done")
+    user.expect("report.review.ask")
+    message, data = user.find_button("review:submit")
+    submit = user.callback(message, data)
+    statuses = await asyncio.gather(bot.fake.post_webhook(submit), bot.fake.post_webhook(submit))
+    assert statuses == [200, 200]
+    assert await bot.fake.post_webhook(submit) == 200  # again later
+    assert await ticket(bot.engine, 2) is None
+    assert await ticket(bot.engine, 1) is not None
+    submitted = [m for m in bot.fake.to(user.user_id) if "№ 1" in m.text]
+    assert len(submitted) == 1
+
+
+async def test_webhook_answers_500_when_handling_fails_and_the_retry_succeeds(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await bot.start("webhook")
+    user = bot.user()
+    update = user.message(text="/start")
+    engine = bot.engine
+    real = engine.handle
+    before = len(bot.fake.to(user.user_id))
+    failures = [RuntimeError("database went away")]
+
+    async def flaky(incoming: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await real(incoming)
+
+    monkeypatch.setattr(engine, "handle", flaky)
+    assert await bot.fake.post_webhook(update) == 500
+    assert any("пошло не так" in m.text for m in bot.fake.to(user.user_id))
+    assert await bot.fake.post_webhook(update) == 200
+    after = bot.fake.to(user.user_id)[before:]
+    assert [text_is_any(m.text, "channel.error") for m in after] == [True, False, False]
+    assert text_is_any(after[1].text, "menu.welcome") and text_is_any(after[2].text, "menu.prompt")
+
+
+# --- restart ------------------------------------------------------------------------------------------------
+async def test_restart_mid_dialog_resumes(bot: Harness) -> None:
+    await bot.start()
+    user = bot.user()
+    await open_report(user)
+    await user.pin(*CENTRE)
+    user.expect("report.description.ask")
+    await bot.stop()
+    assert not bot.fake.updates  # everything handled was confirmed on the way out
+    polls_before = len(bot.fake.method_calls("getUpdates"))
+
+    await bot.start()
+    assert len(bot.fake.method_calls("getUpdates")) >= polls_before
+    await user.say("Глубокая яма на проезжей части у остановки.")
+    user.expect("report.photos.ask")
+    await user.press("photos:done")
+    await user.press("review:submit")
+    user.expect("report.submitted", "menu.prompt")
+
+
+async def test_graceful_stop_finishes_an_album_in_hand(bot: Harness, photos: PhotoStore) -> None:
+    await bot.start(options=replace(FAST, album_wait=5.0, album_limit=10.0))
+    user = bot.user()
+    await open_report(user)
+    await user.pin(*CENTRE)
+    await user.say("Глубокая яма на проезжей части у остановки.")
+    images = [jpeg_bytes((200, 10 * i, 10)) for i in range(2)]
+    updates = [user.message(**user.photo_content(d), media_group_id="g1") for d in images]
+    bot.fake.push(*updates)
+    assert bot.channel is not None
+    pipeline = bot.channel.pipeline
+    await bot.fake.wait_for(lambda: len(pipeline._in_flight) == 2, what="the album collected")
+    started = time.monotonic()
+    await bot.stop()  # does not wait out the album window, and does not drop it
+    assert time.monotonic() - started < 3
+    assert bot.fake.confirmed > updates[-1]["update_id"]
+    texts = [m.text for m in bot.fake.to(user.user_id)]
+    assert "2 из 5" in texts[-1]
+
+
+# --- outbox -------------------------------------------------------------------------------------------------
+async def test_outbox_delivery_uploads_each_photo_once(bot: Harness, photos: PhotoStore) -> None:
+    channel = await bot.start()
+    shas = [await stored_photo(bot.engine, photos, (i * 60, 0, 0)) for i in range(3)]
+    to = ChatRef("telegram", "7007", "7007")
+    reply = Reply(
+        text="Заявка № 1: новая",
+        photos=tuple(Photo(s) for s in shas),
+        location=Location(*CENTRE),
+        buttons=((("Взять", "staff:take:1"),),),
+        chat=to,
+    )
+    await channel.sender.deliver(OutgoingMessage(1, reply))
+    sent = bot.fake.to(7007)
+    assert [m.kind for m in sent] == ["photo", "photo", "photo", "location", "text"]
+    assert [m.photo for m in sent[:3]] == [photos.read(s) for s in shas]
+    assert sent[-1].buttons() == [("Взять", "staff:take:1")]
+    first = bot.fake.method_calls("sendMediaGroup")[0]
+    assert len(first.files) == 3 and all(
+        item["media"].startswith("attach://") for item in first.params["media"]
+    )
+
+    await channel.sender.deliver(OutgoingMessage(2, replace(reply, text="Заявка № 1: снова")))
+    second = bot.fake.method_calls("sendMediaGroup")[1]
+    assert not second.files  # file_ids this time
+    assert [m.photo for m in bot.fake.to(7007)[5:8]] == [photos.read(s) for s in shas]
+
+    # a new process (empty memory) still reuses the ids from the database
+    await bot.stop()
+    channel = await bot.start()
+    await channel.sender.deliver(OutgoingMessage(3, replace(reply, text="", location=None, buttons=())))
+    assert not bot.fake.method_calls("sendMediaGroup")[2].files
+
+    bot.fake.blocked.add(7007)
+    with pytest.raises(DeliveryError) as blocked:
+        await channel.sender.deliver(OutgoingMessage(4, reply))
+    assert blocked.value.permanent
+
+
+async def test_outbox_message_resumes_after_a_failure_without_repeating_the_album(
+    bot: Harness, photos: PhotoStore
+) -> None:
+    channel = await bot.start(options=replace(FAST, limits=replace(FAST.limits, max_retry_after=0.5)))
+    shas = [await stored_photo(bot.engine, photos, (0, i * 90, 0)) for i in range(2)]
+    reply = Reply(
+        text="Работы выполнены",
+        photos=tuple(Photo(s) for s in shas),
+        buttons=((("5", "rate:1:5"),),),
+        chat=ChatRef("telegram", "8008", "8008"),
+    )
+    bot.fake.fail("sendMessage", 429, retry_after=1)
+    with pytest.raises(DeliveryError) as later:
+        await channel.sender.deliver(OutgoingMessage(9, reply))
+    assert later.value.retry_after == 1 and not later.value.permanent
+    await channel.sender.deliver(OutgoingMessage(9, reply))
+    assert len(bot.fake.method_calls("sendMediaGroup")) == 1
+    assert [m.kind for m in bot.fake.to(8008)] == ["photo", "photo", "text"]
