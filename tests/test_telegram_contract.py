@@ -7,9 +7,13 @@ webhook route, and the engine runs on real storage. Every test runs once per lib
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +22,7 @@ from aiohttp import web
 from bots.telegram import make_api
 from bots.telegram.channel import Options, TelegramChannel
 from bots.telegram.sender import Limits
+from bots.telegram.webhook import PATH as WEBHOOK_PATH
 from core.engine import Engine
 from core.messages import ChatRef, Location, Photo, Reply
 from core.ports import DeliveryError, OutgoingMessage
@@ -68,7 +73,7 @@ class Harness:
         await channel.start(http)
         if http is not None:
             self._runner, local = await serve(http)
-            self.fake.webhook_target = local + "/telegram"
+            self.fake.webhook_target = local + WEBHOOK_PATH
         self.channel = channel
         return channel
 
@@ -144,7 +149,9 @@ async def test_full_report_with_an_album_and_a_pin(bot: Harness, photos: PhotoSt
         first_poll = next(i for i, c in enumerate(fake.calls) if c.method == "getUpdates")
         assert any(c.method == "deleteWebhook" for c in fake.calls[:first_poll])
     else:
-        assert fake.webhook["url"] == PUBLIC_URL + "/telegram" and fake.webhook["secret_token"] == SECRET
+        assert (
+            fake.webhook["url"] == PUBLIC_URL + "/telegram/webhook" and fake.webhook["secret_token"] == SECRET
+        )
         assert not fake.method_calls("getUpdates")
 
     user = bot.user()
@@ -441,3 +448,61 @@ async def test_outbox_message_resumes_after_a_failure_without_repeating_the_albu
     await channel.sender.deliver(OutgoingMessage(9, reply))
     assert len(bot.fake.method_calls("sendMediaGroup")) == 1
     assert [m.kind for m in bot.fake.to(8008)] == ["photo", "photo", "text"]
+
+
+# --- the real process ---------------------------------------------------------------------------------------
+async def test_otklik_run_serves_telegram_and_a_restart_resumes_the_dialog(tmp_path: Path) -> None:
+    """`otklik run` stopped with SIGTERM mid-dialog and started again. Through python-telegram-bot: aiogram
+    takes 5–15 s to import in each process, and the in-process tests above cover it the same way."""
+    fake = await FakeTelegram().start()
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "VK_", "DATABASE_", "WEBHOOK_"))
+    }
+    env.update(
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_URL=fake.url,
+        TELEGRAM_LIBRARY="ptb",
+        DATA_DIR=str(tmp_path / "data"),
+        GEOCODER="off",
+        PYTHONUNBUFFERED="1",
+    )
+    otklik = str(Path(sys.executable).with_name("otklik"))
+
+    async def start() -> asyncio.subprocess.Process:
+        polls = len(fake.method_calls("getUpdates"))
+        process = await asyncio.create_subprocess_exec(
+            otklik, "run", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+        )
+        await fake.wait_for(lambda: len(fake.method_calls("getUpdates")) > polls, 60, "polling to start")
+        return process
+
+    async def stop(process: asyncio.subprocess.Process) -> None:
+        process.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, err.decode()
+
+    async def deliver(updates: list[dict[str, Any]]) -> None:
+        fake.push(*updates)
+        last = max(u["update_id"] for u in updates)
+        await fake.wait_for(lambda: fake.confirmed > last, 10, f"update {last} handled")
+
+    process = await start()
+    try:
+        user = TelegramUser(fake, deliver, 9009)
+        await open_report(user)
+        await user.pin(*CENTRE)
+        user.expect("report.description.ask")
+        await stop(process)
+        assert not fake.updates
+
+        process = await start()
+        await user.say("Глубокая яма на проезжей части у остановки.")
+        user.expect("report.photos.ask")
+        await user.press("photos:done")
+        await user.press("review:submit")
+        user.expect("report.submitted", "menu.prompt")
+        assert "№ 1" in user.replies[0].text
+    finally:
+        if process.returncode is None:
+            await stop(process)
+        await fake.stop()

@@ -19,7 +19,7 @@ from bots.telegram.pipeline import Pipeline
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-PATH = "/telegram"
+PATH = "/telegram/webhook"
 
 
 class WebhookRoute:
