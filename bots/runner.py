@@ -12,7 +12,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from bots import telegram
+from bots import telegram, vk
 from bots.app import App
 from core.ports import ChannelSender
 
@@ -42,7 +42,7 @@ BackgroundJob = Callable[[App, dict[str, ChannelSender], asyncio.Event], Awaitab
 
 def channel_factories() -> list[ChannelFactory]:
     """Every channel otklik knows; each returns None unless its settings are present."""
-    return [telegram.telegram_channel]
+    return [telegram.telegram_channel, vk.create_channel]
 
 
 def background_jobs() -> list[BackgroundJob]:

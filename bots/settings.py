@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     vk_group_token: SecretStr | None = None
     vk_group_id: int | None = None
     vk_api_url: str = "https://api.vk.ru/method"
+    vk_confirmation_code: str = ""
 
     webhook_base_url: str = ""
     webhook_secret: SecretStr | None = None

@@ -1,0 +1,406 @@
+"""The VK channel end to end: the real vkbottle code against our fake VK API, over Bots Long Poll and the
+Callback API, with the real engine and storage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from aiohttp import web
+
+from bots import runner
+from bots import vk as vk_package
+from bots.settings import Settings
+from bots.vk.channel import CALLBACK_PATH, VkChannel
+from bots.vk.sender import RateLimiter
+from core.engine import Engine
+from core.messages import ChatRef, Location, Photo, Reply
+from core.ports import DeliveryError, OutgoingMessage
+from storage.photos import PhotoStore
+from tests.fakes import serve, wait_for
+from tests.fakes.vk_api import FakeVk, VkUser
+from tests.support import jpeg_bytes, stored_photo
+
+CENTRE = (52.2870, 104.2810)  # ул. Ленина, Irkutsk
+
+
+@pytest.fixture
+async def vk() -> AsyncIterator[FakeVk]:
+    fake = await FakeVk().start()
+    yield fake
+    await fake.close()
+
+
+def make_channel(
+    engine: Engine, photos: PhotoStore, vk: FakeVk, data_dir: Path, **options: object
+) -> VkChannel:
+    return VkChannel(
+        engine,
+        engine.db,
+        photos,
+        token=vk.token,
+        api_url=vk.api_url,
+        data_dir=data_dir,
+        **{"wait": 2, "backoff": 0.01, "limiter": RateLimiter(rate=1000), **options},  # type: ignore[arg-type]
+    )
+
+
+async def start_polling(channel: VkChannel, vk: FakeVk) -> VkChannel:
+    before = vk.long_polls
+    await channel.start(None)
+    await wait_for(lambda: vk.long_polls > before, what="the first long-poll request")
+    return channel
+
+
+@pytest.fixture
+async def polling(engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path) -> AsyncIterator[VkChannel]:
+    channel = await start_polling(make_channel(engine, photos, vk, tmp_path / "data"), vk)
+    yield channel
+    await channel.stop()
+
+
+async def test_full_report_with_two_photos_in_one_message_and_a_geo_attachment(
+    polling: VkChannel, vk: FakeVk, engine: Engine, photos: PhotoStore
+) -> None:
+    user = VkUser(vk)
+    await user.send("/start")
+    await user.expect("menu.welcome", "menu.prompt")
+    await user.press("menu:new")
+    await user.expect("report.category.ask")
+    keyboard = user.replies[0].keyboard
+    assert keyboard is not None and keyboard["inline"] and len(keyboard["buttons"]) <= 6
+    await user.press("cat:roads")
+    await user.expect("report.subcategory.ask")
+    await user.press(user.button_data()[0])
+    await user.expect("report.location.ask")
+    assert {"type": "location"} in user.buttons()
+    await user.pin(*CENTRE)
+    await user.expect("report.description.ask")
+    await user.send("Глубокая яма на проезжей части, машины объезжают по встречной.")
+    await user.expect("report.photos.ask")
+    images = [jpeg_bytes((200, 30, 30), (640, 480)), jpeg_bytes((30, 30, 200), (800, 600))]
+    await user.photos(*images)
+    await user.expect("report.photos.ask_more")
+    assert "2 из 5" in user.replies[0].text
+    await user.press("photos:done")
+    await user.expect("report.review.ask")
+    await user.press("review:submit")
+    await user.expect("report.submitted", "menu.prompt")
+
+    ticket = await engine.db.run(lambda store: store.get_ticket(1))
+    assert ticket is not None
+    assert (ticket.lat, ticket.lon) == CENTRE and ticket.location_source == "pin"
+    assert ticket.author_channel == "vk" and ticket.author_chat_id == str(user.peer_id)
+    # the largest size of each photo was downloaded, not the thumbnails
+    assert ticket.photos == tuple(photos.store(data).sha256 for data in images)
+    presses = 5  # menu, category, subcategory, photos done, submit
+    answers = vk.calls_of("messages.sendMessageEventAnswer")
+    assert len(answers) == presses and all(a["peer_id"] == str(user.peer_id) for a in answers)
+    assert vk.duplicates == []
+
+
+async def test_typed_address_in_english_from_a_client_without_callback_buttons(
+    polling: VkChannel, vk: FakeVk, engine: Engine
+) -> None:
+    old_client = {"button_actions": ["text"], "keyboard": True, "inline_keyboard": True, "lang_id": 3}
+    user = VkUser(vk, 2002, language="en", client_info=old_client)
+    await user.send("/start")
+    await user.expect("menu.welcome", "menu.prompt")
+    assert {b["type"] for b in user.buttons()} == {"text"}
+    await user.press("menu:new")  # a text button: a message with the label and our payload
+    await user.expect("report.category.ask")
+    await user.press("cat:lighting")
+    [ask] = await user.wait(1)
+    if ask.text.startswith("Category"):
+        await user.press(user.button_data()[0])
+        await user.expect("report.location.ask")
+    assert {b["type"] for b in user.buttons()} == {"text"}  # no location button for this client
+    await user.send("ул. Карла Маркса, 14")
+    await user.expect("report.description.ask")
+    await user.send("The street light has not worked for a week.")
+    await user.expect("report.photos.ask")
+    await user.press("photos:done")
+    await user.expect("report.review.ask")
+    await user.press("review:submit")
+    await user.expect("report.submitted", "menu.prompt")
+    ticket = await engine.db.run(lambda store: store.get_ticket(1))
+    assert (
+        ticket is not None and ticket.address == "ул. Карла Маркса, 14" and ticket.location_source == "typed"
+    )
+    assert vk.calls_of("messages.sendMessageEventAnswer") == []
+
+
+async def test_bad_inputs_get_a_reask(polling: VkChannel, vk: FakeVk) -> None:
+    user = VkUser(vk, 3003)
+    await user.send("/start")
+    await user.expect("menu.welcome", "menu.prompt")
+    await user.press("menu:new")
+    await user.expect("report.category.ask")
+    stale_menu = user.buttons()
+    for kind, word in (("sticker", "Стикер"), ("audio", "Аудиозапись"), ("wall", "Запись со стены")):
+        await user.send(attachments=[{"type": kind, kind: {"id": 1, "owner_id": 1}}])
+        await user.expect("input.unsupported", "report.category.ask")
+        assert user.replies[0].text.startswith(word)
+    await user.send(attachments=[{"type": "audio_message", "audio_message": {"duration": 3}}])
+    await user.expect("input.unsupported", "report.category.ask")
+    assert user.replies[0].text.startswith("Голосовое")
+    await user.press("cat:roads")
+    await user.expect("report.subcategory.ask")
+    await user.press(user.button_data()[0])
+    await user.expect("report.location.ask")
+    await user.pin(*CENTRE)
+    await user.expect("report.description.ask")
+    await user.send("я" * 10_000)
+    await user.expect("report.description.too_long", "report.description.ask")
+    assert "10000" in user.replies[0].text
+    await user.send("")
+    await user.expect("input.empty", "report.description.ask")
+    # a callback button from an old message: answered (no spinner left) and called stale
+    answered = len(vk.calls_of("messages.sendMessageEventAnswer"))
+    old = next(b for b in stale_menu if json.loads(b["payload"])["b"] == "cat:roads")
+    await vk.push(vk.message_event(user.peer_id, json.loads(old["payload"])))
+    await user.expect("button.stale", "report.description.ask")
+    assert len(vk.calls_of("messages.sendMessageEventAnswer")) == answered + 1
+    await vk.push(vk.message_event(user.peer_id, {"something": "else"}))
+    await user.expect("button.stale", "report.description.ask")
+
+
+async def test_a_reply_longer_than_vk_allows_is_split(polling: VkChannel, vk: FakeVk) -> None:
+    user = VkUser(vk, 3004)
+    await polling.sender.reply(user.peer_id, [Reply("Строка.\n" * 1200, buttons=((("ok", "ok"),),))], "evt-1")
+    parts = await user.wait(3)
+    assert all(len(p.text) <= 4096 for p in parts)
+    assert [p.keyboard is not None for p in parts] == [False, False, True]
+
+
+async def test_events_sent_while_the_bot_was_down_are_handled_after_a_restart(
+    engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    cwd_state = Path.cwd() / ".vkbottle"
+    had_cwd_state = cwd_state.exists()
+    user = VkUser(vk, 4004)
+    first = await start_polling(make_channel(engine, photos, vk, data_dir), vk)
+    try:
+        await user.send("/start")
+        await user.expect("menu.welcome", "menu.prompt")
+    finally:
+        await first.stop()
+    state = data_dir / "vkbottle" / "bot-polling" / f"{vk.group_id}.json"
+    assert json.loads(state.read_text())["ts"] == "1"
+    assert cwd_state.exists() == had_cwd_state  # nothing written to the working directory
+
+    await user.press("menu:new")  # while nobody polls
+    await user.send("/help")
+    await asyncio.sleep(0.05)
+    assert user.quiet()
+
+    second = await start_polling(make_channel(engine, photos, vk, data_dir), vk)
+    try:
+        await user.expect("report.category.ask", "help.text", "report.category.ask")
+        await wait_for(lambda: json.loads(state.read_text())["ts"] == "3", what="the saved ts")
+    finally:
+        await second.stop()
+
+
+async def test_long_poll_gets_a_new_key_when_the_old_one_expired(polling: VkChannel, vk: FakeVk) -> None:
+    user = VkUser(vk, 4005)
+    servers = len(vk.calls_of("groups.getLongPollServer"))
+    await vk.fail_long_poll(2)
+    await wait_for(lambda: len(vk.calls_of("groups.getLongPollServer")) > servers, what="a new key")
+    await user.send("/start")
+    await user.expect("menu.welcome", "menu.prompt")
+    assert len(vk.calls_of("groups.getLongPollServer")) == servers + 1
+
+
+async def test_error_6_backs_off_then_delivers_once(polling: VkChannel, vk: FakeVk) -> None:
+    user = VkUser(vk, 5005)
+    vk.fail("messages.send", 6, 6, 6)
+    await user.send("/start")
+    await user.expect("menu.welcome", "menu.prompt")
+    assert len(vk.calls_of("messages.send")) == 5
+    assert vk.duplicates == []
+
+
+async def test_a_send_whose_answer_was_lost_is_not_delivered_twice(polling: VkChannel, vk: FakeVk) -> None:
+    user = VkUser(vk, 5006)
+    vk.lose_responses("messages.send", 1)
+    await user.send("/start")
+    await user.expect("menu.welcome", "menu.prompt")
+    sends = vk.calls_of("messages.send")
+    assert len(sends) == 3 and sends[0]["random_id"] == sends[1]["random_id"]
+    assert len(vk.duplicates) == 1
+    await asyncio.sleep(0.05)
+    assert user.quiet()
+
+
+# --- Callback API ---------------------------------------------------------------------------------------
+@pytest.fixture
+async def webhook(
+    engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
+) -> AsyncIterator[tuple[VkChannel, str]]:
+    http = web.Application()
+    channel = make_channel(engine, photos, vk, tmp_path / "data", secret="s3cret")
+    await channel.start(http)
+    http_runner, url = await serve(http)
+    yield channel, url + CALLBACK_PATH
+    await channel.stop()
+    await http_runner.cleanup()
+
+
+async def test_callback_confirmation_with_the_code_from_the_api(
+    webhook: tuple[VkChannel, str], vk: FakeVk
+) -> None:
+    _channel, url = webhook
+    assert await vk.post_callback(url, vk.confirmation_request()) == (200, vk.confirmation_code)
+    assert len(vk.calls_of("groups.getCallbackConfirmationCode")) == 1
+
+
+async def test_callback_confirmation_with_the_configured_code(
+    engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
+) -> None:
+    http = web.Application()
+    channel = make_channel(engine, photos, vk, tmp_path, confirmation_code="from-env", group_id=vk.group_id)
+    await channel.start(http)
+    http_runner, url = await serve(http)
+    try:
+        assert await vk.post_callback(url + CALLBACK_PATH, vk.confirmation_request()) == (200, "from-env")
+        other = {"type": "confirmation", "group_id": vk.group_id + 1}
+        assert (await vk.post_callback(url + CALLBACK_PATH, other))[0] == 403
+        assert vk.calls_of("groups.getCallbackConfirmationCode") == []
+    finally:
+        await channel.stop()
+        await http_runner.cleanup()
+
+
+async def test_callback_refuses_a_wrong_secret_and_handles_a_duplicate_once(
+    webhook: tuple[VkChannel, str], vk: FakeVk, engine: Engine
+) -> None:
+    _channel, url = webhook
+    user = VkUser(vk, 6006)
+    start = vk.message_new(user.peer_id, "/start")
+    assert (await vk.post_callback(url, start, secret="wrong"))[0] == 403
+    assert (await vk.post_callback(url, start))[0] == 403  # no secret at all
+    assert user.quiet()
+    assert await vk.post_callback(url, start, secret="s3cret") == (200, "ok")
+    await user.expect("menu.welcome", "menu.prompt")  # handled before `ok`
+    assert await vk.post_callback(url, start, secret="s3cret") == (200, "ok")  # VK sends it again
+    await asyncio.sleep(0.05)
+    assert user.quiet()
+
+
+async def test_a_report_through_the_callback_api(webhook: tuple[VkChannel, str], vk: FakeVk) -> None:
+    _channel, url = webhook
+
+    async def deliver(update: dict) -> None:
+        assert await vk.post_callback(url, update, secret="s3cret") == (200, "ok")
+
+    user = VkUser(vk, 6007, deliver=deliver)
+    await user.send("/start")
+    await user.expect("menu.welcome", "menu.prompt")
+    await user.press("menu:new")
+    await user.expect("report.category.ask")
+    await user.press("cat:roads")
+    await user.expect("report.subcategory.ask")
+    await user.press(user.button_data()[0])
+    await user.expect("report.location.ask")
+    await user.pin(*CENTRE)
+    await user.expect("report.description.ask")
+    await user.send("Глубокая яма на проезжей части у остановки.")
+    await user.expect("report.photos.ask")
+    await user.photos(jpeg_bytes())
+    await user.expect("report.photos.ask_more")
+    assert len(vk.calls_of("messages.sendMessageEventAnswer")) == 3
+
+
+# --- outbox delivery (ChannelSender) --------------------------------------------------------------------
+async def test_deliver_uploads_each_photo_once_and_a_retry_is_not_sent_twice(
+    polling: VkChannel, vk: FakeVk, engine: Engine, photos: PhotoStore
+) -> None:
+    shas = [await stored_photo(engine, photos, (i * 60, 20, 20)) for i in range(2)]
+    staff = ChatRef("vk", "7007", "7007")
+    reply = Reply(
+        "Новое обращение № 1",
+        buttons=((("Взять", "staff:take:1"), ("Отклонить", "staff:reject:1")),),
+        photos=tuple(Photo(s) for s in shas),
+        location=Location(*CENTRE),
+        chat=staff,
+    )
+    await polling.sender.deliver(OutgoingMessage(id=11, reply=reply))
+    [message] = vk.sent_to(7007)
+    assert message.photos == [photos.read(s) for s in shas]  # the same bytes
+    assert (message.lat, message.long) == CENTRE
+    assert message.keyboard is not None and message.random_id < 0
+    uploads = len(vk.calls_of("photos.getMessagesUploadServer"))
+    assert uploads == 2 and len(vk.calls_of("photos.saveMessagesPhoto")) == 2
+
+    await polling.sender.deliver(OutgoingMessage(id=11, reply=reply, attempt=1))  # the worker retries
+    assert len(vk.sent_to(7007)) == 1 and len(vk.duplicates) == 1
+    await polling.sender.deliver(OutgoingMessage(id=12, reply=reply))  # another message, same photos
+    assert len(vk.sent_to(7007)) == 2
+    assert len(vk.calls_of("photos.getMessagesUploadServer")) == uploads  # cached
+
+
+async def test_deliver_failures_are_classified(polling: VkChannel, vk: FakeVk) -> None:
+    reply = Reply("Статус обращения изменён", chat=ChatRef("vk", "8008", "8008"))
+    vk.blocked.add(8008)
+    with pytest.raises(DeliveryError) as blocked:
+        await polling.sender.deliver(OutgoingMessage(id=21, reply=reply))
+    assert blocked.value.permanent
+    vk.blocked.clear()
+    vk.fail("messages.send", 7)
+    with pytest.raises(DeliveryError) as denied:
+        await polling.sender.deliver(OutgoingMessage(id=22, reply=reply))
+    assert denied.value.permanent
+    vk.fail("messages.send", *[6] * 6)  # more than the retries
+    with pytest.raises(DeliveryError) as flooded:
+        await polling.sender.deliver(OutgoingMessage(id=23, reply=reply))
+    assert not flooded.value.permanent and flooded.value.retry_after
+    await polling.sender.deliver(OutgoingMessage(id=23, reply=reply))
+    assert len(vk.sent_to(8008)) == 1
+    with pytest.raises(DeliveryError) as nobody:
+        await polling.sender.deliver(OutgoingMessage(id=24, reply=Reply("x")))
+    assert nobody.value.permanent
+
+
+# --- pieces -----------------------------------------------------------------------------------------------
+async def test_rate_limiter_allows_at_most_rate_per_window() -> None:
+    limiter = RateLimiter(rate=5, per=0.1)
+    times = []
+    started = time.monotonic()
+    for _ in range(11):
+        await limiter.acquire()
+        times.append(time.monotonic())
+    assert times[-1] - started >= 0.2
+    assert all(times[i + 5] - times[i] >= 0.1 - 1e-3 for i in range(len(times) - 5))
+
+
+async def test_api_calls_keep_to_the_rate_limit(
+    engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
+) -> None:
+    channel = make_channel(engine, photos, vk, tmp_path, limiter=RateLimiter(rate=4, per=0.1))
+    try:
+        started = time.monotonic()
+        await channel.sender.reply(9009, [Reply(f"{i}") for i in range(10)], "evt")
+        assert time.monotonic() - started >= 0.2
+        times = vk.call_times
+        assert len(times) == 10 and all(times[i + 4] - times[i] >= 0.09 for i in range(6))
+    finally:
+        await channel.stop()
+
+
+def test_the_factory_needs_a_token(tmp_path: Path) -> None:
+    assert vk_package.create_channel in runner.channel_factories()
+    app = SimpleNamespace(
+        settings=Settings(_env_file=None, data_dir=tmp_path), engine=None, db=None, photos=None
+    )
+    assert vk_package.create_channel(app) is None  # type: ignore[arg-type]
+    app.settings = Settings(_env_file=None, data_dir=tmp_path, vk_group_token="t", vk_confirmation_code="c")
+    channel = vk_package.create_channel(app)  # type: ignore[arg-type]
+    assert isinstance(channel, VkChannel) and channel.confirmation_code == "c"
+    assert channel.state_dir == tmp_path / "vkbottle"
