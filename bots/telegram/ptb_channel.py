@@ -57,11 +57,8 @@ class PtbApi:
         self.bot_id = token.split(":", 1)[0]
         self.username = ""
         base = api_url.rstrip("/")
-        self.bot = Bot(
-            token,
-            base_url=base + "/bot",
-            base_file_url=base + "/file/bot",
-            request=HTTPXRequest(
+        self._requests = (
+            HTTPXRequest(
                 connection_pool_size=64,
                 read_timeout=request_timeout,
                 write_timeout=request_timeout,
@@ -69,8 +66,15 @@ class PtbApi:
                 pool_timeout=request_timeout,
                 media_write_timeout=60.0,
             ),
-            # Long polling holds its connection for the whole poll: give it a pool of its own.
-            get_updates_request=HTTPXRequest(connection_pool_size=2, read_timeout=10.0, connect_timeout=10.0),
+            # Long polling holds its connection for the whole poll: it gets a pool of its own.
+            HTTPXRequest(connection_pool_size=2, read_timeout=10.0, connect_timeout=10.0),
+        )
+        self.bot = Bot(
+            token,
+            base_url=base + "/bot",
+            base_file_url=base + "/file/bot",
+            request=self._requests[0],
+            get_updates_request=self._requests[1],
         )
 
     async def start(self) -> None:
@@ -79,6 +83,8 @@ class PtbApi:
 
     async def close(self) -> None:
         await self.bot.shutdown()
+        for request in self._requests:  # a bot never started (`otklik outbox flush`) still has clients open
+            await request.shutdown()
 
     def parse_update(self, data: dict[str, Any]) -> Update:
         update = Update.de_json(data, self.bot)

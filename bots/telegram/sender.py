@@ -148,7 +148,10 @@ class FileIds:
 
     async def put(self, sha256: str, file_id: str) -> None:
         self._remember(sha256, file_id)
-        await self.db.run(lambda store: remember_remote_photo_id(store.conn, self.key, sha256, file_id))
+        try:
+            await self.db.run(lambda store: remember_remote_photo_id(store.conn, self.key, sha256, file_id))
+        except Exception:  # only a cache: the photo went out; another process uploads it once more
+            log.warning("could not record the file_id of photo %s", sha256, exc_info=True)
 
     def forget(self, sha256: str) -> None:
         self._memory.pop(sha256, None)
@@ -183,6 +186,9 @@ class TelegramSender:
         self.keyboards = ReplyKeyboards()
         self.file_ids = FileIds(db, f"tg:{api.bot_id}"[:16])
         self._progress: OrderedDict[int, int] = OrderedDict()
+        # Read by the outbox worker, which spaces its deliveries the same way.
+        self.max_per_second = self.limits.bot_rate
+        self.chat_interval = 1.0 / self.limits.chat_rate
 
     # --- the ChannelSender port --------------------------------------------------------------------------
     async def deliver(self, message: OutgoingMessage) -> None:
