@@ -141,3 +141,13 @@ def test_event_key_is_vks_event_id_with_a_fallback() -> None:
     callback = vk.message_event(77, {"b": "x"}, event_id="abc")
     del callback["event_id"]
     assert event_key(callback, vk.group_id) == "cb:abc"
+
+
+async def test_nothing_in_a_message_is_dropped() -> None:
+    update = vk.message_new(77, "тут", geo=(52.28, 104.28), attachments=[vk.photo_attachment(b"1")])
+    incoming = await _translate(update)
+    assert incoming.location == Location(52.28, 104.28) and len(incoming.photos) == 1
+    assert incoming.text == "тут"
+    sticker = await _translate(vk.message_new(77, "", attachments=[{"type": "sticker", "sticker": {}}]))
+    assert sticker.unsupported == "sticker" and sticker.text is None
+    assert (await _translate(vk.message_new(77, ""))).text == ""

@@ -122,15 +122,15 @@ def keyboard_json(reply: Reply, caps: ClientCaps = CURRENT_CLIENT) -> str | None
         return None
     buttons = [[b for b in row if _payload_fits(b)] for row in reply.buttons]
     location = reply.ask_location and caps.location
-    reserved = 1 if location else 0
+    reserved = 1 if location else 0  # a row of its own, and it counts as two buttons (it is wide)
 
     rows = None
     inline = caps.inline_keyboard
     if inline:
-        rows = fit_rows(buttons, Limits(INLINE.rows - reserved, INLINE.per_row, INLINE.total - reserved))
+        rows = fit_rows(buttons, Limits(INLINE.rows - reserved, INLINE.per_row, INLINE.total - 2 * reserved))
     if rows is None:
         inline = False
-        limits = Limits(STANDARD.rows - reserved, STANDARD.per_row, STANDARD.total - reserved)
+        limits = Limits(STANDARD.rows - reserved, STANDARD.per_row, STANDARD.total - 2 * reserved)
         rows = fit_rows(buttons, limits)
         if rows is None:
             flat = [b for row in buttons for b in row]

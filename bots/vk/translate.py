@@ -161,13 +161,13 @@ async def _message_fields(message: Mapping[str, Any], fetch_photo: PhotoFetcher)
         if payload.get("command") == "start":
             return {"command": "start"}
 
-    geo = message.get("geo") or {}
-    coordinates = geo.get("coordinates") or {}
+    fields: dict[str, Any] = {}
+    coordinates = (message.get("geo") or {}).get("coordinates") or {}
     if "latitude" in coordinates and "longitude" in coordinates:
         try:
-            return {"location": Location(float(coordinates["latitude"]), float(coordinates["longitude"]))}
+            fields["location"] = Location(float(coordinates["latitude"]), float(coordinates["longitude"]))
         except (TypeError, ValueError):
-            return {"unsupported": "other"}
+            fields["unsupported"] = "other"
 
     photo_urls: list[str | None] = []
     unsupported: str | None = None
@@ -180,17 +180,24 @@ async def _message_fields(message: Mapping[str, Any], fetch_photo: PhotoFetcher)
         elif unsupported is None:
             unsupported = UNSUPPORTED_KINDS.get(kind, "other")
 
+    # Everything the message carries goes to the engine, which decides what the current step takes.
     if photo_urls:
         photos: list[Photo] = []
         for url in photo_urls:
             stored = await fetch_photo(url) if url else "bad_photo"
             if isinstance(stored, str):
-                return {"unsupported": stored}
+                fields["unsupported"] = stored
+                break
             photos.append(stored)
-        return {"photos": tuple(photos), "text": text or None}
-    if unsupported is not None:
-        return {"unsupported": unsupported, "text": text or None}
-    return parse_text(text)
+        else:
+            fields["photos"] = tuple(photos)
+    elif unsupported is not None:
+        fields.setdefault("unsupported", unsupported)
+    if not fields:
+        return parse_text(text)
+    if text:
+        fields["text"] = text
+    return fields
 
 
 def translate_event(update: Mapping[str, Any], group_id: int | None) -> Incoming:
