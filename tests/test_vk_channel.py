@@ -363,9 +363,19 @@ async def test_deliver_failures_are_classified(polling: VkChannel, vk: FakeVk) -
     assert not flooded.value.permanent and flooded.value.retry_after
     await polling.sender.deliver(OutgoingMessage(id=23, reply=reply))
     assert len(vk.sent_to(8008)) == 1
+    vk.fail("messages.send", 9)
+    with pytest.raises(DeliveryError) as flood:
+        await polling.sender.deliver(OutgoingMessage(id=24, reply=reply))
+    assert not flood.value.permanent and flood.value.retry_after
     with pytest.raises(DeliveryError) as nobody:
-        await polling.sender.deliver(OutgoingMessage(id=24, reply=Reply("x")))
+        await polling.sender.deliver(OutgoingMessage(id=25, reply=Reply("x")))
     assert nobody.value.permanent
+    missing = Reply("Фото", photos=(Photo("f" * 64),), chat=reply.chat)
+    with pytest.raises(DeliveryError) as gone:
+        await polling.sender.deliver(OutgoingMessage(id=26, reply=missing))
+    assert gone.value.permanent
+    await polling.sender.reply(8008, [missing], "evt-missing")  # a reply goes without the photo
+    assert vk.sent_to(8008)[-1].text == "Фото" and vk.sent_to(8008)[-1].photos == []
 
 
 # --- pieces -----------------------------------------------------------------------------------------------

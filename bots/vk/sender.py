@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 RATE = 20  # requests per second for a community token
 TOO_MANY_REQUESTS = 6
+FLOOD_CONTROL = 9  # too many similar actions: not worth retrying at once
+FLOOD_RETRY_AFTER = 10.0
 TRANSIENT_CODES = frozenset({1, TOO_MANY_REQUESTS, 10})  # unknown error, too many requests, internal error
 # Never going to work for this recipient: access denied, blacklisted, no permission to write, privacy,
 # no access to the chat, contact not found, chat disabled/unsupported; and our own malformed messages.
@@ -150,6 +152,8 @@ class VkSender:
     """Sends replies and outbox messages (`ChannelSender` for the outbox worker)."""
 
     channel = CHANNEL
+    max_per_second = float(RATE)
+    """Read by the outbox worker; every API call also goes through the API's own limiter."""
 
     def __init__(self, api: VkApi, db: Database, photos: PhotoStore, *, upload_retries: int = 3) -> None:
         self.api = api
@@ -168,11 +172,13 @@ class VkSender:
         except ValueError:
             raise DeliveryError(f"not a VK peer id: {reply.chat.chat_id!r}", permanent=True) from None
         try:
-            await self.send(peer_id, [reply], lambda part: outbox_random_id(message.id, part))
+            await self.send(peer_id, [reply], lambda part: outbox_random_id(message.id, part), strict=True)
+        except PhotoNotFound as exc:
+            raise DeliveryError(f"photo {exc.args[0]} is not in the photo store", permanent=True) from exc
         except VKAPIError as exc:
             if exc.code in PERMANENT_CODES:
                 raise DeliveryError(f"VK error {exc.code}: {exc}", permanent=True) from exc
-            retry_after = 1.0 if exc.code == TOO_MANY_REQUESTS else None
+            retry_after = {TOO_MANY_REQUESTS: 1.0, FLOOD_CONTROL: FLOOD_RETRY_AFTER}.get(exc.code)
             raise DeliveryError(f"VK error {exc.code}: {exc}", retry_after=retry_after) from exc
         except (*NETWORK_ERRORS, BadResponse) as exc:
             raise DeliveryError(f"VK unreachable: {exc or type(exc).__name__}") from exc
@@ -189,21 +195,33 @@ class VkSender:
         replies: Sequence[Reply],
         random_id: Callable[[int], int],
         caps: ClientCaps = CURRENT_CLIENT,
+        *,
+        strict: bool = False,
     ) -> None:
+        """Each reply as its messages, in order. `strict`: a photo missing from the store fails the send
+        (outbox: the row is dead, not silently shorter); otherwise the message goes without it."""
         part = 0
         for reply in replies:
             for message in render(reply, caps):
-                await self.send_one(peer_id, message, random_id(part))
+                await self.send_one(peer_id, message, random_id(part), strict=strict)
                 part += 1
 
-    async def send_one(self, peer_id: int, message: VkMessage, random_id: int) -> int:
+    async def send_one(
+        self, peer_id: int, message: VkMessage, random_id: int, *, strict: bool = False
+    ) -> int:
         params: dict[str, Any] = {"peer_id": peer_id, "random_id": random_id, "message": message.text}
         if message.keyboard is not None:
             params["keyboard"] = message.keyboard
-        if message.photos:
-            attachments = [a for sha in message.photos if (a := await self.attachment(sha))]
-            if attachments:
-                params["attachment"] = ",".join(attachments)
+        attachments: list[str] = []
+        for sha256 in message.photos:
+            try:
+                attachments.append(await self.attachment(sha256))
+            except PhotoNotFound:
+                if strict:
+                    raise
+                log.error("photo %s is not in the photo store; sent without it", sha256)
+        if attachments:
+            params["attachment"] = ",".join(attachments)
         if message.lat is not None and message.long is not None:
             params["lat"], params["long"] = message.lat, message.long
         if not (params["message"] or "attachment" in params or "lat" in params):
@@ -211,25 +229,30 @@ class VkSender:
         response = await self.api.request("messages.send", params)
         return int(response["response"])
 
-    async def attachment(self, sha256: str) -> str | None:
-        """`photo{owner}_{id}_{key}` for a stored photo, uploaded on first use (None: not in the store)."""
+    async def attachment(self, sha256: str) -> str:
+        """`photo{owner}_{id}_{key}` for a stored photo, uploaded on first use (PhotoNotFound if it is not
+        in the store)."""
         cached = await self.db.run(lambda store: remote_photo_id(store.conn, CHANNEL, sha256))
         if cached:
             return cached
         lock = self._upload_locks.setdefault(sha256, asyncio.Lock())
-        async with lock:
-            cached = await self.db.run(lambda store: remote_photo_id(store.conn, CHANNEL, sha256))
-            if cached:
-                return cached
-            try:
+        try:
+            async with lock:  # one upload per photo even when several messages carry it at once
+                cached = await self.db.run(lambda store: remote_photo_id(store.conn, CHANNEL, sha256))
+                if cached:
+                    return cached
                 data = await asyncio.to_thread(self.photos.read, sha256)
-            except PhotoNotFound:
-                log.error("photo %s is not in the photo store; sent without it", sha256)
-                return None
-            attachment = await self._upload(data)
-            await self.db.run(lambda store: remember_remote_photo_id(store.conn, CHANNEL, sha256, attachment))
-        self._upload_locks.pop(sha256, None)
-        return attachment
+                attachment = await self._upload(data)
+                try:
+                    await self.db.run(
+                        lambda store: remember_remote_photo_id(store.conn, CHANNEL, sha256, attachment)
+                    )
+                except Exception:  # only a cache: the photo is uploaded; a later message uploads it again
+                    log.warning("could not record the VK attachment of photo %s", sha256, exc_info=True)
+                return attachment
+        finally:
+            if not lock.locked():
+                self._upload_locks.pop(sha256, None)
 
     async def _upload(self, data: bytes) -> str:
         """photos.getMessagesUploadServer → POST the file as `photo` → photos.saveMessagesPhoto."""
