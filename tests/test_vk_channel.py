@@ -414,3 +414,16 @@ def test_the_factory_needs_a_token(tmp_path: Path) -> None:
     channel = vk_package.create_channel(app)  # type: ignore[arg-type]
     assert isinstance(channel, VkChannel) and channel.confirmation_code == "c"
     assert channel.state_dir == tmp_path / "vkbottle"
+
+
+async def test_commands_carry_the_users_name(polling: VkChannel, vk: FakeVk) -> None:
+    user = VkUser(vk, 9202)
+    await user.send("/start")
+    await user.expect("menu.welcome", "menu.prompt")
+    await user.send("/help")
+    await user.expect("help.text", "menu.prompt")
+    await user.send("просто текст")
+    await user.wait(1)
+    assert [c["user_ids"] for c in vk.calls_of("users.get")] == ["9202"]  # asked once, for a command
+    assert await polling.user_name("9202") == "Пользователь 9202"
+    assert await polling.user_name("-5") == ""

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +54,7 @@ CALLBACK_PATH = "/vk/callback"
 """Where the Callback API posts: set WEBHOOK_BASE_URL + this path as the server address in the community."""
 BATCH_ATTEMPTS = 3
 DOWNLOAD_ATTEMPTS = 3
+NAME_CACHE = 1024
 
 
 class StatefulBotPolling(BotPolling):
@@ -116,6 +119,7 @@ class VkChannel:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._names: OrderedDict[str, str] = OrderedDict()
 
     @classmethod
     def from_app(cls, app: App) -> VkChannel | None:
@@ -274,12 +278,33 @@ class VkChannel:
         incoming: Incoming
         if kind == MESSAGE_NEW:
             incoming, caps = await translate_message(update, self.group_id, self.fetch_photo)
+            if incoming.command is not None:  # e.g. `/staff CODE` records who joined: worth a users.get
+                incoming = replace(incoming, display_name=await self.user_name(incoming.chat.user_id))
         else:
             await self._answer_event(update.get("object") or {})
             incoming = translate_event(update, self.group_id)
         replies = await self.engine.handle(incoming)
         if replies:
             await self.sender.reply(int(incoming.chat.chat_id), replies, incoming.event_key, caps)
+
+    async def user_name(self, user_id: str) -> str:
+        """ "First Last" of a VK user (users.get), remembered for a while; "" when VK does not say."""
+        if user_id in self._names:
+            self._names.move_to_end(user_id)
+            return self._names[user_id]
+        if not user_id.isdigit():  # a community or an unknown sender
+            return ""
+        try:
+            response = await self.api.request("users.get", {"user_ids": user_id})
+            person = (response.get("response") or [{}])[0]
+            name = " ".join(p for p in (person.get("first_name"), person.get("last_name")) if p)
+        except (VKAPIError, *NETWORK_ERRORS, BadResponse, LookupError, AttributeError) as exc:
+            log.info("VK users.get %s failed: %s", user_id, exc)
+            return ""
+        self._names[user_id] = name
+        while len(self._names) > NAME_CACHE:
+            self._names.popitem(last=False)
+        return name
 
     async def _answer_event(self, event: dict[str, Any]) -> None:
         """Stops the button's spinner. A stale or foreign event may be refused by VK: that is no reason not

@@ -286,6 +286,13 @@ class FakeVk:
             "profiles": [],
         }
 
+    async def _users_get(self, params: dict[str, str]) -> Any:
+        ids = [int(i) for i in params.get("user_ids", "").split(",") if i]
+        return [
+            {"id": i, "first_name": "Пользователь", "last_name": str(i), "can_access_closed": True}
+            for i in ids
+        ]
+
     async def _groups_getLongPollServer(self, params: dict[str, str]) -> Any:
         if params.get("group_id") != str(self.group_id):
             raise ApiError(100, "One of the parameters specified was missing or invalid: group_id")
