@@ -337,9 +337,14 @@ async def test_outbox_delivery_uploads_each_photo_once(bot: Harness, photos: Pho
     await channel.sender.deliver(OutgoingMessage(3, replace(reply, text="", location=None, buttons=())))
     assert not bot.fake.method_calls("sendMediaGroup")[2].files
 
+    missing = replace(reply, photos=(Photo("b" * 64),))  # the outbox contract: never going to work
+    with pytest.raises(DeliveryError) as gone:
+        await channel.sender.deliver(OutgoingMessage(4, missing))
+    assert gone.value.permanent
+
     bot.fake.blocked.add(7007)
     with pytest.raises(DeliveryError) as blocked:
-        await channel.sender.deliver(OutgoingMessage(4, reply))
+        await channel.sender.deliver(OutgoingMessage(5, reply))
     assert blocked.value.permanent
 
 

@@ -203,7 +203,7 @@ class TelegramSender:
         done = self._progress.pop(message.id, 0)
         try:
             for index in range(done, len(ops)):
-                await self.execute(chat_id, ops[index])
+                await self.execute(chat_id, ops[index], strict=True)
                 done = index + 1
         except DeliveryError:
             if done:
@@ -250,7 +250,9 @@ class TelegramSender:
                 raise
             log.debug("could not remove the keyboard of message %s in %s: %s", message_id, chat_id, exc)
 
-    async def execute(self, chat_id: int, op: Op) -> None:
+    async def execute(self, chat_id: int, op: Op, *, strict: bool = False) -> None:
+        """One planned call. `strict` (outbox messages): a photo missing from the store fails the message for
+        good, as the outbox contract says; a reply to the sender goes out without it instead."""
         if isinstance(op, SendText):
             markup = self._markup(chat_id, op.markup)
             await self.call(chat_id, 1, lambda: self.api.send_text(chat_id, op.text, markup))
@@ -259,7 +261,7 @@ class TelegramSender:
             elif isinstance(markup, RemoveKeyboard):
                 self.keyboards.removed(chat_id)
         elif isinstance(op, SendPhotos):
-            await self._send_photos(chat_id, op)
+            await self._send_photos(chat_id, op, strict)
         else:
             await self.call(chat_id, 1, lambda: self.api.send_location(chat_id, op.lat, op.lon))
 
@@ -275,8 +277,8 @@ class TelegramSender:
             return {}
         return {label.strip(): data for row in markup.rows for label, data in row}
 
-    async def _send_photos(self, chat_id: int, op: SendPhotos) -> None:
-        uploads = await self._uploads(op.shas)
+    async def _send_photos(self, chat_id: int, op: SendPhotos, strict: bool) -> None:
+        uploads = await self._uploads(op.shas, strict=strict)
         if not uploads:
             if op.caption:
                 await self.execute(chat_id, SendText(op.caption))
@@ -291,7 +293,8 @@ class TelegramSender:
             log.warning("Telegram refused cached file ids; uploading %d photos again", len(cached))
             for upload in cached:
                 self.file_ids.forget(upload.sha256)
-            await self._send_uploads(chat_id, await self._uploads(op.shas, cached=False), op.caption)
+            fresh = await self._uploads(op.shas, cached=False, strict=strict)
+            await self._send_uploads(chat_id, fresh, op.caption)
 
     async def _send_uploads(self, chat_id: int, uploads: Sequence[Upload], caption: str | None) -> None:
         if len(uploads) == 1:
@@ -306,7 +309,9 @@ class TelegramSender:
             if upload.file_id is None and file_id:
                 await self.file_ids.put(upload.sha256, file_id)
 
-    async def _uploads(self, shas: Sequence[str], *, cached: bool = True) -> list[Upload]:
+    async def _uploads(
+        self, shas: Sequence[str], *, cached: bool = True, strict: bool = False
+    ) -> list[Upload]:
         uploads: list[Upload] = []
         for sha in shas:
             file_id = await self.file_ids.get(sha) if cached else None
@@ -316,6 +321,8 @@ class TelegramSender:
             try:
                 data = await asyncio.to_thread(self.photos.read, sha)
             except PhotoNotFound:
+                if strict:
+                    raise DeliveryError(f"photo {sha} is not in the photo store", permanent=True) from None
                 log.error("photo %s is not in the photo store; sent without it", sha)
                 continue
             uploads.append(Upload(sha, data=data))
