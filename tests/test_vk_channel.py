@@ -69,9 +69,12 @@ async def test_full_report_with_two_photos_in_one_message_and_a_geo_attachment(
 ) -> None:
     user = VkUser(vk)
     await user.send("/start")
-    await user.expect("menu.welcome", "menu.prompt")
+    [_welcome, menu] = await user.expect("menu.welcome", "menu.prompt")
+    menu_text = menu.text
     await user.press("menu:new")
     await user.expect("report.category.ask")
+    # the pressed message keeps its text and loses its keyboard: it cannot be pressed twice
+    assert menu.keyboard is None and menu.edits == 1 and menu.text == menu_text
     keyboard = user.replies[0].keyboard
     assert keyboard is not None and keyboard["inline"] and len(keyboard["buttons"]) <= 6
     await user.press("cat:roads")
@@ -344,6 +347,15 @@ async def test_deliver_uploads_each_photo_once_and_a_retry_is_not_sent_twice(
     await polling.sender.deliver(OutgoingMessage(id=12, reply=reply))  # another message, same photos
     assert len(vk.sent_to(7007)) == 2
     assert len(vk.calls_of("photos.getMessagesUploadServer")) == uploads  # cached
+
+    # a press on the card takes its keyboard off and keeps its photos and place
+    press = vk.message_event(
+        7007, {"b": "staff:take:1"}, conversation_message_id=message.conversation_message_id
+    )
+    await vk.push(press)
+    await wait_for(lambda: message.edits == 1, what="the card's keyboard removed")
+    assert message.keyboard is None and message.photos == [photos.read(s) for s in shas]
+    assert (message.lat, message.long) == CENTRE and message.text == "Новое обращение № 1"
 
 
 async def test_deliver_failures_are_classified(polling: VkChannel, vk: FakeVk) -> None:

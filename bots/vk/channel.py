@@ -14,6 +14,7 @@ again until it gets `ok`, and a repeated `event_id` is handled once.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -81,6 +82,31 @@ class StatefulBotPolling(BotPolling):
 
 class PhotoTooLarge(Exception):
     pass
+
+
+NO_KEYBOARD = json.dumps({"inline": True, "buttons": []})
+
+
+def edit_params(message: dict[str, Any]) -> dict[str, Any]:
+    """What messages.edit needs to keep a message as it is: its text, attachments and place."""
+    params: dict[str, Any] = {
+        "message": message.get("text") or "",
+        "keep_forward_messages": 1,
+        "keep_snippets": 1,
+    }
+    attachments = []
+    for attachment in message.get("attachments") or ():
+        kind = attachment.get("type")
+        item = attachment.get(kind) or {}
+        if "owner_id" in item and "id" in item:
+            key = f"_{item['access_key']}" if item.get("access_key") else ""
+            attachments.append(f"{kind}{item['owner_id']}_{item['id']}{key}")
+    if attachments:
+        params["attachment"] = ",".join(attachments)
+    coordinates = (message.get("geo") or {}).get("coordinates") or {}
+    if "latitude" in coordinates and "longitude" in coordinates:
+        params["lat"], params["long"] = coordinates["latitude"], coordinates["longitude"]
+    return params
 
 
 class VkChannel:
@@ -281,7 +307,9 @@ class VkChannel:
             if incoming.command is not None:  # e.g. `/staff CODE` records who joined: worth a users.get
                 incoming = replace(incoming, display_name=await self.user_name(incoming.chat.user_id))
         else:
-            await self._answer_event(update.get("object") or {})
+            event = update.get("object") or {}
+            await self._answer_event(event)
+            await self._remove_keyboard(event)
             incoming = translate_event(update, self.group_id)
         replies = await self.engine.handle(incoming)
         if replies:
@@ -314,6 +342,26 @@ class VkChannel:
             await self.api.request("messages.sendMessageEventAnswer", params)
         except (VKAPIError, *NETWORK_ERRORS, BadResponse) as exc:
             log.info("VK: messages.sendMessageEventAnswer failed: %s", exc)
+
+    async def _remove_keyboard(self, event: dict[str, Any]) -> None:
+        """Takes the keyboard off the message whose button was pressed, so it cannot be pressed again (as in
+        Telegram). messages.edit wants the text and attachments again: they are read back first. Best
+        effort: a message VK no longer finds is no reason not to handle the press."""
+        peer_id, cmid = event.get("peer_id"), event.get("conversation_message_id")
+        if not peer_id or not cmid:
+            return
+        try:
+            found = await self.api.request(
+                "messages.getByConversationMessageId", {"peer_id": peer_id, "conversation_message_ids": cmid}
+            )
+            items = found["response"].get("items") or []
+            if not items or not items[0].get("keyboard"):
+                return
+            params = edit_params(items[0])
+            params.update(peer_id=peer_id, conversation_message_id=cmid, keyboard=NO_KEYBOARD)
+            await self.api.request("messages.edit", params)
+        except (VKAPIError, *NETWORK_ERRORS, BadResponse, LookupError, AttributeError, TypeError) as exc:
+            log.info("VK: could not take the keyboard off message %s in %s: %s", cmid, peer_id, exc)
 
     async def fetch_photo(self, url: str) -> Photo | str:
         for attempt in range(DOWNLOAD_ATTEMPTS):

@@ -55,6 +55,8 @@ class Sent:
     photos: list[bytes]
     lat: float | None = None
     long: float | None = None
+    conversation_message_id: int = 0
+    edits: int = 0
 
     def buttons(self) -> list[dict[str, Any]]:
         if not self.keyboard:
@@ -338,9 +340,57 @@ class FakeVk:
                 photos=photos,
                 lat=float(lat) if lat is not None else None,
                 long=float(long) if long is not None else None,
+                conversation_message_id=next(self._cmids[peer_id]),
             )
         )
         return message_id
+
+    def _sent_by_cmid(self, peer_id: str | None, cmid: str | None) -> Sent:
+        found = next(
+            (m for m in self.sent if str(m.peer_id) == peer_id and str(m.conversation_message_id) == cmid),
+            None,
+        )
+        if found is None:
+            raise ApiError(
+                100, "One of the parameters specified was missing or invalid: conversation_message_id"
+            )
+        return found
+
+    async def _messages_getByConversationMessageId(self, params: dict[str, str]) -> Any:
+        cmids = params.get("conversation_message_ids", "").split(",")
+        items = []
+        for cmid in cmids:
+            try:
+                message = self._sent_by_cmid(params.get("peer_id"), cmid)
+            except ApiError:
+                continue
+            attachments = []
+            for attachment in message.attachments:
+                owner, photo_id, key = re.fullmatch(r"photo(-?\d+)_(\d+)_(\w+)", attachment).groups()  # type: ignore[union-attr]
+                attachments.append(
+                    {
+                        "type": "photo",
+                        "photo": {"owner_id": int(owner), "id": int(photo_id), "access_key": key},
+                    }
+                )
+            item: dict[str, Any] = {
+                "id": message.id,
+                "peer_id": message.peer_id,
+                "from_id": -self.group_id,
+                "out": 1,
+                "conversation_message_id": message.conversation_message_id,
+                "text": message.text,
+                "attachments": attachments,
+            }
+            if message.keyboard is not None:
+                item["keyboard"] = message.keyboard
+            if message.lat is not None:
+                item["geo"] = {
+                    "type": "point",
+                    "coordinates": {"latitude": message.lat, "longitude": message.long},
+                }
+            items.append(item)
+        return {"count": len(items), "items": items}
 
     def _attached_photo(self, attachment: str) -> bytes:
         match = re.fullmatch(r"photo(-?\d+)_(\d+)(?:_(\w+))?", attachment)
@@ -358,6 +408,20 @@ class FakeVk:
         return 1
 
     async def _messages_edit(self, params: dict[str, str]) -> Any:
+        """Edits a message of ours, found by peer_id and conversation_message_id; `keyboard` replaces the
+        keyboard (no buttons: none). As in VK, the text (or an attachment) must be given again."""
+        message = self._sent_by_cmid(params.get("peer_id"), params.get("conversation_message_id"))
+        text = params.get("message", "")
+        attachments = [a for a in params.get("attachment", "").split(",") if a]
+        if not text and not attachments:
+            raise ApiError(100, "One of the parameters specified was missing or invalid: message is empty")
+        keyboard = json.loads(params["keyboard"]) if params.get("keyboard") else None
+        if keyboard is not None:
+            check_keyboard(keyboard)
+        message.photos = [self._attached_photo(a) for a in attachments]
+        message.text, message.attachments = text, attachments
+        message.keyboard = keyboard if keyboard and keyboard.get("buttons") else None
+        message.edits += 1
         return 1
 
     async def _photos_getMessagesUploadServer(self, params: dict[str, str]) -> Any:
@@ -513,23 +577,29 @@ class VkUser:
         return await self.send(geo=(lat, lon))
 
     def buttons(self) -> list[dict[str, Any]]:
-        """The actions of the keyboard of the last message read that had one."""
-        for message in reversed(self.replies):
-            if message.keyboard is not None:
-                return message.buttons()
-        return []
+        """The actions of the keyboard of the last message read that has one."""
+        message = self.keyboard_message()
+        return message.buttons() if message else []
 
     def button_data(self) -> list[str]:
         return [json.loads(b["payload"])["b"] for b in self.buttons() if b.get("payload")]
 
+    def keyboard_message(self) -> Sent | None:
+        """The last message read that has (still) a keyboard."""
+        return next((m for m in reversed(self.replies) if m.keyboard is not None), None)
+
     async def press(self, data_or_label: str) -> dict[str, Any]:
-        for action in self.buttons():
+        message = self.keyboard_message()
+        for action in message.buttons() if message else []:
             payload = action.get("payload")
             data = json.loads(payload).get("b") if payload else None
             if data_or_label not in (data, action.get("label")):
                 continue
             if action["type"] == "callback":
-                update = self.vk.message_event(self.peer_id, json.loads(payload))
+                assert message is not None
+                update = self.vk.message_event(
+                    self.peer_id, json.loads(payload), conversation_message_id=message.conversation_message_id
+                )
                 await self.deliver(update)
                 return update
             return await self.send(action["label"], payload=payload)
