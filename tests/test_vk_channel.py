@@ -25,8 +25,7 @@ from storage.photos import PhotoStore
 from tests.fakes import serve, wait_for
 from tests.fakes.vk_api import FakeVk, VkUser
 from tests.support import jpeg_bytes, stored_photo
-
-CENTRE = (52.2870, 104.2810)  # ул. Ленина, Irkutsk
+from tests.vk_support import CENTRE, make_channel, start_polling
 
 
 @pytest.fixture
@@ -34,27 +33,6 @@ async def vk() -> AsyncIterator[FakeVk]:
     fake = await FakeVk().start()
     yield fake
     await fake.close()
-
-
-def make_channel(
-    engine: Engine, photos: PhotoStore, vk: FakeVk, data_dir: Path, **options: object
-) -> VkChannel:
-    return VkChannel(
-        engine,
-        engine.db,
-        photos,
-        token=vk.token,
-        api_url=vk.api_url,
-        data_dir=data_dir,
-        **{"wait": 2, "backoff": 0.01, "limiter": RateLimiter(rate=1000), **options},  # type: ignore[arg-type]
-    )
-
-
-async def start_polling(channel: VkChannel, vk: FakeVk) -> VkChannel:
-    before = vk.long_polls
-    await channel.start(None)
-    await wait_for(lambda: vk.long_polls > before, what="the first long-poll request")
-    return channel
 
 
 @pytest.fixture

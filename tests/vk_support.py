@@ -1,0 +1,37 @@
+"""The VK test harness: a channel of ours against the fake VK API (tests/fakes/vk_api.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bots.vk.channel import VkChannel
+from bots.vk.sender import RateLimiter
+from core.engine import Engine
+from storage.photos import PhotoStore
+from tests.fakes import wait_for
+from tests.fakes.vk_api import FakeVk
+
+CENTRE = (52.2870, 104.2810)  # ул. Ленина, Irkutsk
+
+
+def make_channel(
+    engine: Engine, photos: PhotoStore, vk: FakeVk, data_dir: Path, **options: object
+) -> VkChannel:
+    """A channel on the fake, with short long-poll waits and back-off, and no rate limit unless asked."""
+    return VkChannel(
+        engine,
+        engine.db,
+        photos,
+        token=vk.token,
+        api_url=vk.api_url,
+        data_dir=data_dir,
+        **{"wait": 2, "backoff": 0.01, "limiter": RateLimiter(rate=1000), **options},  # type: ignore[arg-type]
+    )
+
+
+async def start_polling(channel: VkChannel, vk: FakeVk) -> VkChannel:
+    """Start long poll and wait for its first request, so that events pushed next are not before its ts."""
+    before = vk.long_polls
+    await channel.start(None)
+    await wait_for(lambda: vk.long_polls > before, what="the first long-poll request")
+    return channel
