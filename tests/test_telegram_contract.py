@@ -304,6 +304,34 @@ async def test_graceful_stop_finishes_an_album_in_hand(bot: Harness, photos: Pho
     assert "2 из 5" in texts[-1]
 
 
+async def test_an_update_not_handled_by_shutdown_is_not_confirmed(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stuck past the drain timeout: the offset stays below it, and the next run receives it again."""
+    await bot.start(options=replace(FAST, drain_timeout=0.2))
+    user = bot.user()
+    await user.command("start")
+    handled = bot.fake.confirmed
+    stuck = asyncio.Event()
+
+    async def hang(incoming: Any) -> Any:
+        stuck.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(bot.engine, "handle", hang)
+    update = user.message(text="/help")
+    bot.fake.push(update)
+    await asyncio.wait_for(stuck.wait(), 5)
+    await bot.stop()
+    assert handled <= bot.fake.confirmed <= update["update_id"]
+    assert [u["update_id"] for u in bot.fake.updates] == [update["update_id"]]
+
+    monkeypatch.undo()
+    await bot.start()
+    await bot.fake.wait_for(lambda: bot.fake.confirmed > update["update_id"])
+    assert text_is_any(bot.fake.to(user.user_id)[-2].text, "help.text")
+
+
 # --- outbox -------------------------------------------------------------------------------------------------
 async def test_outbox_delivery_uploads_each_photo_once(bot: Harness, photos: PhotoStore) -> None:
     channel = await bot.start()

@@ -115,12 +115,13 @@ class Pipeline:
             task.cancel()
         if pending:
             log.warning(
-                "%d chats were still busy after %.0fs; their updates will come again", len(pending), timeout
+                "%d chats were still busy after %.1fs; their updates will come again", len(pending), timeout
             )
             await asyncio.gather(*pending, return_exceptions=True)
 
     # --- per chat ----------------------------------------------------------------------------------------
     async def _work(self, chat_id: int, queue: _ChatQueue) -> None:
+        batch: list[_Item] = []
         try:
             while queue.items:
                 batch = [queue.items.popleft()]
@@ -128,8 +129,9 @@ class Pipeline:
                     await self._collect_album(queue, batch)
                 await self._run(batch)
         finally:
-            for _draft, future in queue.items:  # only when cancelled: these come again from Telegram
-                self._settle(_draft, future, ok=False)
+            for draft, future in [*batch, *queue.items]:  # cancelled: not handled, Telegram sends them again
+                if not future.done():
+                    self._settle(draft, future, ok=False)
             queue.items.clear()
             if self._chats.get(chat_id) is queue:
                 del self._chats[chat_id]

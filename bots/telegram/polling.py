@@ -38,6 +38,8 @@ class Poller:
         self.max_backoff = max_backoff
         self._seen = 0
         self._in_flight: set[int] = set()
+        self._unhandled: set[int] = set()  # cut short by a shutdown: Telegram must send them again
+        self._stopping = False
         self._idle = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -45,6 +47,7 @@ class Poller:
         self._task = asyncio.create_task(self._loop(), name=f"tg-poller-{self.api.bot_id}")
 
     async def stop(self, drain_timeout: float = 30.0) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()  # only ever waiting for Telegram or for a pause: nothing is lost
             with contextlib.suppress(asyncio.CancelledError):
@@ -56,8 +59,8 @@ class Poller:
     @property
     def offset(self) -> int | None:
         """The first update not yet handled: everything below it may be confirmed."""
-        if self._in_flight:
-            return min(self._in_flight)
+        if self._in_flight or self._unhandled:
+            return min(self._in_flight | self._unhandled)
         return self._seen + 1 if self._seen else None
 
     async def _loop(self) -> None:
@@ -98,10 +101,14 @@ class Poller:
                 self._seen = update_id
                 self._in_flight.add(update_id)
                 self.pipeline.submit(update).add_done_callback(
-                    lambda _future, update_id=update_id: self._done(update_id)
+                    lambda future, update_id=update_id: self._done(update_id, future)
                 )
 
-    def _done(self, update_id: int) -> None:
+    def _done(self, update_id: int, future: asyncio.Future[bool]) -> None:
+        # A failure while running was answered with an apology and is not retried (a poison update would
+        # hold the offset forever); one cut short by a shutdown was never handled, so it is not confirmed.
+        if self._stopping and (future.cancelled() or not future.result()):
+            self._unhandled.add(update_id)
         self._in_flight.discard(update_id)
         if not self._in_flight:
             self._idle.set()
