@@ -163,6 +163,16 @@ async def test_bad_inputs_get_an_answer_and_change_nothing(bot: Harness) -> None
     user.expect("report.photos.ask_more")
     await user.document("IMG_0002.png", "image/png", b"not really a png")
     user.expect("input.bad_photo", "report.photos.ask_more")
+    huge = {
+        "file_id": "huge",
+        "file_unique_id": "uhuge",
+        "width": 9000,
+        "height": 6000,
+        "file_size": 25 << 20,
+    }
+    await user.send(user.message(photo=[huge]))  # over the Bot API's 20 MB: not even downloaded
+    user.expect("input.photo_too_large", "report.photos.ask_more")
+    assert "huge" not in [c.params.get("file_id") for c in bot.fake.method_calls("getFile")]
 
 
 async def test_long_texts_are_split_and_long_captions_sent_apart(bot: Harness, photos: PhotoStore) -> None:
