@@ -56,6 +56,13 @@ def _nearby_query(with_subcategory: bool) -> Any:
 
 NEARBY = _nearby_query(with_subcategory=True)
 NEARBY_NO_SUB = _nearby_query(with_subcategory=False)
+FOLLOWERS = (
+    select(
+        subscriptions.c.channel, subscriptions.c.chat_id, subscriptions.c.user_id, subscriptions.c.language
+    )
+    .where(subscriptions.c.ticket_number == bindparam("number"))
+    .order_by(subscriptions.c.created_at, subscriptions.c.channel, subscriptions.c.chat_id)
+)
 SUPPORTERS = (
     select(subscriptions.c.ticket_number, func.count())
     .where(subscriptions.c.ticket_number.in_(bindparam("numbers", expanding=True)))
@@ -121,9 +128,6 @@ class PlacesStore:
             int(number): int(count) for number, count in self.conn.execute(SUPPORTERS, {"numbers": numbers})
         }
 
-    def count_supporters(self, number: int) -> int:
-        return self.supporter_counts([number]).get(number, 0)
-
     def is_subscribed(self, number: int, chat: ChatRef) -> bool:
         return (
             self.conn.execute(
@@ -154,25 +158,11 @@ class PlacesStore:
         return True
 
     def subscribers_of(self, number: int) -> list[ChatRef]:
-        return [
-            ChatRef(row.channel, row.chat_id, row.user_id)
-            for row in self.conn.execute(
-                select(subscriptions.c.channel, subscriptions.c.chat_id, subscriptions.c.user_id)
-                .where(subscriptions.c.ticket_number == number)
-                .order_by(subscriptions.c.created_at, subscriptions.c.channel, subscriptions.c.chat_id)
-            )
-        ]
+        return [chat for chat, _language in self.followers_of(number)]
 
-    def subscriber_languages(self, number: int) -> dict[ChatRef, str]:
-        """The language each supporter reported in, to word their notifications."""
-        return {
-            ChatRef(row.channel, row.chat_id, row.user_id): row.language
-            for row in self.conn.execute(
-                select(
-                    subscriptions.c.channel,
-                    subscriptions.c.chat_id,
-                    subscriptions.c.user_id,
-                    subscriptions.c.language,
-                ).where(subscriptions.c.ticket_number == number)
-            )
-        }
+    def followers_of(self, number: int) -> list[tuple[ChatRef, str]]:
+        """The supporters with the language each reported in, oldest first: to word their notifications."""
+        return [
+            (ChatRef(row.channel, row.chat_id, row.user_id), row.language)
+            for row in self.conn.execute(FOLLOWERS, {"number": number})
+        ]

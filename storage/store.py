@@ -196,6 +196,7 @@ class SqlStore(PlacesStore, StaffStore):
             .where(ticket_photos.c.ticket_number == number, ticket_photos.c.kind == "report")
             .order_by(ticket_photos.c.position)
         ).scalars()
+        followers = tuple(self.followers_of(number))
         ticket = Ticket(
             number=row["number"],
             category=row["category_code"],
@@ -219,7 +220,8 @@ class SqlStore(PlacesStore, StaffStore):
             resolved_at=utc(row["resolved_at"]),
             overdue_notified=bool(row["overdue_notified"]),
             resolution_photos=self.ticket_photos_of_kind(number, "resolution"),
-            supporters=self.count_supporters(number),
+            supporters=len(followers),
+            followers=followers,
         )
         if with_events:
             ticket.events = [
