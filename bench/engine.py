@@ -55,6 +55,8 @@ async def run_round(
     Residents are made on the fly and latencies go to a preallocated array, so that the process memory
     measured is the bot's, not the simulation's."""
     fields = DIALOG[step]
+    if prefix == "warm" and "location" in fields:  # elsewhere: the warm-up's tickets would otherwise be
+        fields = {"location": Location(52.3100, 104.2600)}  # offered to everyone as "me too" (issue 6)
     pending = iter(range(residents))
 
     async def worker() -> None:
