@@ -70,6 +70,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--lookups", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument(
+        "--mmap", type=int, default=0, help="PRAGMA mmap_size in MiB (default: SQLite's, off)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     rng = random.Random(args.seed)
@@ -84,7 +87,10 @@ def main() -> None:
         upgrade(url)
         db = Database(url)
         db.run_sync(lambda store: save_municipality(Session(bind=store.conn), municipality))
-        print(f"{'tickets':>10}  {'insert':>8}  {'mean':>8}  {'p50':>8}  {'p99':>8}  {'found/lookup':>12}")
+        if args.mmap:
+            db.run_sync(lambda store: store.conn.exec_driver_sql(f"PRAGMA mmap_size={args.mmap * 2**20}"))
+        heads = ("tickets", "insert", "mean", "p50", "p99", "found/lookup", "mean if none")
+        print("  ".join(f"{h:>{w}}" for h, w in zip(heads, (10, 8, 8, 8, 8, 12, 12), strict=True)))
         have = 0
         opened: list[tuple[str, str, float, float]] = []
         for size in sizes:
@@ -108,23 +114,27 @@ def main() -> None:
             rng.shuffle(points)
             gc.collect()
 
-            def lookups(store: SqlStore, points=points) -> tuple[list[float], int]:  # type: ignore[no-untyped-def]
-                times, found = [], 0
+            def lookups(store: SqlStore, points=points) -> tuple[list[float], list[float], int]:  # type: ignore[no-untyped-def]
+                times, empty, found = [], [], 0
                 for category, sub, lat, lon in points:
                     t0 = time.perf_counter()
-                    found += len(store.nearby_tickets(category, sub, lat, lon, radius[sub], 3))
-                    times.append(time.perf_counter() - t0)
-                return times, found
+                    n = len(store.nearby_tickets(category, sub, lat, lon, radius[sub], 3))
+                    elapsed = time.perf_counter() - t0
+                    times.append(elapsed)
+                    if n == 0:
+                        empty.append(elapsed)
+                    found += n
+                return times, empty, found
 
             warm = points[:100]
             db.run_sync(lambda store, warm=warm: lookups(store, warm))  # warm the statement cache and pages
-            times, found = db.run_sync(lookups)
+            times, empty, found = db.run_sync(lookups)
             times.sort()
             ms = [t * 1000 for t in times]
             mean, p50, p99 = statistics.fmean(ms), statistics.median(ms), ms[int(len(ms) * 0.99) - 1]
             print(
                 f"{size:>10,}  {inserted:>7.1f}s  {mean:>6.3f}ms  {p50:>6.3f}ms  {p99:>6.3f}ms"
-                f"  {found / len(points):>12.2f}"
+                f"  {found / len(points):>12.2f}  {statistics.fmean(empty) * 1000:>10.3f}ms"
             )
         plan = db.run_sync(
             lambda store: store.conn.exec_driver_sql(

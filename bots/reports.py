@@ -45,6 +45,7 @@ def ticket_document(t: Ticket) -> dict[str, Any]:
         "created_at": _iso(t.created_at),
         "deadline": _iso(t.deadline),
         "rating": t.rating,
+        "supporters": t.supporters,  # residents who joined it as the same problem ("me too")
         "events": [
             {
                 "action": e.action.value,

@@ -41,7 +41,7 @@ def _nearby_query(with_subcategory: bool) -> Any:
     flat = (t.lat - lat0) * (t.lat - lat0) + (t.lon - lon0) * (t.lon - lon0) * shrink
     same_kind = t.subcategory_code == bindparam("sub") if with_subcategory else t.subcategory_code.is_(None)
     return (
-        select(t.number, t.lat, t.lon, t.address, t.description, t.status, t.created_at)
+        select(t.number, t.lat, t.lon)
         .where(
             t.category_code == bindparam("category"),
             t.lat.between(bindparam("south"), bindparam("north")),
@@ -63,6 +63,16 @@ FOLLOWERS = (
     .where(subscriptions.c.ticket_number == bindparam("number"))
     .order_by(subscriptions.c.created_at, subscriptions.c.channel, subscriptions.c.chat_id)
 )
+RAW_NEARBY = f"""
+SELECT number, lat, lon FROM tickets
+WHERE category_code = :category AND lat BETWEEN :south AND :north AND lon BETWEEN :west AND :east
+  AND subcategory_code IS :sub AND status IN ({", ".join(f"'{s}'" for s in OPEN_STATUSES)})
+ORDER BY (lat - :lat0) * (lat - :lat0) + (lon - :lon0) * (lon - :lon0) * :shrink
+LIMIT {SCAN_LIMIT}
+"""
+DETAILS = select(
+    tickets.c.number, tickets.c.address, tickets.c.description, tickets.c.status, tickets.c.created_at
+).where(tickets.c.number.in_(bindparam("numbers", expanding=True)))
 SUPPORTERS = (
     select(subscriptions.c.ticket_number, func.count())
     .where(subscriptions.c.ticket_number.in_(bindparam("numbers", expanding=True)))
@@ -76,9 +86,11 @@ def _utc(value: datetime) -> datetime:
 
 
 class PlacesStore:
-    """Mixed into `SqlStore`; needs its `conn`."""
+    """Mixed into `SqlStore`; needs its `conn`, `is_sqlite` and (on SQLite) its raw cursor `raw`."""
 
     conn: Connection
+    is_sqlite: bool
+    raw: Any
 
     def nearby_tickets(
         self, category: str, subcategory: str | None, lat: float, lon: float, radius_m: float, limit: int
@@ -95,30 +107,37 @@ class PlacesStore:
             "lon0": lon,
             "shrink": math.cos(math.radians(lat)) ** 2,
         }
-        query = NEARBY if subcategory is not None else NEARBY_NO_SUB
-        rows = self.conn.execute(query, params).all()
-        near: list[tuple[float, Any]] = []
-        for row in rows:  # nearest first (flat ranking, within ~1 % of the geodesic one)
-            metres = distance((lat, lon), (row.lat, row.lon)).meters
+        if self.is_sqlite:  # the raw cursor: SQLAlchemy's execution costs ten times SQLite's work here
+            rows = self.raw.execute(RAW_NEARBY, params).fetchall()
+        else:
+            query = NEARBY if subcategory is not None else NEARBY_NO_SUB
+            rows = self.conn.execute(query, params).all()
+        near: list[tuple[float, int]] = []
+        for number, row_lat, row_lon in rows:  # nearest first (flat ranking, within ~1 % of the geodesic one)
+            metres = distance((lat, lon), (row_lat, row_lon)).meters
             if metres > radius_m * STOP_BEYOND:
                 break  # every row after this one is farther still
             if metres <= radius_m:
-                near.append((metres, row))
+                near.append((metres, number))
                 if len(near) == limit:
                     break
-        near.sort(key=lambda item: (item[0], item[1].number))
-        counts = self.supporter_counts([row.number for _, row in near])
+        if not near:
+            return []
+        near.sort()
+        numbers = [number for _, number in near]
+        details = {row.number: row for row in self.conn.execute(DETAILS, {"numbers": numbers})}
+        counts = self.supporter_counts(numbers)
         return [
             NearbyTicket(
-                number=row.number,
+                number=number,
                 distance_m=metres,
-                address=row.address,
-                description=row.description,
-                status=Status(row.status),
-                created_at=_utc(row.created_at),
-                supporters=counts.get(row.number, 0),
+                address=details[number].address,
+                description=details[number].description,
+                status=Status(details[number].status),
+                created_at=_utc(details[number].created_at),
+                supporters=counts.get(number, 0),
             )
-            for metres, row in near
+            for metres, number in near
         ]
 
     def supporter_counts(self, numbers: list[int]) -> dict[int, int]:
