@@ -417,3 +417,20 @@ async def test_commands_carry_the_users_name(polling: VkChannel, vk: FakeVk) -> 
     assert [c["user_ids"] for c in vk.calls_of("users.get")] == ["9202"]  # asked once, for a command
     assert await polling.user_name("9202") == "Пользователь 9202"
     assert await polling.user_name("-5") == ""
+
+
+async def test_photos_that_cannot_be_used_are_explained(engine: Engine, vk: FakeVk, tmp_path: Path) -> None:
+    small_store = PhotoStore(tmp_path / "photos", max_bytes=10_000)
+    channel = await start_polling(make_channel(engine, small_store, vk, tmp_path / "data"), vk)
+    try:
+        user = VkUser(vk, 9301)
+        await user.photos(jpeg_bytes((10, 10, 10), (800, 600)) + b"\0" * 20_000)  # over the limit
+        await user.expect("input.photo_too_large", "menu.prompt")
+        await user.photos(b"this is not an image")
+        await user.expect("input.bad_photo", "menu.prompt")
+        gone = vk.photo_attachment(b"")
+        gone["photo"]["sizes"][1]["url"] = f"{vk.url}/files/missing.jpg"  # 404
+        await user.send(attachments=[gone])
+        await user.expect("input.bad_photo", "menu.prompt")
+    finally:
+        await channel.stop()
