@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from core.context import Ctx
-from core.dialogs import menu, place, report
+from core.dialogs import flows, menu, place, report
 from core.dialogs.form import current_step, input_kind, run_step, unsupported_reply
 from core.geo import DEFAULT_TIMEOUT, Geocoder, Lookup, run_lookup
 from core.messages import Incoming, Reply
@@ -83,6 +83,10 @@ class Engine:
             replies, taken = run_step(ctx, report.STEPS, incoming)
             if taken:
                 return replies if ctx.state.get("flow") else [*replies, menu.main_menu(ctx)]
+        if (flow := flows.active(ctx)) is not None:  # a staff or verdict task (issue 3)
+            replies, taken = run_step(ctx, flow.steps, incoming)
+            if taken:
+                return replies
         if input_kind(incoming) == "button":
             return self._button(ctx, incoming.button or "")
         if ctx.state.get("flow") == "report":  # unreachable: the form takes every non-button input
@@ -104,6 +108,8 @@ class Engine:
             step = current_step(ctx, report.STEPS)
             if step is not None:
                 return [step.prompt(ctx)]
+        if (flow := flows.active(ctx)) is not None:
+            return flows.reask(ctx, flow)
         return [menu.main_menu(ctx)]
 
     def _command(self, ctx: Ctx, command: str, args: str = "") -> list[Reply]:
@@ -111,15 +117,15 @@ class Engine:
         match command:
             case "start":
                 if ctx.state.get("flow"):
-                    return [ctx.reply("report.resume"), *self._reask(ctx)]
+                    return [ctx.reply(flows.resume_key(ctx)), *self._reask(ctx)]
                 return [ctx.reply("menu.welcome"), menu.main_menu(ctx)]
             case "help":
                 return [ctx.reply("help.text", max_photos=report.MAX_PHOTOS), *self._reask(ctx)]
             case "cancel":
-                if ctx.state.pop("flow", None) is None:
+                if (flow := ctx.state.pop("flow", None)) is None:
                     return [menu.main_menu(ctx, "cancel.nothing")]
                 ctx.state.pop("slots", None)
-                return [menu.main_menu(ctx, "cancel.done")]
+                return flows.cancelled(ctx, flow) or [menu.main_menu(ctx, "cancel.done")]
             case "language":
                 if args in LANGUAGES:
                     ctx.state["lang"] = args
@@ -129,6 +135,8 @@ class Engine:
                 return self._start_report(ctx)
             case "my":
                 return [menu.my_reports(ctx)]
+        if (said := flows.command(ctx, command, args)) is not None:  # staff commands (issue 3)
+            return said
         return [ctx.reply("command.unknown", command=f"/{command}"), *self._reask(ctx)]
 
     def _button(self, ctx: Ctx, data: str) -> list[Reply]:
@@ -149,6 +157,8 @@ class Engine:
             return self._command(ctx, "cancel")
         if prefix == "ticket" and value.isdigit():
             return [menu.ticket_details(ctx, int(value))]
+        if (said := flows.button(ctx, data)) is not None:  # staff, dispatch, verdict buttons (issue 3)
+            return said
         return [ctx.reply("button.stale"), *self._reask(ctx)]
 
     def _start_report(self, ctx: Ctx) -> list[Reply]:

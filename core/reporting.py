@@ -6,6 +6,7 @@ from core.context import Ctx
 from core.domain.calendar import deadline as compute_deadline
 from core.domain.tickets import Action, Status, TicketEvent, next_status
 from core.messages import Reply
+from core.notify import Tx, submitted
 from core.ports import NewTicket
 
 
@@ -49,6 +50,7 @@ def submit_report(ctx: Ctx) -> Reply:
                 Action.ASSIGN, ctx.now, "router", status, assigned, data={"organisation": organisation}
             ),
         )
+    submitted(Tx(ctx.store, m, ctx.now), number, organisation)  # staff (or dispatchers) get the card
     ctx.state.pop("flow", None)
     ctx.state.pop("slots", None)
     org = m.organisation(organisation)

@@ -1,0 +1,73 @@
+"""The staff side's entry points for the engine: its commands, its buttons and its flows (tasks).
+
+The engine asks here for what it does not handle itself: `command` and `button` return None when the input
+is not theirs; `active` is the running task (the report dialog stays the engine's own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.context import Ctx
+from core.dialogs import dispatch, staff, verdict
+from core.dialogs.form import Step, current_step
+from core.messages import Reply
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    steps: tuple[Step, ...]
+    resume: str
+    """Said on /start while the task is unfinished."""
+    cancelled: str
+    """Said on /cancel."""
+
+
+FLOWS: dict[str, Flow] = {
+    "st_comment": Flow(staff.COMMENT_STEPS, "staff.resume", "staff.cancelled"),
+    "st_resolve": Flow(staff.RESOLVE_STEPS, "staff.resume", "staff.cancelled"),
+    "st_reject": Flow(staff.REJECT_STEPS, "staff.resume", "staff.cancelled"),
+    "reopen": Flow(verdict.REOPEN_STEPS, "verdict.reopen.resume", "verdict.reopen.cancelled"),
+}
+
+
+def active(ctx: Ctx) -> Flow | None:
+    return FLOWS.get(str(ctx.state.get("flow", "")))
+
+
+def reask(ctx: Ctx, flow: Flow) -> list[Reply]:
+    step = current_step(ctx, flow.steps)
+    return [step.prompt(ctx)] if step is not None else []
+
+
+def resume_key(ctx: Ctx) -> str:
+    flow = active(ctx)
+    return flow.resume if flow is not None else "report.resume"
+
+
+def cancelled(ctx: Ctx, name: str) -> list[Reply] | None:
+    flow = FLOWS.get(name)
+    return [ctx.reply(flow.cancelled)] if flow is not None else None
+
+
+def command(ctx: Ctx, name: str, args: str) -> list[Reply] | None:
+    match name:
+        case "staff":
+            return staff.join(ctx, args)
+        case "queue":
+            return staff.queue(ctx)
+        case "ticket":
+            return staff.show_ticket(ctx, args)
+    return None
+
+
+def button(ctx: Ctx, data: str) -> list[Reply] | None:
+    prefix = data.partition(":")[0]
+    match prefix:
+        case "st":
+            return staff.button(ctx, data)
+        case "dp":
+            return dispatch.button(ctx, data)
+        case "vd":
+            return verdict.button(ctx, data)
+    return None

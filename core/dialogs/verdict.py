@@ -1,0 +1,157 @@
+"""The resident's verdict on a resolved ticket: a rating 1–5 (once; closes the ticket), or *Not fixed* — a
+reason and optional photos — which reopens it to the same organisation within 14 days of the resolution,
+also after it closed unrated. Late or repeated verdicts are answered politely.
+"""
+
+from __future__ import annotations
+
+from core import lifecycle
+from core.context import Ctx, Retry
+from core.dialogs.form import Step
+from core.dialogs.tasks import add_photos, begin, cancel_row, end, number_of, task
+from core.domain.tickets import Action, IllegalTransition, Status, Ticket
+from core.messages import Incoming, Reply
+from core.notify import REOPEN_WINDOW, Tx, organisation_name
+
+REASON_MIN = 5
+REASON_MAX = 1000
+MAX_PHOTOS = 5
+
+
+def button(ctx: Ctx, data: str) -> list[Reply]:
+    parts = data.split(":")
+    if len(parts) == 4 and parts[1] == "rate" and parts[2].isdigit() and parts[3] in "12345":
+        return rate(ctx, int(parts[2]), int(parts[3]))
+    if len(parts) == 3 and parts[1] == "nf" and parts[2].isdigit():
+        return not_fixed(ctx, int(parts[2]))
+    return [ctx.reply("button.stale")]
+
+
+def actor(ctx: Ctx) -> str:
+    return f"resident:{ctx.chat.key}"
+
+
+def own_ticket(ctx: Ctx, number: int) -> Ticket | list[Reply]:
+    ticket = ctx.store.lock_ticket(number)
+    if ticket is None or (ticket.author_channel, ticket.author_chat_id) != (
+        ctx.chat.channel,
+        ctx.chat.chat_id,
+    ):
+        return [ctx.reply("verdict.not_yours")]
+    return ticket
+
+
+def rate(ctx: Ctx, number: int, score: int) -> list[Reply]:
+    ticket = own_ticket(ctx, number)
+    if isinstance(ticket, list):
+        return ticket
+    if ticket.rating is not None:
+        return [ctx.reply("verdict.already_rated", number=number, rating=ticket.rating)]
+    if ticket.status == Status.CLOSED:
+        return [ctx.reply("verdict.too_late", number=number)]
+    if ticket.status != Status.RESOLVED:
+        return [ctx.reply("verdict.not_resolved", number=number)]
+    try:
+        lifecycle.apply(
+            Tx(ctx.store, ctx.municipality, ctx.now), ticket, Action.RATE, actor(ctx), rating=score
+        )
+    except (IllegalTransition, lifecycle.Changed):
+        return [ctx.reply("verdict.not_resolved", number=number)]
+    return [ctx.reply("verdict.thanks", number=number, rating=score)]
+
+
+def reopen_refusal(ctx: Ctx, ticket: Ticket) -> list[Reply] | None:
+    """Why this ticket cannot be reopened now, or None when it can."""
+    if ticket.rating is not None:
+        return [ctx.reply("verdict.rated_no_reopen", number=ticket.number, rating=ticket.rating)]
+    if ticket.status not in (Status.RESOLVED, Status.CLOSED):
+        status = ctx.t(f"status.{ticket.status.value}")
+        return [ctx.reply("verdict.cannot_reopen", number=ticket.number, status=status)]
+    if ticket.resolved_at is None or ctx.now - ticket.resolved_at > REOPEN_WINDOW:
+        return [ctx.reply("verdict.reopen_too_late", number=ticket.number, days=REOPEN_WINDOW.days)]
+    return None
+
+
+def not_fixed(ctx: Ctx, number: int) -> list[Reply]:
+    ticket = own_ticket(ctx, number)
+    if isinstance(ticket, list):
+        return ticket
+    refusal = reopen_refusal(ctx, ticket)
+    if refusal is not None:
+        return refusal
+    return begin(ctx, "reopen", REOPEN_STEPS, ticket=number)
+
+
+# --- the reopen form: reason, then optional photos ---------------------------------------------------------
+def ask_reason(ctx: Ctx) -> Reply:
+    return ctx.reply("verdict.reopen.ask", buttons=(cancel_row(ctx),), number=number_of(ctx))
+
+
+def take_reason(ctx: Ctx, incoming: Incoming) -> None:
+    text = " ".join((incoming.text or "").split())
+    if len(text) < REASON_MIN:
+        raise Retry("verdict.reopen.too_short", min=REASON_MIN)
+    if len(text) > REASON_MAX:
+        raise Retry("verdict.reopen.too_long", length=len(text), max=REASON_MAX)
+    ctx.slots["reason"] = text
+
+
+def ask_photos(ctx: Ctx) -> Reply:
+    count = len(ctx.slots.get("photos", ()))
+    if count:
+        return ctx.reply(
+            "verdict.reopen.photos_more",
+            buttons=(((ctx.t("report.photos.done"), "ro:done"),), cancel_row(ctx)),
+            count=count,
+            max=MAX_PHOTOS,
+        )
+    return ctx.reply(
+        "verdict.reopen.photos_ask",
+        buttons=(((ctx.t("report.photos.skip"), "ro:done"),), cancel_row(ctx)),
+        max=MAX_PHOTOS,
+    )
+
+
+def take_photos(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
+    if incoming.button is not None:
+        if incoming.button != "ro:done":
+            raise Retry("button.stale")
+        ctx.slots["photos_done"] = True
+        return None
+    return [*add_photos(ctx, incoming, MAX_PHOTOS), ask_photos(ctx)]
+
+
+def finish_reopen(ctx: Ctx) -> list[Reply]:
+    number = number_of(ctx)
+    ticket = own_ticket(ctx, number)
+    if isinstance(ticket, list):
+        return ticket
+    refusal = reopen_refusal(ctx, ticket)
+    if refusal is not None:
+        end(ctx)
+        return refusal
+    try:
+        after = lifecycle.apply(
+            Tx(ctx.store, ctx.municipality, ctx.now),
+            ticket,
+            Action.REOPEN,
+            actor(ctx),
+            comment=ctx.slots["reason"],
+            photos=tuple(ctx.slots.get("photos", ())),
+        )
+    except (IllegalTransition, lifecycle.Changed):
+        return [
+            ctx.reply("verdict.cannot_reopen", number=number, status=ctx.t(f"status.{ticket.status.value}"))
+        ]
+    org = organisation_name(ctx.municipality, ctx.lang, after.organisation)
+    return [ctx.reply("verdict.reopened", number=number, organisation=org)]
+
+
+REOPEN_STEPS = task(
+    [
+        Step("reason", ask_reason, frozenset({"text"}), take_reason, "verdict.reopen.retry"),
+        Step("photos_done", ask_photos, frozenset({"photos", "button"}), take_photos,
+             "verdict.reopen.photos_retry", button_prefix="ro:"),
+    ],
+    finish_reopen,
+)  # fmt: skip

@@ -1,0 +1,264 @@
+"""Staff working through the bot: invites, the card they are sent, take / comment / resolve / reject, and
+the refusals (not staff, another organisation's ticket, a stale button, a race on Take)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from core.domain.tickets import Status
+from core.engine import Engine
+from core.messages import Reply
+from storage.photos import PhotoStore
+from tests.conftest import NOW
+from tests.support import Clock, Resident, Staff, delivered, invite, stored_photo, submit_report, text_is
+
+ROADS = "roads_service"  # a pothole anywhere in the city goes here
+UK = "uk_pravoberezhnaya"
+
+
+def buttons(reply: Reply) -> list[str]:
+    return [data for row in reply.buttons for _label, data in row]
+
+
+async def ticket_of(engine: Engine, number: int):  # type: ignore[no-untyped-def]
+    return await engine.db.run(lambda store: store.get_ticket(number))
+
+
+async def test_invite_codes_are_single_use_and_expire(engine: Engine) -> None:
+    clock = Clock(NOW)
+    engine.clock = clock
+    s = Staff(engine)
+    await s.command("staff")
+    s.expect("staff.invite.usage")
+    await s.command("staff", "AAAA-BBBB")
+    s.expect("staff.invite.invalid")
+
+    code = await invite(engine, ROADS)
+    await s.command("staff", code.lower().replace("-", " "))  # case, spaces and dashes do not matter
+    s.expect("staff.joined")
+    assert "st:q" in buttons(s.replies[0])
+
+    other = Staff(engine, "s2", name="Другой")
+    await other.command("staff", code)
+    other.expect("staff.invite.used")
+
+    late = await invite(engine, ROADS)
+    clock.advance(hours=73)
+    await other.command("staff", late)
+    other.expect("staff.invite.expired")
+
+    dispatcher = Staff(engine, "d1", name="Диспетчер")
+    await dispatcher.join("dispatch", "dispatcher")
+    members = await engine.db.run(lambda store: store.all_staff())
+    assert [(m.organisation, m.role) for m in members] == [(ROADS, "staff"), ("dispatch", "dispatcher")]
+
+
+async def test_a_resident_reaches_no_staff_command_or_button(engine: Engine) -> None:
+    r = Resident(engine)
+    number = await submit_report(r)
+    for command in ("queue", "ticket"):
+        await r.command(command, str(number))
+        r.expect("staff.only")
+    for data in (f"st:take:{number}", f"st:res:{number}", f"st:open:{number}", "st:q", f"dp:route:{number}"):
+        await r.send(button=data)
+        r.expect("staff.only")
+    assert (await ticket_of(engine, number)).status == Status.ASSIGNED
+
+
+async def test_the_full_staff_path_take_comment_resolve_with_photos(
+    engine: Engine, photos: PhotoStore
+) -> None:
+    s = Staff(engine)
+    await s.join(ROADS)
+    r = Resident(engine)
+    report_photo = await stored_photo(engine, photos, (10, 10, 200))
+    number = await submit_report(r, photos=(report_photo,))
+
+    # the card: number, place, description, the resident's photo and pin, Take / Reject
+    [card] = await delivered(engine, s)
+    assert text_is(card, "staff.card.text") and f"№ {number}" in card.text
+    assert "Глубокая яма" in card.text and card.photos[0].sha256 == report_photo
+    assert card.location is not None and card.extra["lang"] == "ru"
+    assert {f"st:take:{number}", f"st:rej:{number}"} <= set(buttons(card))
+
+    await s.command("queue")
+    s.expect("staff.queue.title")
+    await s.press(f"st:open:{number}")
+    s.expect("staff.card.text")
+
+    await s.press(f"st:take:{number}")
+    s.expect("staff.take.done")
+    assert f"st:res:{number}" in buttons(s.replies[0])
+    [taken] = await delivered(engine, r)
+    assert text_is(taken, "notify.taken")
+
+    await s.press(f"st:com:{number}")
+    s.expect("staff.comment.ask")
+    await s.say("Выезд бригады запланирован на четверг.")
+    s.expect("staff.comment.sent")
+    [comment] = await delivered(engine, r)
+    assert text_is(comment, "notify.comment") and "на четверг" in comment.text
+
+    await s.send(button=f"st:res:{number}")
+    s.expect("staff.resolve.photos_ask")
+    await s.say("готово")  # text where a photo is required
+    s.expect("staff.resolve.photo_required", "staff.resolve.photos_ask")
+    await s.send(button="res:done")  # "done" without a photo: refused
+    s.expect("staff.resolve.photo_required", "staff.resolve.photos_ask")
+    done_photo = await stored_photo(engine, photos, (0, 200, 0))
+    await s.photos(done_photo)
+    s.expect("staff.resolve.photos_more")
+    await s.press("res:done")
+    s.expect("staff.resolve.comment_ask")
+    await s.say("Яму заделали асфальтом.")
+    s.expect("staff.resolve.done")
+
+    [resolved] = await delivered(engine, r)
+    assert text_is(resolved, "notify.resolved") and "асфальтом" in resolved.text
+    assert [p.sha256 for p in resolved.photos] == [done_photo]
+    assert buttons(resolved) == [*(f"vd:rate:{number}:{n}" for n in range(1, 6)), f"vd:nf:{number}"]
+
+    ticket = await ticket_of(engine, number)
+    assert ticket.status == Status.RESOLVED and ticket.resolution_photos == (done_photo,)
+    assert [e.action.value for e in ticket.events] == ["create", "assign", "take", "comment", "resolve"]
+    assert ticket.events[2].actor.startswith("staff:") and ticket.events[2].data["name"] == "Иван Петров"
+    assert ticket.events[4].photos == (done_photo,)
+
+
+async def test_cancel_a_resolve_keeps_the_ticket(engine: Engine) -> None:
+    s = Staff(engine)
+    await s.join(ROADS)
+    number = await submit_report(Resident(engine))
+    await s.send(button=f"st:take:{number}")
+    await s.send(button=f"st:res:{number}")
+    await s.command("start")
+    s.expect("staff.resume", "staff.resolve.photos_ask")
+    await s.press("report:cancel")
+    s.expect("staff.cancelled")
+    assert (await ticket_of(engine, number)).status == Status.IN_PROGRESS
+
+
+async def test_two_staff_press_take_at_once_exactly_one_wins(engine: Engine) -> None:
+    a = Staff(engine, "sa", name="Анна")
+    b = Staff(engine, "sb", name="Борис")
+    await a.join(ROADS)
+    await b.join(ROADS)
+    number = await submit_report(Resident(engine))
+    results = await asyncio.gather(a.send(button=f"st:take:{number}"), b.send(button=f"st:take:{number}"))
+    outcomes = sorted(
+        "won" if text_is(replies[0], "staff.take.done") else "lost"
+        for replies in results
+        if text_is(replies[0], "staff.take.done") or text_is(replies[0], "staff.take.already")
+    )
+    assert outcomes == ["lost", "won"], [r[0].text for r in results]
+    ticket = await ticket_of(engine, number)
+    winner, loser = (a, b) if text_is(results[0][0], "staff.take.done") else (b, a)
+    assert winner.name in loser.replies[0].text  # the loser is told who has it
+    assert [e.action.value for e in ticket.events].count("take") == 1
+    await winner.send(button=f"st:take:{number}")
+    winner.expect("staff.take.mine")
+
+
+async def test_staff_of_another_organisation_and_stale_buttons_are_refused(
+    engine: Engine, photos: PhotoStore
+) -> None:
+    roads = Staff(engine, "s1")
+    uk = Staff(engine, "s2", name="Сотрудник УК")
+    await roads.join(ROADS)
+    await uk.join(UK)
+    number = await submit_report(Resident(engine))
+    for data in (f"st:take:{number}", f"st:res:{number}", f"st:rej:{number}", f"st:open:{number}"):
+        await uk.send(button=data)
+        uk.expect("staff.foreign")
+    await uk.command("ticket", str(number))
+    uk.expect("staff.foreign")
+    await uk.send(button="st:take:999")
+    uk.expect("staff.not_found")
+
+    await roads.send(button=f"st:res:{number}")  # resolving without taking is allowed
+    await roads.photos(await stored_photo(engine, photos))
+    await roads.press("res:done")
+    await roads.press("res:skip")
+    roads.expect("staff.resolve.done")
+    for data in (f"st:take:{number}", f"st:res:{number}", f"st:rej:{number}"):
+        await roads.send(button=data)
+        roads.expect("staff.stale")
+    await roads.send(button="st:frobnicate:1")
+    roads.expect("button.stale")
+
+
+async def test_reject_with_reasons_and_duplicate_number(engine: Engine) -> None:
+    s = Staff(engine)
+    await s.join(ROADS)
+    r = Resident(engine)
+    first = await submit_report(r)
+    second = await submit_report(r, point=(52.2700, 104.3000), description="Ещё одна яма на этой улице.")
+    await delivered(engine, r)
+
+    await s.send(button=f"st:rej:{second}")
+    s.expect("staff.reject.ask")
+    assert buttons(s.replies[0])[:4] == ["rej:wrong_org", "rej:duplicate", "rej:not_municipal", "rej:spam"]
+    await s.say("просто текст")
+    s.expect("staff.reject.retry", "staff.reject.ask")
+    await s.press("rej:duplicate")
+    s.expect("staff.reject.duplicate_ask")
+    await s.say("номер сто")
+    s.expect("staff.reject.duplicate_retry", "staff.reject.duplicate_ask")
+    await s.say(str(second))
+    s.expect("staff.reject.duplicate_self", "staff.reject.duplicate_ask")
+    await s.say("999")
+    s.expect("staff.reject.duplicate_unknown", "staff.reject.duplicate_ask")
+    await s.say(f"№ {first}")
+    s.expect("staff.reject.done")
+
+    [rejected] = await delivered(engine, r)
+    assert text_is(rejected, "notify.rejected") and f"№ {first}" in rejected.text
+    ticket = await ticket_of(engine, second)
+    assert ticket.status == Status.REJECTED
+    assert ticket.events[-1].data == {
+        "reason": "duplicate",
+        "duplicate_of": str(first),
+        "name": "Иван Петров",
+    }
+
+    await s.send(button=f"st:rej:{first}")
+    await s.press("rej:not_municipal")
+    s.expect("staff.reject.done")
+    [rejected] = await delivered(engine, r)
+    assert "не относится к ведению города" in rejected.text
+
+
+async def test_wrong_organisation_returns_the_ticket_to_the_dispatcher(engine: Engine) -> None:
+    s = Staff(engine)
+    d = Staff(engine, "d1", name="Диспетчер Мария")
+    await s.join(ROADS)
+    await d.join("dispatch", "dispatcher")
+    r = Resident(engine)
+    number = await submit_report(r)
+    await s.send(button=f"st:take:{number}")
+    await delivered(engine, r)
+
+    await s.send(button=f"st:rej:{number}")
+    await s.press("rej:wrong_org")
+    s.expect("staff.reject.returned")
+    ticket = await ticket_of(engine, number)
+    assert ticket.status == Status.NEW and ticket.organisation == "dispatch" and ticket.taken_by is None
+    assert ticket.events[-1].action.value == "return" and ticket.events[-1].data["from"] == ROADS
+
+    [returned] = await delivered(engine, r)
+    assert text_is(returned, "notify.returned")
+    [card] = await delivered(engine, d)
+    assert text_is(card, "staff.card.text") and "вернул обращение" in card.text
+    assert f"dp:route:{number}" in buttons(card)
+    await s.send(button=f"st:take:{number}")  # the old card of the organisation no longer works
+    s.expect("staff.foreign")
+
+
+async def test_english_speaking_staff_get_english_cards(engine: Engine) -> None:
+    s = Staff(engine, language="en", name="John")
+    code = await invite(engine, ROADS)
+    await s.command("staff", code)
+    s.expect("staff.joined")
+    await submit_report(Resident(engine))
+    [card] = await delivered(engine, s)
+    assert text_is(card, "staff.card.text", "en") and card.extra["lang"] == "en"
