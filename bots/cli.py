@@ -11,9 +11,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bots import staff_cli
 from bots.app import NotConfigured, build_app, load_config_file, prepare_database
+from bots.background import console_with_jobs
 from bots.console import ConsoleChannel
-from bots.reports import stats_document, ticket_document, ticket_row
+from bots.reports import stats_document, stats_lines, ticket_document, ticket_row
 from bots.runner import configured_channels, serve
 from bots.settings import Settings
 from core.domain.tickets import Status
@@ -56,8 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("number", type=int)
     show.add_argument("--json", action="store_true")
 
-    stats = sub.add_parser("stats", help="counts by status and category")
+    stats = sub.add_parser("stats", help="counts, response and resolution times, ratings, reopen rate")
     stats.add_argument("--json", action="store_true")
+    staff_cli.add_commands(sub)  # staff invite|list, outbox flush|list
     return parser
 
 
@@ -108,6 +111,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return _tickets(settings, args)
         case "stats":
             return _stats(settings, args.json)
+        case "staff" | "outbox":
+            return staff_cli.run(args, settings)
     return 2
 
 
@@ -128,7 +133,8 @@ def _run(settings: Settings) -> int:
                 "otklik: no TELEGRAM_BOT_TOKEN or VK_GROUP_TOKEN set — opening the console channel.",
                 file=sys.stderr,
             )
-            asyncio.run(ConsoleChannel(app.engine, app.db, app.photos, user_id=_login()).run())
+            console = ConsoleChannel(app.engine, app.db, app.photos, user_id=_login())
+            asyncio.run(console_with_jobs(app, console))  # with outbox delivery and the timers
         else:
             asyncio.run(serve(app, channels))
     finally:
@@ -164,6 +170,7 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
                     print(
                         f"№{r['number']:<6} {r['status']:<12} {r['category']:<28} {r['created_at'][:16]}  "
                         f"до {r['deadline'][:10] if r['deadline'] else '—'}  {r['organisation'] or '—'}"
+                        + ("  ⚠ просрочено" if r["overdue"] else "")
                     )
                 if not rows:
                     print("no tickets")
@@ -199,11 +206,7 @@ def _stats(settings: Settings, as_json: bool) -> int:
     if as_json:
         print(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
-        print(f"tickets: {doc['total']}")
-        for section in ("by_status", "by_category"):
-            print(f"{section.replace('_', ' ')}:")
-            for key, n in doc[section].items():
-                print(f"  {key:<30} {n}")
+        print("\n".join(stats_lines(doc)))
     return 0
 
 

@@ -13,6 +13,8 @@ import os
 import shlex
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -20,7 +22,10 @@ from bots.photos import ingest_photo
 from core.dialogs.form import label_key
 from core.engine import Engine
 from core.messages import ChatRef, Incoming, Location, Photo, Reply
+from core.texts import t
+from storage.console_inbox import take_unread
 from storage.database import Database
+from storage.outbox import decode_reply
 from storage.photos import PhotoStore
 
 CHANNEL = "console"
@@ -53,6 +58,7 @@ class ConsoleChannel:
         interactive = lines.isatty()
         if self.language:  # an explicit --lang wins over what an earlier session chose; nothing to show
             await self.engine.handle(Incoming(self.chat, self._key(), command="language", args=self.language))
+        await self.show_inbox()
         while True:
             if interactive:
                 self.out.write("> ")
@@ -61,10 +67,24 @@ class ConsoleChannel:
             if not line:
                 return
             await self.send(await self.translate(line.rstrip("\r\n")))
+            await self.show_inbox()
 
     async def send(self, incoming: Incoming) -> None:
         for reply in await self.engine.handle(incoming):
             self.show(reply)
+
+    async def show_inbox(self) -> None:
+        """What the outbox delivered to this user meanwhile (ticket news, staff cards), with photo files."""
+        unread = await self.db.run(partial(take_unread, chat_id=self.chat.chat_id, at=datetime.now(UTC)))
+        if not unread:
+            return
+        language = self.language or self.engine.default_language
+        self.out.write(t(language, "console.inbox", count=len(unread)) + "\n\n")
+        for payload in unread:
+            reply = decode_reply(self.chat, payload)
+            files = zip(payload.get("photo_files", []), payload.get("photos", []), strict=False)
+            lines = [f"  📎 {path}  sha256={sha}" for path, sha in files]
+            self.show(replace(reply, text="\n".join([reply.text, *lines])))
 
     def _key(self) -> str:
         return f"{self._session}-{next(self._ids)}"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from core.domain.tickets import Ticket
 from core.municipality import Municipality
 from core.ports import TicketSummary
+from core.stats import WAITING, compute
 from storage.store import SqlStore
 
 
@@ -25,7 +26,12 @@ def ticket_row(municipality: Municipality, t: TicketSummary) -> dict[str, Any]:
         "organisation": t.organisation,
         "created_at": _iso(t.created_at),
         "deadline": _iso(t.deadline),
+        "overdue": _overdue(t.status.value, t.deadline),
     }
+
+
+def _overdue(status: str, deadline: datetime | None, now: datetime | None = None) -> bool:
+    return status in WAITING and deadline is not None and deadline < (now or datetime.now(UTC))
 
 
 def ticket_document(t: Ticket) -> dict[str, Any]:
@@ -45,6 +51,10 @@ def ticket_document(t: Ticket) -> dict[str, Any]:
         "created_at": _iso(t.created_at),
         "deadline": _iso(t.deadline),
         "rating": t.rating,
+        "overdue": _overdue(t.status.value, t.deadline),
+        "taken_by": t.taken_by,
+        "resolved_at": _iso(t.resolved_at),
+        "resolution_photos": list(t.resolution_photos),
         "supporters": t.supporters,  # residents who joined it as the same problem ("me too")
         "events": [
             {
@@ -55,16 +65,44 @@ def ticket_document(t: Ticket) -> dict[str, Any]:
                 "to_status": e.to_status.value,
                 "comment": e.comment,
                 "photos": list(e.photos),
+                "data": dict(e.data),
             }
             for e in t.events
         ],
     }
 
 
-def stats_document(store: SqlStore) -> dict[str, Any]:
-    by_status = store.count_by("status")
-    return {
-        "total": sum(by_status.values()),
-        "by_status": by_status,
-        "by_category": store.count_by("category_code"),
-    }
+def stats_document(store: SqlStore, now: datetime | None = None) -> dict[str, Any]:
+    """Counts and the response, resolution, rating and reopen figures of core/stats.py."""
+    tickets, events = store.stats_rows()
+    return compute(tickets, events, now or datetime.now(UTC))
+
+
+def stats_lines(doc: dict[str, Any]) -> list[str]:
+    """`otklik stats` for people."""
+
+    def hours(h: dict[str, Any]) -> str:
+        if not h["count"]:
+            return "—"
+        return f"median {h['median']} h, p90 {h['p90']} h (of {h['count']})"
+
+    def share(s: dict[str, Any]) -> str:
+        return "—" if s["share"] is None else f"{s['share'] * 100:.0f}% (of {s['of']})"
+
+    lines = [f"tickets: {doc['total']}"]
+    for section in ("by_status", "by_category", "by_organisation"):
+        lines.append(f"{section.replace('_', ' ')}:")
+        lines.extend(f"  {key:<30} {n}" for key, n in doc[section].items())
+    scopes = [("all", doc), *doc["organisations"].items()]
+    for name, m in scopes:
+        rating = "—" if m["rating"]["mean"] is None else f"{m['rating']['mean']} (of {m['rating']['count']})"
+        lines += [
+            f"{name}:",
+            f"  first response        {hours(m['first_response_hours'])}",
+            f"  resolution            {hours(m['resolution_hours'])}",
+            f"  resolved in deadline  {share(m['resolved_within_deadline'])}",
+            f"  mean rating           {rating}",
+            f"  reopened              {share(m['reopen_rate'])}",
+            f"  overdue now           {m['overdue']}",
+        ]
+    return lines

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bots import telegram, vk
 from bots.app import App
+from bots.background import deliver_outbox, lifecycle_timers
 from core.ports import ChannelSender
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def channel_factories() -> list[ChannelFactory]:
 
 
 def background_jobs() -> list[BackgroundJob]:
-    return []
+    return [deliver_outbox, lifecycle_timers]
 
 
 def configured_channels(app: App) -> list[Channel]:

@@ -1,0 +1,61 @@
+"""Background jobs of `otklik run` (registered in bots/runner.py): outbox delivery and lifecycle timers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from bots.app import App
+from bots.console_outbox import CHANNEL as CONSOLE
+from bots.console_outbox import ConsoleSender
+from core.jobs import run_timers
+from core.ports import ChannelSender
+from storage.outbox import OutboxWorker
+
+log = logging.getLogger(__name__)
+
+TIMER_INTERVAL = 60.0
+"""Seconds between runs of the auto-close and overdue jobs."""
+
+
+def console_sender(app: App) -> ConsoleSender:
+    return ConsoleSender(app.db, app.photos, app.settings.data_dir / "console")
+
+
+def with_console(app: App, senders: Mapping[str, ChannelSender]) -> dict[str, ChannelSender]:
+    """Console users live in this database, so their messages can always be delivered."""
+    return {CONSOLE: console_sender(app), **senders}
+
+
+async def deliver_outbox(app: App, senders: dict[str, ChannelSender], stopping: asyncio.Event) -> None:
+    await OutboxWorker(app.db, with_console(app, senders)).run(stopping)
+
+
+async def lifecycle_timers(app: App, senders: dict[str, ChannelSender], stopping: asyncio.Event) -> None:
+    while not stopping.is_set():
+        try:
+            done = await app.db.run(
+                partial(run_timers, municipality=app.engine.municipality, now=datetime.now(UTC))
+            )
+            if any(done.values()):
+                log.info("timers: %s", {k: len(v) for k, v in done.items()})
+        except Exception:
+            log.exception("lifecycle timers failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=TIMER_INTERVAL)
+
+
+async def console_with_jobs(app: App, console: Any) -> None:
+    """`otklik run` without messenger tokens: the console channel, with delivery and timers running."""
+    stopping = asyncio.Event()
+    jobs = [asyncio.create_task(job(app, {}, stopping)) for job in (deliver_outbox, lifecycle_timers)]
+    try:
+        await console.run()
+    finally:
+        stopping.set()
+        await asyncio.gather(*jobs, return_exceptions=True)

@@ -1,0 +1,104 @@
+"""City statistics computed from tickets and their event history (`otklik stats`).
+
+Definitions (per organisation too, by the organisation a ticket is with now):
+- first response: the first `take`, `comment`, `resolve` or `reject` by a staff member, from creation;
+- resolution: the first `resolve`, from creation;
+- resolved within deadline: of tickets resolved at least once and having a deadline, the share whose first
+  resolution came by the deadline;
+- rating: the mean of residents' ratings (`rate` events, the last per ticket);
+- reopen rate: of tickets resolved at least once, the share that residents reopened;
+- overdue: tickets still waiting (new, assigned, in progress, reopened) past their deadline at `now`.
+Durations are in hours; percentiles interpolate linearly between ranks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+RESPONSES = frozenset({"take", "comment", "resolve", "reject"})
+WAITING = frozenset({"new", "assigned", "in_progress", "reopened"})
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    xs = sorted(values)
+    k = (len(xs) - 1) * q
+    low = math.floor(k)
+    high = min(low + 1, len(xs) - 1)
+    return xs[low] + (xs[high] - xs[low]) * (k - low)
+
+
+def _hours(values: Sequence[float]) -> dict[str, Any]:
+    def r(x: float | None) -> float | None:
+        return round(x, 2) if x is not None else None
+
+    return {"count": len(values), "median": r(percentile(values, 0.5)), "p90": r(percentile(values, 0.9))}
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _metrics(
+    tickets: Iterable[Mapping[str, Any]], history: Mapping[int, list[Mapping[str, Any]]], now: datetime
+) -> dict[str, Any]:
+    response: list[float] = []
+    resolution: list[float] = []
+    on_time = with_deadline = resolved = reopened = overdue = 0
+    ratings: list[int] = []
+    for ticket in tickets:
+        created: datetime = ticket["created_at"]
+        deadline: datetime | None = ticket["deadline"]
+        events = history.get(ticket["number"], [])
+        first_response = next(
+            (e["at"] for e in events if e["action"] in RESPONSES and str(e["actor"]).startswith("staff:")),
+            None,
+        )
+        if first_response is not None:
+            response.append((first_response - created).total_seconds() / 3600)
+        first_resolve = next((e["at"] for e in events if e["action"] == "resolve"), None)
+        if first_resolve is not None:
+            resolved += 1
+            resolution.append((first_resolve - created).total_seconds() / 3600)
+            if deadline is not None:
+                with_deadline += 1
+                on_time += first_resolve <= deadline
+            reopened += any(e["action"] == "reopen" for e in events)
+        rates = [e for e in events if e["action"] == "rate" and str(e["data"].get("rating", "")).isdigit()]
+        if rates:
+            ratings.append(int(rates[-1]["data"]["rating"]))
+        overdue += ticket["status"] in WAITING and deadline is not None and deadline < now
+    return {
+        "first_response_hours": _hours(response),
+        "resolution_hours": _hours(resolution),
+        "resolved_within_deadline": {"share": _share(on_time, with_deadline), "of": with_deadline},
+        "rating": {"count": len(ratings), "mean": round(sum(ratings) / len(ratings), 2) if ratings else None},
+        "reopen_rate": {"share": _share(reopened, resolved), "of": resolved},
+        "overdue": overdue,
+    }
+
+
+def compute(
+    tickets: Sequence[Mapping[str, Any]], events: Iterable[Mapping[str, Any]], now: datetime
+) -> dict[str, Any]:
+    history: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
+    for event in events:
+        history[event["number"]].append(event)
+    by_org: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for ticket in tickets:
+        by_org[ticket["organisation"] or "—"].append(ticket)
+    return {
+        "total": len(tickets),
+        "by_status": dict(sorted(Counter(t["status"] for t in tickets).items())),
+        "by_category": dict(sorted(Counter(t["category"] for t in tickets).items())),
+        "by_organisation": {org: len(rows) for org, rows in sorted(by_org.items())},
+        **_metrics(tickets, history, now),
+        "organisations": {
+            org: {"total": len(rows), **_metrics(rows, history, now)} for org, rows in sorted(by_org.items())
+        },
+    }

@@ -1,0 +1,204 @@
+"""The outbox and its worker: rows written with the transaction, retries with back-off, `retry_after`,
+dead letters, one message at a time per chat in order, and SKIP LOCKED claims on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.messages import ChatRef, Location, Photo, Reply
+from core.ports import DeliveryError, OutgoingMessage
+from storage.database import Database
+from storage.outbox import OutboxWorker, claim, decode_reply, encode_reply, list_entries
+from storage.store import SqlStore
+from tests.conftest import NOW, PG_URL
+from tests.support import Clock
+
+
+class FlakySender:
+    """A channel that fails as scripted: each entry of `script` is the outcome of one delivery (None: ok)."""
+
+    channel = "test"
+    max_per_second = 0.0
+
+    def __init__(self, script: list[Exception | None] | None = None, chat_interval: float = 0.0) -> None:
+        self.script = list(script or [])
+        self.chat_interval = chat_interval
+        self.calls: list[tuple[int, str, str, int]] = []
+        self.delivered: list[str] = []
+
+    async def deliver(self, message: OutgoingMessage) -> None:
+        assert message.reply.chat is not None
+        self.calls.append((message.id, message.reply.chat.chat_id, message.reply.text, message.attempt))
+        outcome = self.script.pop(0) if self.script else None
+        if outcome is not None:
+            raise outcome
+        self.delivered.append(message.reply.text)
+
+
+def to(chat_id: str, text: str) -> Reply:
+    return Reply(text=text, chat=ChatRef("test", chat_id, chat_id))
+
+
+async def enqueue(db: Database, *replies: Reply) -> None:
+    def job(store: SqlStore) -> None:
+        for reply in replies:
+            store.enqueue(reply, NOW)
+
+    await db.run(job)
+
+
+async def rows(db: Database, status: str = "pending") -> list:  # type: ignore[type-arg]
+    return await db.run(lambda store: list_entries(store, status))
+
+
+def test_payload_round_trip() -> None:
+    reply = Reply(
+        text="Обращение № 7",
+        buttons=((("1", "vd:rate:7:1"), ("2", "vd:rate:7:2")), (("❌ Не устранено", "vd:nf:7"),)),
+        photos=(Photo("a" * 64), Photo("b" * 64)),
+        location=Location(52.28, 104.28),
+        chat=ChatRef("vk", "42", "42"),
+        extra={"lang": "ru"},
+    )
+    assert decode_reply(reply.chat, encode_reply(reply)) == reply  # type: ignore[arg-type]
+
+
+async def test_a_message_is_written_only_if_its_transaction_commits(db: Database) -> None:
+    def failing(store: SqlStore) -> None:
+        store.enqueue(to("1", "never"), NOW)
+        raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        await db.run(failing)
+    await enqueue(db, to("1", "kept"))
+    assert [e.text for e in await rows(db)] == ["kept"]
+
+
+async def test_transient_failures_back_off_exponentially_then_deliver(db: Database) -> None:
+    clock = Clock(NOW)
+    sender = FlakySender([DeliveryError("timeout"), DeliveryError("502")])
+    worker = OutboxWorker(db, {"test": sender}, clock=clock, base_delay=5, max_attempts=5)
+    await enqueue(db, to("1", "hello"))
+
+    assert await worker.run_once() == 1
+    [row] = await rows(db)
+    assert row.attempts == 1 and row.last_error == "timeout"
+    assert (row.next_attempt_at - NOW).total_seconds() == 5
+    assert await worker.run_once() == 0  # not due yet
+    clock.advance(seconds=5)
+    assert await worker.run_once() == 1
+    [row] = await rows(db)
+    assert row.attempts == 2 and (row.next_attempt_at - clock.now).total_seconds() == 10
+    clock.advance(seconds=9)
+    assert await worker.run_once() == 0
+    clock.advance(seconds=1)
+    assert await worker.run_once() == 1
+    assert sender.delivered == ["hello"] and [c[3] for c in sender.calls] == [0, 1, 2]
+    assert await rows(db) == [] and len(await rows(db, "sent")) == 1
+
+
+async def test_retry_after_from_the_platform_is_honoured(db: Database) -> None:
+    clock = Clock(NOW)
+    sender = FlakySender([DeliveryError("429 Too Many Requests", retry_after=42)])
+    worker = OutboxWorker(db, {"test": sender}, clock=clock)
+    await enqueue(db, to("1", "hi"))
+    await worker.run_once()
+    [row] = await rows(db)
+    assert (row.next_attempt_at - NOW).total_seconds() == 42
+    clock.advance(seconds=41)
+    assert await worker.run_once() == 0
+    clock.advance(seconds=1)
+    assert await worker.run_once() == 1 and sender.delivered == ["hi"]
+
+
+async def test_dead_letter_after_n_failures_and_at_once_when_permanent(db: Database) -> None:
+    clock = Clock(NOW)
+    sender = FlakySender(
+        [
+            DeliveryError("down"),
+            DeliveryError("down"),
+            DeliveryError("down"),
+            DeliveryError("blocked", permanent=True),
+        ]
+    )
+    worker = OutboxWorker(db, {"test": sender}, clock=clock, base_delay=1, max_attempts=3)
+    await enqueue(db, to("1", "first"), to("2", "second"))
+    await worker.run_once()  # 1: down (attempt 1); 2: down (attempt 1)
+    clock.advance(seconds=1)
+    await worker.run_once()  # 1: down (attempt 2) ; 2: blocked → dead at once
+    dead = await rows(db, "dead")
+    assert [(e.text, e.attempts, e.last_error) for e in dead] == [("second", 2, "blocked")]
+    clock.advance(seconds=2)
+    await worker.run_once()  # 1: succeeds (the script ran out)
+    assert sender.delivered == ["first"]
+
+    worker = OutboxWorker(db, {"test": FlakySender([DeliveryError("x")] * 3)}, clock=clock, max_attempts=3)
+    await enqueue(db, to("3", "doomed"))
+    for _ in range(3):
+        clock.advance(hours=1)
+        await worker.run_once()
+    assert [e.text for e in await rows(db, "dead")] == ["doomed", "second"]
+    assert worker.stats["dead"] == 1
+    clock.advance(days=1)
+    assert await worker.run_once() == 0
+
+
+async def test_an_unexpected_exception_counts_as_a_transient_failure(db: Database) -> None:
+    clock = Clock(NOW)
+    worker = OutboxWorker(db, {"test": FlakySender([KeyError("bug")])}, clock=clock)
+    await enqueue(db, to("1", "x"))
+    await worker.run_once()
+    [row] = await rows(db)
+    assert row.attempts == 1 and "KeyError" in row.last_error
+
+
+async def test_one_message_per_chat_at_a_time_in_order_and_spaced(db: Database) -> None:
+    clock = Clock(NOW)
+    sender = FlakySender(chat_interval=1.0)
+    worker = OutboxWorker(db, {"test": sender}, clock=clock)
+    await enqueue(db, to("A", "a1"), to("A", "a2"), to("B", "b1"), to("A", "a3"))
+    assert await worker.run_once() == 2
+    assert sorted(sender.delivered) == ["a1", "b1"]
+    assert await worker.run_once() == 0  # a2 waits a second after a1
+    clock.advance(seconds=1)
+    assert await worker.run_once() == 1
+    clock.advance(seconds=1)
+    assert await worker.run_once() == 1
+    assert [t for t in sender.delivered if t.startswith("a")] == ["a1", "a2", "a3"]
+
+
+async def test_a_failing_head_holds_back_its_chat_only(db: Database) -> None:
+    clock = Clock(NOW)
+    sender = FlakySender([DeliveryError("down")])
+    worker = OutboxWorker(db, {"test": sender}, clock=clock)
+    await enqueue(db, to("A", "a1"), to("A", "a2"), to("B", "b1"))
+    await worker.run_once()
+    clock.advance(seconds=1)
+    await worker.run_once()
+    assert sender.delivered == ["b1"]  # a2 must not overtake a1
+    clock.advance(seconds=10)
+    await worker.run_once()
+    await worker.run_once()
+    assert sender.delivered == ["b1", "a1", "a2"]
+
+
+async def test_rows_of_channels_without_a_sender_stay_pending(db: Database) -> None:
+    worker = OutboxWorker(db, {"test": FlakySender()}, clock=Clock(NOW))
+    await enqueue(db, Reply(text="tg", chat=ChatRef("telegram", "9", "9")), to("1", "here"))
+    report = await worker.flush()
+    assert (report.sent, report.pending) == (1, 1)
+    assert [e.chat.channel for e in await rows(db)] == ["telegram"]
+
+
+@pytest.mark.skipif(not PG_URL, reason="SKIP LOCKED is PostgreSQL's; SQLite has one writer")
+async def test_concurrent_claims_skip_each_others_rows_on_postgres(db: Database) -> None:
+    await enqueue(db, to("A", "a1"), to("B", "b1"), to("C", "c1"))
+    with db.engine.connect() as one, db.engine.connect() as two:
+        first_tx = one.begin()
+        mine = claim(SqlStore(one, is_sqlite=False), ["test"], NOW, limit=1, lease=60)
+        second_tx = two.begin()
+        theirs = claim(SqlStore(two, is_sqlite=False), ["test"], NOW, limit=10, lease=60)
+        second_tx.commit()
+        first_tx.commit()
+    assert [m.reply.text for m in mine] == ["a1"]
+    assert sorted(m.reply.text for m in theirs) == ["b1", "c1"]
