@@ -27,6 +27,7 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+from aiogram.methods import GetUpdates
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
@@ -52,6 +53,14 @@ from bots.telegram.api import (
 )
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+class _RawGetUpdates(GetUpdates):
+    """getUpdates answered as plain dicts: aiogram's own method with another return type."""
+
+    __returning__ = list[dict[str, Any]]
+
+
 REFUSED = (TelegramBadRequest, TelegramNotFound, TelegramMigrateToChat, TelegramEntityTooLarge)
 
 
@@ -75,14 +84,11 @@ class AiogramApi:
     def parse_update(self, data: dict[str, Any]) -> Update:
         return Update.model_validate(data, context={"bot": self.bot})
 
-    async def get_updates(self, offset: int | None, timeout: int, limit: int) -> Sequence[Update]:
-        return await self.bot.get_updates(
-            offset=offset,
-            timeout=timeout,
-            limit=limit,
-            allowed_updates=list(ALLOWED_UPDATES),
-            request_timeout=timeout + self.request_timeout,
+    async def get_updates(self, offset: int | None, timeout: int, limit: int) -> Sequence[dict[str, Any]]:
+        method = _RawGetUpdates(
+            offset=offset, timeout=timeout, limit=limit, allowed_updates=list(ALLOWED_UPDATES)
         )
+        return await self.bot(method, request_timeout=timeout + self.request_timeout)
 
     async def delete_webhook(self) -> None:
         await self.bot.delete_webhook(drop_pending_updates=False)

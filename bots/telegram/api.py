@@ -77,7 +77,9 @@ class BotApi(Protocol):
     def parse_update(self, data: dict[str, Any]) -> Any:
         """A webhook's JSON body → the library's Update object."""
 
-    async def get_updates(self, offset: int | None, timeout: int, limit: int) -> Sequence[Any]: ...
+    async def get_updates(self, offset: int | None, timeout: int, limit: int) -> Sequence[dict[str, Any]]:
+        """getUpdates, unparsed: the poller fetches updates it already holds again (the offset stays at the
+        oldest one in flight) and parses only the new ones."""
 
     async def delete_webhook(self) -> None: ...
 

@@ -94,11 +94,16 @@ class Poller:
                 await asyncio.sleep(delay)
                 continue
             failures = 0
-            for update in updates:
-                update_id = int(update.update_id)
+            for raw in updates:
+                update_id = int(raw["update_id"])
                 if update_id <= self._seen:
                     continue  # fetched again because the offset is held for an update in flight
                 self._seen = update_id
+                try:
+                    update = self.api.parse_update(raw)
+                except Exception:
+                    log.exception("cannot parse Telegram update %s; skipped", update_id)
+                    continue
                 self._in_flight.add(update_id)
                 self.pipeline.submit(update).add_done_callback(
                     lambda future, update_id=update_id: self._done(update_id, future)
