@@ -4,7 +4,8 @@ R residents each send M text messages at once (`/help`: two answers each); the c
 update handed over until every update is handled and answered. Polling: all updates are queued in the fake
 and fetched 100 at a time; webhook: all are posted at once. The fake server runs in the same process and
 on the same core, so the figures include its share: read them as a lower bound, and as a comparison of the
-two libraries on identical work. Run: `.venv/bin/python bench/telegram_channel.py [--residents 200] [--messages 3]`.
+two libraries on identical work.
+Run: `.venv/bin/python bench/telegram_channel.py [--residents 200] [--messages 3]`.
 """
 
 from __future__ import annotations

@@ -245,7 +245,7 @@ class ConsoleInboxRow(Base):
 
 
 class ChannelPhotoRow(Base):
-    """A stored photo's id on a channel (VK attachment string, Telegram file_id): uploaded once, then reused."""
+    """A stored photo's id on a channel (VK attachment, Telegram file_id): uploaded once, then reused."""
 
     __tablename__ = "channel_photos"
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
