@@ -5,7 +5,7 @@ and outbox rows. A mixin of `storage.store.SqlStore`, so it runs on the same con
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -14,6 +14,7 @@ from core.domain.tickets import Status, Ticket
 from core.messages import ChatRef, Reply
 from core.ports import Invite, NewStaff, StaffMember, TicketSummary
 from storage.outbox import encode_reply
+from storage.rows import ticket_summary, utc
 from storage.tables import (
     OutboxRow,
     StaffInviteRow,
@@ -42,12 +43,6 @@ TICKET_COLUMNS = {
     "rating": "rating",
     "overdue_notified": "overdue_notified",
 }
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 def staff_ident(chat: ChatRef) -> str:
@@ -113,9 +108,9 @@ class StaffStore:
         return Invite(
             organisation=row.organisation_code,
             role=row.role,
-            created_at=_utc(row.created_at),  # type: ignore[arg-type]
-            expires_at=_utc(row.expires_at),  # type: ignore[arg-type]
-            used_at=_utc(row.used_at),
+            created_at=utc(row.created_at),  # type: ignore[arg-type]
+            expires_at=utc(row.expires_at),  # type: ignore[arg-type]
+            used_at=utc(row.used_at),
         )
 
     def use_invite(self, code_hash: str, by: str, at: datetime) -> bool:
@@ -241,19 +236,7 @@ class StaffStore:
             .order_by(tickets_t.c.deadline.is_(None), tickets_t.c.deadline, tickets_t.c.number)
             .limit(limit)
         )
-        return [
-            TicketSummary(
-                number=r.number,
-                status=Status(r.status),
-                category=r.category_code,
-                subcategory=r.subcategory_code,
-                created_at=_utc(r.created_at),  # type: ignore[arg-type]
-                address=r.address,
-                organisation=r.organisation_code,
-                deadline=_utc(r.deadline),
-            )
-            for r in rows
-        ]
+        return [ticket_summary(r) for r in rows]
 
     def tickets_to_autoclose(self, resolved_before: datetime, limit: int) -> Sequence[int]:
         return list(
@@ -290,8 +273,8 @@ class StaffStore:
                 "status": r.status,
                 "category": r.category_code,
                 "organisation": r.organisation_code,
-                "created_at": _utc(r.created_at),
-                "deadline": _utc(r.deadline),
+                "created_at": utc(r.created_at),
+                "deadline": utc(r.deadline),
                 "rating": r.rating,
             }
             for r in self.conn.execute(
@@ -310,7 +293,7 @@ class StaffStore:
             {
                 "number": r.ticket_number,
                 "action": r.action,
-                "at": _utc(r.at),
+                "at": utc(r.at),
                 "actor": r.actor,
                 "data": dict(r.data or {}),
             }

@@ -18,6 +18,7 @@ from core.domain.tickets import Action, Status, Ticket, TicketEvent
 from core.messages import ChatRef
 from core.ports import NewTicket, TicketSummary
 from storage.places import PlacesStore
+from storage.rows import ticket_summary, utc
 from storage.staff_store import StaffStore
 from storage.tables import DialogRow, ProcessedEventRow, TicketEventRow, TicketPhotoRow, TicketRow
 
@@ -65,13 +66,6 @@ RAW_SAVE = (
 def sqlite_timestamp(value: datetime) -> str:
     """The text form SQLAlchemy's SQLite DateTime writes and reads (UTC, no offset)."""
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def utc(value: datetime | None) -> datetime | None:
-    """SQLite hands timestamps back naive; they were written in UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 class SqlStore(PlacesStore, StaffStore):
@@ -244,19 +238,7 @@ class SqlStore(PlacesStore, StaffStore):
         return ticket
 
     def _summaries(self, query: Any) -> list[TicketSummary]:
-        return [
-            TicketSummary(
-                number=r.number,
-                status=Status(r.status),
-                category=r.category_code,
-                subcategory=r.subcategory_code,
-                created_at=utc(r.created_at),  # type: ignore[arg-type]
-                address=r.address,
-                organisation=r.organisation_code,
-                deadline=utc(r.deadline),
-            )
-            for r in self.conn.execute(query)
-        ]
+        return [ticket_summary(r) for r in self.conn.execute(query)]
 
     def tickets_of(self, chat: ChatRef, limit: int) -> Sequence[TicketSummary]:
         return self._summaries(

@@ -1,0 +1,29 @@
+"""Rows into core types, shared by the store's parts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from core.domain.tickets import Status
+from core.ports import TicketSummary
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back naive; they were written in UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def ticket_summary(r: Any) -> TicketSummary:
+    return TicketSummary(
+        number=r.number,
+        status=Status(r.status),
+        category=r.category_code,
+        subcategory=r.subcategory_code,
+        created_at=utc(r.created_at),  # type: ignore[arg-type]
+        address=r.address,
+        organisation=r.organisation_code,
+        deadline=utc(r.deadline),
+    )
