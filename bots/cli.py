@@ -159,14 +159,10 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
             status = Status(args.status) if args.status else None
             rows = app.db.run_sync(lambda store: store.list_tickets(status, args.limit))
             if args.json:
-                print(
-                    json.dumps(
-                        [ticket_row(app.engine.municipality, t) for t in rows], ensure_ascii=False, indent=2
-                    )
-                )
+                print(json.dumps([ticket_row(t) for t in rows], ensure_ascii=False, indent=2))
             else:
                 for t in rows:
-                    r = ticket_row(app.engine.municipality, t)
+                    r = ticket_row(t)
                     print(
                         f"№{r['number']:<6} {r['status']:<12} {r['category']:<28} {r['created_at'][:16]}  "
                         f"до {r['deadline'][:10] if r['deadline'] else '—'}  {r['organisation'] or '—'}"

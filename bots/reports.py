@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.domain.tickets import Ticket
-from core.municipality import Municipality
 from core.ports import TicketSummary
 from core.stats import WAITING, compute
 from storage.store import SqlStore
@@ -16,7 +15,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def ticket_row(municipality: Municipality, t: TicketSummary) -> dict[str, Any]:
+def ticket_row(t: TicketSummary) -> dict[str, Any]:
     return {
         "number": t.number,
         "status": t.status.value,

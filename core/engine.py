@@ -89,8 +89,6 @@ class Engine:
                 return replies
         if input_kind(incoming) == "button":
             return self._button(ctx, incoming.button or "")
-        if ctx.state.get("flow") == "report":  # unreachable: the form takes every non-button input
-            return self._reask(ctx)
         return self._idle(ctx, incoming)
 
     def _idle(self, ctx: Ctx, incoming: Incoming) -> list[Reply]:
