@@ -32,8 +32,8 @@ from aiohttp import web
 from tests.fakes import serve, wait_for
 from tests.support import jpeg_bytes, text_is
 
-TOKEN = "123456789:AAFakeTokenForTests-otklik_0123456789"
-BOT_ID = 123456789
+TOKEN = "123456:fake-token-for-otklik-tests"
+BOT_ID = 123456
 USERNAME = "otklik_test_bot"
 JSON_FIELDS = frozenset(
     {
