@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from storage.municipality_store import save_municipality
 from storage.photos import PhotoStore
 from storage.tables import Base
 from storage.urls import normalise_url
+from tests.fakes.vk_api import FakeVk
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 
@@ -98,3 +101,39 @@ def engine(db: Database, demo: Municipality) -> Engine:
 @pytest.fixture
 def photos(tmp_path: Path) -> PhotoStore:
     return PhotoStore(tmp_path / "photos")
+
+
+# --- the otklik command line as subprocesses ----------------------------------------------------------------
+OTKLIK = str(Path(sys.executable).with_name("otklik"))
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "VK_", "DATABASE_"))}
+    env.update(DATA_DIR=str(tmp_path / "data"), GEOCODER="off", PYTHONUNBUFFERED="1")
+    if not database_url.startswith("sqlite"):
+        env["DATABASE_URL"] = database_url
+    return env
+
+
+@pytest.fixture
+def otklik(env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
+    def run(*args: str, stdin: str = "", expect: int = 0) -> str:
+        done = subprocess.run(
+            [OTKLIK, *args], input=stdin, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=90
+        )
+        assert done.returncode == expect, done.stderr + done.stdout
+        return done.stdout if expect == 0 else done.stderr
+
+    if "DATABASE_URL" in env:
+        run("db", "upgrade")
+        run("config", "load", str(DEMO_CONFIG_PATH))
+    return run
+
+
+# --- a fake VK API for the VK channel's tests --------------------------------------------------------------
+@pytest.fixture
+async def vk() -> AsyncIterator[FakeVk]:
+    fake = await FakeVk().start()
+    yield fake
+    await fake.close()

@@ -3,38 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-
-import pytest
 
 from core.demo import DEMO_CONFIG_PATH
 from tests.support import jpeg_bytes
-
-OTKLIK = str(Path(sys.executable).with_name("otklik"))
-
-
-@pytest.fixture
-def otklik(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Runs `otklik ARGS` with its own DATA_DIR; on PostgreSQL the operator's set-up steps come first."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "VK_", "DATABASE_"))}
-    env.update(DATA_DIR=str(tmp_path / "data"), GEOCODER="off", PYTHONUNBUFFERED="1")
-    if not database_url.startswith("sqlite"):
-        env["DATABASE_URL"] = database_url
-
-    def run(*args: str, stdin: str = "", expect: int = 0) -> str:
-        done = subprocess.run(
-            [OTKLIK, *args], input=stdin, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
-        )
-        assert done.returncode == expect, done.stderr + done.stdout
-        return done.stdout if expect == 0 else done.stderr
-
-    if "DATABASE_URL" in env:
-        run("db", "upgrade")
-        run("config", "load", str(DEMO_CONFIG_PATH))
-    return run
 
 
 def test_scripted_report_with_a_photo_then_admin_views(otklik, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

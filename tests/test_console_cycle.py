@@ -6,47 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from PIL import Image
 from sqlalchemy import create_engine, update
 
-from core.demo import DEMO_CONFIG_PATH
 from storage.tables import TicketRow
 from storage.urls import normalise_url
 from tests.support import jpeg_bytes
-
-OTKLIK = str(Path(sys.executable).with_name("otklik"))
-
-
-@pytest.fixture
-def env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "VK_", "DATABASE_"))}
-    env.update(DATA_DIR=str(tmp_path / "data"), GEOCODER="off", PYTHONUNBUFFERED="1")
-    if not database_url.startswith("sqlite"):
-        env["DATABASE_URL"] = database_url
-    return env
-
-
-@pytest.fixture
-def otklik(env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
-    def run(*args: str, stdin: str = "", expect: int = 0) -> str:
-        done = subprocess.run(
-            [OTKLIK, *args], input=stdin, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=90
-        )
-        assert done.returncode == expect, done.stderr + done.stdout
-        return done.stdout if expect == 0 else done.stderr
-
-    if "DATABASE_URL" in env:
-        run("db", "upgrade")
-        run("config", "load", str(DEMO_CONFIG_PATH))
-    return run
 
 
 def report_script(photo: Path) -> str:

@@ -29,13 +29,6 @@ from tests.vk_support import CENTRE, make_channel, start_polling
 
 
 @pytest.fixture
-async def vk() -> AsyncIterator[FakeVk]:
-    fake = await FakeVk().start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 async def polling(engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path) -> AsyncIterator[VkChannel]:
     channel = await start_polling(make_channel(engine, photos, vk, tmp_path / "data"), vk)
     yield channel

@@ -8,22 +8,12 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from tests.fakes import wait_for
 from tests.fakes.vk_api import FakeVk, VkUser
 
 CENTRE = (52.2870, 104.2810)
-
-
-@pytest.fixture
-async def vk() -> AsyncIterator[FakeVk]:
-    fake = await FakeVk().start()
-    yield fake
-    await fake.close()
 
 
 def _environment(vk: FakeVk, data_dir: Path, **extra: str) -> dict[str, str]:

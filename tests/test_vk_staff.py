@@ -33,13 +33,6 @@ def moving_clock() -> Callable[[], datetime]:
 
 
 @pytest.fixture
-async def vk() -> AsyncIterator[FakeVk]:
-    fake = await FakeVk().start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 async def channel(engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path) -> AsyncIterator[VkChannel]:
     engine.clock = moving_clock()
     started = await start_polling(make_channel(engine, photos, vk, tmp_path / "data"), vk)
