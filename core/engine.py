@@ -17,6 +17,7 @@ from core.dialogs.form import current_step, input_kind, run_step, unsupported_re
 from core.geo import DEFAULT_TIMEOUT, Geocoder, Lookup, run_lookup
 from core.messages import Incoming, Reply
 from core.municipality import Municipality
+from core.parsing import parse_id
 from core.ports import Database, Store
 from core.texts import LANGUAGES, normalise_language
 
@@ -153,8 +154,8 @@ class Engine:
             return [menu.language_menu(ctx)]
         if data == report.CANCEL and ctx.state.get("flow"):
             return self._command(ctx, "cancel")
-        if prefix == "ticket" and value.isdigit():
-            return [menu.ticket_details(ctx, int(value))]
+        if prefix == "ticket" and (number := parse_id(value)) is not None:
+            return [menu.ticket_details(ctx, number)]
         if (said := flows.button(ctx, data)) is not None:  # staff, dispatch, verdict buttons (issue 3)
             return said
         return [ctx.reply("button.stale"), *self._reask(ctx)]
