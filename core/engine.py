@@ -17,6 +17,7 @@ from core.dialogs.form import current_step, input_kind, run_step, unsupported_re
 from core.geo import DEFAULT_TIMEOUT, Geocoder, Lookup, run_lookup
 from core.messages import Incoming, Reply
 from core.municipality import Municipality
+from core.normalise import normalise_incoming
 from core.parsing import parse_id
 from core.ports import Database, Store
 from core.texts import LANGUAGES, normalise_language
@@ -45,6 +46,7 @@ class Engine:
         self.geocode_timeout = geocode_timeout
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
+        incoming = normalise_incoming(incoming)  # once, here, for every channel (issue 9)
         lookups: list[Lookup] = []
         replies = await self.db.run(partial(self.step, incoming, lookups=lookups))
         if lookups:  # geocoding (issue 6): never inside the transaction
