@@ -194,3 +194,25 @@ async def test_forged_rating_with_an_empty_score_is_refused(engine: Engine, phot
     await r.send(button=f"vd:rate:{number}:")
     r.expect("button.stale")
     assert (await ticket(engine, number)).rating is None
+
+
+def test_stats_ignore_a_forged_rating_stored_before_the_fix() -> None:
+    """A "12" (or "12345") that a forged button stored before issue 9 does not lift the city's mean rating."""
+    from core.stats import compute
+
+    def closed(number: int) -> dict[str, object]:
+        return {"number": number, "created_at": NOW, "deadline": None, "status": "closed",
+                "organisation": "roads_service", "category": "roads"}  # fmt: skip
+
+    def rated(number: int, rating: str) -> dict[str, object]:
+        return {
+            "number": number,
+            "action": "rate",
+            "at": NOW,
+            "actor": "resident:test:1",
+            "data": {"rating": rating},
+        }
+
+    events = [rated(1, "12"), rated(2, "4"), rated(3, "12345"), rated(4, "²")]
+    doc = compute([closed(n) for n in (1, 2, 3, 4)], events, NOW)
+    assert doc["rating"] == {"count": 1, "mean": 4.0}
