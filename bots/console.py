@@ -22,6 +22,7 @@ from bots.photos import ingest_photo
 from core.dialogs.form import label_key
 from core.engine import Engine
 from core.messages import ChatRef, Incoming, Location, Photo, Reply
+from core.parsing import parse_id
 from core.texts import t
 from storage.console_inbox import take_unread
 from storage.database import Database
@@ -106,8 +107,9 @@ class ConsoleChannel:
         return _with(base, text=line)
 
     def _button_for(self, text: str) -> str | None:
-        if text.isdigit() and 1 <= int(text) <= len(self.buttons):
-            return self.buttons[int(text) - 1][1]
+        index = parse_id(text, maximum=len(self.buttons))  # "²" or a 30-digit number is just text
+        if index is not None:
+            return self.buttons[index - 1][1]
         wanted = label_key(text)
         return next((data for label, data in self.buttons if wanted and label_key(label) == wanted), None)
 

@@ -17,6 +17,8 @@ from core.dialogs.form import current_step, input_kind, run_step, unsupported_re
 from core.geo import DEFAULT_TIMEOUT, Geocoder, Lookup, run_lookup
 from core.messages import Incoming, Reply
 from core.municipality import Municipality
+from core.normalise import normalise_incoming
+from core.parsing import parse_id
 from core.ports import Database, Store
 from core.texts import LANGUAGES, normalise_language
 
@@ -44,6 +46,7 @@ class Engine:
         self.geocode_timeout = geocode_timeout
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
+        incoming = normalise_incoming(incoming)  # once, here, for every channel (issue 9)
         lookups: list[Lookup] = []
         replies = await self.db.run(partial(self.step, incoming, lookups=lookups))
         if lookups:  # geocoding (issue 6): never inside the transaction
@@ -153,8 +156,8 @@ class Engine:
             return [menu.language_menu(ctx)]
         if data == report.CANCEL and ctx.state.get("flow"):
             return self._command(ctx, "cancel")
-        if prefix == "ticket" and value.isdigit():
-            return [menu.ticket_details(ctx, int(value))]
+        if prefix == "ticket" and (number := parse_id(value)) is not None:
+            return [menu.ticket_details(ctx, number)]
         if (said := flows.button(ctx, data)) is not None:  # staff, dispatch, verdict buttons (issue 3)
             return said
         return [ctx.reply("button.stale"), *self._reask(ctx)]

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from core.parsing import parse_id
+
 RESPONSES = frozenset({"take", "comment", "resolve", "reject"})
 WAITING = frozenset({"new", "assigned", "in_progress", "reopened"})
 
@@ -69,9 +71,10 @@ def _metrics(
                 with_deadline += 1
                 on_time += first_resolve <= deadline
             reopened += any(e["action"] == "reopen" for e in events)
-        rates = [e for e in events if e["action"] == "rate" and str(e["data"].get("rating", "")).isdigit()]
-        if rates:
-            ratings.append(int(rates[-1]["data"]["rating"]))
+        rated = (str(e["data"].get("rating", "")) for e in events if e["action"] == "rate")
+        scores = [s for s in map(_score, rated) if s is not None]
+        if scores:
+            ratings.append(scores[-1])
         overdue += ticket["status"] in WAITING and deadline is not None and deadline < now
     return {
         "first_response_hours": _hours(response),
@@ -102,3 +105,8 @@ def compute(
             org: {"total": len(rows), **_metrics(rows, history, now)} for org, rows in sorted(by_org.items())
         },
     }
+
+
+def _score(text: str) -> int | None:
+    """A stored rating; one outside 1–5 (forged before issue 9) counts for nothing."""
+    return parse_id(text, maximum=5)

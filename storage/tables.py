@@ -8,6 +8,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -126,6 +127,8 @@ class TicketRow(Base):
         Index(None, "author_channel", "author_chat_id", "number"),
         Index(None, "organisation_code", "status"),
         Index(None, "category_code", "lat", "lon"),  # nearby search: a bounding box per category
+        # A resident rates 1–5 or not at all; the database refuses anything else, whatever the code does.
+        CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating_range"),
     )
 
 

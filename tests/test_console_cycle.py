@@ -136,3 +136,14 @@ def test_tickets_list_shows_overdue_and_failed_messages_are_listed(  # type: ign
     assert "⚠ просрочено" in otklik("tickets", "list")
     assert json.loads(otklik("stats", "--json"))["overdue"] == 1
     assert otklik("outbox", "list", "--failed") == "no failed messages\n"
+
+
+def test_console_button_number_with_a_unicode_digit_is_text(otklik) -> None:  # type: ignore[no-untyped-def]
+    """Issue 9: typing "²" or a 30-digit number where numbered buttons are shown crashed `otklik chat`."""
+    out = otklik("chat", "--user", "R", stdin="/start\n²\n" + "9" * 30 + "\n1\n")
+    from core.texts import catalogue
+
+    texts = catalogue("ru")
+    assert "Traceback" not in out
+    assert out.count(texts["menu.unknown_text"]) == 2, out  # both are text, answered with the menu
+    assert texts["report.category.ask"] in out  # and "1" still presses the first button

@@ -72,3 +72,75 @@ def test_missing_url_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     with pytest.raises(RuntimeError, match="no database URL"):
         command.upgrade(make_config(), "head")
+
+
+# --- issue 9: the ticket rating is 1..5 or NULL in the database itself -------------------------------------
+def _insert_ticket(url: str, rating: int | None) -> None:
+    """A ticket row written straight into the database, past every check the code makes."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, select
+
+    from storage.tables import CategoryRow, TicketRow
+
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    engine = create_engine(normalise_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            categories = CategoryRow.__table__
+            if conn.execute(select(categories.c.code).where(categories.c.code == "roads")).first() is None:
+                conn.execute(
+                    insert(categories).values(
+                        code="roads", name_ru="Дороги", name_en="Roads", sla_days=5, position=0, active=True
+                    )
+                )
+            conn.execute(
+                insert(TicketRow.__table__).values(
+                    category_code="roads", address="", location_source="typed", description="Яма у дома.",
+                    author_channel="test", author_chat_id="1", author_user_id="1", language="ru",
+                    status="closed", rating=rating, created_at=at, updated_at=at, overdue_notified=False,
+                )
+            )  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+def _ratings(url: str) -> list[int | None]:
+    from sqlalchemy import select
+
+    from storage.tables import TicketRow
+
+    engine = create_engine(normalise_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            table = TicketRow.__table__
+            return list(conn.execute(select(table.c.rating).order_by(table.c.number)).scalars())
+    finally:
+        engine.dispose()
+
+
+def test_the_database_refuses_rating_12(database_url: str) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    upgrade(database_url)
+    for rating in (None, 1, 5):
+        _insert_ticket(database_url, rating)
+    for forged in (12, 0, -1):
+        with pytest.raises(IntegrityError, match="rating_range"):
+            _insert_ticket(database_url, forged)
+    assert _ratings(database_url) == [None, 1, 5]
+
+
+def test_the_rating_check_migration_clears_forged_ratings_and_downgrades(database_url: str) -> None:
+    """A database attacked before the fix still upgrades: the forged rating is dropped, the real ones stay."""
+    upgrade(database_url, "0001")
+    for rating in (4, 12, None):
+        _insert_ticket(database_url, rating)
+
+    upgrade(database_url, "0002")
+    assert _ratings(database_url) == [4, None, None]
+    assert _schema_differences(database_url) == []
+
+    command.downgrade(make_config(database_url), "0001")
+    _insert_ticket(database_url, 12)  # no constraint any more
+    assert _ratings(database_url) == [4, None, None, 12]

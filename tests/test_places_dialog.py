@@ -143,6 +143,19 @@ async def test_address_not_found_offers_retype_pin_or_keep(geo_engine: Engine) -
     r.expect("report.place.confirm_pin")
 
 
+async def test_pick_button_with_a_unicode_digit_is_stale(geo_engine: Engine) -> None:
+    """Issue 9: `place:pick:²` raised ValueError ("²".isdigit() is true, int("²") is not)."""
+    r = Resident(geo_engine)
+    await to_place_step(r)
+    await r.say("ул. Советская, 3")
+    r.expect("report.place.choose")
+    for index in ("²", "١", "-1", "2", "99999999999999999999", ""):
+        await r.send(button=f"place:pick:{index}")
+        r.expect("button.stale", "report.place.choose")
+    await r.send(button="place:pick:1")
+    r.expect("report.place.confirm_pick")
+
+
 async def test_candidates_outside_the_city_get_a_clear_answer_and_a_reask(geo_engine: Engine) -> None:
     r = Resident(geo_engine)
     await to_place_step(r)

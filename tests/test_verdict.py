@@ -167,3 +167,52 @@ async def test_overdue_job_marks_and_notifies_once(engine: Engine) -> None:
     assert s.replies[0].buttons[0][0][0].startswith("⚠️ ")
     await s.send(button=f"st:open:{number}")
     assert "срок истёк" in s.replies[0].text
+
+
+# --- issue 9: a forged rating button ------------------------------------------------------------------------
+async def test_forged_rating_12_is_refused(engine: Engine, photos: PhotoStore) -> None:
+    """Only the scores the buttons carry (1–5) rate; anything else is the stale-button answer, and the ticket
+    stays resolved and unrated (it used to store 12, close the ticket and say "12 из 5")."""
+    r, _s, number = await resolved_ticket(engine, photos)
+    for forged in ("12", "", "0", "6", "-1", "²", "５", "1 ", "05", "99999999999999999999"):
+        await r.send(button=f"vd:rate:{number}:{forged}")
+        r.expect("button.stale")
+    for forged in (f"vd:rate:{number}", f"vd:rate:{number}:5:5", "vd:rate::5", "vd:rate:²:5", "vd:nf:²"):
+        await r.send(button=forged)
+        r.expect("button.stale")
+    t = await ticket(engine, number)
+    assert t.status == Status.RESOLVED and t.rating is None
+
+    await r.send(button=f"vd:rate:{number}:4")
+    r.expect("verdict.thanks")
+    assert (await ticket(engine, number)).rating == 4
+
+
+async def test_forged_rating_with_an_empty_score_is_refused(engine: Engine, photos: PhotoStore) -> None:
+    """`vd:rate:N:` raised ValueError (int("")) and crashed the update."""
+    r, _s, number = await resolved_ticket(engine, photos)
+    await r.send(button=f"vd:rate:{number}:")
+    r.expect("button.stale")
+    assert (await ticket(engine, number)).rating is None
+
+
+def test_stats_ignore_a_forged_rating_stored_before_the_fix() -> None:
+    """A "12" (or "12345") that a forged button stored before issue 9 does not lift the city's mean rating."""
+    from core.stats import compute
+
+    def closed(number: int) -> dict[str, object]:
+        return {"number": number, "created_at": NOW, "deadline": None, "status": "closed",
+                "organisation": "roads_service", "category": "roads"}  # fmt: skip
+
+    def rated(number: int, rating: str) -> dict[str, object]:
+        return {
+            "number": number,
+            "action": "rate",
+            "at": NOW,
+            "actor": "resident:test:1",
+            "data": {"rating": rating},
+        }
+
+    events = [rated(1, "12"), rated(2, "4"), rated(3, "12345"), rated(4, "²")]
+    doc = compute([closed(n) for n in (1, 2, 3, 4)], events, NOW)
+    assert doc["rating"] == {"count": 1, "mean": 4.0}

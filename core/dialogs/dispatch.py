@@ -12,15 +12,17 @@ from core.domain.tickets import Action, IllegalTransition, Status, Ticket
 from core.messages import Button, Reply
 from core.municipality import Organisation
 from core.notify import WAITING, organisation_name
+from core.parsing import parse_id
 from core.ports import StaffMember
 
 
 def button(ctx: Ctx, data: str) -> list[Reply]:
     parts = data.split(":")
-    if len(parts) >= 3 and parts[1] == "route" and parts[2].isdigit():
-        return choices(ctx, int(parts[2]))
-    if len(parts) == 4 and parts[1] == "to" and parts[2].isdigit():
-        return route(ctx, int(parts[2]), parts[3])
+    number = parse_id(parts[2]) if len(parts) >= 3 else None
+    if number is not None and parts[1] == "route":
+        return choices(ctx, number)
+    if number is not None and len(parts) == 4 and parts[1] == "to":
+        return route(ctx, number, parts[3])
     return [ctx.reply("button.stale")]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from core.context import Ctx, Retry
 from core.domain.tickets import is_open
 from core.messages import Button, Incoming, Reply
+from core.parsing import parse_id
 
 PREFIX = "nearby:"
 MAX_OFFERED = 3
@@ -91,10 +92,10 @@ def take(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
     if action == "different":
         _go_on(ctx)
         return None
-    number = action.removeprefix("same:")
-    if not (action.startswith("same:") and number.isdigit() and int(number) in offered):
+    number = parse_id(action.removeprefix("same:")) if action.startswith("same:") else None
+    if number is None or number not in offered:
         raise Retry("button.stale")
-    return [_join(ctx, int(number))]
+    return [_join(ctx, number)]
 
 
 def _go_on(ctx: Ctx) -> None:

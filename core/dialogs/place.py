@@ -28,6 +28,7 @@ from core.context import Ctx, Retry
 from core.dialogs.form import Step, current_step, input_kind, run_step
 from core.geo import Geocoded, Lookup, Place
 from core.messages import Button, Incoming, Location, Reply
+from core.parsing import parse_id
 
 ADDRESS_MIN = 5
 ADDRESS_MAX = 300
@@ -166,9 +167,9 @@ def _button(ctx: Ctx, action: str) -> list[Reply] | None:
         _settle(ctx, None, None, place["query"], "typed")
         return None
     if action.startswith("pick:") and stage == "choose":
-        index = action.removeprefix("pick:")
-        if index.isdigit() and int(index) < len(place["candidates"]):
-            place["stage"], place["pick"] = "confirm_pick", int(index)
+        index = parse_id(action.removeprefix("pick:"), minimum=0, maximum=len(place["candidates"]) - 1)
+        if index is not None:
+            place["stage"], place["pick"] = "confirm_pick", index
             return [ask(ctx)]
     raise Retry("button.stale")
 

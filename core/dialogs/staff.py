@@ -24,6 +24,7 @@ from core.notify import (
     organisation_name,
     staff_card,
 )
+from core.parsing import parse_id
 from core.ports import StaffMember, TicketSummary
 
 QUEUE_LIMIT = 20
@@ -131,10 +132,10 @@ def open_card(ctx: Ctx, number: int) -> list[Reply]:
 
 
 def show_ticket(ctx: Ctx, args: str) -> list[Reply]:
-    digits = args.strip().lstrip("№#").strip()
-    if not digits.isdigit():
+    number = parse_id(args.strip().lstrip("№#").strip())
+    if number is None:
         return [ctx.reply("staff.ticket_usage")] if member(ctx) else [ctx.reply("staff.only")]
-    return open_card(ctx, int(digits))
+    return open_card(ctx, number)
 
 
 # --- buttons -----------------------------------------------------------------------------------------------
@@ -142,9 +143,9 @@ def button(ctx: Ctx, data: str) -> list[Reply]:
     verb, _, rest = data.removeprefix("st:").partition(":")
     if verb == "q":
         return queue(ctx)
-    if not rest.isdigit():
+    number = parse_id(rest)
+    if number is None:
         return [ctx.reply("button.stale")]
-    number = int(rest)
     match verb:
         case "open":
             return open_card(ctx, number)
@@ -329,10 +330,9 @@ def ask_duplicate(ctx: Ctx) -> Reply:
 
 
 def take_duplicate(ctx: Ctx, incoming: Incoming) -> None:
-    digits = (incoming.text or "").strip().lstrip("№#").strip()
-    if not digits.isdigit() or len(digits) > 12:
+    other = parse_id((incoming.text or "").strip().lstrip("№#").strip())
+    if other is None:
         raise Retry("staff.reject.duplicate_retry")
-    other = int(digits)
     if other == number_of(ctx):
         raise Retry("staff.reject.duplicate_self")
     if ctx.store.get_ticket(other, with_events=False) is None:

@@ -12,18 +12,21 @@ from core.dialogs.tasks import add_photos, begin, cancel_row, end, number_of, ta
 from core.domain.tickets import Action, IllegalTransition, Status, Ticket
 from core.messages import Incoming, Reply
 from core.notify import REOPEN_WINDOW, Tx, organisation_name
+from core.parsing import parse_id
 
 REASON_MIN = 5
 REASON_MAX = 1000
 MAX_PHOTOS = 5
+SCORES = ("1", "2", "3", "4", "5")
 
 
 def button(ctx: Ctx, data: str) -> list[Reply]:
     parts = data.split(":")
-    if len(parts) == 4 and parts[1] == "rate" and parts[2].isdigit() and parts[3] in "12345":
-        return rate(ctx, int(parts[2]), int(parts[3]))
-    if len(parts) == 3 and parts[1] == "nf" and parts[2].isdigit():
-        return not_fixed(ctx, int(parts[2]))
+    number = parse_id(parts[2]) if len(parts) in (3, 4) else None
+    if number is not None and len(parts) == 4 and parts[1] == "rate" and parts[3] in SCORES:
+        return rate(ctx, number, int(parts[3]))
+    if number is not None and len(parts) == 3 and parts[1] == "nf":
+        return not_fixed(ctx, number)
     return [ctx.reply("button.stale")]
 
 
