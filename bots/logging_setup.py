@@ -48,7 +48,16 @@ class Redactor(logging.Filter):
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        variants = {v for s in secrets if s for v in (s, quote(s, safe=""), quote_plus(s))}
+        self.secrets: list[str] = []
+        self.add(*secrets)
+
+    def add(self, *secrets: str) -> None:
+        """Redact these values too (also stripped and URL-quoted, as they may appear in a request)."""
+        variants = set(self.secrets)
+        for secret in secrets:
+            for value in {secret, secret.strip()}:
+                if value:
+                    variants.update((value, quote(value, safe=""), quote_plus(value)))
         # Longest first, so a secret that contains another is replaced whole.
         self.secrets = sorted(variants, key=len, reverse=True)
 
@@ -96,9 +105,19 @@ def configured_secrets(settings: Settings) -> list[str]:
     return values
 
 
+_active: Redactor | None = None
+
+
+def redact_also(secret: str) -> None:
+    """A secret made at start-up rather than configured (the webhook secret derived from the bot token)."""
+    if _active is not None:
+        _active.add(secret)
+
+
 def install_redaction(settings: Settings) -> Redactor:
     """Redact the configured secrets from every log record from now on; quieten chatty HTTP loggers."""
-    redactor = Redactor(configured_secrets(settings))
+    global _active
+    redactor = _active = Redactor(configured_secrets(settings))
     base_factory = logging.getLogRecordFactory()
     # Installing twice (tests call main() more than once) must not stack redactors.
     base_factory = getattr(base_factory, "otklik_base", base_factory)

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from bots.logging_setup import Redactor, install_redaction
+from bots import logging_setup
+from bots.logging_setup import Redactor, install_redaction, redact_also
 from bots.settings import Settings
 from tests.fakes import wait_for
 from tests.fakes.telegram_api import TOKEN, FakeTelegram, TelegramUser
@@ -224,7 +225,8 @@ def test_redaction_covers_library_loggers_args_tracebacks_and_handlers_added_lat
     text may quote a Bot API URL."""
     settings = Settings(
         _env_file=None,
-        telegram_bot_token=SecretStr("7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"),
+        telegram_bot_token=SecretStr("7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1\n"),
+        vk_group_token=SecretStr(" vk1.a.group-token "),
         yandex_geocoder_key=SecretStr("yandex-key-0b1e"),
         database_url="postgresql://otklik:pg-pass-77@db.example/otklik",
     )
@@ -233,6 +235,7 @@ def test_redaction_covers_library_loggers_args_tracebacks_and_handlers_added_lat
     late = logging.StreamHandler(stream := io.StringIO())
     try:
         install_redaction(settings)
+        redact_also("otklik-derived-webhook-secret")
         logger = logging.getLogger("late.library")
         logger.addHandler(late)  # added after start-up, as vkbottle does when it is imported
         logger.propagate = False
@@ -246,8 +249,10 @@ def test_redaction_covers_library_loggers_args_tracebacks_and_handlers_added_lat
         except RuntimeError:
             logger.exception("request to Telegram failed")
         logger.info("the token is %s", "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1")
+        logger.info("vk %s, webhook %s", "vk1.a.group-token", "otklik-derived-webhook-secret")
         assert logging.getLogger("httpx").level == logging.WARNING
     finally:
+        logging_setup._active = None
         logging.setLogRecordFactory(factory)
         for handler in root.handlers:
             for f in [f for f in handler.filters if isinstance(f, Redactor)]:
@@ -259,6 +264,8 @@ def test_redaction_covers_library_loggers_args_tracebacks_and_handlers_added_lat
         "pg-pass-77",
         "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1",
         "AAAAAAAAAAAAAAAAAAA",
+        "group-token",
+        "derived-webhook",
     ):
         assert secret not in text, text
     assert "request to Telegram failed" in text and "RuntimeError" in text and "getMe" in text
