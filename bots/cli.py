@@ -15,6 +15,7 @@ from bots import staff_cli
 from bots.app import NotConfigured, build_app, load_config_file, prepare_database
 from bots.background import console_with_jobs
 from bots.console import ConsoleChannel
+from bots.logging_setup import install_redaction
 from bots.reports import stats_document, stats_lines, ticket_document, ticket_row
 from bots.runner import configured_channels, serve
 from bots.settings import Settings
@@ -72,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     settings = Settings()
+    install_redaction(settings)  # before anything can log a token
     try:
         return _dispatch(args, settings)
     except ConfigError as exc:

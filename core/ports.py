@@ -97,6 +97,12 @@ class Store(Protocol):
     def use_invite(self, code_hash: str, by: str, at: datetime) -> bool:
         """Mark it used; False when someone used it first."""
 
+    def staff_code_failures(self, chat: ChatRef, since: datetime) -> Sequence[datetime]:
+        """When this chat sent a wrong `/staff CODE` after `since`, oldest first."""
+
+    def record_staff_code_failure(self, chat: ChatRef, at: datetime, forget_before: datetime) -> None:
+        """Remember a wrong `/staff CODE` from this chat; forget every chat's tries before `forget_before`."""
+
     def bind_staff(self, member: NewStaff) -> StaffMember:
         """Make (channel, user) staff of an organisation, replacing an earlier binding of the same person."""
 

@@ -2,11 +2,17 @@
 
 A code is 8 characters from an alphabet without look-alikes (0/O, 1/I), shown as `ABCD-EFGH`; case, spaces
 and dashes do not matter when it is typed back. Only its sha256 is stored. A code expires, and works once.
+
+Codes cannot be guessed at leisure: after MAX_CODE_FAILURES wrong codes within CODE_FAILURE_WINDOW a chat
+is told when it may try again, and its code is not even looked up until then. The tries are counted in the
+database (a restart does not reset them; every process sees them) and each one is logged at WARNING with
+the channel and a hash of the chat id — never the code.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,14 +21,25 @@ from core.messages import ChatRef
 from core.municipality import Municipality
 from core.ports import Invite, NewStaff, StaffMember, Store
 
+log = logging.getLogger(__name__)
+
 ROLES = ("staff", "dispatcher")
 INVITE_TTL = timedelta(hours=72)
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
+MAX_CODE_FAILURES = 5
+CODE_FAILURE_WINDOW = timedelta(hours=1)
 
 
 class InviteError(ValueError):
     """The invite cannot be made (unknown organisation, role that does not fit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TooManyTries:
+    """`/staff CODE` refused unchecked: too many wrong codes from this chat; it may try again `after`."""
+
+    after: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,20 +95,36 @@ def redeem(
     name: str,
     language: str,
     now: datetime,
-) -> StaffMember | str:
-    """The new staff member, or the text key that explains the refusal."""
+) -> StaffMember | str | TooManyTries:
+    """The new staff member, the text key that explains the refusal, or TooManyTries."""
     if not normalise_code(code):
         return "staff.invite.usage"
-    digest = code_hash(code)
-    invite = store.find_invite(digest)
-    if invite is None or municipality.organisation(invite.organisation) is None:
-        return "staff.invite.invalid"
-    if invite.used_at is not None:
-        return "staff.invite.used"
-    if invite.expires_at <= now:
-        return "staff.invite.expired"
-    if not store.use_invite(digest, chat.key, now):
-        return "staff.invite.used"
+    failures = store.staff_code_failures(chat, now - CODE_FAILURE_WINDOW)
+    if len(failures) >= MAX_CODE_FAILURES:
+        # Tries count while younger than the window: the chat may try again once all but
+        # MAX_CODE_FAILURES - 1 of them have aged out.
+        after = failures[-MAX_CODE_FAILURES] + CODE_FAILURE_WINDOW
+        log.warning(
+            "/staff code refused unchecked: %d wrong codes in the last hour from %s chat %s (until %s)",
+            len(failures),
+            chat.channel,
+            chat_hash(chat),
+            after.isoformat(timespec="seconds"),
+        )
+        return TooManyTries(after)
+    invite = _use(store, municipality, code, chat, now)
+    if isinstance(invite, str):
+        refusal = invite
+        store.record_staff_code_failure(chat, now, forget_before=now - CODE_FAILURE_WINDOW)
+        log.warning(
+            "wrong /staff code (%s) from %s chat %s: %d of %d tries this hour",
+            refusal.rsplit(".", 1)[-1],
+            chat.channel,
+            chat_hash(chat),
+            len(failures) + 1,
+            MAX_CODE_FAILURES,
+        )
+        return refusal
     return store.bind_staff(
         NewStaff(
             chat=chat,
@@ -102,3 +135,23 @@ def redeem(
             at=now,
         )
     )
+
+
+def _use(store: Store, municipality: Municipality, code: str, chat: ChatRef, now: datetime) -> Invite | str:
+    """Use the invite with this code: the invite, or the text key of the refusal."""
+    digest = code_hash(code)
+    invite = store.find_invite(digest)
+    if invite is None or municipality.organisation(invite.organisation) is None:
+        return "staff.invite.invalid"
+    if invite.used_at is not None:
+        return "staff.invite.used"
+    if invite.expires_at <= now:
+        return "staff.invite.expired"
+    if not store.use_invite(digest, chat.key, now):
+        return "staff.invite.used"
+    return invite
+
+
+def chat_hash(chat: ChatRef) -> str:
+    """A short stable hash of the chat id for logs: tries from one chat can be told apart, the id not read."""
+    return hashlib.sha256(chat.key.encode()).hexdigest()[:12]

@@ -16,8 +16,13 @@ Rows (table `outbox`)
          "ask_location": false,
          "extra": {}}
     status                     pending → sent | dead;  attempts = failed deliveries so far
-    next_attempt_at            when the row may be tried (again); a claim pushes it forward by a lease, so
-                               rows of a worker that died mid-delivery are retried after the lease expires
+    next_attempt_at            when the row may be tried (again); a claim pushes it forward by a short lease
+                               (20 s), renewed while the delivery runs (a long album upload keeps it), so a
+                               row of a worker that died mid-delivery is retried within the lease
+    backoff_since              set while the row waits because of a transient failure (when it failed); a
+                               success on its channel whose delivery started after that makes it due at
+                               once (the channel is back: no need to wait out the back-off). A success
+                               that ran alongside the failure proves nothing and cuts nothing.
     last_error                 the last DeliveryError's text
 
 The ChannelSender contract (core/ports.py) — what a Telegram or VK adapter implements
@@ -44,8 +49,9 @@ Delivery (`OutboxWorker`)
     the single writer on SQLite — taking at most one row per chat, the oldest pending one, so each chat gets
     its messages in order and never two at once. After a success the chat's next rows wait `chat_interval`
     (stored in `next_attempt_at`, so it holds across processes); a per-channel limiter spaces calls to
-    `max_per_second`. Failures back off exponentially (base × 2^(n−1), capped), or wait `retry_after` when
-    the platform said so; after `max_attempts` failures, or a permanent one, the row is dead
+    `max_per_second`. Failures back off exponentially (base × 2^(n−1), capped) until the channel next
+    succeeds, or wait `retry_after` when the platform said so (that wait is kept: it is the platform's
+    rule); after `max_attempts` failures, or a permanent one, the row is dead
     (`otklik outbox list --failed`). Delivery is at least once: a crash between sending and recording sends
     the message again after the lease.
 """
@@ -76,7 +82,8 @@ PAYLOAD_VERSION = 1
 MAX_ATTEMPTS = 8
 BASE_DELAY = 5.0
 MAX_DELAY = 3600.0
-LEASE = 120.0
+LEASE = 20.0
+"""Seconds a claimed row is reserved for its worker; renewed every LEASE / 4 while the delivery runs."""
 BATCH = 32
 CHANNEL_RATES = {"telegram": 30.0, "vk": 20.0, "console": 0.0}  # calls per second; 0 = unlimited
 DEFAULT_CHANNEL_RATE = 20.0
@@ -160,7 +167,7 @@ def claim(
     store.conn.execute(
         update(outbox)
         .where(outbox.c.id.in_([r.id for r in rows]))
-        .values(next_attempt_at=now + timedelta(seconds=lease))
+        .values(next_attempt_at=now + timedelta(seconds=lease), backoff_since=None)
     )
     return [
         OutgoingMessage(
@@ -172,10 +179,39 @@ def claim(
     ]
 
 
-def mark_sent(store: Any, message_id: int, chat: ChatRef, now: datetime, chat_interval: float) -> None:
+def renew_lease(store: Any, message_id: int, until: datetime) -> None:
+    """Keep a row whose delivery is still running reserved until `until`."""
+    store.conn.execute(
+        update(outbox)
+        .where(outbox.c.id == message_id, outbox.c.status == "pending")
+        .values(next_attempt_at=until)
+    )
+
+
+def mark_sent(
+    store: Any,
+    message_id: int,
+    chat: ChatRef,
+    now: datetime,
+    chat_interval: float,
+    started_at: datetime | None = None,
+) -> None:
+    """`started_at`: when this delivery was claimed; rows of the channel that failed transiently before it
+    become due now — the channel works again, they need not wait out their back-off."""
     store.conn.execute(
         update(outbox).where(outbox.c.id == message_id).values(status="sent", sent_at=now, last_error="")
     )
+    if started_at is not None:
+        store.conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.channel == chat.channel,
+                outbox.c.status == "pending",
+                outbox.c.backoff_since < started_at,
+                outbox.c.next_attempt_at > now,
+            )
+            .values(next_attempt_at=now, backoff_since=None)
+        )
     if chat_interval > 0:
         ready = now + timedelta(seconds=chat_interval)
         store.conn.execute(
@@ -190,13 +226,24 @@ def mark_sent(store: Any, message_id: int, chat: ChatRef, now: datetime, chat_in
         )
 
 
-def mark_failed(store: Any, message_id: int, error: str, retry_at: datetime | None) -> None:
-    """`retry_at` None: the row is dead."""
+def mark_failed(
+    store: Any,
+    message_id: int,
+    error: str,
+    retry_at: datetime | None,
+    now: datetime | None = None,
+    transient: bool = True,
+) -> None:
+    """`retry_at` None: the row is dead. `transient` (with `now`, the failure's time): the wait ends early
+    when a later delivery on the channel succeeds (False for the platform's own `retry_after`)."""
+    if now is None:
+        transient = False
     values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "last_error": error[:2000]}
     if retry_at is None:
         values["status"] = "dead"
     else:
         values["next_attempt_at"] = retry_at
+        values["backoff_since"] = now if transient else None
     store.conn.execute(update(outbox).where(outbox.c.id == message_id).values(values))
 
 
@@ -285,6 +332,7 @@ class OutboxWorker:
         base_delay: float = BASE_DELAY,
         max_delay: float = MAX_DELAY,
         lease: float = LEASE,
+        renew_every: float | None = None,
         batch: int = BATCH,
         concurrency: int = 16,
     ) -> None:
@@ -295,6 +343,7 @@ class OutboxWorker:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.lease = lease
+        self.renew_every = renew_every if renew_every is not None else lease / 4
         self.batch = batch
         self.stats: Counter[str] = Counter()
         self._semaphore = asyncio.Semaphore(concurrency)
@@ -316,20 +365,23 @@ class OutboxWorker:
 
     async def run_once(self) -> int:
         """Claim one batch of due rows and deliver it; the number of rows claimed."""
+        started_at = self.clock()
         messages = await self.db.run(
-            partial(claim, channels=list(self.senders), now=self.clock(), limit=self.batch, lease=self.lease)
+            partial(claim, channels=list(self.senders), now=started_at, limit=self.batch, lease=self.lease)
         )
         if messages:
-            await asyncio.gather(*(self._deliver(m) for m in messages))
+            await asyncio.gather(*(self._deliver(m, started_at) for m in messages))
         return len(messages)
 
-    async def _deliver(self, message: OutgoingMessage) -> None:
+    async def _deliver(self, message: OutgoingMessage, started_at: datetime) -> None:
         chat = message.reply.chat
         assert chat is not None
         sender = self.senders[chat.channel]
         error: DeliveryError | None = None
         async with self._semaphore:
             await self._spacers[chat.channel].wait()
+            done = asyncio.Event()
+            keeper = asyncio.create_task(self._keep_lease(message.id, done))
             try:
                 await sender.deliver(message)
             except DeliveryError as exc:
@@ -337,6 +389,9 @@ class OutboxWorker:
             except Exception as exc:  # a bug or an unexpected library error: retry, and say so in the log
                 log.exception("outbox message %s to %s failed", message.id, chat.key)
                 error = DeliveryError(f"{type(exc).__name__}: {exc}")
+            finally:
+                done.set()
+                await keeper  # a renewal in flight lands before the outcome, never after it
         now = self.clock()
         if error is None:
             self.stats["sent"] += 1
@@ -347,6 +402,7 @@ class OutboxWorker:
                     chat=chat,
                     now=now,
                     chat_interval=self.chat_interval(chat.channel),
+                    started_at=started_at,
                 )
             )
             return
@@ -360,7 +416,29 @@ class OutboxWorker:
             delay = error.retry_after if error.retry_after is not None else self.backoff(failures)
             retry_at = now + timedelta(seconds=max(0.0, delay))
             self.stats["retrying"] += 1
-        await self.db.run(partial(mark_failed, message_id=message.id, error=str(error), retry_at=retry_at))
+        await self.db.run(
+            partial(
+                mark_failed,
+                message_id=message.id,
+                error=str(error),
+                retry_at=retry_at,
+                now=now,
+                transient=error.retry_after is None,
+            )
+        )
+
+    async def _keep_lease(self, message_id: int, done: asyncio.Event) -> None:
+        """Renew the row's lease every `renew_every` seconds until `done`, so a long delivery (an album
+        upload) is not taken by another worker while the lease stays short for a worker that died."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout=self.renew_every)
+                return
+            until = self.clock() + timedelta(seconds=self.lease)
+            try:
+                await self.db.run(partial(renew_lease, message_id=message_id, until=until))
+            except Exception:  # the database hiccupped: the next renewal may succeed
+                log.warning("outbox message %s: renewing its lease failed", message_id, exc_info=True)
 
     async def run(self, stopping: asyncio.Event, idle: float = 1.0) -> None:
         """Deliver until `stopping` is set; poll every `idle` seconds when there is nothing to do."""

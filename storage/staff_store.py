@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from core.domain.tickets import Status, Ticket
 from core.messages import ChatRef, Reply
@@ -17,6 +17,7 @@ from storage.outbox import encode_reply
 from storage.rows import ticket_summary, utc
 from storage.tables import (
     OutboxRow,
+    StaffCodeAttemptRow,
     StaffInviteRow,
     StaffRow,
     TicketEventRow,
@@ -26,6 +27,7 @@ from storage.tables import (
 
 staff_t = StaffRow.__table__
 invites_t = StaffInviteRow.__table__
+code_attempts_t = StaffCodeAttemptRow.__table__
 outbox_t = OutboxRow.__table__
 tickets_t = TicketRow.__table__
 photos_t = TicketPhotoRow.__table__
@@ -121,6 +123,21 @@ class StaffStore:
             .returning(invites_t.c.code_hash)
         ).first()
         return used is not None
+
+    def staff_code_failures(self, chat: ChatRef, since: datetime) -> Sequence[datetime]:
+        a = code_attempts_t
+        rows = self.conn.execute(
+            select(a.c.at)
+            .where(a.c.channel == chat.channel, a.c.chat_id == chat.chat_id, a.c.at > since)
+            .order_by(a.c.at)
+        )
+        return [utc(at) for (at,) in rows]  # type: ignore[misc]
+
+    def record_staff_code_failure(self, chat: ChatRef, at: datetime, forget_before: datetime) -> None:
+        self.conn.execute(delete(code_attempts_t).where(code_attempts_t.c.at < forget_before))
+        self.conn.execute(
+            insert(code_attempts_t), {"channel": chat.channel, "chat_id": chat.chat_id, "at": at}
+        )
 
     def bind_staff(self, member: NewStaff) -> StaffMember:
         ident = staff_ident(member.chat)

@@ -209,11 +209,25 @@ class StaffInviteRow(Base):
     used_by: Mapped[str | None] = mapped_column(String(140), nullable=True)
 
 
+class StaffCodeAttemptRow(Base):
+    """A wrong `/staff CODE` try: at most a few per chat per hour (core/staffing.py). In the database so a
+    restart does not reset the count and every process on PostgreSQL sees it; older rows are pruned."""
+
+    __tablename__ = "staff_code_attempts"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(Timestamp)
+
+    __table_args__ = (Index(None, "channel", "chat_id", "at"), Index(None, "at"))
+
+
 class OutboxRow(Base):
     """A message to someone other than the sender, written in the transaction that caused it (DESIGN.md §6).
 
     `status`: pending → sent, or dead after too many failures. A claimed row stays pending with
-    `next_attempt_at` pushed forward by a lease, so a crashed worker's rows are retried later."""
+    `next_attempt_at` pushed forward by a short lease, renewed while the delivery runs, so a crashed
+    worker's rows are retried soon."""
 
     __tablename__ = "outbox"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -224,6 +238,9 @@ class OutboxRow(Base):
     status: Mapped[str] = mapped_column(String(8), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(Timestamp)
+    backoff_since: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    """When the transient failure that holds the row back happened (null: not a lease, not the platform's
+    retry_after): a success on the channel that started after it makes the row due at once."""
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     sent_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     last_error: Mapped[str] = mapped_column(Text, default="")

@@ -3,14 +3,17 @@ dead letters, one message at a time per chat in order, and SKIP LOCKED claims on
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from core.messages import ChatRef, Location, Photo, Reply
 from core.ports import DeliveryError, OutgoingMessage
 from storage.database import Database
-from storage.outbox import OutboxWorker, claim, decode_reply, encode_reply, list_entries
+from storage.outbox import LEASE, OutboxWorker, claim, decode_reply, encode_reply, list_entries
 from storage.store import SqlStore
 from tests.conftest import NOW, PG_URL
+from tests.fakes import wait_for
 from tests.support import Clock
 
 
@@ -188,6 +191,91 @@ async def test_rows_of_channels_without_a_sender_stay_pending(db: Database) -> N
     report = await worker.flush()
     assert (report.sent, report.pending) == (1, 1)
     assert [e.chat.channel for e in await rows(db)] == ["telegram"]
+
+
+class StuckSender(FlakySender):
+    """A channel whose delivery runs until the test lets it finish (a long album upload, a hung request)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def deliver(self, message: OutgoingMessage) -> None:
+        self.calls.append((message.id, "", message.reply.text, message.attempt))
+        await self.release.wait()
+        self.delivered.append(message.reply.text)
+
+
+async def test_a_row_whose_worker_died_mid_delivery_is_taken_again_within_the_short_lease(
+    db: Database,
+) -> None:
+    clock = Clock(NOW)
+    stuck = StuckSender()
+    await enqueue(db, to("A", "a1"), to("A", "a2"))
+    dying = asyncio.create_task(OutboxWorker(db, {"test": stuck}, clock=clock).run_once())
+    await wait_for(lambda: stuck.calls, 5, "the delivery to start")
+    dying.cancel()  # the process is killed mid-delivery; the row stays pending under its lease
+    with pytest.raises(asyncio.CancelledError):
+        await dying
+
+    sender = FlakySender()
+    worker = OutboxWorker(db, {"test": sender}, clock=clock)
+    clock.advance(seconds=LEASE - 1)
+    assert await worker.run_once() == 0  # still leased: the other worker might be alive
+    clock.advance(seconds=1)
+    assert LEASE <= 20
+    assert await worker.run_once() == 1 and sender.delivered == ["a1"]
+    assert await worker.run_once() == 1 and sender.delivered == ["a1", "a2"]  # order kept
+
+
+async def test_a_long_delivery_renews_its_lease_and_is_not_taken_twice(db: Database) -> None:
+    clock = Clock(NOW)
+    slow = StuckSender()
+    await enqueue(db, to("A", "album"))
+    worker = OutboxWorker(db, {"test": slow}, clock=clock, renew_every=0.01)
+    delivering = asyncio.create_task(worker.run_once())
+    await wait_for(lambda: slow.calls, 5, "the delivery to start")
+
+    other = FlakySender()
+    second = OutboxWorker(db, {"test": other}, clock=clock)
+    for _ in range(3):  # the upload takes three leases' time
+        clock.advance(seconds=LEASE + 1)
+
+        async def renewed() -> bool:
+            [row] = await rows(db)
+            return row.next_attempt_at > clock.now
+
+        for _ in range(500):
+            if await renewed():
+                break
+            await asyncio.sleep(0.01)
+        assert await renewed(), "the lease was not renewed"
+        assert await second.run_once() == 0
+    slow.release.set()
+    assert await delivering == 1
+    assert slow.delivered == ["album"] and other.calls == []
+    assert await rows(db) == [] and len(await rows(db, "sent")) == 1
+    clock.advance(hours=1)
+    assert await second.run_once() == 0  # a renewal never lands after the outcome
+
+
+async def test_after_a_transient_failure_a_success_on_the_channel_sends_the_backed_off_rows_at_once(
+    db: Database,
+) -> None:
+    clock = Clock(NOW)
+    sender = FlakySender([DeliveryError("timeout"), DeliveryError("429", retry_after=42)])
+    worker = OutboxWorker(db, {"test": sender}, clock=clock, base_delay=60)
+    await enqueue(db, to("A", "a1"), to("C", "c1"), to("A", "a2"))
+    assert await worker.run_once() == 2  # a1: timeout (back-off 60 s); c1: the platform says 42 s
+    clock.advance(seconds=1)
+    assert await worker.run_once() == 0
+
+    await enqueue(db, to("B", "b1"))
+    assert await worker.run_once() == 1 and sender.delivered == ["b1"]  # the channel works again
+    assert await worker.run_once() == 1 and sender.delivered == ["b1", "a1"]
+    assert await worker.run_once() == 1 and sender.delivered == ["b1", "a1", "a2"]
+    [c1] = await rows(db)  # the platform's retry_after is its rule: kept
+    assert c1.chat.chat_id == "C" and (c1.next_attempt_at - NOW).total_seconds() == 42
 
 
 @pytest.mark.skipif(not PG_URL, reason="SKIP LOCKED is PostgreSQL's; SQLite has one writer")

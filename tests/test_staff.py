@@ -4,6 +4,9 @@ the refusals (not staff, another organisation's ticket, a stale button, a race o
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 from core.domain.tickets import Status
 from core.engine import Engine
@@ -51,6 +54,41 @@ async def test_invite_codes_are_single_use_and_expire(engine: Engine) -> None:
     await dispatcher.join("dispatch", "dispatcher")
     members = await engine.db.run(lambda store: store.all_staff())
     assert [(m.organisation, m.role) for m in members] == [(ROADS, "staff"), ("dispatch", "dispatcher")]
+
+
+async def test_a_sixth_wrong_staff_code_within_an_hour_is_refused_unchecked_until_the_hour_is_over(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """300 wrong `/staff CODE` tries from one chat met no limit and left nothing in the log."""
+    clock = Clock(NOW)
+    engine.clock = clock
+    guesser = Staff(engine, "g1")
+    with caplog.at_level(logging.WARNING, logger="core.staffing"):
+        for n in range(5):
+            await guesser.command("staff", f"ZZZZ-ZZZ{n + 2}")
+            guesser.expect("staff.invite.invalid")
+            clock.advance(minutes=1)
+    failures = [r.getMessage() for r in caplog.records if "wrong /staff code" in r.getMessage()]
+    assert len(failures) == 5 and "test chat" in failures[0] and "5 of 5" in failures[-1]
+    assert not any("ZZZZ" in m or "g1" in m for m in failures)  # neither the code nor the chat id
+
+    code = await invite(engine, ROADS)
+    await guesser.command("staff", code)  # the right code, but only after the hour
+    guesser.expect("staff.invite.too_many")
+    assert "11:00" in guesser.replies[0].text  # the first wrong try (10:00 in Irkutsk) ages out then
+
+    restarted = Engine(engine.db, engine.municipality, clock=clock)  # the count is in the database
+    again = Staff(restarted, "g1")
+    clock.advance(minutes=54)  # 10:59
+    await again.command("staff", code)
+    again.expect("staff.invite.too_many")
+    other = Staff(restarted, "g2")  # another chat is not held back
+    await other.command("staff", "ZZZZ-ZZZZ")
+    other.expect("staff.invite.invalid")
+
+    clock.advance(minutes=1)  # 11:00: the first wrong try is an hour old
+    await again.command("staff", code)
+    again.expect("staff.joined")
 
 
 async def test_a_resident_reaches_no_staff_command_or_button(engine: Engine) -> None:

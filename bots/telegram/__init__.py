@@ -31,16 +31,20 @@ def telegram_channel(app: App, options: Options | None = None) -> TelegramChanne
     token = settings.telegram_bot_token.get_secret_value().strip() if settings.telegram_bot_token else ""
     if not token:
         return None
+    from bots.logging_setup import redact_also
     from bots.telegram.channel import TelegramChannel, webhook_secret
 
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    if settings.webhook_base_url:
+        secret = webhook_secret(secret, token)
+        redact_also(secret)  # derived from the token when WEBHOOK_SECRET is unset: keep it out of logs too
     return TelegramChannel(
         make_api(settings.telegram_library, token, settings.telegram_api_url),
         app.engine,
         app.db,
         app.photos,
         webhook_url=settings.webhook_base_url,
-        webhook_secret=webhook_secret(secret, token) if settings.webhook_base_url else "",
+        webhook_secret=secret if settings.webhook_base_url else "",
         default_language=settings.default_language,
         options=options,
     )

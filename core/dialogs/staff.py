@@ -84,6 +84,8 @@ def join(ctx: Ctx, args: str) -> list[Reply]:
     )
     if isinstance(result, str):
         return [ctx.reply(result)]
+    if isinstance(result, staffing.TooManyTries):
+        return [ctx.reply("staff.invite.too_many", time=local(ctx.municipality, result.after, "%H:%M"))]
     key = "staff.joined_dispatcher" if result.is_dispatcher else "staff.joined"
     return [
         ctx.reply(
