@@ -281,7 +281,8 @@ def _decode_cost(image: Image.Image, full: tuple[int, int], target: tuple[int, i
         cost *= 4  # libwebp's two canvases and the frame's bytes, besides Pillow's image
     if image.format in ("JPEG", "MPO") and image.info.get("progressive"):
         cost += _coefficient_bytes(image, full)
-    return cost + 4 * BAND_BYTES + target[0] * target[1] * 4
+    bands = 3 * min(BAND_BYTES, width * height * 4)  # rows cut out, converted, reduced
+    return cost + bands + target[0] * target[1] * 4
 
 
 def _coefficient_bytes(image: Image.Image, full: tuple[int, int]) -> int:
