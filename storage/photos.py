@@ -252,9 +252,14 @@ def _pillow_limit() -> int:
 
 
 def _recognised_format(prefix: bytes) -> str | None:
-    """Which format Pillow would take these bytes for, judged from the first bytes alone."""
+    """Which format we do not accept Pillow would take these bytes for, judged from the first bytes alone.
+
+    (A damaged JPEG is not "another format": it stays a picture we could not read.)
+    """
     Image.init()
     for name, (_factory, accept) in Image.OPEN.items():
+        if name in ACCEPTED_FORMATS or name == "MPO":
+            continue
         try:
             if accept is not None and accept(prefix) is True:
                 return name
@@ -406,7 +411,15 @@ def register_photo(
         )
         if conn_or_session.execute(statement).first() is not None:
             return True
-    elif not conn_or_session.execute(select(table.c.sha256).where(table.c.sha256 == stored.sha256)).first():
+        # An upsert, not an UPDATE: should the collector delete the row meanwhile, it is written again.
+        refresh = (
+            dialect_insert(table)
+            .values(values)
+            .on_conflict_do_update(index_elements=["sha256"], set_={"created_at": values["created_at"]})
+        )
+        conn_or_session.execute(refresh)
+        return False
+    if not conn_or_session.execute(select(table.c.sha256).where(table.c.sha256 == stored.sha256)).first():
         conn_or_session.execute(insert(table).values(values))
         return True
     conn_or_session.execute(

@@ -100,8 +100,9 @@ def test_png_with_alpha_becomes_rgb_jpeg(store: PhotoStore) -> None:
 
 @pytest.mark.parametrize("data", [b"hello, this is not a photo", b"", b"\xff\xd8\xff\xe0 truncated jpeg"])
 def test_non_images_are_rejected(store: PhotoStore, data: bytes) -> None:
-    with pytest.raises(NotAnImage):
+    with pytest.raises(NotAnImage) as refused:
         store.store(data)
+    assert not isinstance(refused.value, UnsupportedFormat)  # "could not read it", not "wrong format"
     assert not store.root.exists() or not any(store.root.rglob("*.jpg"))
 
 
