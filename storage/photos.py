@@ -206,7 +206,7 @@ def _decode(data: bytes, max_side: int, budget: DecodeBudget) -> Image.Image:
                 raise PhotoTooManyPixels(f"{full[0]}x{full[1]} {image.format} would take {cost >> 20} MB")
             with budget.reserve(cost):
                 image.load()
-                orientation = image.getexif().get(ORIENTATION)  # PNG may keep EXIF after the pixels
+                orientation = _orientation(image)
                 result = _reduced(image, target)
     except PhotoRejected:
         raise
@@ -219,6 +219,16 @@ def _decode(data: bytes, max_side: int, budget: DecodeBudget) -> Image.Image:
     # The encoder copies some of `info` (e.g. JPEG comments) into the file; start from nothing.
     result.info = {}
     return result
+
+
+def _orientation(image: Image.Image) -> int | None:
+    """The EXIF orientation (read after loading: a PNG may keep its EXIF after the pixels); damaged EXIF is
+    no reason to refuse a photo, it is dropped anyway."""
+    try:
+        value = image.getexif().get(ORIENTATION)
+    except Exception:
+        return None
+    return value if isinstance(value, int) else None
 
 
 def _open(data: bytes) -> Image.Image:
