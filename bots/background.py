@@ -1,4 +1,5 @@
-"""Background jobs of `otklik run` (registered in bots/runner.py): outbox delivery and lifecycle timers."""
+"""Background jobs of `otklik run` (registered in bots/runner.py): outbox delivery, lifecycle timers and the
+photo collector."""
 
 from __future__ import annotations
 
@@ -6,21 +7,25 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 from bots.app import App
 from bots.console_outbox import CHANNEL as CONSOLE
 from bots.console_outbox import ConsoleSender
+from bots.photos import collect_unused
 from core.jobs import run_timers
 from core.ports import ChannelSender
 from storage.outbox import OutboxWorker
+from storage.photo_gc import Collected
 
 log = logging.getLogger(__name__)
 
 TIMER_INTERVAL = 60.0
 """Seconds between runs of the auto-close and overdue jobs."""
+PHOTO_GC_INTERVAL = 3600.0
+"""Seconds between runs of the photo collector (the first at start): it reads every dialog; hourly will do."""
 
 
 def console_sender(app: App) -> ConsoleSender:
@@ -36,7 +41,14 @@ async def deliver_outbox(app: App, senders: dict[str, ChannelSender], stopping: 
     await OutboxWorker(app.db, with_console(app, senders)).run(stopping)
 
 
+async def collect_photos(app: App, now: datetime) -> Collected:
+    """Photos nothing refers to, `PHOTO_GC_HOURS` after their latest upload: file and row removed."""
+    return await collect_unused(app.db, app.photos, now, timedelta(hours=app.settings.photo_gc_hours))
+
+
 async def lifecycle_timers(app: App, senders: dict[str, ChannelSender], stopping: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    photos_collected_at = -PHOTO_GC_INTERVAL
     while not stopping.is_set():
         try:
             done = await app.db.run(
@@ -46,6 +58,12 @@ async def lifecycle_timers(app: App, senders: dict[str, ChannelSender], stopping
                 log.info("timers: %s", {k: len(v) for k, v in done.items()})
         except Exception:
             log.exception("lifecycle timers failed")
+        if loop.time() - photos_collected_at >= PHOTO_GC_INTERVAL:
+            photos_collected_at = loop.time()
+            try:
+                await collect_photos(app, datetime.now(UTC))
+            except Exception:
+                log.exception("photo collection failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), timeout=TIMER_INTERVAL)
 

@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bots import staff_cli
@@ -16,6 +17,7 @@ from bots.app import NotConfigured, build_app, load_config_file, prepare_databas
 from bots.background import console_with_jobs
 from bots.console import ConsoleChannel
 from bots.logging_setup import install_redaction
+from bots.photos import collect_unused
 from bots.reports import stats_document, stats_lines, ticket_document, ticket_row
 from bots.runner import configured_channels, serve
 from bots.settings import Settings
@@ -61,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
 
     stats = sub.add_parser("stats", help="counts, response and resolution times, ratings, reopen rate")
     stats.add_argument("--json", action="store_true")
+    photos = sub.add_parser("photos", help="stored photos").add_subparsers(
+        dest="photos_command", required=True
+    )
+    gc = photos.add_parser("gc", help="remove photos nothing refers to (after PHOTO_GC_HOURS)")
+    gc.add_argument("--hours", type=float, default=None, help="grace period instead of PHOTO_GC_HOURS")
     staff_cli.add_commands(sub)  # staff invite|list, outbox flush|list
     return parser
 
@@ -113,6 +120,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return _tickets(settings, args)
         case "stats":
             return _stats(settings, args.json)
+        case "photos":
+            return _photos_gc(settings, args.hours)
         case "staff" | "outbox":
             return staff_cli.run(args, settings)
     return 2
@@ -193,6 +202,17 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         app.close()
+
+
+def _photos_gc(settings: Settings, hours: float | None) -> int:
+    grace = timedelta(hours=settings.photo_gc_hours if hours is None else max(0.0, hours))
+    app = build_app(settings)
+    try:
+        collected = asyncio.run(collect_unused(app.db, app.photos, datetime.now(UTC), grace))
+    finally:
+        app.close()
+    print(collected)
+    return 0
 
 
 def _stats(settings: Settings, as_json: bool) -> int:

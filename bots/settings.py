@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     geocoder: Literal["nominatim", "yandex", "off"] = "nominatim"
     nominatim_url: str = "https://nominatim.openstreetmap.org"
     yandex_geocoder_key: SecretStr | None = None
+
+    photo_gc_hours: float = Field(default=24.0, ge=0)
+    """Photos nothing refers to (sent where no step takes them, of cancelled drafts) are removed this long
+    after their latest upload."""
 
     @property
     def effective_database_url(self) -> str:

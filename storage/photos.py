@@ -8,30 +8,57 @@ is the sha256 of the re-encoded bytes, so a photo sent twice is stored once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import math
 import os
 import re
+import threading
 import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from PIL import Image, ImageOps
-from sqlalchemy import Connection, insert, select
+from PIL import Image
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from core import photo_limits
 from storage.tables import PhotoRow
 
 CONTENT_TYPE: Final = "image/jpeg"
 JPEG_QUALITY: Final = 87
-# Decoders we trust with untrusted bytes; Pillow would otherwise also try EPS (Ghostscript), PSD, ICO, ….
+# Decoders we trust with untrusted bytes; Pillow would otherwise also try EPS (Ghostscript), PSD, TIFF, ….
 # ("JPEG" also opens the multi-picture JPEGs many phone cameras produce, as Pillow's MPO images.)
-ACCEPTED_FORMATS: Final = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+ACCEPTED_FORMATS: Final = ("JPEG", "PNG", "WEBP", "GIF")
 # Flattening transparency onto white keeps PNG screenshots and stickers readable in JPEG.
 BACKGROUND: Final = (255, 255, 255)
+MAX_PIXELS: Final = photo_limits.MAX_MEGAPIXELS * 1_000_000
+WEBP_MAX_PIXELS: Final = photo_limits.WEBP_MAX_MEGAPIXELS * 1_000_000
+DECODE_BUDGET: Final = 224 * 1024 * 1024
+"""Bytes that decodes running at once may hold: a second big picture waits until the first is done. The
+costliest pictures within the pixel limits (a 40-megapixel RGBA PNG, a 10-megapixel WebP) need ~210 MB."""
+BAND_BYTES: Final = 8 * 1024 * 1024
+"""Rows of the decoded picture converted at a time, so no full-size copy is ever made."""
+REDUCING_GAP: Final = 1.0
+"""As in Pillow's `thumbnail`: a box reduction by a whole factor first, leaving at least this ratio for the
+Lanczos filter (Pillow's default of 2 nearly doubles the CPU of a 40-megapixel picture)."""
+ORIENTATION: Final = 0x0112
+TRANSPOSE: Final = {  # EXIF orientation → the transposition that makes the picture upright (as ImageOps)
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -41,11 +68,19 @@ class PhotoRejected(ValueError):
 
 
 class PhotoTooLarge(PhotoRejected):
-    pass
+    """More bytes than accepted."""
+
+
+class PhotoTooManyPixels(PhotoRejected):
+    """More pixels than accepted, refused from the header before anything is decoded."""
 
 
 class NotAnImage(PhotoRejected):
     pass
+
+
+class UnsupportedFormat(NotAnImage):
+    """A picture, but in a format whose decoder we do not run on untrusted bytes (TIFF, BMP, PSD, …)."""
 
 
 class PhotoNotFound(KeyError, FileNotFoundError):
@@ -72,14 +107,56 @@ def validate_sha256(sha256: str) -> str:
     return sha256
 
 
+class DecodeBudget:
+    """Decodes reserve the memory they will need; one that does not fit waits, first come first served.
+
+    (One bigger than the whole budget would run alone; the store refuses those.) Threads, not asyncio:
+    `store` is synchronous.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._used = 0
+        self._next = 0
+        self._turn = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def reserve(self, size: int) -> Iterator[None]:
+        with self._cond:
+            ticket, self._next = self._next, self._next + 1
+            self._cond.wait_for(
+                lambda: self._turn == ticket and (self._used == 0 or self._used + size <= self.limit)
+            )
+            self._used += size
+            self._turn += 1
+            self._cond.notify_all()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._used -= size
+                self._cond.notify_all()
+
+
 class PhotoStore:
     """Files live at `root/ab/cd/<sha256>.jpg`; two directory levels keep directories small."""
 
-    def __init__(self, root: Path, max_bytes: int = 20 * 1024 * 1024, max_side: int = 2560) -> None:
+    def __init__(
+        self,
+        root: Path,
+        max_bytes: int = photo_limits.MAX_MB * 1024 * 1024,
+        max_side: int = photo_limits.MAX_SIDE,
+        budget: DecodeBudget | None = None,
+    ) -> None:
         # Nothing touches the disk here: the root is created on the first store.
         self.root = Path(root)
         self.max_bytes = max_bytes
         self.max_side = max_side
+        self.budget = budget or DecodeBudget(DECODE_BUDGET)
+        # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a warning would let the decode go on.
+        # (Idempotent: an identical filter is replaced, not added again.)
+        warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
     def path_of(self, sha256: str) -> Path:
         validate_sha256(sha256)
@@ -98,71 +175,198 @@ class PhotoStore:
     def store(self, data: bytes) -> StoredPhoto:
         if len(data) > self.max_bytes:
             raise PhotoTooLarge(f"photo of {len(data)} bytes exceeds the {self.max_bytes} byte limit")
-        image = _normalised(_decode(data, self.max_side), self.max_side)
+        image = _decode(data, self.max_side, self.budget)
         encoded = _encode_jpeg(image)
         sha256 = hashlib.sha256(encoded).hexdigest()
         path = self.path_of(sha256)
-        if not path.is_file():
+        if path.is_file():
+            # Fresh again: the collector (storage/photo_gc.py) leaves recently touched files alone.
+            with contextlib.suppress(OSError):
+                os.utime(path)
+        else:
             _write_atomically(path, encoded)
         return StoredPhoto(sha256, path, len(encoded), image.width, image.height)
 
 
-def _decode(data: bytes, max_side: int) -> Image.Image:
-    """Decode fully now so that truncated or hostile files fail here, as NotAnImage, and never later."""
+def _decode(data: bytes, max_side: int, budget: DecodeBudget) -> Image.Image:
+    """Header first, then a bounded decode: only the picture's first frame, reduced band by band.
+
+    Truncated or hostile files fail here, as a PhotoRejected, and never later.
+    """
     try:
-        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as probe:
-            _check_pixels(probe)
-            probe.verify()
-        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-        _check_pixels(image)
-        # JPEG can decode at 1/2…1/8 scale for free; the box is square, so both sides stay ≥ max_side.
-        image.draft("RGB", (max_side, max_side))
-        image.load()
+        with _open(data) as probe:
+            probe.verify()  # PNG: every chunk's CRC, without decompressing anything
+        with _open(data) as image:
+            full = image.size
+            target = _fit(full, max_side)
+            image.draft(None, target)  # JPEG decodes at 1/2…1/8 scale for free; others ignore this
+            cost = _decode_cost(image, full, target)
+            if cost > budget.limit:
+                # Only pictures that cost more per pixel than the limits assume (a progressive 4:4:4 JPEG).
+                raise PhotoTooManyPixels(f"{full[0]}x{full[1]} {image.format} would take {cost >> 20} MB")
+            with budget.reserve(cost):
+                image.load()
+                orientation = _orientation(image)
+                result = _reduced(image, target)
     except PhotoRejected:
         raise
     except Image.DecompressionBombError as exc:
         raise NotAnImage(f"decompression bomb: {exc}") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError, Image.UnidentifiedImageError) as exc:
         raise NotAnImage(f"not a readable image: {exc}") from None
-    return image
-
-
-def _check_pixels(image: Image.Image) -> None:
-    """Pillow only warns between MAX_IMAGE_PIXELS and twice that; we refuse there too.
-
-    Doing the check ourselves instead of turning the warning into an error avoids `warnings.catch_warnings`,
-    which mutates process-global state and is not safe in the worker threads that call `store`.
-    """
-    limit = Image.MAX_IMAGE_PIXELS
-    if limit is not None and image.width * image.height > limit:
-        raise NotAnImage(f"{image.width}x{image.height} pixels exceeds the decompression-bomb limit")
-
-
-def _normalised(image: Image.Image, max_side: int) -> Image.Image:
-    try:
-        image = ImageOps.exif_transpose(image)
-        image = _to_rgb(image)
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise NotAnImage(f"cannot convert image: {exc}") from None
-    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    if orientation in TRANSPOSE:
+        result = result.transpose(TRANSPOSE[orientation])
     # The encoder copies some of `info` (e.g. JPEG comments) into the file; start from nothing.
-    image.info = {}
+    result.info = {}
+    return result
+
+
+def _orientation(image: Image.Image) -> int | None:
+    """The EXIF orientation (read after loading: a PNG may keep its EXIF after the pixels); damaged EXIF is
+    no reason to refuse a photo, it is dropped anyway."""
+    try:
+        value = image.getexif().get(ORIENTATION)
+    except Exception:
+        return None
+    return value if isinstance(value, int) else None
+
+
+def _open(data: bytes) -> Image.Image:
+    """The header only (`Image.open` is lazy), refused when it declares too many pixels."""
+    try:
+        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except Image.UnidentifiedImageError:
+        known = _recognised_format(data[:64])
+        if known is not None:
+            raise UnsupportedFormat(f"{known} pictures are not accepted") from None
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow's own limit, checked before we see the size: far above ours unless an operator lowered it.
+        if _pillow_limit() >= MAX_PIXELS:
+            raise PhotoTooManyPixels(str(exc)) from None
+        raise NotAnImage(f"decompression bomb: {exc}") from None
+    width, height = image.size
+    limit = WEBP_MAX_PIXELS if image.format == "WEBP" else MAX_PIXELS
+    if width * height > limit:
+        image.close()
+        raise PhotoTooManyPixels(f"{width}x{height} {image.format} exceeds {limit} pixels")
+    if width * height > _pillow_limit():
+        # Pillow's warning band, should the warning filter above have been reset (as tests do).
+        image.close()
+        raise NotAnImage(f"{width}x{height} pixels exceeds the decompression-bomb limit")
     return image
+
+
+def _pillow_limit() -> int:
+    return Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS is not None else MAX_PIXELS
+
+
+def _recognised_format(prefix: bytes) -> str | None:
+    """Which format we do not accept Pillow would take these bytes for, judged from the first bytes alone.
+
+    (A damaged JPEG is not "another format": it stays a picture we could not read.)
+    """
+    Image.init()
+    for name, (_factory, accept) in Image.OPEN.items():
+        if name in ACCEPTED_FORMATS or name == "MPO":
+            continue
+        try:
+            if accept is not None and accept(prefix) is True:
+                return name
+        except Exception:
+            continue
+    return None
+
+
+def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    width, height = size
+    scale = min(1.0, max_side / width, max_side / height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    return 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+
+
+def _decode_cost(image: Image.Image, full: tuple[int, int], target: tuple[int, int]) -> int:
+    """What decoding and reducing `image` (header read, drafted from `full`) holds at its peak, in bytes."""
+    width, height = image.size
+    cost = width * height * _bytes_per_pixel(image.mode)
+    if image.format == "WEBP":
+        cost *= 4  # libwebp's two canvases and the frame's bytes, besides Pillow's image
+    if image.format in ("JPEG", "MPO") and image.info.get("progressive"):
+        cost += _coefficient_bytes(image, full)
+    bands = 3 * min(BAND_BYTES, width * height * 4)  # rows cut out, converted, reduced
+    return cost + bands + target[0] * target[1] * 4
+
+
+def _coefficient_bytes(image: Image.Image, full: tuple[int, int]) -> int:
+    """A progressive JPEG is decoded from all its DCT coefficients at once (2 bytes each), at any scale.
+
+    (So is a baseline JPEG with several scans, which Pillow's header reader cannot tell apart; its decode is
+    bounded by the pixel limit alone.)
+    """
+    layers = getattr(image, "layer", None) or [(0, 1, 1, 0)] * 3
+    h_max = max(h for _id, h, _v, _q in layers)
+    v_max = max(v for _id, _h, v, _q in layers)
+    return sum(2 * full[0] * h * full[1] * v // (h_max * v_max) for _id, h, v, _q in layers)
+
+
+def _reduced(image: Image.Image, target: tuple[int, int]) -> Image.Image:
+    """`image` (loaded) as an RGB picture of `target` size, made a band of rows at a time.
+
+    Converting or resizing a large RGBA or palette picture at once would make full-size copies (Pillow
+    premultiplies RGBA before resizing); in bands the extra memory is a few megabytes. Each band is
+    box-reduced by a whole factor (cheap), then Lanczos-filtered into its rows of the result, overlapping
+    enough that the result is what the whole picture would give. Only a GIF's or WebP's first frame is read.
+    """
+    width, height = image.size
+    if image.size == target:
+        return _to_rgb(image.copy() if image.mode == "RGB" else image)
+    factor = max(1, int(min(width / target[0], height / target[1]) / REDUCING_GAP))
+    reduced_width, reduced_height = -(-width // factor), -(-height // factor)
+    scale = reduced_height / target[1]  # rows of the reduced picture per row of the result
+    margin = 3 * max(scale, 1.0) + 2  # the Lanczos window's reach, in reduced rows
+    rows = int((BAND_BYTES / (width * 4) / factor - 2 * margin) / scale)
+    rows = min(target[1], max(rows, math.ceil(4 * margin / scale)))  # overlap stays below half a band
+    result = Image.new("RGB", target)
+    for top in range(0, target[1], rows):
+        bottom = min(target[1], top + rows)
+        first = max(0, math.floor(top * scale - margin))
+        last = min(reduced_height, math.ceil(bottom * scale + margin))
+        band = _band(image, (0, first * factor, width, min(height, last * factor)), factor)
+        box = (0.0, top * scale - first, float(reduced_width), bottom * scale - first)
+        result.paste(band.resize((target[0], bottom - top), Image.Resampling.LANCZOS, box=box), (0, top))
+    return result
+
+
+def _band(image: Image.Image, box: tuple[int, int, int, int], factor: int) -> Image.Image:
+    """Rows of `image`, reduced by `factor` and made RGB in whichever order costs less."""
+    if factor > 1 and image.mode in ("L", "RGB", "CMYK", "I", "F"):
+        return _to_rgb(image.reduce(factor, box))  # straight from the picture, no copy of the rows
+    band = image.crop(box)
+    if factor > 1 and band.mode in ("LA", "RGBA"):
+        return _to_rgb(band.reduce(factor))
+    band = _to_rgb(band)
+    return band.reduce(factor) if factor > 1 else band
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        # 16-bit greyscale would clip to white if converted directly.
-        image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
-    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        image.mode == "P" and "transparency" in image.info
-    )
-    if has_alpha:
-        rgba = image.convert("RGBA")
-        flat = Image.new("RGB", rgba.size, BACKGROUND)
-        flat.paste(rgba, mask=rgba.getchannel("A"))
-        return flat
-    return image.convert("RGB")
+    try:
+        if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+            # 16-bit greyscale would clip to white if converted directly.
+            image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+        has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+            image.mode == "P" and "transparency" in image.info
+        )
+        if has_alpha:
+            rgba = image.convert("RGBA")
+            flat = Image.new("RGB", rgba.size, BACKGROUND)
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+            return flat
+        return image.convert("RGB")
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise NotAnImage(f"cannot convert image: {exc}") from None
 
 
 def _encode_jpeg(image: Image.Image) -> bytes:
@@ -192,7 +396,8 @@ def register_photo(
     """Record a stored photo in `photos` inside the caller's transaction; True when a row was added.
 
     Two workers may store the same photo at once, so PostgreSQL and SQLite use ON CONFLICT DO NOTHING rather
-    than check-then-insert; other dialects fall back to the check.
+    than check-then-insert; other dialects fall back to the check. A photo stored again gets a fresh
+    `created_at`: the collector (storage/photo_gc.py) counts its grace period from the latest upload.
     """
     values = {
         "sha256": validate_sha256(stored.sha256),
@@ -214,9 +419,20 @@ def register_photo(
             # rowcount of an INSERT is not reliable across drivers; RETURNING yields nothing on conflict.
             .returning(table.c.sha256)
         )
-        return conn_or_session.execute(statement).first() is not None
-    exists = conn_or_session.execute(select(table.c.sha256).where(table.c.sha256 == stored.sha256)).first()
-    if exists is not None:
+        if conn_or_session.execute(statement).first() is not None:
+            return True
+        # An upsert, not an UPDATE: should the collector delete the row meanwhile, it is written again.
+        refresh = (
+            dialect_insert(table)
+            .values(values)
+            .on_conflict_do_update(index_elements=["sha256"], set_={"created_at": values["created_at"]})
+        )
+        conn_or_session.execute(refresh)
         return False
-    conn_or_session.execute(insert(table).values(values))
-    return True
+    if not conn_or_session.execute(select(table.c.sha256).where(table.c.sha256 == stored.sha256)).first():
+        conn_or_session.execute(insert(table).values(values))
+        return True
+    conn_or_session.execute(
+        update(table).where(table.c.sha256 == stored.sha256).values(created_at=values["created_at"])
+    )
+    return False

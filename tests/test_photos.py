@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,15 +13,22 @@ from PIL import Image
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from bots.photos import ingest_photo
+from core.messages import Photo
+from storage.database import Database
 from storage.photos import (
+    DecodeBudget,
     NotAnImage,
     PhotoNotFound,
     PhotoRejected,
     PhotoStore,
     PhotoTooLarge,
+    PhotoTooManyPixels,
+    UnsupportedFormat,
     register_photo,
 )
 from storage.tables import PhotoRow
+from tests.fakes import images
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
@@ -90,8 +100,9 @@ def test_png_with_alpha_becomes_rgb_jpeg(store: PhotoStore) -> None:
 
 @pytest.mark.parametrize("data", [b"hello, this is not a photo", b"", b"\xff\xd8\xff\xe0 truncated jpeg"])
 def test_non_images_are_rejected(store: PhotoStore, data: bytes) -> None:
-    with pytest.raises(NotAnImage):
+    with pytest.raises(NotAnImage) as refused:
         store.store(data)
+    assert not isinstance(refused.value, UnsupportedFormat)  # "could not read it", not "wrong format"
     assert not store.root.exists() or not any(store.root.rglob("*.jpg"))
 
 
@@ -188,3 +199,155 @@ def test_register_photo_twice_adds_one_row(store: PhotoStore, sql_engine: Engine
     assert row["sha256"] == stored.sha256
     assert (row["width"], row["height"], row["size"]) == (stored.width, stored.height, stored.size)
     assert row["content_type"] == "image/jpeg"
+
+
+# --- hostile pictures (issue 9, item 4) ------------------------------------------------------------------
+def _saved(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def test_a_9400_pixel_png_bomb_is_refused_as_too_many_pixels(store: PhotoStore) -> None:
+    bomb = images.png(9400, 9400)
+    assert len(bomb) < 1 << 20  # small on disk, 353 MB decoded
+
+    with pytest.raises(PhotoTooManyPixels):
+        store.store(bomb)
+    assert not store.root.exists()
+
+
+@pytest.mark.parametrize(
+    "bomb",
+    [
+        images.jpeg_claiming(12000, 12000),  # in Pillow's warning band: it would have decoded it
+        images.jpeg_claiming(20000, 20000),  # above Pillow's own limit: was "send a JPEG or PNG"
+        images.gif_claiming(20000, 20000),
+        images.webp_claiming(16000, 16000),
+        images.webp_claiming(4000, 3000),  # WebP decodes at 16 bytes a pixel: 10 megapixels at most
+    ],
+    ids=["jpeg-12000", "jpeg-20000", "gif-20000", "webp-16000", "webp-12mp"],
+)
+def test_a_12000_pixel_jpeg_and_other_giants_are_refused_as_too_many_pixels(
+    store: PhotoStore, bomb: bytes
+) -> None:
+    with pytest.raises(PhotoTooManyPixels):
+        store.store(bomb)
+
+
+def test_a_progressive_jpeg_that_would_not_fit_the_decode_budget_is_refused(tmp_path: Path) -> None:
+    """Progressive JPEGs decode from all their coefficients at once, however small the draft."""
+    data = _saved(Image.new("RGB", (1200, 1000), (9, 9, 9)), "JPEG", progressive=True, subsampling=0)
+    baseline = _saved(Image.new("RGB", (1200, 1000), (9, 9, 9)), "JPEG", subsampling=0)
+    budget = DecodeBudget(6 << 20)  # below 1.2 MP × 6 coefficient bytes, far above the drafted decode
+
+    store = PhotoStore(tmp_path, budget=budget)
+    store.max_side = 64
+    with pytest.raises(PhotoTooManyPixels):
+        store.store(data)
+    assert store.store(baseline).width == 64
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
+def test_only_the_first_frame_of_an_animation_is_stored(store: PhotoStore, fmt: str) -> None:
+    frames = [Image.new("RGB", (60, 40), color) for color in ((250, 0, 0), (0, 0, 250), (0, 250, 0))]
+    data = _saved(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    with Image.open(io.BytesIO(data)) as check:
+        assert check.n_frames == 3
+
+    stored = store.store(data)
+
+    with Image.open(stored.path) as image:
+        assert image.size == (60, 40)
+        red, green, blue = image.getpixel((30, 20))
+        assert red > 200 and green < 60 and blue < 60
+
+
+def test_a_truncated_jpeg_is_refused(store: PhotoStore) -> None:
+    data = images.photo()
+    with pytest.raises(NotAnImage):
+        store.store(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "BMP", "ICO", "PSD"])
+def test_formats_we_do_not_decode_are_named_as_such(store: PhotoStore, fmt: str) -> None:
+    if fmt == "PSD":
+        data = b"8BPS\x00\x01" + b"\0" * 64  # Pillow cannot write PSD; its signature is enough
+    else:
+        data = _saved(Image.new("RGB", (32, 32), (1, 2, 3)), fmt)
+    with pytest.raises(UnsupportedFormat):
+        store.store(data)
+    assert issubclass(UnsupportedFormat, NotAnImage)
+
+
+def test_a_large_transparent_png_is_flattened_in_bands(store: PhotoStore) -> None:
+    """Converted and reduced a band of rows at a time; the seams must not show."""
+    image = Image.new("RGBA", (6000, 1500), (0, 0, 255, 0))
+    image.paste((20, 200, 20, 255), (0, 700, 6000, 800))  # an opaque green stripe across the bands
+    stored = store.store(_saved(image, "PNG"))
+
+    assert (stored.width, stored.height) == (2560, 640)
+    with Image.open(stored.path) as result:
+        assert min(result.getpixel((1280, 100))) > 240  # transparent → white
+        red, green, blue = result.getpixel((1280, 320))
+        assert green > 150 and red < 80 and blue < 80
+        rows = [result.getpixel((x, 600)) for x in range(0, 2560, 97)]
+        assert all(min(pixel) > 240 for pixel in rows)
+
+
+def test_the_decode_budget_makes_a_second_big_decode_wait() -> None:
+    budget = DecodeBudget(100)
+    first_in, second_in, release = threading.Event(), threading.Event(), threading.Event()
+
+    def decode(size: int, entered: threading.Event) -> None:
+        with budget.reserve(size):
+            entered.set()
+            release.wait(5)
+
+    first = threading.Thread(target=decode, args=(60, first_in))
+    second = threading.Thread(target=decode, args=(60, second_in))
+    first.start()
+    assert first_in.wait(5)
+    second.start()
+    assert not second_in.wait(0.2)  # 60 + 60 does not fit in 100
+    release.set()
+    assert second_in.wait(5)
+    first.join(5)
+    second.join(5)
+
+
+def test_storing_a_40_megapixel_png_stays_within_its_memory_budget(tmp_path: Path) -> None:
+    """Peak memory of the costliest picture within the limits, measured in a process of its own."""
+    script = f"""
+import sys
+from pathlib import Path
+sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+from storage.photos import PhotoStore
+from tests.fakes import images
+data = images.png(7300, 5470)  # 39.9 megapixels, RGBA: 160 MB decoded
+store = PhotoStore(Path({str(tmp_path)!r}))
+def rss(field):
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(field + ":")) * 1024
+Path("/proc/self/clear_refs").write_text("5")
+before = rss("VmRSS")
+store.store(data)
+print(rss("VmHWM") - before)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr
+    growth = int(done.stdout)
+    # The decoded picture (160 MB) plus bands; a full-size conversion, as before, would add 160 MB more.
+    assert growth < 260 << 20, f"{growth >> 20} MB"
+
+
+async def test_ingest_answers_each_refusal_with_its_own_kind(db: Database, photos: PhotoStore) -> None:
+    assert await ingest_photo(db, photos, images.png(9400, 9400)) == "photo_too_many_pixels"
+    assert await ingest_photo(db, photos, images.jpeg_claiming(12000, 12000)) == "photo_too_many_pixels"
+    assert await ingest_photo(db, photos, _saved(Image.new("RGB", (8, 8)), "TIFF")) == "photo_format"
+    assert await ingest_photo(db, photos, b"hello") == "bad_photo"
+    small = PhotoStore(photos.root, max_bytes=1000)
+    assert await ingest_photo(db, small, images.photo()) == "photo_too_large"
+    assert not photos.root.exists()
+
+    ordinary = await ingest_photo(db, photos, images.photo())
+    assert isinstance(ordinary, Photo) and photos.exists(ordinary.sha256)

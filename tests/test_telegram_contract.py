@@ -7,6 +7,7 @@ webhook route, and the engine runs on real storage. Every test runs once per lib
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import sys
@@ -17,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from core.engine import Engine
 from core.messages import ChatRef, Location, Photo, Reply
 from core.ports import DeliveryError, OutgoingMessage
 from core.texts import t
 from storage.photos import PhotoStore
+from tests.fakes import images
 from tests.fakes.telegram_api import TOKEN, FakeTelegram, TelegramUser, text_is_any
 from tests.support import jpeg_bytes, stored_photo
 from tests.telegram_support import (
@@ -173,6 +176,36 @@ async def test_bad_inputs_get_an_answer_and_change_nothing(bot: Harness) -> None
     await user.send(user.message(photo=[huge]))  # over the Bot API's 20 MB: not even downloaded
     user.expect("input.photo_too_large", "report.photos.ask_more")
     assert "huge" not in [c.params.get("file_id") for c in bot.fake.method_calls("getFile")]
+
+
+async def test_image_bombs_sent_as_file_or_photo_are_refused_as_too_many_pixels(
+    bot: Harness, photos: PhotoStore
+) -> None:
+    """A 336 KB 9400×9400 PNG cost 1.15 GB; a 12000×12000 JPEG was answered "send a JPEG or PNG"."""
+    await bot.start()
+    user = bot.user()
+    await open_report(user)
+    await user.pin(*CENTRE)
+    await user.say("Глубокая яма на проезжей части у остановки.")
+    user.expect("report.photos.ask")
+
+    await user.document("bomb.png", "image/png", images.png(9400, 9400))
+    user.expect("input.photo_too_many_pixels", "report.photos.ask")
+    assert "40" in user.replies[0].text
+    await user.photos(images.jpeg_claiming(12000, 12000))
+    user.expect("input.photo_too_many_pixels", "report.photos.ask")
+    await user.document("scan.tiff", "image/png", _tiff())  # a TIFF under a PNG's name
+    user.expect("input.photo_format", "report.photos.ask")
+    assert not photos.root.exists() or not any(photos.root.rglob("*.jpg"))
+
+    await user.photos(images.photo())  # an ordinary photo still goes through
+    user.expect("report.photos.ask_more")
+
+
+def _tiff() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(buffer, "TIFF")
+    return buffer.getvalue()
 
 
 async def test_long_texts_are_split_and_long_captions_sent_apart(bot: Harness, photos: PhotoStore) -> None:

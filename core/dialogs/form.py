@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from core import photo_limits
 from core.context import Ctx, Retry
 from core.messages import Incoming, Reply
 
@@ -122,7 +123,15 @@ def unsupported_reply(ctx: Ctx, what: str) -> Reply:
     if what == "bad_photo":
         return ctx.reply("input.bad_photo")
     if what == "photo_too_large":
-        return ctx.reply("input.photo_too_large", max_mb=20)
+        return ctx.reply("input.photo_too_large", max_mb=photo_limits.MAX_MB)
+    if what == "photo_too_many_pixels":
+        return ctx.reply(
+            "input.photo_too_many_pixels",
+            max_mp=photo_limits.MAX_MEGAPIXELS,
+            webp_mp=photo_limits.WEBP_MAX_MEGAPIXELS,
+        )
+    if what == "photo_format":
+        return ctx.reply("input.photo_format")
     kind_key = f"input.kind.{what}"
     kind = ctx.t(kind_key)
     if kind == kind_key:
