@@ -11,7 +11,7 @@ from core.geo import Lookup
 from core.messages import Button, ChatRef, Incoming, Reply
 from core.municipality import Municipality
 from core.ports import Store
-from core.texts import t
+from core.texts import date, t
 
 
 class Retry(Exception):
@@ -49,7 +49,8 @@ class Ctx:
     def reply(self, key: str, *, buttons: tuple[tuple[Button, ...], ...] = (), **params: Any) -> Reply:
         return Reply(text=self.t(key, **params), buttons=buttons)
 
-    def local(self, moment: datetime | None, fmt: str = "%d.%m.%Y") -> str:
+    def local(self, moment: datetime | None, kind: str = "date") -> str:
+        """A moment in the city's time zone, written the resident's way: `date`, `datetime` or `day`."""
         if moment is None:
             return "—"
-        return moment.astimezone(ZoneInfo(self.municipality.timezone)).strftime(fmt)
+        return date(self.lang, moment.astimezone(ZoneInfo(self.municipality.timezone)), kind)

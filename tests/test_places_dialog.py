@@ -4,6 +4,7 @@ is slow, failing or off never loses a report."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -46,7 +47,7 @@ async def finish(r: Resident) -> int:
     r.expect("report.review.ask")
     await r.press("review:submit")
     r.expect("report.submitted", "menu.prompt")
-    return int(r.replies[0].text.split("№ ")[1].split()[0])
+    return int(re.search(r"(?:№|No\.) (\d+)", r.replies[0].text).group(1))  # type: ignore[union-attr]
 
 
 async def ticket(engine: Engine, number: int):  # type: ignore[no-untyped-def]

@@ -131,7 +131,7 @@ def _text(ctx: Ctx, address: str) -> list[Reply] | None:
     if len(address) < ADDRESS_MIN:
         raise Retry("report.location.address_too_short")
     if len(address) > ADDRESS_MAX:
-        raise Retry("report.location.address_too_long", limit=ADDRESS_MAX)
+        raise Retry("report.location.address_too_long", count=ADDRESS_MAX)
     place = _stage(ctx)
     if place.get("stage") in ("confirm_pin", "pin_address"):  # the right address for the resident's pin
         _settle(ctx, place["lat"], place["lon"], address, "pin")
