@@ -462,3 +462,25 @@ async def test_otklik_run_serves_telegram_and_a_restart_resumes_the_dialog(tmp_p
         if process.returncode is None:
             await stop(process)
         await fake.stop()
+
+
+# --- issue 10, item 13: a photo sent with a caption at the description step -----------------------------------
+async def test_captioned_photo_at_the_description_step_is_kept_with_its_caption_as_the_description(
+    bot: Harness, photos: PhotoStore
+) -> None:
+    await bot.start()
+    user = bot.user()
+    await open_report(user)
+    await user.pin(*CENTRE)
+    user.expect("report.description.ask")
+    image = jpeg_bytes((120, 60, 200), (320, 240))
+    await user.photos(image, caption="Глубокая яма на проезжей части у остановки.")
+    texts = [m.text for m in user.replies if m.kind == "text"]
+    assert texts[0] == "Подпись к фото сохранена как описание.\nДобавлено 1 фото."
+    assert texts[1].startswith("Приложено фото: 1 из 5.")
+    await user.press("photos:done")
+    user.expect("report.review.ask")
+    await user.press("review:submit")
+    made = await ticket(bot.engine)
+    assert made is not None and made.description == "Глубокая яма на проезжей части у остановки."
+    assert list(made.photos) == [photos.store(image).sha256]
