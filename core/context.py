@@ -34,6 +34,8 @@ class Ctx:
     geocoding: bool = False
     """Whether a geocoder is configured: a step may then ask for a `Lookup` (run after the transaction)."""
     lookups: list[Lookup] = field(default_factory=list)
+    city_language: str = "ru"
+    """The municipality's language: addresses are stored in it for staff, whatever the resident speaks."""
 
     @property
     def lang(self) -> str:

@@ -66,7 +66,16 @@ class Engine:
         state = store.load_dialog(chat) or {
             "lang": normalise_language(incoming.language, self.default_language)
         }
-        ctx = Ctx(store, self.municipality, state, chat, incoming, now, geocoding=self.geocoder is not None)
+        ctx = Ctx(
+            store,
+            self.municipality,
+            state,
+            chat,
+            incoming,
+            now,
+            geocoding=self.geocoder is not None,
+            city_language=self.default_language,
+        )
         replies = self._dispatch(ctx, incoming)
         store.save_dialog(chat, state, now)
         if lookups is not None:  # a retried transaction replaces what an earlier attempt asked for

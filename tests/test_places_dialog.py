@@ -217,3 +217,77 @@ async def test_the_same_lookup_twice_is_answered_from_the_cache(
         await r.pin(LENINA_5.lat, LENINA_5.lon)
         r.expect("report.place.confirm_pin")
     assert fake_geo.count("/reverse") == 1
+
+
+# --- issue 10, item 15: staff get the city's language, the resident their own -----------------------------
+async def test_english_residents_pin_is_stored_in_the_citys_language_and_shown_in_english(
+    geo_engine: Engine, fake_geo: FakeGeocoderServer
+) -> None:
+    r = Resident(geo_engine, language="en")
+    await to_place_step(r)
+    await r.pin(*CENTRE)
+    r.expect("report.place.confirm_pin")
+    assert "Lenin Street, 5" in r.replies[0].text
+    assert sorted(q["accept-language"] for p, q, _ua in fake_geo.requests if p == "/reverse") == ["en", "ru"]
+    await r.press("place:yes")
+    await r.say("The street light has been off for a week, it is dark.")
+    await r.press("photos:done")
+    r.expect("report.review.ask")
+    assert "Place: Lenin Street, 5\n" in r.replies[0].text
+    t = await ticket(geo_engine, await finish_submitted(r))
+    assert (t.lat, t.lon, t.address, t.location_source) == (*CENTRE, "улица Ленина, 5", "pin")
+
+
+async def test_english_residents_typed_address_is_stored_in_the_citys_language(
+    geo_engine: Engine, fake_geo: FakeGeocoderServer
+) -> None:
+    r = Resident(geo_engine, language="en")
+    await to_place_step(r)
+    await r.say("Lenin Street 5")
+    r.expect("report.place.confirm_pick")
+    assert "Lenin Street, 5" in r.replies[0].text
+    await r.press("place:yes")
+    await r.say("The street light has been off for a week, it is dark.")
+    await r.press("photos:done")
+    t = await ticket(geo_engine, await finish_submitted(r))
+    assert (t.address, t.location_source) == ("улица Ленина, 5", "geocoded")
+    assert {q["accept-language"] for p, q, _ua in fake_geo.requests if p == "/search"} == {"en", "ru"}
+
+
+async def test_a_russian_resident_needs_one_lookup_and_the_cache_keeps_languages_apart(
+    geo_engine: Engine, fake_geo: FakeGeocoderServer
+) -> None:
+    russian = Resident(geo_engine, chat_id="1")
+    await to_place_step(russian)
+    await russian.pin(*CENTRE)
+    assert "улица Ленина, 5" in russian.replies[0].text and fake_geo.count("/reverse") == 1
+    english = Resident(geo_engine, chat_id="2", language="en")
+    await to_place_step(english)
+    await english.pin(*CENTRE)
+    assert "Lenin Street, 5" in english.replies[0].text
+    assert fake_geo.count("/reverse") == 2  # only the English answer was new; the Russian one was cached
+
+
+async def test_when_the_english_lookup_fails_the_citys_address_is_shown(
+    geo_engine: Engine, fake_geo: FakeGeocoderServer
+) -> None:
+    from core.geo import Lookup, run_lookup
+
+    class HalfDown:
+        async def reverse(self, lat: float, lon: float, language: str) -> Place | None:
+            if language == "en":
+                raise TimeoutError
+            return Place("улица Ленина, 5", lat, lon)
+
+        async def search(self, *args: object) -> list[Place]:
+            raise AssertionError("not asked")
+
+    lookup = Lookup("x", "reverse", "en", lat=CENTRE[0], lon=CENTRE[1], city_language="ru")
+    answer = await run_lookup(HalfDown(), lookup, geo_engine.municipality)
+    assert answer.ok and answer.places == (Place("улица Ленина, 5", *CENTRE),)
+
+
+async def finish_submitted(r: Resident) -> int:
+    await r.press("review:submit")
+    r.expect("report.submitted", "menu.prompt")
+    return int(re.search(r"(?:№|No\.) (\d+)", r.replies[0].text).group(1))  # type: ignore[union-attr]

@@ -464,7 +464,7 @@ async def test_otklik_run_serves_telegram_and_a_restart_resumes_the_dialog(tmp_p
         await fake.stop()
 
 
-# --- issue 10, item 13: a photo sent with a caption at the description step -----------------------------------
+# --- issue 10, item 13: a photo sent with a caption at the description step ---------------------------------
 async def test_captioned_photo_at_the_description_step_is_kept_with_its_caption_as_the_description(
     bot: Harness, photos: PhotoStore
 ) -> None:

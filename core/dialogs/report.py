@@ -143,8 +143,8 @@ def take_photos(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
 def describe_place(ctx: Ctx, location: dict[str, Any] | None) -> str:
     if not location:
         return "—"
-    if location.get("address"):
-        return str(location["address"])
+    if location.get("shown") or location.get("address"):  # the resident's language when it differs
+        return str(location.get("shown") or location["address"])
     return ctx.t("report.review.point", lat=f"{location['lat']:.5f}", lon=f"{location['lon']:.5f}")
 
 
