@@ -11,7 +11,7 @@ import pytest
 
 from core.engine import Engine
 from core.geo import Geocoded, Place
-from core.messages import Incoming, Location
+from core.messages import Incoming, Location, Reply
 from storage.geocoding import CachedGeocoder, NominatimGeocoder, user_agent
 from tests.geo_fakes import LENINA_5, SADOVAYA_7, SOVETSKAYA_3_A, FakeGeocoderServer, serve_fake_geocoder
 from tests.support import Resident
@@ -291,3 +291,54 @@ async def finish_submitted(r: Resident) -> int:
     await r.press("review:submit")
     r.expect("report.submitted", "menu.prompt")
     return int(re.search(r"(?:№|No\.) (\d+)", r.replies[0].text).group(1))  # type: ignore[union-attr]
+
+
+# --- issue 10, item 16: a slow lookup is announced, not met with silence ------------------------------------
+def slow_engine(engine: Engine, fake_geo: FakeGeocoderServer, progress_after: float) -> Engine:
+    geocoder = CachedGeocoder(NominatimGeocoder(fake_geo.url, user_agent()), engine.db)
+    return Engine(
+        engine.db,
+        engine.municipality,
+        clock=engine.clock,
+        geocoder=geocoder,
+        geocode_timeout=3.0,
+        progress_after=progress_after,
+    )
+
+
+async def test_a_slow_lookup_tells_the_resident_the_address_is_being_checked_then_answers(
+    engine: Engine, fake_geo: FakeGeocoderServer
+) -> None:
+    fake_geo.mode, fake_geo.delay = "slow", 0.4
+    slow = slow_engine(engine, fake_geo, progress_after=0.05)
+    r = Resident(slow, language="en")
+    await to_place_step(r)
+    heard: list[str] = []
+
+    async def progress(notice: Reply) -> None:
+        heard.append(f"notice: {notice.text}")
+
+    pin = Incoming(r.chat, "slow-pin", "en", location=Location(*CENTRE))
+    replies = await slow.handle(pin, progress=progress)
+    heard.extend(f"answer: {reply.text}" for reply in replies)
+    assert heard == ["notice: Checking the address…", "answer: Address: Lenin Street, 5. Is this right?"]
+
+
+async def test_a_quick_lookup_needs_no_notice_and_a_failing_notice_loses_nothing(
+    engine: Engine, fake_geo: FakeGeocoderServer
+) -> None:
+    quick = slow_engine(engine, fake_geo, progress_after=2.0)
+    r = Resident(quick)
+    await to_place_step(r)
+
+    async def broken(notice: Reply) -> None:
+        raise RuntimeError("the platform is down")
+
+    replies = await quick.handle(Incoming(r.chat, "quick-pin", "ru", location=Location(*CENTRE)), broken)
+    assert [reply.text for reply in replies] == ["Адрес: улица Ленина, 5. Верно?"]
+    fake_geo.mode, fake_geo.delay = "slow", 0.3
+    quick.progress_after = 0.05
+    other = Resident(quick, chat_id="2")
+    await to_place_step(other)
+    replies = await quick.handle(Incoming(other.chat, "slow-text", "ru", text="Карла Маркса 14"), broken)
+    assert replies[0].text.startswith("Это здесь: улица Карла Маркса, 14?")

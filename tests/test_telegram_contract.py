@@ -484,3 +484,27 @@ async def test_captioned_photo_at_the_description_step_is_kept_with_its_caption_
     made = await ticket(bot.engine)
     assert made is not None and made.description == "Глубокая яма на проезжей части у остановки."
     assert list(made.photos) == [photos.store(image).sha256]
+
+
+# --- issue 10, item 16: a slow geocoder shows "typing…" instead of silence ----------------------------------
+async def test_a_slow_geocoder_shows_typing_then_the_answer(
+    engine: Engine, photos: PhotoStore, library: str
+) -> None:
+    from storage.geocoding import CachedGeocoder, NominatimGeocoder, user_agent
+    from tests.geo_fakes import serve_fake_geocoder
+
+    async for fake_geo in serve_fake_geocoder():
+        fake_geo.mode, fake_geo.delay = "slow", 0.4
+        geocoder = CachedGeocoder(NominatimGeocoder(fake_geo.url, user_agent()), engine.db)
+        slow = Engine(
+            engine.db, engine.municipality, clock=engine.clock, geocoder=geocoder, progress_after=0.05
+        )
+        async with telegram_bot(slow, photos, library) as bot:
+            await bot.start()
+            user = bot.user()
+            await open_report(user)
+            await user.pin(*CENTRE)
+            user.expect("report.place.confirm_pin")
+            assert bot.fake.chat_actions == [(user.user_id, "typing")]
+            methods = [c.method for c in bot.fake.calls]
+            assert methods.index("sendChatAction") < len(methods) - 1 - methods[::-1].index("sendMessage")

@@ -123,6 +123,8 @@ def unsupported_reply(ctx: Ctx, what: str) -> Reply:
         return ctx.reply("input.bad_photo")
     if what == "photo_too_large":
         return ctx.reply("input.photo_too_large", max_mb=20)
+    if what == "bad_location":  # the console's `/loc` with unreadable coordinates: say how to write it
+        return ctx.reply("input.bad_location")
     kind_key = f"input.kind.{what}"
     kind = ctx.t(kind_key)
     if kind == kind_key:
