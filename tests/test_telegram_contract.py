@@ -260,10 +260,10 @@ async def test_webhook_answers_500_when_handling_fails_and_the_retry_succeeds(
     before = len(bot.fake.to(user.user_id))
     failures = [RuntimeError("database went away")]
 
-    async def flaky(incoming: Any) -> Any:
+    async def flaky(incoming: Any, progress: Any = None) -> Any:
         if failures:
             raise failures.pop()
-        return await real(incoming)
+        return await real(incoming, progress)
 
     monkeypatch.setattr(engine, "handle", flaky)
     assert await bot.fake.post_webhook(update) == 500
@@ -324,7 +324,7 @@ async def test_an_update_not_handled_by_shutdown_is_not_confirmed(
     handled = bot.fake.confirmed
     stuck = asyncio.Event()
 
-    async def hang(incoming: Any) -> Any:
+    async def hang(incoming: Any, progress: Any = None) -> Any:
         stuck.set()
         await asyncio.Event().wait()
 
