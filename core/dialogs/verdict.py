@@ -100,7 +100,8 @@ def ask_photos(ctx: Ctx) -> Reply:
     count = len(ctx.slots.get("photos", ()))
     if count:
         return ctx.reply(
-            "verdict.reopen.photos_more",
+            "verdict.reopen.photos_more" if count < MAX_PHOTOS else "report.photos.full",
+            news="",
             buttons=(((ctx.t("report.photos.done"), "ro:done"),), cancel_row(ctx)),
             count=count,
             max=MAX_PHOTOS,
