@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import re
 import shlex
 import sys
 from dataclasses import replace
@@ -30,6 +31,8 @@ from storage.outbox import decode_reply
 from storage.photos import PhotoStore
 
 CHANNEL = "console"
+_DECIMAL = re.compile(r"[-+]?\d{1,3}(?:\.\d{1,12})?")
+"""A coordinate as people type it: no exponents, `nan` or `inf` (which `float` would take)."""
 
 
 class ConsoleChannel:
@@ -71,8 +74,12 @@ class ConsoleChannel:
             await self.show_inbox()
 
     async def send(self, incoming: Incoming) -> None:
-        for reply in await self.engine.handle(incoming):
+        for reply in await self.engine.handle(incoming, progress=self._progress):
             self.show(reply)
+
+    async def _progress(self, notice: Reply) -> None:
+        """An interim notice ("checking the address…") while the engine waits on the geocoder."""
+        self.show(notice)
 
     async def show_inbox(self) -> None:
         """What the outbox delivered to this user meanwhile (ticket news, staff cards), with photo files."""
@@ -97,7 +104,7 @@ class ConsoleChannel:
             chosen = self._button_for(stripped)
             if chosen is not None:
                 return _with(base, button=chosen)
-        if stripped.startswith("/loc"):
+        if stripped.split(maxsplit=1)[:1] == ["/loc"]:
             return _with(base, **self._location(stripped))
         if stripped.startswith("/photo"):
             return _with(base, **await self._photos(stripped))
@@ -115,13 +122,14 @@ class ConsoleChannel:
 
     @staticmethod
     def _location(line: str) -> dict[str, object]:
+        """`/loc LAT LON` (a comma between them is fine) → a pin; anything else is `bad_location`, which the
+        engine answers with how to write it and asks again (it was once kept as a typed address)."""
         parts = line.replace(",", " ").split()[1:]
-        try:
-            lat, lon = (float(p) for p in parts)
-        except ValueError:
-            return {"text": line}  # the engine answers it as a bad place
+        if len(parts) != 2 or not all(_DECIMAL.fullmatch(p) for p in parts):
+            return {"unsupported": "bad_location"}
+        lat, lon = (float(p) for p in parts)
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            return {"text": line}
+            return {"unsupported": "bad_location"}
         return {"location": Location(lat, lon)}
 
     async def _photos(self, line: str) -> dict[str, object]:

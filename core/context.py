@@ -11,7 +11,7 @@ from core.geo import Lookup
 from core.messages import Button, ChatRef, Incoming, Reply
 from core.municipality import Municipality
 from core.ports import Store
-from core.texts import t
+from core.texts import date, t
 
 
 class Retry(Exception):
@@ -34,6 +34,8 @@ class Ctx:
     geocoding: bool = False
     """Whether a geocoder is configured: a step may then ask for a `Lookup` (run after the transaction)."""
     lookups: list[Lookup] = field(default_factory=list)
+    city_language: str = "ru"
+    """The municipality's language: addresses are stored in it for staff, whatever the resident speaks."""
 
     @property
     def lang(self) -> str:
@@ -49,7 +51,8 @@ class Ctx:
     def reply(self, key: str, *, buttons: tuple[tuple[Button, ...], ...] = (), **params: Any) -> Reply:
         return Reply(text=self.t(key, **params), buttons=buttons)
 
-    def local(self, moment: datetime | None, fmt: str = "%d.%m.%Y") -> str:
+    def local(self, moment: datetime | None, kind: str = "date") -> str:
+        """A moment in the city's time zone, written the resident's way: `date`, `datetime` or `day`."""
         if moment is None:
             return "—"
-        return moment.astimezone(ZoneInfo(self.municipality.timezone)).strftime(fmt)
+        return date(self.lang, moment.astimezone(ZoneInfo(self.municipality.timezone)), kind)

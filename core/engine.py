@@ -7,7 +7,9 @@ step; everything else goes to the active dialog, or to the main menu when there 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
 
@@ -20,7 +22,15 @@ from core.municipality import Municipality
 from core.normalise import normalise_incoming
 from core.parsing import parse_id
 from core.ports import Database, Store
-from core.texts import LANGUAGES, normalise_language
+from core.texts import LANGUAGES, normalise_language, t
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[Reply], Awaitable[None]]
+"""An adapter's way to show an interim notice while the engine waits on the network (the console and VK
+print it, Telegram shows "typing…"); the engine never knows which."""
+PROGRESS_AFTER = 1.0
+"""Seconds of a geocoder lookup before the resident is told that the address is being checked."""
 
 
 def utcnow() -> datetime:
@@ -37,6 +47,7 @@ class Engine:
         clock: Callable[[], datetime] = utcnow,
         geocoder: Geocoder | None = None,
         geocode_timeout: float = DEFAULT_TIMEOUT,
+        progress_after: float = PROGRESS_AFTER,
     ) -> None:
         self.db = db
         self.municipality = municipality
@@ -44,22 +55,43 @@ class Engine:
         self.clock = clock
         self.geocoder = geocoder  # None: geocoding is off
         self.geocode_timeout = geocode_timeout
+        self.progress_after = progress_after
 
-    async def handle(self, incoming: Incoming) -> list[Reply]:
-        incoming = normalise_incoming(incoming)  # once, here, for every channel (issue 9)
+    async def handle(self, incoming: Incoming, progress: Progress | None = None) -> list[Reply]:
+        """One update → the replies. `progress`, when given, gets an interim notice if the update waits on
+        the network for more than `progress_after` seconds (a geocoder lookup)."""
+        incoming = normalise_incoming(incoming)  # once, here, for every channel
         lookups: list[Lookup] = []
         replies = await self.db.run(partial(self.step, incoming, lookups=lookups))
         if lookups:  # geocoding (issue 6): never inside the transaction
-            replies = [*replies, *await self._geocode(incoming, lookups[-1])]
+            replies = [*replies, *await self._geocode(incoming, lookups[-1], progress)]
         return replies
 
-    async def _geocode(self, incoming: Incoming, lookup: Lookup) -> list[Reply]:
+    async def _geocode(self, incoming: Incoming, lookup: Lookup, progress: Progress | None) -> list[Reply]:
         """Run a lookup the step asked for, after its transaction committed, and feed the answer back as an
         update of its own: a second transaction, idempotent through a key derived from the original one."""
-        answer = await run_lookup(self.geocoder, lookup, self.municipality, self.geocode_timeout)
+        task = asyncio.ensure_future(
+            run_lookup(self.geocoder, lookup, self.municipality, self.geocode_timeout)
+        )
+        try:
+            if progress is not None:
+                done, _pending = await asyncio.wait({task}, timeout=self.progress_after)
+                if not done:
+                    await self._notify(progress, Reply(text=t(lookup.language, "report.place.checking")))
+            answer = await task
+        finally:
+            task.cancel()  # a no-op once done; stops the lookup if the update itself was cancelled
         key = f"{incoming.event_key[:120]}:geo" if incoming.event_key else ""
         fed = Incoming(incoming.chat, key, incoming.language, geocoded=answer)
         return await self.db.run(partial(self.step, fed))
+
+    @staticmethod
+    async def _notify(progress: Progress, notice: Reply) -> None:
+        """Best effort: a notice that cannot be shown is no reason to lose the answer."""
+        try:
+            await progress(notice)
+        except Exception:
+            log.warning("could not show an interim notice", exc_info=True)
 
     def step(self, incoming: Incoming, store: Store, *, lookups: list[Lookup] | None = None) -> list[Reply]:
         now = self.clock()
@@ -69,7 +101,16 @@ class Engine:
         state = store.load_dialog(chat) or {
             "lang": normalise_language(incoming.language, self.default_language)
         }
-        ctx = Ctx(store, self.municipality, state, chat, incoming, now, geocoding=self.geocoder is not None)
+        ctx = Ctx(
+            store,
+            self.municipality,
+            state,
+            chat,
+            incoming,
+            now,
+            geocoding=self.geocoder is not None,
+            city_language=self.default_language,
+        )
         replies = self._dispatch(ctx, incoming)
         store.save_dialog(chat, state, now)
         if lookups is not None:  # a retried transaction replaces what an earlier attempt asked for

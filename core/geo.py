@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
@@ -37,6 +37,13 @@ class Place:
     lat: float
     lon: float
     area: str = ""
+    shown: str = ""
+    """The address in the resident's language when it differs from `address` (issue 10): staff get the
+    city's language, the resident their own."""
+
+    @property
+    def label(self) -> str:
+        return self.shown or self.address
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +77,12 @@ class Lookup:
     id: str
     kind: Literal["reverse", "search"]
     language: str
+    """The resident's language: what they are shown."""
     query: str = ""
     lat: float = 0.0
     lon: float = 0.0
+    city_language: str = ""
+    """The municipality's language, in which addresses are stored for staff; "" or `language`: one lookup."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,27 +111,63 @@ async def run_lookup(
     municipality: Municipality,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Geocoded:
-    """Ask the geocoder, never longer than `timeout`; any failure is an answer with `ok=False`."""
+    """Ask the geocoder, never longer than `timeout`; any failure is an answer with `ok=False`. When the
+    resident's language is not the city's, the places are asked for in both and paired by their point: the
+    address to store is the city's, the one to show is the resident's (either alone when the other fails)."""
     if geocoder is None:
         return Geocoded(lookup.id, lookup.kind, ok=False)
+    city = lookup.city_language or lookup.language
+    languages = [city] if city == lookup.language else [city, lookup.language]
     try:
         async with asyncio.timeout(timeout):
-            if lookup.kind == "reverse":
-                place = await geocoder.reverse(lookup.lat, lookup.lon, lookup.language)
-                places: tuple[Place, ...] = (place,) if place is not None else ()
-            else:
-                found = await geocoder.search(
-                    lookup.query, lookup.language, city_bounds(municipality), MAX_CANDIDATES
-                )
-                places = tuple(found[:MAX_CANDIDATES])
+            answers = await asyncio.gather(
+                *(_ask(geocoder, lookup, language, municipality) for language in languages),
+                return_exceptions=True,
+            )
     except TimeoutError:
         log.warning("geocoder: %s lookup timed out after %.1f s", lookup.kind, timeout)
         return Geocoded(lookup.id, lookup.kind, ok=False)
-    except Exception as exc:  # an adapter's bug must not lose the resident's report either
-        expected = isinstance(exc, GeocoderError)
-        log.warning("geocoder: %s lookup failed: %s", lookup.kind, exc, exc_info=not expected)
+    found = [a for a in answers if not isinstance(a, BaseException)]
+    for failure in (a for a in answers if isinstance(a, BaseException)):
+        if not isinstance(failure, Exception):
+            raise failure  # cancellation and the like are not the geocoder's answer
+        # an adapter's bug must not lose the resident's report either
+        expected = isinstance(failure, GeocoderError | TimeoutError)
+        log.warning("geocoder: %s lookup failed: %s", lookup.kind, failure, exc_info=not expected)
+    if not found:
         return Geocoded(lookup.id, lookup.kind, ok=False)
-    return Geocoded(lookup.id, lookup.kind, ok=True, places=places)
+    if len(found) == 1:
+        return Geocoded(lookup.id, lookup.kind, ok=True, places=found[0])
+    return Geocoded(lookup.id, lookup.kind, ok=True, places=pair(found[0], found[1]))
+
+
+async def _ask(
+    geocoder: Geocoder, lookup: Lookup, language: str, municipality: Municipality
+) -> tuple[Place, ...]:
+    if lookup.kind == "reverse":
+        place = await geocoder.reverse(lookup.lat, lookup.lon, language)
+        return (place,) if place is not None else ()
+    found = await geocoder.search(lookup.query, language, city_bounds(municipality), MAX_CANDIDATES)
+    return tuple(found[:MAX_CANDIDATES])
+
+
+SAME_POINT = 1e-6
+"""Degrees (≈ 0.1 m): the same map object answered in two languages has the same point."""
+
+
+def pair(stored: tuple[Place, ...], shown: tuple[Place, ...]) -> tuple[Place, ...]:
+    """The city-language places, each with the resident-language address (and area) of the same point."""
+    out = []
+    for place in stored:
+        twin = next(
+            (s for s in shown if abs(s.lat - place.lat) < SAME_POINT and abs(s.lon - place.lon) < SAME_POINT),
+            None,
+        )
+        if twin is None or twin.address == place.address:
+            out.append(place)
+        else:
+            out.append(replace(place, area=twin.area or place.area, shown=twin.address))
+    return tuple(out)
 
 
 def bounding_box(lat: float, lon: float, radius_m: float) -> Bounds:

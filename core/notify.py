@@ -16,7 +16,7 @@ from core.domain.tickets import Action, Status, Ticket, TicketEvent
 from core.messages import Button, ChatRef, Location, Photo, Reply
 from core.municipality import Municipality
 from core.ports import StaffMember, Store
-from core.texts import t
+from core.texts import date, t
 
 WAITING = frozenset({Status.NEW, Status.ASSIGNED, Status.IN_PROGRESS, Status.REOPENED})
 REOPEN_WINDOW = timedelta(days=14)
@@ -38,6 +38,13 @@ def local(municipality: Municipality, moment: datetime | None, fmt: str = "%d.%m
     if moment is None:
         return "—"
     return moment.astimezone(ZoneInfo(municipality.timezone)).strftime(fmt)
+
+
+def local_date(municipality: Municipality, lang: str, moment: datetime | None, kind: str = "date") -> str:
+    """A moment in the city's time zone, written the reader's way (04.12.2026 / 4 Dec 2026)."""
+    if moment is None:
+        return "—"
+    return date(lang, moment.astimezone(ZoneInfo(municipality.timezone)), kind)
 
 
 def category_label(municipality: Municipality, lang: str, ticket: Ticket) -> str:
@@ -78,7 +85,7 @@ def card_text(tx: Tx, lang: str, ticket: Ticket, headline: str, taken_by: str = 
         category=category_label(m, lang, ticket),
         place=place_label(lang, ticket),
         description=ticket.description,
-        deadline=local(m, ticket.deadline),
+        deadline=local_date(m, lang, ticket.deadline),
         overdue=t(lang, "staff.card.overdue") if is_overdue(ticket, tx.now) else "",
         organisation=organisation_name(m, lang, ticket.organisation),
         taken=t(lang, "staff.card.taken", name=taken_by) if taken_by else "",
@@ -184,7 +191,7 @@ def resident(tx: Tx, ticket: Ticket, key: str, **params: object) -> None:
         text_params = {
             "number": ticket.number,
             "organisation": organisation_name(tx.municipality, lang, ticket.organisation),
-            "deadline": local(tx.municipality, ticket.deadline),
+            "deadline": local_date(tx.municipality, lang, ticket.deadline),
             **params,
         }
         tx.store.enqueue(
@@ -296,8 +303,8 @@ def announce(tx: Tx, before: Ticket, after: Ticket, event: TicketEvent, actor: S
                             lang,
                             "notify.auto_closed" if chat == after.author else "notify.supporter.closed",
                             number=after.number,
-                            days=AUTOCLOSE_AFTER.days,
-                            until=local(m, until),
+                            count=AUTOCLOSE_AFTER.days,
+                            until=local_date(m, lang, until),
                         ),
                         buttons=verdict_buttons(lang, after.number, rate=False)
                         if chat == after.author
@@ -317,7 +324,7 @@ def announce(tx: Tx, before: Ticket, after: Ticket, event: TicketEvent, actor: S
                             lang,
                             "notify.overdue",
                             number=after.number,
-                            deadline=local(m, after.deadline),
+                            deadline=local_date(m, lang, after.deadline),
                             category=category_label(m, lang, after),
                             place=place_label(lang, after),
                             organisation=organisation_name(m, lang, after.organisation),

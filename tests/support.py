@@ -13,7 +13,7 @@ from PIL import Image
 
 from core.engine import Engine
 from core.messages import ChatRef, Incoming, Location, Photo, Reply
-from core.texts import catalogue
+from core.texts import catalogue, forms
 from storage.photos import PhotoStore, register_photo
 
 _keys = itertools.count(1)
@@ -21,9 +21,11 @@ _keys = itertools.count(1)
 
 @cache
 def _pattern(language: str, key: str) -> re.Pattern[str]:
-    template = catalogue(language)[key]
-    parts = re.split(r"\{[^}]*\}", template)
-    return re.compile("(?s)" + ".*?".join(re.escape(p) for p in parts))
+    patterns = []
+    for template in forms(catalogue(language)[key]):  # a plural table: any of its forms
+        parts = re.split(r"\{[^}]*\}", template)
+        patterns.append(".*?".join(re.escape(p) for p in parts))
+    return re.compile("(?s)(?:" + "|".join(patterns) + ")")
 
 
 def text_is(reply: Reply, key: str, language: str = "ru") -> bool:
@@ -160,7 +162,7 @@ async def submit_report(
         await r.photos(sha)
     await r.press("photos:done")
     await r.press("review:submit")
-    match = re.search(r"№ (\d+)", r.replies[0].text)
+    match = re.search(r"(?:№|No\.) (\d+)", r.replies[0].text)
     assert match, r.replies[0].text
     return int(match.group(1))
 

@@ -4,13 +4,14 @@ is slow, failing or off never loses a report."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
 
 from core.engine import Engine
 from core.geo import Geocoded, Place
-from core.messages import Incoming, Location
+from core.messages import Incoming, Location, Reply
 from storage.geocoding import CachedGeocoder, NominatimGeocoder, user_agent
 from tests.geo_fakes import LENINA_5, SADOVAYA_7, SOVETSKAYA_3_A, FakeGeocoderServer, serve_fake_geocoder
 from tests.support import Resident
@@ -46,7 +47,7 @@ async def finish(r: Resident) -> int:
     r.expect("report.review.ask")
     await r.press("review:submit")
     r.expect("report.submitted", "menu.prompt")
-    return int(r.replies[0].text.split("№ ")[1].split()[0])
+    return int(re.search(r"(?:№|No\.) (\d+)", r.replies[0].text).group(1))  # type: ignore[union-attr]
 
 
 async def ticket(engine: Engine, number: int):  # type: ignore[no-untyped-def]
@@ -229,3 +230,128 @@ async def test_the_same_lookup_twice_is_answered_from_the_cache(
         await r.pin(LENINA_5.lat, LENINA_5.lon)
         r.expect("report.place.confirm_pin")
     assert fake_geo.count("/reverse") == 1
+
+
+# --- issue 10, item 15: staff get the city's language, the resident their own -----------------------------
+async def test_english_residents_pin_is_stored_in_the_citys_language_and_shown_in_english(
+    geo_engine: Engine, fake_geo: FakeGeocoderServer
+) -> None:
+    r = Resident(geo_engine, language="en")
+    await to_place_step(r)
+    await r.pin(*CENTRE)
+    r.expect("report.place.confirm_pin")
+    assert "Lenin Street, 5" in r.replies[0].text
+    assert sorted(q["accept-language"] for p, q, _ua in fake_geo.requests if p == "/reverse") == ["en", "ru"]
+    await r.press("place:yes")
+    await r.say("The street light has been off for a week, it is dark.")
+    await r.press("photos:done")
+    r.expect("report.review.ask")
+    assert "Place: Lenin Street, 5\n" in r.replies[0].text
+    t = await ticket(geo_engine, await finish_submitted(r))
+    assert (t.lat, t.lon, t.address, t.location_source) == (*CENTRE, "улица Ленина, 5", "pin")
+
+
+async def test_english_residents_typed_address_is_stored_in_the_citys_language(
+    geo_engine: Engine, fake_geo: FakeGeocoderServer
+) -> None:
+    r = Resident(geo_engine, language="en")
+    await to_place_step(r)
+    await r.say("Lenin Street 5")
+    r.expect("report.place.confirm_pick")
+    assert "Lenin Street, 5" in r.replies[0].text
+    await r.press("place:yes")
+    await r.say("The street light has been off for a week, it is dark.")
+    await r.press("photos:done")
+    t = await ticket(geo_engine, await finish_submitted(r))
+    assert (t.address, t.location_source) == ("улица Ленина, 5", "geocoded")
+    assert {q["accept-language"] for p, q, _ua in fake_geo.requests if p == "/search"} == {"en", "ru"}
+
+
+async def test_a_russian_resident_needs_one_lookup_and_the_cache_keeps_languages_apart(
+    geo_engine: Engine, fake_geo: FakeGeocoderServer
+) -> None:
+    russian = Resident(geo_engine, chat_id="1")
+    await to_place_step(russian)
+    await russian.pin(*CENTRE)
+    assert "улица Ленина, 5" in russian.replies[0].text and fake_geo.count("/reverse") == 1
+    english = Resident(geo_engine, chat_id="2", language="en")
+    await to_place_step(english)
+    await english.pin(*CENTRE)
+    assert "Lenin Street, 5" in english.replies[0].text
+    assert fake_geo.count("/reverse") == 2  # only the English answer was new; the Russian one was cached
+
+
+async def test_when_the_english_lookup_fails_the_citys_address_is_shown(
+    geo_engine: Engine, fake_geo: FakeGeocoderServer
+) -> None:
+    from core.geo import Lookup, run_lookup
+
+    class HalfDown:
+        async def reverse(self, lat: float, lon: float, language: str) -> Place | None:
+            if language == "en":
+                raise TimeoutError
+            return Place("улица Ленина, 5", lat, lon)
+
+        async def search(self, *args: object) -> list[Place]:
+            raise AssertionError("not asked")
+
+    lookup = Lookup("x", "reverse", "en", lat=CENTRE[0], lon=CENTRE[1], city_language="ru")
+    answer = await run_lookup(HalfDown(), lookup, geo_engine.municipality)
+    assert answer.ok and answer.places == (Place("улица Ленина, 5", *CENTRE),)
+
+
+async def finish_submitted(r: Resident) -> int:
+    await r.press("review:submit")
+    r.expect("report.submitted", "menu.prompt")
+    return int(re.search(r"(?:№|No\.) (\d+)", r.replies[0].text).group(1))  # type: ignore[union-attr]
+
+
+# --- issue 10, item 16: a slow lookup is announced, not met with silence ------------------------------------
+def slow_engine(engine: Engine, fake_geo: FakeGeocoderServer, progress_after: float) -> Engine:
+    geocoder = CachedGeocoder(NominatimGeocoder(fake_geo.url, user_agent()), engine.db)
+    return Engine(
+        engine.db,
+        engine.municipality,
+        clock=engine.clock,
+        geocoder=geocoder,
+        geocode_timeout=3.0,
+        progress_after=progress_after,
+    )
+
+
+async def test_a_slow_lookup_tells_the_resident_the_address_is_being_checked_then_answers(
+    engine: Engine, fake_geo: FakeGeocoderServer
+) -> None:
+    fake_geo.mode, fake_geo.delay = "slow", 0.4
+    slow = slow_engine(engine, fake_geo, progress_after=0.05)
+    r = Resident(slow, language="en")
+    await to_place_step(r)
+    heard: list[str] = []
+
+    async def progress(notice: Reply) -> None:
+        heard.append(f"notice: {notice.text}")
+
+    pin = Incoming(r.chat, "slow-pin", "en", location=Location(*CENTRE))
+    replies = await slow.handle(pin, progress=progress)
+    heard.extend(f"answer: {reply.text}" for reply in replies)
+    assert heard == ["notice: Checking the address…", "answer: Address: Lenin Street, 5. Is this right?"]
+
+
+async def test_a_quick_lookup_needs_no_notice_and_a_failing_notice_loses_nothing(
+    engine: Engine, fake_geo: FakeGeocoderServer
+) -> None:
+    quick = slow_engine(engine, fake_geo, progress_after=2.0)
+    r = Resident(quick)
+    await to_place_step(r)
+
+    async def broken(notice: Reply) -> None:
+        raise RuntimeError("the platform is down")
+
+    replies = await quick.handle(Incoming(r.chat, "quick-pin", "ru", location=Location(*CENTRE)), broken)
+    assert [reply.text for reply in replies] == ["Адрес: улица Ленина, 5. Верно?"]
+    fake_geo.mode, fake_geo.delay = "slow", 0.3
+    quick.progress_after = 0.05
+    other = Resident(quick, chat_id="2")
+    await to_place_step(other)
+    replies = await quick.handle(Incoming(other.chat, "slow-text", "ru", text="Карла Маркса 14"), broken)
+    assert replies[0].text.startswith("Это здесь: улица Карла Маркса, 14?")

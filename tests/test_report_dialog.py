@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from core.engine import Engine
-from core.messages import Incoming
+from core.messages import Incoming, Photo
 from core.municipality import Municipality
 from core.texts import t
 from storage.database import Database
 from storage.photos import PhotoStore
 from tests.conftest import NOW
-from tests.support import Resident, stored_photo
+from tests.support import Resident, stored_photo, text_is
 
 CENTRE = (52.2870, 104.2810)  # ул. Ленина, Irkutsk
 MOSCOW = (55.7558, 37.6173)
@@ -126,7 +127,10 @@ async def test_at_most_five_photos(engine: Engine, photos: PhotoStore) -> None:
     await r.photos(*shas[:4])
     r.expect("report.photos.ask_more")
     await r.photos(*shas[4:])
-    r.expect("report.photos.limit", "report.photos.ask_more")
+    r.expect("report.photos.full")  # one answer: what happened, and that the limit is reached
+    assert r.replies[0].text.startswith("Добавлено 1 фото.\n2 фото не поместились и не сохранены")
+    assert "5 из 5 — это максимум" in r.replies[0].text
+    assert [data for _label, data in r.buttons()] == ["photos:done", "report:cancel"]
     await r.press("photos:done")
     await r.press("review:submit")
     ticket = await engine.db.run(lambda store: store.get_ticket(1))
@@ -255,7 +259,118 @@ async def test_concurrent_updates_for_one_chat_keep_state_consistent(
     await r.say("Яма глубиной сантиметров двадцать.")
     # an album arrives as four updates at once: none of them may overwrite another's photo
     answers = await asyncio.gather(*(Resident(engine).photos(sha) for sha in shas))
-    counts = sorted(int(a[0].text.split("(")[1].split()[0]) for a in answers)
+    counts = sorted(int(a[0].text.split(" из ")[0].split()[-1]) for a in answers)
     assert counts == [1, 2, 3, 4]
     state = await engine.db.run(lambda store: store.load_dialog(r.chat))
     assert state is not None and sorted(state["slots"]["photos"]) == sorted(shas)
+
+
+# --- issue 10, item 13: photos sent early, repeats and the limit said exactly; item 14: natural texts -----
+async def to_description(r: Resident, point: tuple[float, float] = CENTRE) -> None:
+    await start_report(r)
+    await r.press("cat:roads")
+    await r.press("sub:roads.pothole")
+    await r.pin(*point)
+    r.expect("report.description.ask")
+
+
+async def test_captioned_photo_at_the_description_step_is_kept_and_its_caption_is_the_description(
+    engine: Engine, photos: PhotoStore
+) -> None:
+    r = Resident(engine)
+    sha = await stored_photo(engine, photos)
+    await to_description(r)
+    await r.send(photos=(Photo(sha),), text="Яма на проезжей части у остановки, глубокая.")
+    assert len(r.replies) == 2 and text_is(r.replies[1], "report.photos.ask_more")
+    assert r.replies[0].text == "Подпись к фото сохранена как описание.\nДобавлено 1 фото."
+    assert "Приложено фото: 1 из 5" in r.replies[1].text  # the photo step shows it as already added
+    await r.press("photos:done")
+    r.expect("report.review.ask")
+    await r.press("review:submit")
+    ticket = await engine.db.run(lambda store: store.get_ticket(1))
+    assert ticket is not None and ticket.photos == (sha,)
+    assert ticket.description == "Яма на проезжей части у остановки, глубокая."
+
+
+async def test_photo_without_caption_at_the_description_step_is_kept_and_the_text_is_asked(
+    engine: Engine, photos: PhotoStore
+) -> None:
+    r = Resident(engine)
+    first, second = [await stored_photo(engine, photos, (i * 90, 20, 20)) for i in range(2)]
+    await to_description(r)
+    await r.photos(first)
+    assert len(r.replies) == 2 and text_is(r.replies[1], "report.description.ask")
+    assert r.replies[0].text.startswith("Добавлено 1 фото.\nФото сохранены для обращения: 1 из 5.")
+    await r.send(photos=(Photo(first), Photo(second)), text="Яма")  # a repeat, a new one, a short caption
+    assert len(r.replies) == 2 and text_is(r.replies[1], "report.description.ask")
+    assert r.replies[0].text.splitlines() == [
+        "Добавлено 1 фото.",
+        "1 фото уже было добавлено раньше — повторно не сохраняем.",
+        "Фото сохранены для обращения: 2 из 5. Теперь опишите проблему текстом.",
+        t("ru", "report.description.too_short", count=10),
+    ]
+    await r.say("Глубокая яма на проезжей части у остановки.")
+    r.expect("report.photos.ask_more")
+    assert "Приложено фото: 2 из 5" in r.replies[0].text
+    await r.press("photos:done")
+    await r.press("review:submit")
+    ticket = await engine.db.run(lambda store: store.get_ticket(1))
+    assert ticket is not None and ticket.photos == (first, second)
+
+
+async def test_duplicate_photo_is_announced_as_already_added_not_added(
+    engine: Engine, photos: PhotoStore
+) -> None:
+    r = Resident(engine, language="en")
+    sha = await stored_photo(engine, photos)
+    await to_description(r)
+    await r.say("A deep pothole on the carriageway by the bus stop.")
+    await r.photos(sha)
+    r.expect("report.photos.ask_more")
+    assert r.replies[0].text.startswith("1 photo added.\nPhotos attached: 1 of 5.")
+    await r.photos(sha)
+    r.expect("report.photos.ask_more")
+    assert r.replies[0].text.startswith("1 photo was already added before — not saved twice.\n")
+    assert "added.\n" not in r.replies[0].text and "1 of 5" in r.replies[0].text
+
+
+async def test_at_five_of_five_the_prompt_says_the_limit_is_reached_and_offers_done(
+    engine: Engine, photos: PhotoStore
+) -> None:
+    r = Resident(engine)
+    shas = [await stored_photo(engine, photos, (i * 40, 0, 60)) for i in range(5)]
+    await to_description(r)
+    await r.say("Яма глубиной сантиметров двадцать.")
+    await r.photos(*shas[:4])
+    r.expect("report.photos.ask_more")
+    await r.photos(shas[4])
+    r.expect("report.photos.full")
+    assert "Пришлите ещё" not in r.replies[0].text and "это максимум" in r.replies[0].text
+    await r.command("help")  # re-asked: still full, no news repeated
+    assert r.replies[-1].text == t("ru", "report.photos.full", news="", count=5, max=5)
+    await r.press("photos:done")
+    r.expect("report.review.ask")
+
+
+async def test_one_report_reads_naturally_and_english_says_no_with_a_clear_date(engine: Engine) -> None:
+    r = Resident(engine, language="en")
+    await to_description(r)
+    await r.say("A deep pothole on the carriageway by the bus stop.")
+    await r.press("photos:done")
+    await r.press("review:submit")
+    r.expect("report.submitted", "menu.prompt")
+    assert r.replies[0].text.startswith("Report No. 1 registered")
+    assert re.search(r"by \d{1,2} (Dec|Jan) 20\d\d\.$", r.replies[0].text), r.replies[0].text
+    await r.command("my")
+    assert r.replies[0].text == "Your report:"
+    await r.press("ticket:1")
+    assert "Report No. 1\n" in r.replies[0].text and "Created: 1 Dec 2026, 10:00" in r.replies[0].text
+    russian = Resident(engine, chat_id="300")  # elsewhere: not offered to join the first one
+    await russian.command("my")
+    russian.expect("mine.empty")
+    await to_description(russian, (52.2790, 104.3000))
+    await russian.say("Глубокая яма на проезжей части у остановки.")
+    await russian.press("photos:done")
+    await russian.press("review:submit")
+    await russian.command("my")
+    assert russian.replies[0].text == "Ваше обращение:"

@@ -293,10 +293,10 @@ async def test_webhook_answers_500_when_handling_fails_and_the_retry_succeeds(
     before = len(bot.fake.to(user.user_id))
     failures = [RuntimeError("database went away")]
 
-    async def flaky(incoming: Any) -> Any:
+    async def flaky(incoming: Any, progress: Any = None) -> Any:
         if failures:
             raise failures.pop()
-        return await real(incoming)
+        return await real(incoming, progress)
 
     monkeypatch.setattr(engine, "handle", flaky)
     assert await bot.fake.post_webhook(update) == 500
@@ -357,7 +357,7 @@ async def test_an_update_not_handled_by_shutdown_is_not_confirmed(
     handled = bot.fake.confirmed
     stuck = asyncio.Event()
 
-    async def hang(incoming: Any) -> Any:
+    async def hang(incoming: Any, progress: Any = None) -> Any:
         stuck.set()
         await asyncio.Event().wait()
 
@@ -495,3 +495,49 @@ async def test_otklik_run_serves_telegram_and_a_restart_resumes_the_dialog(tmp_p
         if process.returncode is None:
             await stop(process)
         await fake.stop()
+
+
+# --- issue 10, item 13: a photo sent with a caption at the description step ---------------------------------
+async def test_captioned_photo_at_the_description_step_is_kept_with_its_caption_as_the_description(
+    bot: Harness, photos: PhotoStore
+) -> None:
+    await bot.start()
+    user = bot.user()
+    await open_report(user)
+    await user.pin(*CENTRE)
+    user.expect("report.description.ask")
+    image = jpeg_bytes((120, 60, 200), (320, 240))
+    await user.photos(image, caption="Глубокая яма на проезжей части у остановки.")
+    texts = [m.text for m in user.replies if m.kind == "text"]
+    assert texts[0] == "Подпись к фото сохранена как описание.\nДобавлено 1 фото."
+    assert texts[1].startswith("Приложено фото: 1 из 5.")
+    await user.press("photos:done")
+    user.expect("report.review.ask")
+    await user.press("review:submit")
+    made = await ticket(bot.engine)
+    assert made is not None and made.description == "Глубокая яма на проезжей части у остановки."
+    assert list(made.photos) == [photos.store(image).sha256]
+
+
+# --- issue 10, item 16: a slow geocoder shows "typing…" instead of silence ----------------------------------
+async def test_a_slow_geocoder_shows_typing_then_the_answer(
+    engine: Engine, photos: PhotoStore, library: str
+) -> None:
+    from storage.geocoding import CachedGeocoder, NominatimGeocoder, user_agent
+    from tests.geo_fakes import serve_fake_geocoder
+
+    async for fake_geo in serve_fake_geocoder():
+        fake_geo.mode, fake_geo.delay = "slow", 0.4
+        geocoder = CachedGeocoder(NominatimGeocoder(fake_geo.url, user_agent()), engine.db)
+        slow = Engine(
+            engine.db, engine.municipality, clock=engine.clock, geocoder=geocoder, progress_after=0.05
+        )
+        async with telegram_bot(slow, photos, library) as bot:
+            await bot.start()
+            user = bot.user()
+            await open_report(user)
+            await user.pin(*CENTRE)
+            user.expect("report.place.confirm_pin")
+            assert bot.fake.chat_actions == [(user.user_id, "typing")]
+            methods = [c.method for c in bot.fake.calls]
+            assert methods.index("sendChatAction") < len(methods) - 1 - methods[::-1].index("sendMessage")

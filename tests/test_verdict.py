@@ -6,6 +6,7 @@ from __future__ import annotations
 from core.domain.tickets import Status
 from core.engine import Engine
 from core.jobs import auto_close, mark_overdue, run_timers
+from core.texts import t
 from storage.photos import PhotoStore
 from tests.conftest import NOW
 from tests.support import Clock, Resident, Staff, delivered, stored_photo, submit_report, text_is
@@ -216,3 +217,19 @@ def test_stats_ignore_a_forged_rating_stored_before_the_fix() -> None:
     events = [rated(1, "12"), rated(2, "4"), rated(3, "12345"), rated(4, "²")]
     doc = compute([closed(n) for n in (1, 2, 3, 4)], events, NOW)
     assert doc["rating"] == {"count": 1, "mean": 4.0}
+
+
+async def test_reopen_photos_repeat_and_limit_are_said_exactly(engine: Engine, photos: PhotoStore) -> None:
+    """Issue 10, item 13: a repeated photo is not "added", and at 5 of 5 the prompt stops asking for more."""
+    r, _s, number = await resolved_ticket(engine, photos)
+    await r.send(button=f"vd:nf:{number}")
+    await r.say("Яму засыпали щебнем, после дождя она снова на месте.")
+    shas = [await stored_photo(engine, photos, (10, 40 * i, 90)) for i in range(5)]
+    await r.photos(shas[0])
+    r.expect("verdict.reopen.photos_more")
+    await r.photos(shas[0])
+    assert r.replies[0].text == t("ru", "report.photos.duplicate", count=1)
+    assert text_is(r.replies[1], "verdict.reopen.photos_more") and "1 из 5" in r.replies[1].text
+    await r.photos(*shas[1:])
+    r.expect("report.photos.full")
+    assert "Пришлите ещё" not in r.replies[0].text

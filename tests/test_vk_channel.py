@@ -427,3 +427,31 @@ async def test_photos_that_cannot_be_used_are_explained(engine: Engine, vk: Fake
         await user.expect("input.bad_photo", "menu.prompt")
     finally:
         await channel.stop()
+
+
+async def test_a_slow_geocoder_is_announced_then_answered(
+    engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
+) -> None:
+    """Issue 10, item 16: a lookup over `progress_after` gets a short "checking the address…" first."""
+    from storage.geocoding import CachedGeocoder, NominatimGeocoder, user_agent
+    from tests.geo_fakes import serve_fake_geocoder
+
+    async for fake_geo in serve_fake_geocoder():
+        fake_geo.mode, fake_geo.delay = "slow", 0.4
+        geocoder = CachedGeocoder(NominatimGeocoder(fake_geo.url, user_agent()), engine.db)
+        slow = Engine(
+            engine.db, engine.municipality, clock=engine.clock, geocoder=geocoder, progress_after=0.05
+        )
+        channel = await start_polling(make_channel(slow, photos, vk, tmp_path / "data"), vk)
+        try:
+            user = VkUser(vk)
+            await user.send("/new")
+            await user.expect("report.category.ask")
+            await user.press("cat:roads")
+            await user.expect("report.subcategory.ask")
+            await user.press(user.button_data()[0])
+            await user.expect("report.location.ask")
+            await user.pin(*CENTRE)
+            await user.expect("report.place.checking", "report.place.confirm_pin")
+        finally:
+            await channel.stop()

@@ -136,6 +136,9 @@ class AiogramApi:
     async def answer_callback(self, callback_id: str) -> None:
         await self.bot.answer_callback_query(callback_id)
 
+    async def send_typing(self, chat_id: int) -> None:
+        await self.bot.send_chat_action(chat_id, "typing")
+
     def failure(self, exc: BaseException) -> Failure | None:
         message = str(exc)
         if isinstance(exc, TelegramRetryAfter):

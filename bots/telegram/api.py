@@ -105,5 +105,8 @@ class BotApi(Protocol):
 
     async def answer_callback(self, callback_id: str) -> None: ...
 
+    async def send_typing(self, chat_id: int) -> None:
+        """sendChatAction `typing`: "the bot is busy with your message" (it shows for up to 5 seconds)."""
+
     def failure(self, exc: BaseException) -> Failure | None:
         """Classify a library exception; None for anything that is not an API or network error."""

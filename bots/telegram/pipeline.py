@@ -182,7 +182,8 @@ class Pipeline:
         first = drafts[0]
         assert first.chat_id is not None and first.incoming is not None
         incoming = await self._incoming(drafts)
-        replies = await self.engine.handle(incoming)
+        chat_id = first.chat_id
+        replies = await self.engine.handle(incoming, progress=lambda _notice: self.sender.typing(chat_id))
         if first.callback_id is not None:
             await self.sender.acknowledge(first.chat_id, first.callback_id, first.callback_message_id)
         await self._answer(first.chat_id, replies, incoming.language)

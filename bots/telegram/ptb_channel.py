@@ -155,6 +155,9 @@ class PtbApi:
     async def answer_callback(self, callback_id: str) -> None:
         await self.bot.answer_callback_query(callback_id)
 
+    async def send_typing(self, chat_id: int) -> None:
+        await self.bot.send_chat_action(chat_id=chat_id, action="typing")
+
     def failure(self, exc: BaseException) -> Failure | None:
         message = str(exc)
         if isinstance(exc, RetryAfter):

@@ -250,6 +250,14 @@ class TelegramSender:
                 raise
             log.debug("could not remove the keyboard of message %s in %s: %s", message_id, chat_id, exc)
 
+    async def typing(self, chat_id: int) -> None:
+        """The interim notice of a slow update (a geocoder lookup), as Telegram's "typing…" indicator.
+        Best effort, like `acknowledge`."""
+        try:
+            await self.call(chat_id, 1, lambda: self.api.send_typing(chat_id))
+        except DeliveryError as exc:
+            log.debug("sendChatAction failed in %s: %s", chat_id, exc)
+
     async def execute(self, chat_id: int, op: Op, *, strict: bool = False) -> None:
         """One planned call. `strict` (outbox messages): a photo missing from the store fails the message for
         good, as the outbox contract says; a reply to the sender goes out without it instead."""

@@ -41,7 +41,7 @@ from bots.vk.translate import (
     translate_message,
 )
 from core.engine import Engine
-from core.messages import Incoming, Photo
+from core.messages import Incoming, Photo, Reply
 from storage.database import Database
 from storage.photos import PhotoStore
 
@@ -311,9 +311,14 @@ class VkChannel:
             await self._answer_event(event)
             await self._remove_keyboard(event)
             incoming = translate_event(update, self.group_id)
-        replies = await self.engine.handle(incoming)
+        peer = int(incoming.chat.chat_id)
+
+        async def progress(notice: Reply) -> None:  # "checking the address…" while the geocoder is slow
+            await self.sender.reply(peer, [notice], f"{incoming.event_key}:wait", caps)
+
+        replies = await self.engine.handle(incoming, progress=progress)
         if replies:
-            await self.sender.reply(int(incoming.chat.chat_id), replies, incoming.event_key, caps)
+            await self.sender.reply(peer, replies, incoming.event_key, caps)
 
     async def user_name(self, user_id: str) -> str:
         """ "First Last" of a VK user (users.get), remembered for a while; "" when VK does not say."""

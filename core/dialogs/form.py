@@ -132,6 +132,8 @@ def unsupported_reply(ctx: Ctx, what: str) -> Reply:
         )
     if what == "photo_format":
         return ctx.reply("input.photo_format")
+    if what == "bad_location":  # the console's `/loc` with unreadable coordinates: say how to write it
+        return ctx.reply("input.bad_location")
     kind_key = f"input.kind.{what}"
     kind = ctx.t(kind_key)
     if kind == kind_key:

@@ -64,7 +64,7 @@ def format_ticket(ctx: Ctx, ticket: Ticket) -> str:
     history = "\n".join(
         ctx.t(
             "ticket.history_item",
-            at=ctx.local(e.at, "%d.%m.%Y %H:%M"),
+            at=ctx.local(e.at, "datetime"),
             action=ctx.t(f"action.{e.action.value}"),
         )
         + (f": {e.comment}" if e.comment else "")
@@ -80,7 +80,7 @@ def format_ticket(ctx: Ctx, ticket: Ticket) -> str:
         description=ticket.description,
         organisation=org.name(ctx.lang) if org else "—",
         deadline=ctx.local(ticket.deadline),
-        created=ctx.local(ticket.created_at, "%d.%m.%Y %H:%M"),
+        created=ctx.local(ticket.created_at, "datetime"),
         history=history or "—",
     )
     if ticket.supporters:  # "me too" (issue 6)

@@ -44,9 +44,14 @@ def _stage(ctx: Ctx) -> dict[str, Any]:
     return ctx.slots.get("place") or {}
 
 
-def _settle(ctx: Ctx, lat: float | None, lon: float | None, address: str, source: str) -> None:
+def _settle(
+    ctx: Ctx, lat: float | None, lon: float | None, address: str, source: str, shown: str = ""
+) -> None:
+    """`address` is what staff get (the city's language); `shown`, when it differs, what the resident sees."""
     ctx.slots.pop("place", None)
     ctx.slots["location"] = {"lat": lat, "lon": lon, "address": address, "source": source}
+    if shown and shown != address:
+        ctx.slots["location"]["shown"] = shown
 
 
 def _city(ctx: Ctx) -> str:
@@ -62,7 +67,9 @@ def ask(ctx: Ctx) -> Reply:
         _cancel_row(ctx),
     )
     if stage == "confirm_pin":
-        return ctx.reply("report.place.confirm_pin", buttons=yes_no, address=place["address"])
+        return ctx.reply(
+            "report.place.confirm_pin", buttons=yes_no, address=place.get("shown") or place["address"]
+        )
     if stage == "pin_address":
         return Reply(
             text=ctx.t("report.place.pin_address"),
@@ -79,9 +86,10 @@ def ask(ctx: Ctx) -> Reply:
             buttons=(*rows, keep, _cancel_row(ctx)),
         )
     if stage == "confirm_pick":
-        address, lat, lon, _area = place["candidates"][place["pick"]]
+        candidate = place["candidates"][place["pick"]]
+        lat, lon = candidate[1], candidate[2]
         return Reply(
-            text=ctx.t("report.place.confirm_pick", address=address),
+            text=ctx.t("report.place.confirm_pick", address=_shown(candidate)),
             location=Location(lat, lon),
             buttons=yes_no,
         )
@@ -94,12 +102,17 @@ def ask(ctx: Ctx) -> Reply:
     return Reply(text=ctx.t("report.location.ask"), ask_location=True, buttons=(_cancel_row(ctx),))
 
 
+def _shown(candidate: list[Any]) -> str:
+    """A candidate `[address, lat, lon, area, shown]` as the resident reads it (older states lack `shown`)."""
+    return str(candidate[4] if len(candidate) > 4 and candidate[4] else candidate[0])
+
+
 def _labels(candidates: list[list[Any]]) -> list[str]:
     """Button labels: the short address, with its area where two candidates would otherwise look the same."""
-    addresses = [c[0] for c in candidates]
+    addresses = [_shown(c) for c in candidates]
     return [
-        f"{address} ({area})" if area and addresses.count(address) > 1 else address
-        for address, _lat, _lon, area in candidates
+        f"{address} ({c[3]})" if c[3] and addresses.count(address) > 1 else address
+        for address, c in zip(addresses, candidates, strict=True)
     ]
 
 
@@ -124,7 +137,8 @@ def _pin(ctx: Ctx, lat: float, lon: float) -> list[Reply] | None:
     if not ctx.geocoding:
         _settle(ctx, lat, lon, "", "pin")
         return None
-    _look(ctx, Lookup(_new_id(), "reverse", ctx.lang, lat=lat, lon=lon), {"lat": lat, "lon": lon})
+    lookup = Lookup(_new_id(), "reverse", ctx.lang, lat=lat, lon=lon, city_language=ctx.city_language)
+    _look(ctx, lookup, {"lat": lat, "lon": lon})
     return []
 
 
@@ -132,7 +146,7 @@ def _text(ctx: Ctx, address: str) -> list[Reply] | None:
     if len(address) < ADDRESS_MIN:
         raise Retry("report.location.address_too_short")
     if len(address) > ADDRESS_MAX:
-        raise Retry("report.location.address_too_long", limit=ADDRESS_MAX)
+        raise Retry("report.location.address_too_long", count=ADDRESS_MAX)
     place = _stage(ctx)
     if place.get("stage") in ("confirm_pin", "pin_address"):  # the right address for the resident's pin
         _settle(ctx, place["lat"], place["lon"], address, "pin")
@@ -140,7 +154,8 @@ def _text(ctx: Ctx, address: str) -> list[Reply] | None:
     if not ctx.geocoding:
         _settle(ctx, None, None, address, "typed")
         return None
-    _look(ctx, Lookup(_new_id(), "search", ctx.lang, query=address), {"query": address})
+    lookup = Lookup(_new_id(), "search", ctx.lang, query=address, city_language=ctx.city_language)
+    _look(ctx, lookup, {"query": address})
     return []
 
 
@@ -148,11 +163,11 @@ def _button(ctx: Ctx, action: str) -> list[Reply] | None:
     place = _stage(ctx)
     stage = place.get("stage")
     if action == "yes" and stage == "confirm_pin":
-        _settle(ctx, place["lat"], place["lon"], place["address"], "pin")
+        _settle(ctx, place["lat"], place["lon"], place["address"], "pin", place.get("shown", ""))
         return None
     if action == "yes" and stage == "confirm_pick":
-        address, lat, lon, _area = place["candidates"][place["pick"]]
-        _settle(ctx, lat, lon, address, "geocoded")
+        candidate = place["candidates"][place["pick"]]
+        _settle(ctx, candidate[1], candidate[2], candidate[0], "geocoded", _shown(candidate))
         return None
     if action == "no" and stage == "confirm_pin":
         place["stage"] = "pin_address"
@@ -180,7 +195,8 @@ def _answer(ctx: Ctx, answer: Geocoded) -> list[Reply] | None:
         return []  # superseded by a newer pin or address, or the report moved on: nothing to say
     if answer.kind == "reverse":
         if answer.ok and answer.places and answer.places[0].address:
-            place.update(stage="confirm_pin", address=answer.places[0].address)
+            found = answer.places[0]
+            place.update(stage="confirm_pin", address=found.address, shown=found.label)
             return [ask(ctx)]
         _settle(ctx, place["lat"], place["lon"], "", "pin")  # no address known: the point is enough
         return None
@@ -204,7 +220,7 @@ def _answer(ctx: Ctx, answer: Geocoded) -> list[Reply] | None:
 
 
 def _candidate(place: Place) -> list[Any]:
-    return [place.address, place.lat, place.lon, place.area]
+    return [place.address, place.lat, place.lon, place.area, place.label]
 
 
 def _look(ctx: Ctx, lookup: Lookup, fields: dict[str, Any]) -> None:

@@ -3,11 +3,13 @@ review."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from core.context import Ctx, Retry
 from core.dialogs import nearby, place
 from core.dialogs.form import Step
+from core.dialogs.tasks import keep_photos
 from core.messages import Button, Incoming, Reply
 from core.reporting import submit_report
 
@@ -68,30 +70,61 @@ def take_subcategory(ctx: Ctx, incoming: Incoming) -> None:
 # --- description ------------------------------------------------------------------------------------------
 def ask_description(ctx: Ctx) -> Reply:
     return Reply(
-        text=ctx.t("report.description.ask", min=DESCRIPTION_MIN, max=DESCRIPTION_MAX),
+        text=ctx.t("report.description.ask", min=DESCRIPTION_MIN, count=DESCRIPTION_MAX),
         buttons=(_cancel_row(ctx),),
     )
 
 
-def take_description(ctx: Ctx, incoming: Incoming) -> None:
-    text = (incoming.text or "").strip()
+def _description_problem(text: str) -> tuple[str, dict[str, int]] | None:
     if len(text) < DESCRIPTION_MIN:
-        raise Retry("report.description.too_short", min=DESCRIPTION_MIN)
+        return "report.description.too_short", {"count": DESCRIPTION_MIN}
     if len(text) > DESCRIPTION_MAX:
-        raise Retry("report.description.too_long", length=len(text), max=DESCRIPTION_MAX)
+        return "report.description.too_long", {"count": len(text), "max": DESCRIPTION_MAX}
+    return None
+
+
+def take_description(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
+    """Text, or photos sent early: they are kept for the photo step, and a caption is the description."""
+    text = (incoming.text or "").strip()
+    if incoming.photos:
+        return _photos_at_description(ctx, incoming, text)
+    if (problem := _description_problem(text)) is not None:
+        raise Retry(problem[0], **problem[1])
     ctx.slots["description"] = text
+    return None
+
+
+def _photos_at_description(ctx: Ctx, incoming: Incoming, caption: str) -> list[Reply]:
+    _added, news = keep_photos(ctx, incoming, MAX_PHOTOS)
+    problem = _description_problem(caption) if caption else None
+    if caption and problem is None:
+        ctx.slots["description"] = caption
+        return [Reply(text="\n".join([ctx.t("report.description.from_caption"), *news]))]
+    count = len(ctx.slots.get("photos", ()))
+    lines = [*news, ctx.t("report.description.photo_kept", count=count, max=MAX_PHOTOS)]
+    if problem is not None:
+        lines.append(ctx.t(problem[0], **problem[1]))
+    return [Reply(text="\n".join(lines)), ask_description(ctx)]
 
 
 # --- photos -----------------------------------------------------------------------------------------------
-def ask_photos(ctx: Ctx) -> Reply:
+def ask_photos(ctx: Ctx, news: Sequence[str] = ()) -> Reply:
+    """The photo prompt; `news` says what the last input did (added, already there, did not fit)."""
     count = len(ctx.slots.get("photos", ()))
+    done = (ctx.t("report.photos.done"), "photos:done")
+    prefix = "".join(f"{line}\n" for line in news)
+    if count >= MAX_PHOTOS:
+        return Reply(
+            text=ctx.t("report.photos.full", news=prefix, count=count, max=MAX_PHOTOS),
+            buttons=((done,), _cancel_row(ctx)),
+        )
     if count:
         return Reply(
-            text=ctx.t("report.photos.ask_more", count=count, max=MAX_PHOTOS),
-            buttons=(((ctx.t("report.photos.done"), "photos:done"),), _cancel_row(ctx)),
+            text=ctx.t("report.photos.ask_more", news=prefix, count=count, max=MAX_PHOTOS),
+            buttons=((done,), _cancel_row(ctx)),
         )
     return Reply(
-        text=ctx.t("report.photos.ask", max=MAX_PHOTOS),
+        text="".join([prefix, ctx.t("report.photos.ask", max=MAX_PHOTOS)]),
         buttons=(((ctx.t("report.photos.skip"), "photos:done"),), _cancel_row(ctx)),
     )
 
@@ -102,22 +135,16 @@ def take_photos(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
             raise Retry("button.stale")
         ctx.slots["photos_done"] = True
         return None
-    photos: list[str] = ctx.slots.setdefault("photos", [])
-    new = [p.sha256 for p in incoming.photos if p.sha256 not in photos]
-    room = MAX_PHOTOS - len(photos)
-    photos.extend(new[:room])
-    said = [ask_photos(ctx)]
-    if len(new) > room:
-        said.insert(0, ctx.reply("report.photos.limit", max=MAX_PHOTOS))
-    return said
+    _added, news = keep_photos(ctx, incoming, MAX_PHOTOS)
+    return [ask_photos(ctx, news)]
 
 
 # --- review -----------------------------------------------------------------------------------------------
 def describe_place(ctx: Ctx, location: dict[str, Any] | None) -> str:
     if not location:
         return "—"
-    if location.get("address"):
-        return str(location["address"])
+    if location.get("shown") or location.get("address"):  # the resident's language when it differs
+        return str(location.get("shown") or location["address"])
     return ctx.t("report.review.point", lat=f"{location['lat']:.5f}", lon=f"{location['lon']:.5f}")
 
 
@@ -177,7 +204,8 @@ STEPS: tuple[Step, ...] = (
          "report.location.retry", button_prefix=place.PREFIX),
     Step("nearby_checked", nearby.ask, frozenset({"button"}), nearby.take, "report.nearby.retry",
          applies=nearby.applies, button_prefix=nearby.PREFIX),
-    Step("description", ask_description, frozenset({"text"}), take_description, "report.description.retry"),
+    Step("description", ask_description, frozenset({"text", "photos"}), take_description,
+         "report.description.retry"),
     Step("photos_done", ask_photos, frozenset({"photos", "button"}), take_photos, "report.photos.retry",
          button_prefix="photos:"),
     Step("confirmed", ask_review, frozenset({"button"}), take_review, "report.review.retry",

@@ -20,7 +20,7 @@ from core.notify import (
     REJECT_REASONS,
     Tx,
     card_buttons,
-    local,
+    local_date,
     organisation_name,
     staff_card,
 )
@@ -120,7 +120,7 @@ def _queue_label(ctx: Ctx, item: TicketSummary) -> str:
         number=item.number,
         category=category.name(ctx.lang) if category else item.category,
         status=ctx.t(f"status.{item.status.value}"),
-        deadline=local(ctx.municipality, item.deadline, "%d.%m"),
+        deadline=local_date(ctx.municipality, ctx.lang, item.deadline, "day"),
     )
 
 
@@ -225,7 +225,7 @@ def ask_comment(ctx: Ctx) -> Reply:
 def take_comment(ctx: Ctx, incoming: Incoming) -> None:
     text = (incoming.text or "").strip()
     if len(text) > COMMENT_MAX:
-        raise Retry("staff.comment.too_long", length=len(text), max=COMMENT_MAX)
+        raise Retry("staff.comment.too_long", count=len(text), max=COMMENT_MAX)
     ctx.slots["text"] = text
 
 

@@ -71,7 +71,7 @@ def reopen_refusal(ctx: Ctx, ticket: Ticket) -> list[Reply] | None:
         status = ctx.t(f"status.{ticket.status.value}")
         return [ctx.reply("verdict.cannot_reopen", number=ticket.number, status=status)]
     if ticket.resolved_at is None or ctx.now - ticket.resolved_at > REOPEN_WINDOW:
-        return [ctx.reply("verdict.reopen_too_late", number=ticket.number, days=REOPEN_WINDOW.days)]
+        return [ctx.reply("verdict.reopen_too_late", number=ticket.number, count=REOPEN_WINDOW.days)]
     return None
 
 
@@ -93,9 +93,9 @@ def ask_reason(ctx: Ctx) -> Reply:
 def take_reason(ctx: Ctx, incoming: Incoming) -> None:
     text = " ".join((incoming.text or "").split())
     if len(text) < REASON_MIN:
-        raise Retry("verdict.reopen.too_short", min=REASON_MIN)
+        raise Retry("verdict.reopen.too_short", count=REASON_MIN)
     if len(text) > REASON_MAX:
-        raise Retry("verdict.reopen.too_long", length=len(text), max=REASON_MAX)
+        raise Retry("verdict.reopen.too_long", count=len(text), max=REASON_MAX)
     ctx.slots["reason"] = text
 
 
@@ -103,7 +103,8 @@ def ask_photos(ctx: Ctx) -> Reply:
     count = len(ctx.slots.get("photos", ()))
     if count:
         return ctx.reply(
-            "verdict.reopen.photos_more",
+            "verdict.reopen.photos_more" if count < MAX_PHOTOS else "report.photos.full",
+            news="",
             buttons=(((ctx.t("report.photos.done"), "ro:done"),), cancel_row(ctx)),
             count=count,
             max=MAX_PHOTOS,

@@ -3,10 +3,11 @@ a bot.
 
 Methods: getMe, getUpdates (long polling with Telegram's offset semantics: an offset confirms everything
 below it; 409 while a webhook is set), deleteWebhook, setWebhook, getWebhookInfo, setMyCommands, sendMessage,
-editMessageText, editMessageReplyMarkup, answerCallbackQuery, sendPhoto, sendMediaGroup (multipart with
-`attach://`), sendLocation, getFile and file downloads from /file/bot<token>/<path>. Requests are parsed the
-way Telegram does (query string, urlencoded or multipart form, JSON), and Telegram's limits are enforced
-(text 4096, caption 1024, callback data 64 bytes, albums of 2–10), so an adapter that breaks them fails here.
+editMessageText, editMessageReplyMarkup, answerCallbackQuery, sendChatAction, sendPhoto, sendMediaGroup
+(multipart with `attach://`), sendLocation, getFile and file downloads from /file/bot<token>/<path>. Requests
+are parsed the way Telegram does (query string, urlencoded or multipart form, JSON), and Telegram's limits are
+enforced (text 4096, caption 1024, callback data 64 bytes, albums of 2–10), so an adapter that breaks them
+fails here.
 
 Every call is recorded (`calls`), every message the bot sends too (`sent`). `fail(method, …)` makes the next
 calls of a method fail (429 with retry_after, 5xx, …); `blocked` chats answer 403. Tests play the users with
@@ -122,6 +123,7 @@ class FakeTelegram:
         self.webhook: dict[str, Any] = {}
         self.commands: dict[str | None, list[dict[str, str]]] = {}
         self.callback_answers: list[str] = []
+        self.chat_actions: list[tuple[int, str]] = []
         self.blocked: set[int] = set()
         self.files: dict[str, bytes] = {}
         self.webhook_statuses: list[int] = []
@@ -358,6 +360,13 @@ class FakeTelegram:
         self.callback_answers.append(str(params["callback_query_id"]))
         return True
 
+    async def _m_sendChatAction(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        action = str(params.get("action", ""))
+        if action not in CHAT_ACTIONS:
+            raise ApiError(400, "Bad Request: wrong parameter action in request")
+        self.chat_actions.append((self._chat(params), action))
+        return True
+
     async def _m_getFile(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         file_id = str(params.get("file_id"))
         if file_id not in self.files:
@@ -465,6 +474,23 @@ def _markup(params: dict[str, Any]) -> dict[str, Any] | None:
             if not button.get("text"):
                 raise ApiError(400, "Bad Request: text buttons are unallowed in the inline keyboard")
     return markup
+
+
+CHAT_ACTIONS = frozenset(
+    {
+        "typing",
+        "upload_photo",
+        "record_video",
+        "upload_video",
+        "record_voice",
+        "upload_voice",
+        "upload_document",
+        "choose_sticker",
+        "find_location",
+        "record_video_note",
+        "upload_video_note",
+    }
+)
 
 
 def _caption(value: Any) -> str:
