@@ -20,6 +20,7 @@ from core.notify import (
     REJECT_REASONS,
     Tx,
     card_buttons,
+    local,
     local_date,
     organisation_name,
     staff_card,
