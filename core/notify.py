@@ -82,6 +82,7 @@ def card_text(tx: Tx, lang: str, ticket: Ticket, headline: str, taken_by: str = 
         overdue=t(lang, "staff.card.overdue") if is_overdue(ticket, tx.now) else "",
         organisation=organisation_name(m, lang, ticket.organisation),
         taken=t(lang, "staff.card.taken", name=taken_by) if taken_by else "",
+        supporters=t(lang, "staff.card.supporters", count=ticket.supporters) if ticket.supporters else "",
     )
 
 

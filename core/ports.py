@@ -28,6 +28,10 @@ class TicketSummary:
     address: str
     organisation: str | None
     deadline: datetime | None
+    supporters: int = 0
+    """Residents who joined the ticket as the same problem ("me too"); it raises the ticket's priority."""
+    joined: bool = False
+    """In a resident's own list: a ticket they support rather than one they reported."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,8 @@ class Store(Protocol):
 
     def get_ticket(self, number: int, *, with_events: bool = True) -> Ticket | None: ...
 
-    def tickets_of(self, chat: ChatRef, limit: int) -> Sequence[TicketSummary]: ...
+    def tickets_of(self, chat: ChatRef, limit: int) -> Sequence[TicketSummary]:
+        """The chat's own reports and the tickets it supports (`joined`), newest first."""
 
     def list_tickets(self, status: Status | None = None, limit: int = 100) -> Sequence[TicketSummary]: ...
 
@@ -121,8 +126,9 @@ class Store(Protocol):
 
     def add_ticket_photos(self, number: int, photos: Sequence[str], kind: str) -> None: ...
 
-    def queue(self, organisations: Sequence[str], limit: int) -> Sequence[TicketSummary]:
-        """Tickets waiting for these organisations (not resolved, not closed), earliest deadline first."""
+    def queue(self, organisations: Sequence[str], now: datetime, limit: int) -> Sequence[TicketSummary]:
+        """Tickets waiting for these organisations (not resolved, not closed): overdue ones first, then the
+        most supported, then the earliest deadline."""
 
     def tickets_to_autoclose(self, resolved_before: datetime, limit: int) -> Sequence[int]: ...
 

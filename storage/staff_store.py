@@ -8,13 +8,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 
 from core.domain.tickets import Status, Ticket
 from core.messages import ChatRef, Reply
 from core.ports import Invite, NewStaff, StaffMember, TicketSummary
 from storage.outbox import encode_reply
-from storage.rows import ticket_summary, utc
+from storage.rows import SUPPORTERS, ticket_summary, utc
 from storage.tables import (
     OutboxRow,
     StaffInviteRow,
@@ -226,14 +226,16 @@ class StaffStore:
         )
 
     # --- queues and timers -------------------------------------------------------------------------------
-    def queue(self, organisations: Sequence[str], limit: int) -> Sequence[TicketSummary]:
+    def queue(self, organisations: Sequence[str], now: datetime, limit: int) -> Sequence[TicketSummary]:
+        deadline = tickets_t.c.deadline
+        overdue = case((deadline < now, 0), else_=1)
         rows = self.conn.execute(
-            select(tickets_t)
+            select(tickets_t, SUPPORTERS)
             .where(
                 tickets_t.c.organisation_code.in_(list(organisations)),
                 tickets_t.c.status.in_([s.value for s in WAITING]),
             )
-            .order_by(tickets_t.c.deadline.is_(None), tickets_t.c.deadline, tickets_t.c.number)
+            .order_by(overdue, SUPPORTERS.desc(), deadline.is_(None), deadline, tickets_t.c.number)
             .limit(limit)
         )
         return [ticket_summary(r) for r in rows]

@@ -100,7 +100,7 @@ def queue(ctx: Ctx) -> list[Reply]:
     organisations = [me.organisation]
     if me.is_dispatcher and ctx.municipality.dispatch not in organisations:
         organisations.append(ctx.municipality.dispatch)
-    items = ctx.store.queue(organisations, QUEUE_LIMIT)
+    items = ctx.store.queue(organisations, ctx.now, QUEUE_LIMIT)
     name = organisation_name(ctx.municipality, ctx.lang, me.organisation)
     if not items:
         return [ctx.reply("staff.queue.empty", organisation=name)]
@@ -118,6 +118,7 @@ def _queue_label(ctx: Ctx, item: TicketSummary) -> str:
         category=category.name(ctx.lang) if category else item.category,
         status=ctx.t(f"status.{item.status.value}"),
         deadline=local(ctx.municipality, item.deadline, "%d.%m"),
+        supporters=ctx.t("staff.queue.supporters", count=item.supporters) if item.supporters else "",
     )
 
 
