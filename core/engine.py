@@ -118,7 +118,8 @@ class Engine:
                     return [ctx.reply(flows.resume_key(ctx)), *self._reask(ctx)]
                 return [ctx.reply("menu.welcome"), menu.main_menu(ctx)]
             case "help":
-                return [ctx.reply("help.text", max_photos=report.MAX_PHOTOS), *self._reask(ctx)]
+                said = flows.help_text(ctx) or ctx.reply("help.text", max_photos=report.MAX_PHOTOS)
+                return [said, *self._reask(ctx)]
             case "cancel":
                 if (flow := ctx.state.pop("flow", None)) is None:
                     return [menu.main_menu(ctx, "cancel.nothing")]

@@ -50,6 +50,11 @@ def cancelled(ctx: Ctx, name: str) -> list[Reply] | None:
     return [ctx.reply(flow.cancelled)] if flow is not None else None
 
 
+def help_text(ctx: Ctx) -> Reply | None:
+    """The help of a staff member or dispatcher; None for a resident (the engine's own help)."""
+    return staff.help_text(ctx)
+
+
 def command(ctx: Ctx, name: str, args: str) -> list[Reply] | None:
     match name:
         case "staff":

@@ -93,6 +93,15 @@ def join(ctx: Ctx, args: str) -> list[Reply]:
     ]
 
 
+def help_text(ctx: Ctx) -> Reply | None:
+    """Staff and dispatchers get their own help (their commands); None for residents."""
+    me = member(ctx)
+    if me is None:
+        return None
+    key = "help.dispatcher" if me.is_dispatcher else "help.staff"
+    return ctx.reply(key, organisation=organisation_name(ctx.municipality, ctx.lang, me.organisation))
+
+
 def queue(ctx: Ctx) -> list[Reply]:
     me = member(ctx)
     if me is None:
