@@ -77,6 +77,8 @@ class Engine:
     def _dispatch(self, ctx: Ctx, incoming: Incoming) -> list[Reply]:
         if incoming.geocoded is not None:  # the geocoder's answer to an earlier step (issue 6)
             return place.feed(ctx, report.STEPS)
+        if (refused := flows.revoked(ctx)) is not None:  # staff access ended mid-task (issue 10)
+            return refused
         if incoming.command is not None:
             return self._command(ctx, incoming.command.lower(), incoming.args.strip().lower())
         if ctx.state.get("flow") == "report":

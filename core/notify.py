@@ -67,6 +67,12 @@ def status_label(lang: str, status: Status) -> str:
 
 
 # --- staff cards -------------------------------------------------------------------------------------------
+def staff_extra(member: StaffMember) -> dict[str, str]:
+    """Outbox `extra` of a message to a staff member: its language, and whom it is for as staff — so that
+    `otklik staff remove` can drop what is still waiting for them (storage: `remove_staff`)."""
+    return {"lang": member.language, "staff": str(member.id)}
+
+
 def card_text(tx: Tx, lang: str, ticket: Ticket, headline: str, taken_by: str = "") -> str:
     m = tx.municipality
     return t(
@@ -143,7 +149,7 @@ def staff_card(
             else None
         ),
         chat=member.chat,
-        extra={"lang": lang},
+        extra=staff_extra(member),
     )
 
 
@@ -284,7 +290,7 @@ def announce(tx: Tx, before: Ticket, after: Ticket, event: TicketEvent, actor: S
                             rating=event.data.get("rating", ""),
                         ),
                         chat=resolver.chat,
-                        extra={"lang": resolver.language},
+                        extra=staff_extra(resolver),
                     ),
                     tx.now,
                 )
@@ -325,7 +331,7 @@ def announce(tx: Tx, before: Ticket, after: Ticket, event: TicketEvent, actor: S
                         ),
                         buttons=((((t(lang, "staff.button.open")), f"st:open:{after.number}"),),),
                         chat=member.chat,
-                        extra={"lang": lang},
+                        extra=staff_extra(member),
                     ),
                     tx.now,
                 )

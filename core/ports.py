@@ -117,6 +117,10 @@ class Store(Protocol):
 
     def set_staff_language(self, staff_id: int, language: str) -> None: ...
 
+    def remove_staff(self, staff_id: int, at: datetime) -> int:
+        """End the person's staff access now (the row stays: history keeps the name) and drop the outbox
+        messages still waiting for them as staff; returns how many were dropped."""
+
     def lock_ticket(self, number: int) -> Ticket | None:
         """`get_ticket` holding the ticket's row lock (PostgreSQL) until the transaction ends."""
 
@@ -158,6 +162,8 @@ class StaffMember:
     role: str  # "staff" | "dispatcher"
     name: str
     language: str
+    removed_at: datetime | None = None
+    """When `otklik staff remove` ended the person's access (None: still staff)."""
 
     @property
     def is_dispatcher(self) -> bool:

@@ -58,10 +58,10 @@ async def test_a_resident_reaches_no_staff_command_or_button(engine: Engine) -> 
     number = await submit_report(r)
     for command in ("queue", "ticket"):
         await r.command(command, str(number))
-        r.expect("staff.only")
+        r.expect("staff.only", "menu.prompt")
     for data in (f"st:take:{number}", f"st:res:{number}", f"st:open:{number}", "st:q", f"dp:route:{number}"):
         await r.send(button=data)
-        r.expect("staff.only")
+        r.expect("staff.only", "menu.prompt")
     assert (await ticket_of(engine, number)).status == Status.ASSIGNED
 
 

@@ -13,6 +13,7 @@ from dataclasses import replace
 from core import lifecycle, staffing
 from core.context import Ctx, Retry
 from core.dialogs.form import Step
+from core.dialogs.menu import main_menu
 from core.dialogs.tasks import add_photos, begin, cancel_row, number_of, task
 from core.domain.tickets import Action, IllegalTransition, Status, Ticket, next_status
 from core.messages import Button, Incoming, Reply
@@ -35,6 +36,13 @@ def tx(ctx: Ctx) -> Tx:
     return Tx(ctx.store, ctx.municipality, ctx.now)
 
 
+def not_staff(ctx: Ctx) -> list[Reply]:
+    """The refusal for someone who is not (or no longer: `otklik staff remove`) staff, with the resident's
+    menu — what they can do instead — unless they are in the middle of a report."""
+    said = [ctx.reply("staff.only")]
+    return said if ctx.state.get("flow") else [*said, main_menu(ctx)]
+
+
 def member(ctx: Ctx) -> StaffMember | None:
     """The staff member behind this chat; notifications follow the language they use with the bot."""
     me = ctx.store.get_staff(ctx.chat)
@@ -49,7 +57,7 @@ def authorise(ctx: Ctx, number: int, *, dispatch: bool = False) -> tuple[StaffMe
     tickets; with `dispatch`, dispatchers act on any ticket."""
     me = member(ctx)
     if me is None:
-        return [ctx.reply("staff.only")]
+        return not_staff(ctx)
     ticket = ctx.store.lock_ticket(number)
     if ticket is None:
         return [ctx.reply("staff.not_found", number=number)]
@@ -105,7 +113,7 @@ def help_text(ctx: Ctx) -> Reply | None:
 def queue(ctx: Ctx) -> list[Reply]:
     me = member(ctx)
     if me is None:
-        return [ctx.reply("staff.only")]
+        return not_staff(ctx)
     organisations = [me.organisation]
     if me.is_dispatcher and ctx.municipality.dispatch not in organisations:
         organisations.append(ctx.municipality.dispatch)
@@ -143,7 +151,7 @@ def open_card(ctx: Ctx, number: int) -> list[Reply]:
 def show_ticket(ctx: Ctx, args: str) -> list[Reply]:
     digits = args.strip().lstrip("№#").strip()
     if not digits.isdigit():
-        return [ctx.reply("staff.ticket_usage")] if member(ctx) else [ctx.reply("staff.only")]
+        return [ctx.reply("staff.ticket_usage")] if member(ctx) else not_staff(ctx)
     return open_card(ctx, int(digits))
 
 
