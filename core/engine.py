@@ -76,7 +76,8 @@ class Engine:
     # --- routing of one input ------------------------------------------------------------------------------
     def _dispatch(self, ctx: Ctx, incoming: Incoming) -> list[Reply]:
         if incoming.geocoded is not None:  # the geocoder's answer to an earlier step (issue 6)
-            return place.feed(ctx, report.STEPS)
+            flow = flows.active(ctx)  # the report, or a dispatcher placing a ticket (issue 10)
+            return place.feed(ctx, flow.steps if flow is not None else report.STEPS)
         if (refused := flows.revoked(ctx)) is not None:  # staff access ended mid-task (issue 10)
             return refused
         if incoming.command is not None:

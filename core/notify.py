@@ -119,6 +119,8 @@ def card_buttons(lang: str, ticket: Ticket, member: StaffMember) -> tuple[tuple[
         )
     elif member.is_dispatcher and ticket.status in WAITING:
         rows.append(((t(lang, "dispatch.button.reroute"), f"dp:route:{n}"),))
+    if member.is_dispatcher and ticket.status in WAITING:  # the dispatcher places it (issue 10)
+        rows.append(((t(lang, "dispatch.button.place"), f"dp:place:{n}"),))
     return tuple(rows)
 
 

@@ -126,7 +126,8 @@ class Store(Protocol):
 
     def update_ticket(self, number: int, expected: Status, changes: Mapping[str, Any]) -> bool:
         """Change the ticket if its status is still `expected`; False when it moved on meanwhile.
-        Keys: status, updated_at, organisation, taken_by, resolved_at, rating, overdue_notified."""
+        Keys: status, updated_at, organisation, taken_by, resolved_at, rating, overdue_notified, and the
+        place: lat, lon, address, location_source."""
 
     def add_ticket_photos(self, number: int, photos: Sequence[str], kind: str) -> None: ...
 

@@ -42,6 +42,10 @@ TICKET_COLUMNS = {
     "resolved_at": "resolved_at",
     "rating": "rating",
     "overdue_notified": "overdue_notified",
+    "lat": "lat",
+    "lon": "lon",
+    "address": "address",
+    "location_source": "location_source",
 }
 
 

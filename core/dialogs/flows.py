@@ -30,6 +30,7 @@ FLOWS: dict[str, Flow] = {
     "st_comment": Flow(staff.COMMENT_STEPS, "staff.resume", "staff.cancelled", staff=True),
     "st_resolve": Flow(staff.RESOLVE_STEPS, "staff.resume", "staff.cancelled", staff=True),
     "st_reject": Flow(staff.REJECT_STEPS, "staff.resume", "staff.cancelled", staff=True),
+    "dp_place": Flow(dispatch.PLACE_STEPS, "dispatch.place.resume", "dispatch.place.cancelled", staff=True),
     "reopen": Flow(verdict.REOPEN_STEPS, "verdict.reopen.resume", "verdict.reopen.cancelled"),
 }
 
