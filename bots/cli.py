@@ -178,6 +178,7 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
                         f"№{r['number']:<6} {r['status']:<12} {r['category']:<28} {r['created_at'][:16]}  "
                         f"до {r['deadline'][:10] if r['deadline'] else '—'}  {r['organisation'] or '—'}"
                         + ("  ⚠ просрочено" if r["overdue"] else "")
+                        + (f"  👥 {r['supporters']} supporters" if r["supporters"] else "")
                     )
                 if not rows:
                     print("no tickets")

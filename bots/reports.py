@@ -26,6 +26,7 @@ def ticket_row(t: TicketSummary) -> dict[str, Any]:
         "created_at": _iso(t.created_at),
         "deadline": _iso(t.deadline),
         "overdue": _overdue(t.status.value, t.deadline),
+        "supporters": t.supporters,  # residents who joined it as the same problem ("me too")
     }
 
 

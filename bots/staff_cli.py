@@ -1,7 +1,8 @@
 """`otklik staff …` and `otklik outbox …`: inviting staff and looking after message delivery.
 
 otklik staff invite ORG [--role staff|dispatcher] [--hours 72] [--json]   a one-time code for /staff CODE
-otklik staff list [--json]                                                who works through the bot
+otklik staff list [--all] [--json]                   who works through the bot (--all: removed people too)
+otklik staff remove PERSON [--json]        end a person's staff access now (PERSON: id or channel:id)
 otklik outbox flush [--linger SECONDS]     deliver what is due now through every available channel sender
 otklik outbox list [--failed] [--limit N] [--json]   pending (or dead-lettered) messages
 """
@@ -35,7 +36,11 @@ def add_commands(sub: Any) -> None:
     invite.add_argument("--hours", type=float, default=72.0, help="how long the code stays valid (72)")
     invite.add_argument("--json", action="store_true")
     listing = staff.add_parser("list", help="staff members and dispatchers")
+    listing.add_argument("--all", action="store_true", help="also people whose access was removed")
     listing.add_argument("--json", action="store_true")
+    remove = staff.add_parser("remove", help="end a person's staff access now; history keeps their name")
+    remove.add_argument("person", metavar="PERSON", help="the id from `staff list`, or channel:id")
+    remove.add_argument("--json", action="store_true")
 
     outbox = sub.add_parser("outbox", help="messages waiting for delivery").add_subparsers(
         dest="outbox_command", required=True
@@ -52,7 +57,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     app = build_app(settings)
     try:
         if args.command == "staff":
-            return _invite(app, args) if args.staff_command == "invite" else _staff_list(app, args.json)
+            match args.staff_command:
+                case "invite":
+                    return _invite(app, args)
+                case "remove":
+                    return _staff_remove(app, args.person, args.json)
+            return _staff_list(app, args.all, args.json)
         if args.outbox_command == "flush":
             return _flush(app, args.linger)
         return _outbox_list(app, args)
@@ -92,19 +102,91 @@ def _invite(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
-def _staff_list(app: App, as_json: bool) -> int:
-    members = app.db.run_sync(lambda store: store.all_staff())
+def _staff_list(app: App, everyone: bool, as_json: bool) -> int:
+    members = app.db.run_sync(lambda store: store.all_staff(removed=everyone))
+    municipality = app.engine.municipality
     rows = [
-        {"id": m.id, "role": m.role, "organisation": m.organisation, "chat": m.chat.key, "name": m.name}
+        {
+            "id": m.id,
+            "role": m.role,
+            "organisation": m.organisation,
+            "chat": m.chat.key,
+            "name": m.name,
+            "removed_at": m.removed_at.isoformat() if m.removed_at else None,
+        }
         for m in members
     ]
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
-    for r in rows:
-        print(f"{r['id']:<5} {r['role']:<11} {r['organisation']:<24} {r['chat']:<28} {r['name']}")
+    if rows:
+        print(f"{'id':<5} {'role':<11} {'organisation':<24} {'chat':<28} name")
+    for m, r in zip(members, rows, strict=True):
+        removed = f"  (removed {_when(municipality, m.removed_at)})" if m.removed_at else ""
+        print(f"{r['id']:<5} {r['role']:<11} {r['organisation']:<24} {r['chat']:<28} {r['name']}{removed}")
     if not rows:
         print("no staff yet: otklik staff invite ORG")
+    return 0
+
+
+def _when(municipality: Any, moment: datetime) -> str:
+    return f"{local(municipality, moment, '%Y-%m-%d %H:%M')} {municipality.timezone}"
+
+
+def _staff_remove(app: App, person: str, as_json: bool) -> int:
+    """End the person's staff access at once: their next staff button or command is refused, what was
+    still queued for them as staff is dropped, and ticket history keeps their name."""
+    person = person.strip()
+    if len(person) > 200:
+        print("otklik: PERSON is too long: give the id or channel:id from `staff list`", file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+
+    def remove(store: Any) -> tuple[str, Any, int, list[int]]:
+        found = store.find_staff(person)
+        if not found:
+            return "unknown", None, 0, []
+        if len({m.id for m in found}) > 1 and found[1].removed_at is None:
+            return "ambiguous", found, 0, []
+        member = found[0]
+        if member.removed_at is not None:
+            return "already", member, 0, []
+        dropped = store.remove_staff(member.id, now)
+        return "removed", member, dropped, store.tickets_held_by(member.id)
+
+    outcome, member, dropped, held = app.db.run_sync(remove)
+    if outcome == "unknown":
+        print(f"otklik: no staff member {person!r}; see `otklik staff list --all`", file=sys.stderr)
+        return 1
+    if outcome == "ambiguous":
+        ids = ", ".join(str(m.id) for m in member)
+        print(f"otklik: {person!r} matches several staff members ({ids}): give the id", file=sys.stderr)
+        return 2
+    municipality = app.engine.municipality
+    removed_at = member.removed_at or now
+    if as_json:
+        doc = {
+            "id": member.id,
+            "role": member.role,
+            "organisation": member.organisation,
+            "chat": member.chat.key,
+            "name": member.name,
+            "removed_at": removed_at.isoformat(),
+            "already_removed": outcome == "already",
+            "dropped_notifications": dropped,
+            "tickets_in_progress": held,
+        }
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+        return 0
+    who = f"{member.id} {member.name} ({member.role}, {member.organisation}, {member.chat.key})"
+    if outcome == "already":
+        print(f"{who} was already removed on {_when(municipality, removed_at)}")
+        return 0
+    print(f"removed {who}: staff access ended {_when(municipality, removed_at)}")
+    print(f"pending notifications for them as staff dropped: {dropped}")
+    if held:
+        numbers = ", ".join(f"№ {n}" for n in held)
+        print(f"in progress with them: {numbers} — their colleagues can still resolve or reject these")
     return 0
 
 

@@ -120,7 +120,10 @@ class Engine:
     # --- routing of one input ------------------------------------------------------------------------------
     def _dispatch(self, ctx: Ctx, incoming: Incoming) -> list[Reply]:
         if incoming.geocoded is not None:  # the geocoder's answer to an earlier step (issue 6)
-            return place.feed(ctx, report.STEPS)
+            flow = flows.active(ctx)  # the report, or a dispatcher placing a ticket (issue 10)
+            return place.feed(ctx, flow.steps if flow is not None else report.STEPS)
+        if (refused := flows.revoked(ctx)) is not None:  # staff access ended mid-task (issue 10)
+            return refused
         if incoming.command is not None:
             return self._command(ctx, incoming.command.lower(), incoming.args.strip().lower())
         if ctx.state.get("flow") == "report":
@@ -162,7 +165,8 @@ class Engine:
                     return [ctx.reply(flows.resume_key(ctx)), *self._reask(ctx)]
                 return [ctx.reply("menu.welcome"), menu.main_menu(ctx)]
             case "help":
-                return [ctx.reply("help.text", max_photos=report.MAX_PHOTOS), *self._reask(ctx)]
+                said = flows.help_text(ctx) or ctx.reply("help.text", max_photos=report.MAX_PHOTOS)
+                return [said, *self._reask(ctx)]
             case "cancel":
                 if (flow := ctx.state.pop("flow", None)) is None:
                     return [menu.main_menu(ctx, "cancel.nothing")]

@@ -8,7 +8,7 @@ what the others are told.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -36,6 +36,7 @@ def apply(
     data: dict[str, str] | None = None,
     organisation: str | None = None,
     rating: int | None = None,
+    place: Mapping[str, Any] | None = None,
 ) -> Ticket:
     """Make the change and return the ticket as it is now. IllegalTransition when the table forbids it,
     Changed when the row was changed by someone else since `ticket` was read."""
@@ -68,6 +69,13 @@ def apply(
             changes["rating"] = after.rating = rating
         case Action.OVERDUE:
             changes["overdue_notified"] = after.overdue_notified = True
+        case Action.PLACE:  # {"lat", "lon", "address", "source"}, as the place step settles it
+            assert place is not None
+            event_data.update(_place_change(ticket, place))
+            changes["lat"] = after.lat = place.get("lat")
+            changes["lon"] = after.lon = place.get("lon")
+            changes["address"] = after.address = str(place.get("address") or "")
+            changes["location_source"] = after.location_source = str(place.get("source") or "typed")
     if by is not None and by.name:
         event_data.setdefault("name", by.name)
     if not tx.store.update_ticket(ticket.number, ticket.status, changes):
@@ -82,3 +90,19 @@ def apply(
     after.events = [*ticket.events, event]
     notify.announce(tx, ticket, after, event, by)
     return after
+
+
+def _place_change(ticket: Ticket, place: Mapping[str, Any]) -> dict[str, str]:
+    """The event's record of a new place: what it was and what it is now (event data holds strings)."""
+
+    def coordinate(value: object) -> str:
+        return "" if value is None else f"{float(value):.6f}"  # type: ignore[arg-type]
+
+    return {
+        "lat": coordinate(place.get("lat")),
+        "lon": coordinate(place.get("lon")),
+        "address": str(place.get("address") or ""),
+        "from_lat": coordinate(ticket.lat),
+        "from_lon": coordinate(ticket.lon),
+        "from_address": ticket.address,
+    }

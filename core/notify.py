@@ -74,6 +74,12 @@ def status_label(lang: str, status: Status) -> str:
 
 
 # --- staff cards -------------------------------------------------------------------------------------------
+def staff_extra(member: StaffMember) -> dict[str, str]:
+    """Outbox `extra` of a message to a staff member: its language, and whom it is for as staff — so that
+    `otklik staff remove` can drop what is still waiting for them (storage: `remove_staff`)."""
+    return {"lang": member.language, "staff": str(member.id)}
+
+
 def card_text(tx: Tx, lang: str, ticket: Ticket, headline: str, taken_by: str = "") -> str:
     m = tx.municipality
     return t(
@@ -89,6 +95,7 @@ def card_text(tx: Tx, lang: str, ticket: Ticket, headline: str, taken_by: str = 
         overdue=t(lang, "staff.card.overdue") if is_overdue(ticket, tx.now) else "",
         organisation=organisation_name(m, lang, ticket.organisation),
         taken=t(lang, "staff.card.taken", name=taken_by) if taken_by else "",
+        supporters=t(lang, "staff.card.supporters", count=ticket.supporters) if ticket.supporters else "",
     )
 
 
@@ -119,6 +126,8 @@ def card_buttons(lang: str, ticket: Ticket, member: StaffMember) -> tuple[tuple[
         )
     elif member.is_dispatcher and ticket.status in WAITING:
         rows.append(((t(lang, "dispatch.button.reroute"), f"dp:route:{n}"),))
+    if member.is_dispatcher and ticket.status in WAITING:  # the dispatcher places it (issue 10)
+        rows.append(((t(lang, "dispatch.button.place"), f"dp:place:{n}"),))
     return tuple(rows)
 
 
@@ -149,7 +158,7 @@ def staff_card(
             else None
         ),
         chat=member.chat,
-        extra={"lang": lang},
+        extra=staff_extra(member),
     )
 
 
@@ -290,7 +299,7 @@ def announce(tx: Tx, before: Ticket, after: Ticket, event: TicketEvent, actor: S
                             rating=event.data.get("rating", ""),
                         ),
                         chat=resolver.chat,
-                        extra={"lang": resolver.language},
+                        extra=staff_extra(resolver),
                     ),
                     tx.now,
                 )
@@ -331,7 +340,7 @@ def announce(tx: Tx, before: Ticket, after: Ticket, event: TicketEvent, actor: S
                         ),
                         buttons=((((t(lang, "staff.button.open")), f"st:open:{after.number}"),),),
                         chat=member.chat,
-                        extra={"lang": lang},
+                        extra=staff_extra(member),
                     ),
                     tx.now,
                 )

@@ -28,6 +28,10 @@ class TicketSummary:
     address: str
     organisation: str | None
     deadline: datetime | None
+    supporters: int = 0
+    """Residents who joined the ticket as the same problem ("me too"); it raises the ticket's priority."""
+    joined: bool = False
+    """In a resident's own list: a ticket they support rather than one they reported."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,8 @@ class Store(Protocol):
 
     def get_ticket(self, number: int, *, with_events: bool = True) -> Ticket | None: ...
 
-    def tickets_of(self, chat: ChatRef, limit: int) -> Sequence[TicketSummary]: ...
+    def tickets_of(self, chat: ChatRef, limit: int) -> Sequence[TicketSummary]:
+        """The chat's own reports and the tickets it supports (`joined`), newest first."""
 
     def list_tickets(self, status: Status | None = None, limit: int = 100) -> Sequence[TicketSummary]: ...
 
@@ -118,17 +123,23 @@ class Store(Protocol):
 
     def set_staff_language(self, staff_id: int, language: str) -> None: ...
 
+    def remove_staff(self, staff_id: int, at: datetime) -> int:
+        """End the person's staff access now (the row stays: history keeps the name) and drop the outbox
+        messages still waiting for them as staff; returns how many were dropped."""
+
     def lock_ticket(self, number: int) -> Ticket | None:
         """`get_ticket` holding the ticket's row lock (PostgreSQL) until the transaction ends."""
 
     def update_ticket(self, number: int, expected: Status, changes: Mapping[str, Any]) -> bool:
         """Change the ticket if its status is still `expected`; False when it moved on meanwhile.
-        Keys: status, updated_at, organisation, taken_by, resolved_at, rating, overdue_notified."""
+        Keys: status, updated_at, organisation, taken_by, resolved_at, rating, overdue_notified, and the
+        place: lat, lon, address, location_source."""
 
     def add_ticket_photos(self, number: int, photos: Sequence[str], kind: str) -> None: ...
 
-    def queue(self, organisations: Sequence[str], limit: int) -> Sequence[TicketSummary]:
-        """Tickets waiting for these organisations (not resolved, not closed), earliest deadline first."""
+    def queue(self, organisations: Sequence[str], now: datetime, limit: int) -> Sequence[TicketSummary]:
+        """Tickets waiting for these organisations (not resolved, not closed): overdue ones first, then the
+        most supported, then the earliest deadline."""
 
     def tickets_to_autoclose(self, resolved_before: datetime, limit: int) -> Sequence[int]: ...
 
@@ -158,6 +169,8 @@ class StaffMember:
     role: str  # "staff" | "dispatcher"
     name: str
     language: str
+    removed_at: datetime | None = None
+    """When `otklik staff remove` ended the person's access (None: still staff)."""
 
     @property
     def is_dispatcher(self) -> bool:

@@ -15,7 +15,9 @@ Rows (table `outbox`)
          "location": {"lat": 52.28, "lon": 104.28} | null,
          "ask_location": false,
          "extra": {}}
-    status                     pending → sent | dead;  attempts = failed deliveries so far
+    status                     pending → sent | dead | dropped (never sent: `otklik staff remove` ended the
+                               recipient's staff access; `extra.staff` marks messages to a staff member);
+                               attempts = failed deliveries so far
     next_attempt_at            when the row may be tried (again); a claim pushes it forward by a short lease
                                (20 s), renewed while the delivery runs (a long album upload keeps it), so a
                                row of a worker that died mid-delivery is retried within the lease

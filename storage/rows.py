@@ -5,8 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import func, select
+
 from core.domain.tickets import Status
 from core.ports import TicketSummary
+from storage.tables import SubscriptionRow, TicketRow
+
+_tickets = TicketRow.__table__
+_subscriptions = SubscriptionRow.__table__
+
+SUPPORTERS = (
+    select(func.count())
+    .where(_subscriptions.c.ticket_number == _tickets.c.number)
+    .correlate(_tickets)
+    .scalar_subquery()
+    .label("supporters")
+)
+"""The ticket's supporter count ("me too", issue 6) as a column of a `select(tickets, SUPPORTERS)`."""
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -26,4 +41,5 @@ def ticket_summary(r: Any) -> TicketSummary:
         address=r.address,
         organisation=r.organisation_code,
         deadline=utc(r.deadline),
+        supporters=int(getattr(r, "supporters", 0) or 0),
     )

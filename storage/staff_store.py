@@ -8,13 +8,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 
 from core.domain.tickets import Status, Ticket
 from core.messages import ChatRef, Reply
 from core.ports import Invite, NewStaff, StaffMember, TicketSummary
 from storage.outbox import encode_reply
-from storage.rows import ticket_summary, utc
+from storage.rows import SUPPORTERS, ticket_summary, utc
 from storage.tables import (
     OutboxRow,
     StaffCodeAttemptRow,
@@ -44,6 +44,10 @@ TICKET_COLUMNS = {
     "resolved_at": "resolved_at",
     "rating": "rating",
     "overdue_notified": "overdue_notified",
+    "lat": "lat",
+    "lon": "lon",
+    "address": "address",
+    "location_source": "location_source",
 }
 
 
@@ -60,6 +64,7 @@ def _member(row: Any) -> StaffMember:
         role=row.role,
         name=row.name,
         language=row.language,
+        removed_at=utc(row.removed_at),
     )
 
 
@@ -149,6 +154,7 @@ class StaffStore:
             "language": member.language,
             "active": True,
             "joined_at": member.at,
+            "removed_at": None,  # invited again after a removal
         }
         where = (staff_t.c.channel == member.chat.channel, staff_t.c.user_id == ident)
         existing = self.conn.execute(select(staff_t.c.id).where(*where)).scalar()
@@ -189,9 +195,66 @@ class StaffStore:
         )
         return [_member(r) for r in rows]
 
-    def all_staff(self) -> Sequence[StaffMember]:
-        rows = self.conn.execute(select(staff_t).where(staff_t.c.active.is_(True)).order_by(staff_t.c.id))
+    def all_staff(self, *, removed: bool = False) -> Sequence[StaffMember]:
+        """Active staff; with `removed`, also those whose access was ended."""
+        query = select(staff_t).order_by(staff_t.c.id)
+        if not removed:
+            query = query.where(staff_t.c.active.is_(True))
+        return [_member(r) for r in self.conn.execute(query)]
+
+    def find_staff(self, person: str) -> list[StaffMember]:
+        """`otklik staff remove PERSON`: a numeric staff id, or `channel:id` with the platform's user or
+        chat id (as `staff list` shows it). Removed people too; active ones first."""
+        if person.isascii() and person.isdigit() and len(person) <= 18:
+            member = self.staff_by_id(int(person))
+            return [member] if member is not None else []
+        channel, _, ident = person.partition(":")
+        if not channel or not ident:
+            return []
+        rows = self.conn.execute(
+            select(staff_t)
+            .where(
+                staff_t.c.channel == channel,
+                (staff_t.c.user_id == ident) | (staff_t.c.chat_id == ident),
+            )
+            .order_by(staff_t.c.active.desc(), staff_t.c.id)
+        )
         return [_member(r) for r in rows]
+
+    def remove_staff(self, staff_id: int, at: datetime) -> int:
+        row = self.conn.execute(
+            update(staff_t)
+            .where(staff_t.c.id == staff_id, staff_t.c.active.is_(True))
+            .values(active=False, removed_at=at)
+            .returning(staff_t.c.channel, staff_t.c.chat_id)
+        ).first()
+        if row is None:
+            return 0
+        pending = self.conn.execute(
+            select(outbox_t.c.id, outbox_t.c.payload).where(
+                outbox_t.c.channel == row.channel,
+                outbox_t.c.chat_id == row.chat_id,
+                outbox_t.c.status == "pending",
+            )
+        ).all()
+        as_staff = [r.id for r in pending if (r.payload.get("extra") or {}).get("staff") == str(staff_id)]
+        if as_staff:  # what they would have been told as residents (their own reports) still goes out
+            self.conn.execute(
+                update(outbox_t)
+                .where(outbox_t.c.id.in_(as_staff))
+                .values(status="dropped", last_error="staff access removed")
+            )
+        return len(as_staff)
+
+    def tickets_held_by(self, staff_id: int) -> list[int]:
+        """Tickets in progress that this person took: their colleagues can still resolve or reject them."""
+        return list(
+            self.conn.execute(
+                select(tickets_t.c.number)
+                .where(tickets_t.c.taken_by == staff_id, tickets_t.c.status == Status.IN_PROGRESS.value)
+                .order_by(tickets_t.c.number)
+            ).scalars()
+        )
 
     def set_staff_language(self, staff_id: int, language: str) -> None:
         self.conn.execute(update(staff_t).where(staff_t.c.id == staff_id).values(language=language))
@@ -243,14 +306,16 @@ class StaffStore:
         )
 
     # --- queues and timers -------------------------------------------------------------------------------
-    def queue(self, organisations: Sequence[str], limit: int) -> Sequence[TicketSummary]:
+    def queue(self, organisations: Sequence[str], now: datetime, limit: int) -> Sequence[TicketSummary]:
+        deadline = tickets_t.c.deadline
+        overdue = case((deadline < now, 0), else_=1)
         rows = self.conn.execute(
-            select(tickets_t)
+            select(tickets_t, SUPPORTERS)
             .where(
                 tickets_t.c.organisation_code.in_(list(organisations)),
                 tickets_t.c.status.in_([s.value for s in WAITING]),
             )
-            .order_by(tickets_t.c.deadline.is_(None), tickets_t.c.deadline, tickets_t.c.number)
+            .order_by(overdue, SUPPORTERS.desc(), deadline.is_(None), deadline, tickets_t.c.number)
             .limit(limit)
         )
         return [ticket_summary(r) for r in rows]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,8 +18,8 @@ from sqlalchemy.dialects import postgresql
 from core.domain.tickets import Action, Status, Ticket, TicketEvent
 from core.messages import ChatRef
 from core.ports import NewTicket, TicketSummary
-from storage.places import PlacesStore
-from storage.rows import ticket_summary, utc
+from storage.places import PlacesStore, subscriptions
+from storage.rows import SUPPORTERS, ticket_summary, utc
 from storage.staff_store import StaffStore
 from storage.tables import DialogRow, ProcessedEventRow, TicketEventRow, TicketPhotoRow, TicketRow
 
@@ -241,15 +242,27 @@ class SqlStore(PlacesStore, StaffStore):
         return [ticket_summary(r) for r in self.conn.execute(query)]
 
     def tickets_of(self, chat: ChatRef, limit: int) -> Sequence[TicketSummary]:
-        return self._summaries(
-            select(tickets)
+        """The chat's own reports and the tickets it joined ("me too", marked `joined`), newest first."""
+        own = self._summaries(
+            select(tickets, SUPPORTERS)
             .where(tickets.c.author_channel == chat.channel, tickets.c.author_chat_id == chat.chat_id)
             .order_by(tickets.c.number.desc())
             .limit(limit)
         )
+        joined = [
+            replace(t, joined=True)
+            for t in self._summaries(
+                select(tickets, SUPPORTERS)
+                .join(subscriptions, subscriptions.c.ticket_number == tickets.c.number)
+                .where(subscriptions.c.channel == chat.channel, subscriptions.c.chat_id == chat.chat_id)
+                .order_by(tickets.c.number.desc())
+                .limit(limit)
+            )
+        ]
+        return sorted([*own, *joined], key=lambda t: t.number, reverse=True)[:limit]
 
     def list_tickets(self, status: Status | None = None, limit: int = 100) -> Sequence[TicketSummary]:
-        query = select(tickets).order_by(tickets.c.number.desc()).limit(limit)
+        query = select(tickets, SUPPORTERS).order_by(tickets.c.number.desc()).limit(limit)
         if status is not None:
             query = query.where(tickets.c.status == status.value)
         return self._summaries(query)

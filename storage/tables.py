@@ -192,6 +192,8 @@ class StaffRow(Base):
     language: Mapped[str] = mapped_column(String(8), default="ru")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     joined_at: Mapped[datetime] = mapped_column(Timestamp)
+    removed_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    """`otklik staff remove`: access ended then (`active` false); the row stays so history keeps the name."""
 
     __table_args__ = (UniqueConstraint("channel", "user_id"),)
 

@@ -111,6 +111,7 @@ def test_report_resolve_with_a_photo_rate_through_the_cli(otklik, tmp_path: Path
             "organisation": "roads_service",
             "chat": "console:S",
             "name": "Пётр Сидоров",
+            "removed_at": None,
         }
     ]
 

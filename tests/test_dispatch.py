@@ -29,7 +29,7 @@ async def test_dispatcher_routes_an_unrouted_ticket_and_reroutes_it(engine: Engi
 
     [card] = await delivered(engine, d)
     assert text_is(card, "staff.card.text")
-    assert buttons(card) == [f"dp:route:{number}", f"st:rej:{number}"]
+    assert buttons(card) == [f"dp:route:{number}", f"st:rej:{number}", f"dp:place:{number}"]
     assert await delivered(engine, improvement) == []
 
     await d.command("queue")

@@ -96,10 +96,10 @@ async def test_a_resident_reaches_no_staff_command_or_button(engine: Engine) -> 
     number = await submit_report(r)
     for command in ("queue", "ticket"):
         await r.command(command, str(number))
-        r.expect("staff.only")
+        r.expect("staff.only", "menu.prompt")
     for data in (f"st:take:{number}", f"st:res:{number}", f"st:open:{number}", "st:q", f"dp:route:{number}"):
         await r.send(button=data)
-        r.expect("staff.only")
+        r.expect("staff.only", "menu.prompt")
     assert (await ticket_of(engine, number)).status == Status.ASSIGNED
 
 
@@ -300,3 +300,24 @@ async def test_english_speaking_staff_get_english_cards(engine: Engine) -> None:
     await submit_report(Resident(engine))
     [card] = await delivered(engine, s)
     assert text_is(card, "staff.card.text", "en") and card.extra["lang"] == "en"
+
+
+async def test_staff_help_lists_staff_commands_not_the_resident_help(engine: Engine) -> None:
+    s = Staff(engine)
+    await s.join(ROADS)
+    await s.command("help")
+    s.expect("help.staff", "menu.prompt")
+    assert "/queue" in s.replies[0].text and "/ticket N" in s.replies[0].text
+    assert "/web" not in s.replies[0].text
+    await s.press("menu:help")
+    s.expect("help.staff", "menu.prompt")
+
+    d = Staff(engine, "d1", name="Dispatcher", language="en")
+    await d.join("dispatch", "dispatcher")
+    await d.command("help")
+    d.expect("help.dispatcher", "menu.prompt")
+    assert "/queue" in d.replies[0].text
+
+    r = Resident(engine)
+    await r.command("help")
+    r.expect("help.text", "menu.prompt")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from core.context import Ctx
+from core.dialogs import verdict
 from core.dialogs.report import category_label, describe_place
 from core.domain.tickets import Ticket
 from core.messages import Button, Reply
+from core.ports import TicketSummary
 from core.texts import LANGUAGES
 
 MY_REPORTS_LIMIT = 10
@@ -29,24 +31,37 @@ def language_menu(ctx: Ctx) -> Reply:
 
 
 def my_reports(ctx: Ctx) -> Reply:
+    """The resident's own reports and the ones they joined ("me too"), marked; a ticket waiting for the
+    resident's verdict is marked too: opening it offers the verdict buttons again (issue 10)."""
     tickets = ctx.store.tickets_of(ctx.chat, MY_REPORTS_LIMIT)
     if not tickets:
         return main_menu(ctx, "mine.empty")
-    rows = tuple(
-        (
-            (
-                ctx.t(
-                    "mine.item",
-                    number=t.number,
-                    category=category_label(ctx, t.category, t.subcategory),
-                    status=ctx.t(f"status.{t.status.value}"),
-                ),
-                f"ticket:{t.number}",
-            ),
-        )
-        for t in tickets
+    rows = tuple(((_mark(ctx, t) + _item(ctx, t), f"ticket:{t.number}"),) for t in tickets)
+    text = ctx.t("mine.list", count=len(tickets))
+    if any(t.joined for t in tickets):
+        text += "\n" + ctx.t("mine.joined_legend")
+    if any(_awaits(t) for t in tickets):
+        text += "\n" + ctx.t("mine.verdict_legend")
+    return Reply(text=text, buttons=rows)
+
+
+def _awaits(t: TicketSummary) -> bool:
+    return not t.joined and verdict.awaits_verdict(t.status)
+
+
+def _mark(ctx: Ctx, t: TicketSummary) -> str:
+    if t.joined:
+        return ctx.t("mine.joined_mark")
+    return ctx.t("mine.verdict_mark") if _awaits(t) else ""
+
+
+def _item(ctx: Ctx, t: TicketSummary) -> str:
+    return ctx.t(
+        "mine.item",
+        number=t.number,
+        category=category_label(ctx, t.category, t.subcategory),
+        status=ctx.t(f"status.{t.status.value}"),
     )
-    return ctx.reply("mine.list", buttons=rows, count=len(tickets))
 
 
 def ticket_details(ctx: Ctx, number: int) -> Reply:
@@ -56,7 +71,9 @@ def ticket_details(ctx: Ctx, number: int) -> Reply:
     author = (ticket.author_channel, ticket.author_chat_id) == (ctx.chat.channel, ctx.chat.chat_id)
     if not author and not ctx.store.is_subscribed(number, ctx.chat):  # supporters see it too (issue 6)
         return ctx.reply("ticket.not_found")
-    return Reply(text=format_ticket(ctx, ticket), photos=(), location=None)
+    hint, buttons = verdict.offer(ctx, ticket)  # missed the rating buttons? here they are again
+    text = format_ticket(ctx, ticket)
+    return Reply(text=f"{text}\n\n{hint}" if hint else text, buttons=buttons)
 
 
 def format_ticket(ctx: Ctx, ticket: Ticket) -> str:

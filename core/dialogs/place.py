@@ -14,6 +14,10 @@ and the answer comes back as an internal update (`Incoming.geocoded`) that moves
     geocoder failed: the dispatcher places the ticket) — nothing is lost.
 
 A new pin or a new address at any stage starts over; an answer to a superseded lookup is dropped.
+
+The dispatcher placing a ticket (core/dialogs/dispatch.py) runs the same step with `slots["need_point"]`:
+there the point is the purpose, so an address that cannot be checked or found is not kept as typed — the
+dispatcher is asked for a pin or another address instead.
 The sub-state lives in `slots["place"]`; the step's slot `location` is filled only when the place is settled:
 `{"lat", "lon", "address", "source"}` with source `pin`, `geocoded`, `typed` or `typed_unverified`.
 """
@@ -54,6 +58,10 @@ def _settle(
         ctx.slots["location"]["shown"] = shown
 
 
+def _needs_point(ctx: Ctx) -> bool:
+    return bool(ctx.slots.get("need_point"))
+
+
 def _city(ctx: Ctx) -> str:
     return ctx.municipality.names.get(ctx.lang) or ctx.municipality.name("ru")
 
@@ -79,11 +87,11 @@ def ask(ctx: Ctx) -> Reply:
     if stage == "choose":
         labels = _labels(place["candidates"])
         rows = tuple(((label, f"place:pick:{i}"),) for i, label in enumerate(labels))
-        keep = ((ctx.t("report.place.keep_text"), "place:keep"),)
+        keep: tuple[Button, ...] = ((ctx.t("report.place.keep_text"), "place:keep"),)
         return Reply(
             text=ctx.t("report.place.choose", query=place["query"]),
             ask_location=True,
-            buttons=(*rows, keep, _cancel_row(ctx)),
+            buttons=(*rows, *(() if _needs_point(ctx) else (keep,)), _cancel_row(ctx)),
         )
     if stage == "confirm_pick":
         candidate = place["candidates"][place["pick"]]
@@ -92,6 +100,12 @@ def ask(ctx: Ctx) -> Reply:
             text=ctx.t("report.place.confirm_pick", address=_shown(candidate)),
             location=Location(lat, lon),
             buttons=yes_no,
+        )
+    if stage == "not_found" and _needs_point(ctx):
+        return Reply(
+            text=ctx.t("dispatch.place.not_found", query=place["query"]),
+            ask_location=True,
+            buttons=(_cancel_row(ctx),),
         )
     if stage == "not_found":
         return Reply(
@@ -152,6 +166,8 @@ def _text(ctx: Ctx, address: str) -> list[Reply] | None:
         _settle(ctx, place["lat"], place["lon"], address, "pin")
         return None
     if not ctx.geocoding:
+        if _needs_point(ctx):
+            raise Retry("dispatch.place.no_geocoder")
         _settle(ctx, None, None, address, "typed")
         return None
     lookup = Lookup(_new_id(), "search", ctx.lang, query=address, city_language=ctx.city_language)
@@ -178,7 +194,7 @@ def _button(ctx: Ctx, action: str) -> list[Reply] | None:
     if action == "keep" and stage == "pin_address":
         _settle(ctx, place["lat"], place["lon"], "", "pin")
         return None
-    if action == "keep" and stage in ("choose", "confirm_pick", "not_found"):
+    if action == "keep" and stage in ("choose", "confirm_pick", "not_found") and not _needs_point(ctx):
         _settle(ctx, None, None, place["query"], "typed")
         return None
     if action.startswith("pick:") and stage == "choose":
@@ -201,6 +217,9 @@ def _answer(ctx: Ctx, answer: Geocoded) -> list[Reply] | None:
         _settle(ctx, place["lat"], place["lon"], "", "pin")  # no address known: the point is enough
         return None
     query = place["query"]
+    if not answer.ok and _needs_point(ctx):
+        ctx.slots.pop("place", None)
+        raise Retry("dispatch.place.unverified", query=query)
     if not answer.ok:
         _settle(ctx, None, None, query, "typed_unverified")
         return [ctx.reply("report.place.unverified")]
@@ -213,8 +232,8 @@ def _answer(ctx: Ctx, answer: Geocoded) -> list[Reply] | None:
             place["stage"] = "choose"
         return [ask(ctx)]
     if answer.places:
-        ctx.slots.pop("place", None)
-        return [ctx.reply("report.place.outside", query=query, city=_city(ctx)), ask(ctx)]
+        ctx.slots.pop("place", None)  # said with the step's own question (the report's, or the dispatcher's)
+        raise Retry("report.place.outside", query=query, city=_city(ctx))
     place["stage"] = "not_found"
     return [ask(ctx)]
 
@@ -233,13 +252,14 @@ def _new_id() -> str:
 
 
 def feed(ctx: Ctx, steps: Sequence[Step]) -> list[Reply]:
-    """An internal geocoder answer. Only the place step of an open report, waiting for exactly this lookup,
-    takes it; anything else (the report was cancelled or moved on, a newer pin came) drops it silently."""
+    """An internal geocoder answer for the active flow's `steps` (the report, or the dispatcher placing a
+    ticket). Only a place step waiting for exactly this lookup takes it; anything else (the flow was
+    cancelled or moved on, a newer pin came) drops it silently."""
     answer = ctx.incoming.geocoded
-    place = _stage(ctx) if ctx.state.get("flow") == "report" else {}
+    place = _stage(ctx) if ctx.state.get("flow") else {}
     if answer is None or place.get("stage") != "looking" or place.get("id") != answer.id:
         return []
     step = current_step(ctx, steps)
-    if step is None or step.handle is not take:
+    if step is None or "geocoded" not in step.accepts:
         return []
     return run_step(ctx, steps, ctx.incoming)[0]

@@ -13,6 +13,7 @@ from dataclasses import replace
 from core import lifecycle, staffing
 from core.context import Ctx, Retry
 from core.dialogs.form import Step
+from core.dialogs.menu import main_menu
 from core.dialogs.tasks import add_photos, begin, cancel_row, number_of, task
 from core.domain.tickets import Action, IllegalTransition, Status, Ticket, next_status
 from core.messages import Button, Incoming, Reply
@@ -37,6 +38,13 @@ def tx(ctx: Ctx) -> Tx:
     return Tx(ctx.store, ctx.municipality, ctx.now)
 
 
+def not_staff(ctx: Ctx) -> list[Reply]:
+    """The refusal for someone who is not (or no longer: `otklik staff remove`) staff, with the resident's
+    menu — what they can do instead — unless they are in the middle of a report."""
+    said = [ctx.reply("staff.only")]
+    return said if ctx.state.get("flow") else [*said, main_menu(ctx)]
+
+
 def member(ctx: Ctx) -> StaffMember | None:
     """The staff member behind this chat; notifications follow the language they use with the bot."""
     me = ctx.store.get_staff(ctx.chat)
@@ -51,7 +59,7 @@ def authorise(ctx: Ctx, number: int, *, dispatch: bool = False) -> tuple[StaffMe
     tickets; with `dispatch`, dispatchers act on any ticket."""
     me = member(ctx)
     if me is None:
-        return [ctx.reply("staff.only")]
+        return not_staff(ctx)
     ticket = ctx.store.lock_ticket(number)
     if ticket is None:
         return [ctx.reply("staff.not_found", number=number)]
@@ -97,14 +105,23 @@ def join(ctx: Ctx, args: str) -> list[Reply]:
     ]
 
 
+def help_text(ctx: Ctx) -> Reply | None:
+    """Staff and dispatchers get their own help (their commands); None for residents."""
+    me = member(ctx)
+    if me is None:
+        return None
+    key = "help.dispatcher" if me.is_dispatcher else "help.staff"
+    return ctx.reply(key, organisation=organisation_name(ctx.municipality, ctx.lang, me.organisation))
+
+
 def queue(ctx: Ctx) -> list[Reply]:
     me = member(ctx)
     if me is None:
-        return [ctx.reply("staff.only")]
+        return not_staff(ctx)
     organisations = [me.organisation]
     if me.is_dispatcher and ctx.municipality.dispatch not in organisations:
         organisations.append(ctx.municipality.dispatch)
-    items = ctx.store.queue(organisations, QUEUE_LIMIT)
+    items = ctx.store.queue(organisations, ctx.now, QUEUE_LIMIT)
     name = organisation_name(ctx.municipality, ctx.lang, me.organisation)
     if not items:
         return [ctx.reply("staff.queue.empty", organisation=name)]
@@ -122,6 +139,7 @@ def _queue_label(ctx: Ctx, item: TicketSummary) -> str:
         category=category.name(ctx.lang) if category else item.category,
         status=ctx.t(f"status.{item.status.value}"),
         deadline=local_date(ctx.municipality, ctx.lang, item.deadline, "day"),
+        supporters=ctx.t("staff.queue.supporters", count=item.supporters) if item.supporters else "",
     )
 
 
@@ -135,9 +153,9 @@ def open_card(ctx: Ctx, number: int) -> list[Reply]:
 
 
 def show_ticket(ctx: Ctx, args: str) -> list[Reply]:
-    number = parse_id(args.strip().lstrip("№#").strip())
+    number = parse_id(args.strip().removeprefix("No.").lstrip("№#").strip())
     if number is None:
-        return [ctx.reply("staff.ticket_usage")] if member(ctx) else [ctx.reply("staff.only")]
+        return [ctx.reply("staff.ticket_usage")] if member(ctx) else not_staff(ctx)
     return open_card(ctx, number)
 
 

@@ -10,8 +10,8 @@ from core.context import Ctx, Retry
 from core.dialogs.form import Step
 from core.dialogs.tasks import add_photos, begin, cancel_row, end, number_of, task
 from core.domain.tickets import Action, IllegalTransition, Status, Ticket
-from core.messages import Incoming, Reply
-from core.notify import REOPEN_WINDOW, Tx, organisation_name
+from core.messages import Button, Incoming, Reply
+from core.notify import REOPEN_WINDOW, Tx, local, organisation_name, verdict_buttons
 from core.parsing import parse_id
 
 REASON_MIN = 5
@@ -36,10 +36,7 @@ def actor(ctx: Ctx) -> str:
 
 def own_ticket(ctx: Ctx, number: int) -> Ticket | list[Reply]:
     ticket = ctx.store.lock_ticket(number)
-    if ticket is None or (ticket.author_channel, ticket.author_chat_id) != (
-        ctx.chat.channel,
-        ctx.chat.chat_id,
-    ):
+    if ticket is None or not is_author(ctx, ticket):
         return [ctx.reply("verdict.not_yours")]
     return ticket
 
@@ -73,6 +70,28 @@ def reopen_refusal(ctx: Ctx, ticket: Ticket) -> list[Reply] | None:
     if ticket.resolved_at is None or ctx.now - ticket.resolved_at > REOPEN_WINDOW:
         return [ctx.reply("verdict.reopen_too_late", number=ticket.number, count=REOPEN_WINDOW.days)]
     return None
+
+
+def is_author(ctx: Ctx, ticket: Ticket) -> bool:
+    return (ticket.author_channel, ticket.author_chat_id) == (ctx.chat.channel, ctx.chat.chat_id)
+
+
+def awaits_verdict(status: Status) -> bool:
+    """In a resident's list: the work is done and nobody rated it yet (rating closes the ticket)."""
+    return status == Status.RESOLVED
+
+
+def offer(ctx: Ctx, ticket: Ticket) -> tuple[str, tuple[tuple[Button, ...], ...]]:
+    """The verdict buttons again, for a resident who missed them (`/my` → the ticket): *Rate* while the
+    ticket is resolved and unrated, *Not fixed* while the reopen window is open; the same buttons as the
+    completion notice, checked again when pressed. Returns the hint to show with them, and the buttons."""
+    if not is_author(ctx, ticket) or reopen_refusal(ctx, ticket) is not None:
+        return "", ()
+    if ticket.status == Status.RESOLVED:
+        return ctx.t("ticket.verdict_rate"), verdict_buttons(ctx.lang, ticket.number)
+    assert ticket.resolved_at is not None  # reopen_refusal checked it
+    until = local(ctx.municipality, ticket.resolved_at + REOPEN_WINDOW)
+    return ctx.t("ticket.verdict_reopen", until=until), verdict_buttons(ctx.lang, ticket.number, rate=False)
 
 
 def not_fixed(ctx: Ctx, number: int) -> list[Reply]:

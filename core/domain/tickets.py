@@ -37,6 +37,8 @@ class Action(StrEnum):
     OVERDUE = "overdue"
     RETURN = "return"
     """Staff say the ticket is not theirs (wrong organisation): back to the dispatcher's queue."""
+    PLACE = "place"
+    """The dispatcher set the ticket's place (a typed address that could not be checked, a wrong pin)."""
 
 
 CLOSED_STATUSES = frozenset({Status.CLOSED, Status.REJECTED})
@@ -68,7 +70,7 @@ TRANSITIONS: dict[tuple[Status | None, Action], Status] = {
     (Status.CLOSED, Action.REOPEN): Status.REOPENED,
 }
 
-NON_TRANSITIONS = frozenset({Action.COMMENT, Action.OVERDUE})
+NON_TRANSITIONS = frozenset({Action.COMMENT, Action.OVERDUE, Action.PLACE})
 
 
 class IllegalTransition(ValueError):
@@ -81,7 +83,8 @@ class IllegalTransition(ValueError):
 
 
 def next_status(status: Status | None, action: Action) -> Status:
-    """The status after `action`, or IllegalTransition. Comments and overdue marks keep an open status."""
+    """The status after `action`, or IllegalTransition. Comments, overdue marks and a new place keep an open
+    status."""
     if action in NON_TRANSITIONS:
         if status is None or status in CLOSED_STATUSES:
             raise IllegalTransition(status, action)
