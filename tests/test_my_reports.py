@@ -44,7 +44,7 @@ async def test_missed_rating_buttons_come_back_through_my(engine: Engine, photos
     await resolve(engine, s, number, photos)
     await delivered(engine, r)  # the completion notice with its buttons — missed
     await r.command("my")
-    assert r.replies[0].text.startswith("Ваши обращения") and "⭐ — работы выполнены" in r.replies[0].text
+    assert r.replies[0].text.startswith(("Ваши обращения", "Ваше обращение")) and "⭐ — работы выполнены" in r.replies[0].text
     assert labels(r.replies[0])[0].startswith("⭐ ")
     await r.press(f"ticket:{number}")
     assert r.replies[0].text.endswith(
@@ -102,7 +102,7 @@ async def test_a_supporters_my_lists_the_tickets_they_joined(engine: Engine, pho
     own = await submit_report(neighbour, point=(52.2950, 104.2810))
 
     await neighbour.command("my")
-    assert neighbour.replies[0].text.startswith("Ваши обращения")
+    assert neighbour.replies[0].text.startswith(("Ваши обращения", "Ваше обращение"))
     assert "👥 — обращения, которые вы поддержали" in neighbour.replies[0].text
     assert buttons(neighbour.replies[0]) == [f"ticket:{own}", f"ticket:{number}"]
     assert labels(neighbour.replies[0])[1].startswith(f"👥 № {number}")
