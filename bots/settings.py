@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     geocoder: Literal["nominatim", "yandex", "off"] = "nominatim"
     nominatim_url: str = "https://nominatim.openstreetmap.org"
     yandex_geocoder_key: SecretStr | None = None
+
+    processed_events_days: int = Field(default=7, ge=1)
+    """How long delivery ids are kept for dedupe: far past Telegram's and VK's redelivery windows."""
 
     @property
     def effective_database_url(self) -> str:
