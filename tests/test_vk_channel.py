@@ -264,9 +264,7 @@ async def test_callback_refuses_a_wrong_secret_and_handles_a_duplicate_once(
     assert await vk.post_callback(url, start, secret="s3cret") == (200, "ok")
     await user.expect("menu.welcome", "menu.prompt")  # handled before `ok`
     assert await vk.post_callback(url, start, secret="s3cret") == (200, "ok")  # VK sends it again
-    await user.expect(
-        "menu.prompt"
-    )  # handled once; the current question asked again (the answer may be lost)
+    await user.expect("menu.prompt")  # handled once; the question asked again (the answer may be lost)
     assert await vk.post_callback(url, start, secret="s3cret") == (200, "ok")  # and again
     await asyncio.sleep(0.05)
     assert user.quiet()  # the re-ask's random_id is the same: VK delivers it once

@@ -84,6 +84,8 @@ class FakeVk:
     """Peers that have blocked the community: messages.send answers error 901."""
     uploads: dict[int, bytes] = field(default_factory=dict)
     long_polls: int = 0
+    downloads: list[str] = field(default_factory=list)
+    """Names of hosted files fetched (a user's photos downloaded by the bot)."""
 
     def __post_init__(self) -> None:
         self._failures: dict[str, list[int]] = defaultdict(list)
@@ -472,6 +474,7 @@ class FakeVk:
         )
 
     async def _file(self, request: web.Request) -> web.Response:
+        self.downloads.append(request.match_info["name"])
         data = self._files.get(request.match_info["name"])
         if data is None:
             raise web.HTTPNotFound()
