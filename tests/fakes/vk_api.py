@@ -86,6 +86,8 @@ class FakeVk:
     long_polls: int = 0
     downloads: list[str] = field(default_factory=list)
     """Names of hosted files fetched (a user's photos downloaded by the bot)."""
+    hang: set[str] = field(default_factory=set)
+    """Methods whose calls are recorded and then never answered (until `close`): a bot stuck mid-send."""
 
     def __post_init__(self) -> None:
         self._failures: dict[str, list[int]] = defaultdict(list)
@@ -268,6 +270,10 @@ class FakeVk:
         self.call_times.append(time.monotonic())
         if token != self.token:
             return _error(5, "User authorization failed: invalid access_token (4).", params)
+        if name in self.hang:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self._closing)
+            return _error(10, "Internal server error", params)
         if self._failures.get(name):
             code = self._failures[name].pop(0)
             return _error(code, ERROR_MESSAGES.get(code, "Error"), params)
