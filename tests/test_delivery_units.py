@@ -8,7 +8,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from sqlalchemy import func, select
+from alembic import command
+from sqlalchemy import create_engine, func, pool, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bots.app import App
@@ -18,8 +19,10 @@ from bots.settings import Settings
 from core.engine import Engine
 from core.messages import NOT_KEPT, Incoming
 from core.ports import DeliveryError
+from storage.migrate import make_config, upgrade
 from storage.photos import PhotoStore
 from storage.tables import ProcessedEventRow
+from storage.urls import normalise_url
 from tests.conftest import NOW
 from tests.support import Clock, Resident, keys_of
 
@@ -141,3 +144,23 @@ def test_processed_events_days_setting_defaults_to_a_week_and_must_be_positive()
     assert Settings(_env_file=None).processed_events_days == 7  # type: ignore[call-arg]
     with pytest.raises(ValueError):
         Settings(_env_file=None, processed_events_days=0)  # type: ignore[call-arg]
+
+
+def test_migration_0003_keeps_recorded_events_with_an_empty_bot(database_url: str) -> None:
+    """Upgrading a database with handled updates: they stay (bot ""), pruned later like the rest."""
+    insert = "INSERT INTO processed_events (channel, {columns}, at) VALUES ('telegram', {values}, :at)"
+    upgrade(database_url, "0001")
+    engine = create_engine(normalise_url(database_url), poolclass=pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(insert.format(columns="event_key", values="'1'")), {"at": NOW})
+        upgrade(database_url, "0003")
+        with engine.begin() as conn:
+            rows = conn.execute(text("SELECT channel, bot, event_key FROM processed_events")).all()
+            assert [tuple(r) for r in rows] == [("telegram", "", "1")]
+            conn.execute(text(insert.format(columns="bot, event_key", values="'42', '1'")), {"at": NOW})
+        command.downgrade(make_config(database_url), "0001")
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT count(*) FROM processed_events")).scalar() == 0
+    finally:
+        engine.dispose()

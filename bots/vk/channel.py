@@ -69,7 +69,7 @@ CALLBACK_PATH = "/vk/callback"
 """Where the Callback API posts: set WEBHOOK_BASE_URL + this path as the server address in the community."""
 MAX_BODY = 1024 * 1024
 """The largest Callback API body read (VK's events are a few KB; a message with many attachments far less)."""
-BATCH_BACKOFF_MAX = 30.0
+BATCH_BACKOFF_MAX = 5.0
 DOWNLOAD_ATTEMPTS = 3
 NAME_CACHE = 1024
 
@@ -98,6 +98,10 @@ class StatefulBotPolling(BotPolling):
 
 class PhotoTooLarge(Exception):
     pass
+
+
+class Unfinished(Exception):
+    """Stopping with events of a batch not handled: the batch's `ts` must not be saved."""
 
 
 NO_KEYBOARD = json.dumps({"inline": True, "buttons": []})
@@ -223,6 +227,9 @@ class VkChannel:
                         self.group_id = polling.group_id
             except asyncio.CancelledError:
                 raise
+            except Unfinished as exc:
+                log.warning("%s; they come again after the restart", exc)
+                return
             except Exception:
                 polling.in_hand = False
                 failures += 1
@@ -245,7 +252,7 @@ class VkChannel:
             if not pending:
                 return
             if self._stopping:
-                raise RuntimeError(f"VK: stopping with {sum(map(len, pending))} event(s) not handled")
+                raise Unfinished(f"VK: stopping with {sum(map(len, pending))} event(s) not handled")
             await asyncio.sleep(min(BATCH_BACKOFF_MAX, self.api.delay(attempt)))
             attempt += 1
 
