@@ -372,7 +372,11 @@ class VkChannel:
             return
         bot, key = self._bot(update), event_key(update, self.group_id)
         if (running := self._active.get(key)) is not None:
-            await asyncio.shield(running)
+            try:
+                await asyncio.shield(running)
+            except Exception as exc:  # the first delivery apologised for a failure that would repeat
+                if is_transient(exc):
+                    raise
             return
         done = self._active[key] = asyncio.get_running_loop().create_future()
         try:
@@ -387,32 +391,41 @@ class VkChannel:
             del self._active[key]
 
     async def _handle_new(self, update: dict[str, Any], kind: str, chat: ChatRef, bot: str, key: str) -> None:
-        repeated = await self.engine.seen(chat, bot, key)
+        """`Engine.seen` is asked only before a side effect of ours (a plain text message has none: the
+        engine's own dedupe is enough), so the common update costs no extra query."""
+        seen: bool | None = None
+        wants: bool | None = None
+
+        async def repeated() -> bool:
+            nonlocal seen
+            if seen is None:
+                seen = await self.engine.seen(chat, bot, key)
+            return seen
+
+        async def fetch(url: str) -> Photo | str:
+            nonlocal wants
+            if wants is None:
+                wants = not await repeated() and await self.engine.wants_photos(chat)
+            return await self.fetch_photo(url) if wants else NOT_KEPT
+
         caps: ClientCaps = CURRENT_CLIENT
         incoming: Incoming
         if kind == MESSAGE_NEW:
-            wants: bool | None = False if repeated else None
-
-            async def fetch(url: str) -> Photo | str:
-                nonlocal wants
-                if wants is None:
-                    wants = await self.engine.wants_photos(chat)
-                return await self.fetch_photo(url) if wants else NOT_KEPT
-
             incoming, caps = await translate_message(update, self.group_id, fetch)
-            if incoming.command is not None and not repeated:  # `/staff CODE` records who joined
+            if incoming.command is not None and not await repeated():  # `/staff CODE` records who joined
                 incoming = replace(incoming, display_name=await self.user_name(incoming.chat.user_id))
         else:
             event = update.get("object") or {}
-            if not repeated:
+            if not await repeated():
                 await self._answer_event(event)
                 await self._remove_keyboard(event)
             incoming = translate_event(update, self.group_id)
         replies = await self.engine.handle(replace(incoming, bot=bot))
         if replies:
-            # random_id derives from the event: a re-ask (Engine._repeated) gets ids of its own, so VK does
-            # not drop it as a repeat of the original answer's first message, which may never have been sent.
-            again = ":again" if repeated else ""
+            # random_id derives from the event. A re-ask (Engine._repeated) known as such gets ids of its own,
+            # so VK does not drop it as a repeat of the original answer's first message, which may never have
+            # been sent; otherwise a re-ask after an answer that did go out is dropped by VK: no spam.
+            again = ":again" if seen else ""
             await self.sender.reply(int(incoming.chat.chat_id), replies, incoming.event_key + again, caps)
 
     async def user_name(self, user_id: str) -> str:
