@@ -256,3 +256,21 @@ async def to_photo_step(user: VkUser) -> None:
     await user.expect("report.description.ask")
     await user.send("Глубокая яма на проезжей части, машины объезжают по встречной.")
     await user.expect("report.photos.ask")
+
+
+async def test_two_communities_same_event_id_are_both_handled(
+    engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
+) -> None:
+    """The operator moves the bot to another community on the same database: delivery ids are unique per
+    community only, so the event's group_id is part of the dedupe key (issue 9 #7)."""
+    start = vk.message_new(7009, "/start")
+    for group_id in (vk.group_id, vk.group_id + 1):
+        channel = make_channel(engine, photos, vk, tmp_path / "data", group_id=group_id)
+        sends = len(vk.calls_of("messages.send"))
+        try:
+            assert await channel.handle_event({**start, "group_id": group_id})  # the same event_id
+        finally:
+            await channel.stop()
+        # Answered each time: welcome and menu. (The fake keeps random_ids across communities, as VK does
+        # not, so it counts the calls rather than the messages delivered.)
+        assert len(vk.calls_of("messages.send")) == sends + 2
