@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -47,25 +47,41 @@ async def collect_photos(app: App, now: datetime) -> Collected:
 
 
 async def lifecycle_timers(app: App, senders: dict[str, ChannelSender], stopping: asyncio.Event) -> None:
+    """The time-based jobs, on the engine's clock (tests move it): lifecycle timers, then storage pruning and
+    (hourly) the photo collector."""
     loop = asyncio.get_running_loop()
     photos_collected_at = -PHOTO_GC_INTERVAL
     while not stopping.is_set():
         try:
             done = await app.db.run(
-                partial(run_timers, municipality=app.engine.municipality, now=datetime.now(UTC))
+                partial(run_timers, municipality=app.engine.municipality, now=app.engine.clock())
             )
             if any(done.values()):
                 log.info("timers: %s", {k: len(v) for k, v in done.items()})
         except Exception:
             log.exception("lifecycle timers failed")
+        try:
+            await prune_processed_events(app)
+        except Exception:
+            log.exception("pruning processed events failed")
         if loop.time() - photos_collected_at >= PHOTO_GC_INTERVAL:
             photos_collected_at = loop.time()
             try:
-                await collect_photos(app, datetime.now(UTC))
+                await collect_photos(app, app.engine.clock())
             except Exception:
                 log.exception("photo collection failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), timeout=TIMER_INTERVAL)
+
+
+async def prune_processed_events(app: App) -> int:
+    """Forget delivery ids older than PROCESSED_EVENTS_DAYS (issue 9 #7): each update leaves one row, and
+    no platform redelivers after days. Returns how many were removed."""
+    before = app.engine.clock() - timedelta(days=app.settings.processed_events_days)
+    removed = await app.db.run(lambda store: store.prune_events(before))
+    if removed:
+        log.info("pruned %d processed events older than %s", removed, before.isoformat(timespec="seconds"))
+    return removed
 
 
 async def console_with_jobs(app: App, console: Any) -> None:

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     photo_gc_hours: float = Field(default=24.0, ge=0)
     """Photos nothing refers to (sent where no step takes them, of cancelled drafts) are removed this long
     after their latest upload."""
+    processed_events_days: int = Field(default=7, ge=1)
+    """How long delivery ids are kept for dedupe: far past Telegram's and VK's redelivery windows."""
 
     @property
     def effective_database_url(self) -> str:

@@ -1,8 +1,9 @@
 """The conversation engine: one update in, replies out, everything in between in one transaction.
 
-`handle` runs `step` inside the storage's transaction: claim the delivery id (a repeat is a no-op), load the
-chat's state (locked), run one step of the dialog, save the state. Commands and a few buttons work at every
-step; everything else goes to the active dialog, or to the main menu when there is none.
+`handle` runs `step` inside the storage's transaction: claim the delivery id (a repeat re-asks the chat's
+current question at most, see `_repeated`), load the chat's state (locked), run one step of the dialog, save
+the state. Commands and a few buttons work at every step; everything else goes to the active dialog, or to
+the main menu when there is none.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 
@@ -17,7 +19,7 @@ from core.context import Ctx
 from core.dialogs import flows, menu, place, report
 from core.dialogs.form import current_step, input_kind, run_step, unsupported_reply
 from core.geo import DEFAULT_TIMEOUT, Geocoder, Lookup, run_lookup
-from core.messages import Incoming, Reply
+from core.messages import ChatRef, Incoming, Reply
 from core.municipality import Municipality
 from core.normalise import normalise_incoming
 from core.parsing import parse_id
@@ -31,6 +33,9 @@ Progress = Callable[[Reply], Awaitable[None]]
 print it, Telegram shows "typing…"); the engine never knows which."""
 PROGRESS_AFTER = 1.0
 """Seconds of a geocoder lookup before the resident is told that the address is being checked."""
+
+LAST_EVENT = "last_event"
+"""Dialog state: bot and delivery id of the chat's latest update, for `Engine._repeated`."""
 
 
 def utcnow() -> datetime:
@@ -82,7 +87,7 @@ class Engine:
         finally:
             task.cancel()  # a no-op once done; stops the lookup if the update itself was cancelled
         key = f"{incoming.event_key[:120]}:geo" if incoming.event_key else ""
-        fed = Incoming(incoming.chat, key, incoming.language, geocoded=answer)
+        fed = Incoming(incoming.chat, key, incoming.language, geocoded=answer, bot=incoming.bot)
         return await self.db.run(partial(self.step, fed))
 
     @staticmethod
@@ -96,8 +101,9 @@ class Engine:
     def step(self, incoming: Incoming, store: Store, *, lookups: list[Lookup] | None = None) -> list[Reply]:
         now = self.clock()
         chat = incoming.chat
-        if incoming.event_key and not store.claim_event(chat.channel, incoming.event_key, now):
-            return []
+        fresh = not incoming.event_key or store.claim_event(
+            chat.channel, incoming.bot, incoming.event_key, now
+        )
         state = store.load_dialog(chat) or {
             "lang": normalise_language(incoming.language, self.default_language)
         }
@@ -111,11 +117,72 @@ class Engine:
             geocoding=self.geocoder is not None,
             city_language=self.default_language,
         )
+        if not fresh:
+            return self._repeated(ctx, incoming)
+        if any(not photo.sha256 for photo in incoming.photos) and self._takes_photos(ctx):
+            # Not downloaded because the step took no photos when the adapter asked, yet it does now (another
+            # update of the chat came first): nothing is lost by asking for them again.
+            incoming = ctx.incoming = replace(incoming, photos=(), unsupported="bad_photo")
         replies = self._dispatch(ctx, incoming)
+        if incoming.event_key and incoming.geocoded is None:
+            state[LAST_EVENT] = f"{incoming.bot}:{incoming.event_key}"
         store.save_dialog(chat, state, now)
         if lookups is not None:  # a retried transaction replaces what an earlier attempt asked for
             lookups[:] = ctx.lookups
         return replies
+
+    async def give_up(self, incoming: Incoming) -> None:
+        """Record as handled an update whose handling failed in a way that will repeat (a bug, not an outage):
+        its transaction was rolled back, so without this a redelivery — or the next process after a restart
+        — would fail again and apologise again. The adapter has told the user once."""
+        if incoming.event_key:
+            chat, now = incoming.chat, self.clock()
+            await self.db.run(
+                lambda store: store.claim_event(chat.channel, incoming.bot, incoming.event_key, now)
+            )
+
+    async def seen(self, chat: ChatRef, bot: str, event_key: str) -> bool:
+        """Whether an update was handled already (read-only): adapters whose platform redelivers check this
+        before side effects of their own — answering a button press, downloading photos — so a repeat has
+        none. Not a claim: an update that fails after this check must still be handled on its redelivery."""
+        return bool(event_key) and await self.db.run(
+            lambda store: store.event_seen(chat.channel, bot, event_key)
+        )
+
+    def _repeated(self, ctx: Ctx, incoming: Incoming) -> list[Reply]:
+        """A delivery id handled before (issue 9 #5). Usually a platform's retry of an update that was also
+        answered — but it may be one whose transaction committed just before the process died, with its answer
+        never sent: the resident would wait for a question that never comes. Storing each update's replies
+        with its event would cost a write per update and, after a crash past the sending, repeat answers
+        already given ("ticket №12 registered" twice); so the chat's current question is asked again instead.
+        Only for the chat's latest update, though: a long-poll batch fetched again after a crash, or an older
+        update redelivered, re-asks once at most, and a retry of an already answered update costs one re-ask
+        of the question the resident is looking at. Nothing is saved: the transaction changes nothing."""
+        if ctx.state.get(LAST_EVENT) != f"{incoming.bot}:{incoming.event_key}":
+            return []
+        return self._reask(ctx)
+
+    async def wants_photos(self, chat: ChatRef) -> bool:
+        """Whether the chat's current step takes photos: adapters download a user's photos only then (issue 9
+        #7), so twenty photos sent at the main menu do not become twenty files. Read-only."""
+        return await self.db.run(partial(self._wants_photos, chat))
+
+    def _wants_photos(self, chat: ChatRef, store: Store) -> bool:
+        state = store.load_dialog(chat)
+        if not state:
+            return False
+        return self._takes_photos(
+            Ctx(store, self.municipality, state, chat, Incoming(chat, ""), self.clock())
+        )
+
+    @staticmethod
+    def _takes_photos(ctx: Ctx) -> bool:
+        """Derived from the steps' declared input kinds, so a step that starts taking photos needs no change
+        here. The report dialog goes first, as in `_dispatch`."""
+        flow = ctx.state.get("flow")
+        steps = report.STEPS if flow == "report" else getattr(flows.active(ctx), "steps", ())
+        step = current_step(ctx, steps) if steps else None
+        return step is not None and "photos" in step.accepts
 
     # --- routing of one input ------------------------------------------------------------------------------
     def _dispatch(self, ctx: Ctx, incoming: Incoming) -> list[Reply]:

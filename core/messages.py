@@ -37,6 +37,11 @@ class Photo:
     sha256: str
 
 
+NOT_KEPT = Photo("")
+"""A photo the adapter did not download because the chat's current step takes no photos
+(`Engine.wants_photos`): the engine still sees that photos came and answers them as it always does."""
+
+
 @dataclass(frozen=True, slots=True)
 class Incoming:
     """One user action. `event_key` is the platform's delivery id; a repeated key is handled once."""
@@ -56,6 +61,9 @@ class Incoming:
     display_name: str = ""
     geocoded: Geocoded | None = None
     """Internal, never from an adapter: the geocoder's answer to a lookup an earlier step asked for."""
+    bot: str = ""
+    """Which bot or community received it (Telegram bot id, VK group id): `event_key` is unique only per bot,
+    so after the operator switches bots on the same database old keys do not swallow new updates."""
 
 
 Button = tuple[str, str]

@@ -68,8 +68,14 @@ class NearbyTicket:
 class Store(Protocol):
     """One transaction's view of the database."""
 
-    def claim_event(self, channel: str, event_key: str, at: datetime) -> bool:
-        """Record a delivery id; False when it was seen before (the update is then a no-op)."""
+    def claim_event(self, channel: str, bot: str, event_key: str, at: datetime) -> bool:
+        """Record a delivery id of this channel's bot (or community); False when it was seen before."""
+
+    def event_seen(self, channel: str, bot: str, event_key: str) -> bool:
+        """Whether the delivery id was claimed already (read-only)."""
+
+    def prune_events(self, before: datetime) -> int:
+        """Forget delivery ids recorded before `before` (far past any redelivery); returns how many."""
 
     def load_dialog(self, chat: ChatRef) -> dict[str, Any] | None:
         """The chat's dialog state, locked against concurrent updates until the transaction ends."""

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql
 
 from core.domain.tickets import Action, Status, Ticket, TicketEvent
@@ -53,7 +53,7 @@ PG_SAVE = (
 # The per-update statements on SQLite run on the raw sqlite3 cursor: SQLAlchemy's execution machinery costs
 # ~50-100 µs per statement, more than SQLite itself, and these three run on every update (DESIGN.md §10).
 RAW_CLAIM = (
-    "INSERT INTO processed_events (channel, event_key, at) VALUES (?, ?, ?) "
+    "INSERT INTO processed_events (channel, bot, event_key, at) VALUES (?, ?, ?, ?) "
     "ON CONFLICT DO NOTHING RETURNING 1"
 )
 RAW_LOAD = "SELECT state FROM dialogs WHERE channel = ? AND chat_id = ?"
@@ -83,13 +83,25 @@ class SqlStore(PlacesStore, StaffStore):
         return self._cursor
 
     # --- per-update path -------------------------------------------------------------------------------
-    def claim_event(self, channel: str, event_key: str, at: datetime) -> bool:
+    def claim_event(self, channel: str, bot: str, event_key: str, at: datetime) -> bool:
         if self.is_sqlite:
-            return (
-                self.raw.execute(RAW_CLAIM, (channel, event_key, sqlite_timestamp(at))).fetchone() is not None
-            )
-        result = self.conn.execute(PG_CLAIM, {"channel": channel, "event_key": event_key, "at": at})
+            claimed = self.raw.execute(RAW_CLAIM, (channel, bot, event_key, sqlite_timestamp(at))).fetchone()
+            return claimed is not None
+        result = self.conn.execute(
+            PG_CLAIM, {"channel": channel, "bot": bot, "event_key": event_key, "at": at}
+        )
         return result.first() is not None
+
+    def event_seen(self, channel: str, bot: str, event_key: str) -> bool:
+        found = self.conn.execute(
+            select(events.c.at).where(
+                events.c.channel == channel, events.c.bot == bot, events.c.event_key == event_key
+            )
+        )
+        return found.first() is not None
+
+    def prune_events(self, before: datetime) -> int:
+        return self.conn.execute(delete(events).where(events.c.at < before)).rowcount
 
     def load_dialog(self, chat: ChatRef) -> dict[str, Any] | None:
         params = {"b_channel": chat.channel, "b_chat_id": chat.chat_id}

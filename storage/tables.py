@@ -50,10 +50,12 @@ class DialogRow(Base):
 
 
 class ProcessedEventRow(Base):
-    """Delivery ids already handled: a repeated Telegram update_id / VK event_id is a no-op."""
+    """Delivery ids already handled: a repeated Telegram update_id / VK event_id is a no-op. Keyed by the
+    bot (Telegram bot id, VK community id) too: update_ids of two bots on one database collide."""
 
     __tablename__ = "processed_events"
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    bot: Mapped[str] = mapped_column(String(32), primary_key=True, default="")
     event_key: Mapped[str] = mapped_column(String(128), primary_key=True)
     at: Mapped[datetime] = mapped_column(Timestamp, index=True)
 

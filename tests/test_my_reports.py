@@ -44,7 +44,8 @@ async def test_missed_rating_buttons_come_back_through_my(engine: Engine, photos
     await resolve(engine, s, number, photos)
     await delivered(engine, r)  # the completion notice with its buttons — missed
     await r.command("my")
-    assert r.replies[0].text.startswith(("Ваши обращения", "Ваше обращение")) and "⭐ — работы выполнены" in r.replies[0].text
+    listing = r.replies[0].text
+    assert listing.startswith(("Ваши обращения", "Ваше обращение")) and "⭐ — работы выполнены" in listing
     assert labels(r.replies[0])[0].startswith("⭐ ")
     await r.press(f"ticket:{number}")
     assert r.replies[0].text.endswith(

@@ -12,7 +12,7 @@ from core.texts import t
 from storage.database import Database
 from storage.photos import PhotoStore
 from tests.conftest import NOW
-from tests.support import Resident, stored_photo, text_is
+from tests.support import Resident, keys_of, stored_photo, text_is
 
 CENTRE = (52.2870, 104.2810)  # ул. Ленина, Irkutsk
 MOSCOW = (55.7558, 37.6173)
@@ -243,8 +243,29 @@ async def test_repeated_event_key_is_processed_once(engine: Engine) -> None:
     submit = Incoming(r.chat, "same-delivery", "ru", button="review:submit")
     first = await engine.handle(submit)
     second = await engine.handle(submit)
-    assert len(first) == 2 and second == []
+    # The repeat changes nothing; it only asks the current question again (the answer may have been lost).
+    assert len(first) == 2 and second == [first[-1]]
     assert len(await engine.db.run(lambda store: store.list_tickets())) == 1
+
+
+async def test_repeat_of_an_older_update_says_nothing(engine: Engine) -> None:
+    """Only the chat's latest update is re-asked: a batch fetched again after a crash asks once at most."""
+    r = Resident(engine)
+    older = Incoming(r.chat, "older", "ru", command="start")
+    await engine.handle(older)
+    await engine.handle(Incoming(r.chat, "latest", "ru", button="menu:new"))
+    assert await engine.handle(older) == []
+    again = await engine.handle(Incoming(r.chat, "latest", "ru", button="menu:new"))
+    assert keys_of(again) == ["report.category.ask"]
+
+
+async def test_two_bots_update_1_are_both_handled(engine: Engine) -> None:
+    """After the operator switches bots on one database, the new bot's update ids start again."""
+    r = Resident(engine)
+    first = await engine.handle(Incoming(r.chat, "1", "ru", command="start", bot="111"))
+    second = await engine.handle(Incoming(r.chat, "1", "ru", button="menu:new", bot="222"))
+    assert keys_of(first) == ["menu.welcome", "menu.prompt"]
+    assert keys_of(second) == ["report.category.ask"]
 
 
 async def test_concurrent_updates_for_one_chat_keep_state_consistent(

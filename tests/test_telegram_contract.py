@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from sqlalchemy.exc import OperationalError
 
 from core.engine import Engine
 from core.messages import ChatRef, Location, Photo, Reply
@@ -129,10 +130,9 @@ async def test_the_cancel_button_of_the_location_keyboard_cancels(bot: Harness) 
     await open_report(user)
     await user.say(t("ru", "report.cancel"))  # what the reply keyboard's text button types
     user.expect("cancel.done")
-    assert await bot.engine.db.run(lambda store: store.load_dialog(user_chat(user))) == {
-        "lang": "ru",
-        "seen": True,
-    }
+    state = await bot.engine.db.run(lambda store: store.load_dialog(user_chat(user)))
+    assert state is not None and state.pop("last_event", None)
+    assert state == {"lang": "ru", "seen": True}
 
 
 # --- bad input ----------------------------------------------------------------------------------------------
@@ -282,7 +282,7 @@ async def test_webhook_update_delivered_twice_creates_one_ticket(bot: Harness) -
     assert len(submitted) == 1
 
 
-async def test_webhook_answers_500_when_handling_fails_and_the_retry_succeeds(
+async def test_webhook_answers_500_on_a_transient_failure_and_the_retry_succeeds(
     bot: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await bot.start("webhook")
@@ -291,7 +291,7 @@ async def test_webhook_answers_500_when_handling_fails_and_the_retry_succeeds(
     engine = bot.engine
     real = engine.handle
     before = len(bot.fake.to(user.user_id))
-    failures = [RuntimeError("database went away")]
+    failures = [OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))]
 
     async def flaky(incoming: Any, progress: Any = None) -> Any:
         if failures:
@@ -299,12 +299,11 @@ async def test_webhook_answers_500_when_handling_fails_and_the_retry_succeeds(
         return await real(incoming, progress)
 
     monkeypatch.setattr(engine, "handle", flaky)
-    assert await bot.fake.post_webhook(update) == 500
-    assert any("пошло не так" in m.text for m in bot.fake.to(user.user_id))
+    assert await bot.fake.post_webhook(update) == 500  # Telegram sends it again; no apology for that
     assert await bot.fake.post_webhook(update) == 200
     after = bot.fake.to(user.user_id)[before:]
-    assert [text_is_any(m.text, "channel.error") for m in after] == [True, False, False]
-    assert text_is_any(after[1].text, "menu.welcome") and text_is_any(after[2].text, "menu.prompt")
+    assert [text_is_any(m.text, "channel.error") for m in after] == [False, False]
+    assert text_is_any(after[0].text, "menu.welcome") and text_is_any(after[1].text, "menu.prompt")
 
 
 # --- restart ------------------------------------------------------------------------------------------------

@@ -9,7 +9,12 @@
 - Every submitted update gets a future that completes once it is handled (the engine's transaction
   committed and the answers sent): the poller commits offsets and the webhook answers 200 only then.
 - A repeated update_id (a webhook retry) joins the delivery in flight or is dropped when it was handled
-  recently; after a restart the engine's event-key dedupe catches it.
+  recently; after a restart the engine's event-key dedupe catches it (and re-asks the current question, in
+  case the answer was lost with the process).
+- A failure is classified (bots/failures.py): a transient one (database, network) leaves the update
+  unconfirmed, so Telegram sends it again; any other would fail again on every redelivery, so it is logged
+  once with its traceback, the user is told once, and the update is confirmed and recorded as handled.
+- Photos are downloaded only when the chat's current step takes photos (`Engine.wants_photos`).
 """
 
 from __future__ import annotations
@@ -20,13 +25,14 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bots.failures import is_transient
 from bots.photos import ingest_photo
 from bots.telegram.api import BotApi, FileTooBig
 from bots.telegram.render import ALBUM_MAX
 from bots.telegram.sender import TelegramSender
 from bots.telegram.translate import MAX_DOWNLOAD, Draft, FileRef, translate
 from core.engine import Engine
-from core.messages import Incoming, Photo, Reply
+from core.messages import NOT_KEPT, Incoming, Photo, Reply
 from core.ports import DeliveryError
 from core.texts import normalise_language, t
 from storage.database import Database
@@ -70,7 +76,8 @@ class Pipeline:
 
     # --- intake ------------------------------------------------------------------------------------------
     def submit(self, update: Any) -> asyncio.Future[bool]:
-        """Queue one update; the future says whether it was handled (False: failed, try again later)."""
+        """Queue one update; the future says whether it may be confirmed (False: a transient failure or a
+        shutdown cut it short — Telegram must send it again)."""
         update_id = int(update.update_id)
         if update_id in self._in_flight:
             return self._in_flight[update_id]
@@ -161,9 +168,21 @@ class Pipeline:
         try:
             await self._handle(drafts)
             ok = True
-        except Exception:
-            log.exception("Telegram update %s failed", drafts[0].update_id)
-            await self._apologise(drafts[0])
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning(
+                    "Telegram update %s failed (%s: %s); left for Telegram to send again",
+                    drafts[0].update_id,
+                    type(exc).__name__,
+                    exc,
+                )
+            else:
+                log.exception(
+                    "Telegram update %s failed; confirmed, as it would fail again", drafts[0].update_id
+                )
+                await self._give_up(drafts)
+                await self._apologise(drafts[0])
+                ok = True
         finally:
             for draft, future in batch:
                 self._settle(draft, future, ok=ok)
@@ -181,7 +200,7 @@ class Pipeline:
     async def _handle(self, drafts: list[Draft]) -> None:
         first = drafts[0]
         assert first.chat_id is not None and first.incoming is not None
-        incoming = await self._incoming(drafts)
+        incoming = replace(await self._incoming(drafts), bot=self.api.bot_id)
         chat_id = first.chat_id
         replies = await self.engine.handle(incoming, progress=lambda _notice: self.sender.typing(chat_id))
         if first.callback_id is not None:
@@ -193,6 +212,8 @@ class Pipeline:
             try:
                 await self.sender.send(chat_id, reply, language)
             except DeliveryError as exc:
+                if not exc.permanent:  # not confirmed: the redelivery re-asks (Engine._repeated)
+                    raise
                 # The update is handled (committed); only the answer is lost. Blocked: nobody to tell.
                 log.warning("could not answer chat %s: %s", chat_id, exc)
                 return
@@ -209,7 +230,11 @@ class Pipeline:
         if len(drafts) == 1 and first.photo is None:
             return base
         drafts = sorted(drafts, key=lambda d: d.message_id)
-        photos, problem = await self._photos([d.photo for d in drafts if d.photo is not None])
+        files = [d.photo for d in drafts if d.photo is not None]
+        if files and not await self.engine.wants_photos(base.chat):
+            photos, problem = [NOT_KEPT] * len(files), None
+        else:
+            photos, problem = await self._photos(files)
         caption = next((d.incoming.text for d in drafts if d.incoming and d.incoming.text), None)
         unsupported = (
             None
@@ -239,6 +264,15 @@ class Pipeline:
         except FileTooBig:
             return "photo_too_large"
         return await ingest_photo(self.db, self.photos, data)
+
+    async def _give_up(self, drafts: list[Draft]) -> None:
+        base = drafts[0].incoming
+        assert base is not None
+        key = str(min(d.update_id for d in drafts))  # as `_incoming` keys an album
+        try:
+            await self.engine.give_up(replace(base, event_key=key, bot=self.api.bot_id))
+        except Exception as exc:
+            log.warning("could not record failed update %s as handled: %s", key, exc)
 
     async def _apologise(self, draft: Draft) -> None:
         if draft.chat_id is None or draft.incoming is None:

@@ -5,6 +5,10 @@ offset as soon as updates are fetched (aiogram) or queued (PTB), so a crash lose
 never passes an update still in flight: while something is being handled the poller keeps fetching (albums
 need their later parts, other chats must not wait) with the offset held at the oldest update in flight,
 skipping what it already has. A graceful stop finishes the updates in hand and confirms them.
+
+An update that failed transiently (bots/failures.py: the database or the network) holds the offset too and
+is handled again when it is fetched again, after a growing pause; one that failed for good was answered with
+an apology by the pipeline and is confirmed like any handled update.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ class Poller:
         self._seen = 0
         self._in_flight: set[int] = set()
         self._unhandled: set[int] = set()  # cut short by a shutdown: Telegram must send them again
+        self._retry: set[int] = set()  # failed transiently: handled again when fetched again
+        self._retry_failures = 0
+        self._retry_at = 0.0
         self._stopping = False
         self._idle = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -59,8 +66,8 @@ class Poller:
     @property
     def offset(self) -> int | None:
         """The first update not yet handled: everything below it may be confirmed."""
-        if self._in_flight or self._unhandled:
-            return min(self._in_flight | self._unhandled)
+        if self._in_flight or self._unhandled or self._retry:
+            return min(self._in_flight | self._unhandled | self._retry)
         return self._seen + 1 if self._seen else None
 
     async def _loop(self) -> None:
@@ -70,6 +77,8 @@ class Poller:
                 self._idle.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._idle.wait(), self.busy_interval)
+            elif self._retry:  # the database or network was down a moment ago: give it time
+                await asyncio.sleep(max(0.0, self._retry_at - asyncio.get_running_loop().time()))
             try:
                 updates = await self.api.get_updates(
                     self.offset, 0 if self._in_flight else self.timeout, self.limit
@@ -96,9 +105,11 @@ class Poller:
             failures = 0
             for raw in updates:
                 update_id = int(raw["update_id"])
-                if update_id <= self._seen:
+                if update_id in self._retry:
+                    self._retry.discard(update_id)
+                elif update_id <= self._seen:
                     continue  # fetched again because the offset is held for an update in flight
-                self._seen = update_id
+                self._seen = max(self._seen, update_id)
                 try:
                     update = self.api.parse_update(raw)
                 except Exception:
@@ -110,10 +121,19 @@ class Poller:
                 )
 
     def _done(self, update_id: int, future: asyncio.Future[bool]) -> None:
-        # A failure while running was answered with an apology and is not retried (a poison update would
-        # hold the offset forever); one cut short by a shutdown was never handled, so it is not confirmed.
-        if self._stopping and (future.cancelled() or not future.result()):
+        # A deterministic failure was answered with an apology and settled as handled (a poison update would
+        # hold the offset forever); a transient one is fetched and handled again; one cut short by a shutdown
+        # was never handled, so it is not confirmed.
+        ok = not future.cancelled() and future.result()
+        if not ok and self._stopping:
             self._unhandled.add(update_id)
+        elif not ok:
+            self._retry.add(update_id)
+            self._retry_failures += 1
+            delay = min(self.max_backoff, 0.1 * 2 ** min(self._retry_failures, 10))
+            self._retry_at = asyncio.get_running_loop().time() + delay
+        elif not self._retry:
+            self._retry_failures = 0
         self._in_flight.discard(update_id)
         if not self._in_flight:
             self._idle.set()

@@ -1,14 +1,17 @@
 """The webhook route on the shared aiohttp server (`otklik run` passes it to `Channel.start`).
 
-The update is handled before the answer: 200 only once the engine committed it and the replies went out,
-500 when it failed, so Telegram delivers it again; a repeat is deduplicated by update_id (the pipeline for
-one in flight or just handled, the engine's event key after a restart).
+The secret header is checked before the body is read. The update is handled before the answer: 200 once the
+engine committed it and the replies went out (or it failed in a way that would repeat: the user was told
+once), 500 when it failed transiently, so Telegram delivers it again; a repeat is deduplicated by update_id
+(the pipeline for one in flight or just handled, the engine's event key after a restart). A body that is
+not a JSON update gets 400 and one log line: a client error, not ours.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 
 from aiohttp import web
@@ -42,10 +45,12 @@ class WebhookRoute:
         if self.closed:
             return web.Response(status=503, text="shutting down")
         try:
-            data = await request.json()
-        except ValueError:
+            data = json.loads(await request.read())
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            log.warning("Telegram webhook: unparsable body refused (%s)", type(exc).__name__)
             return web.Response(status=400, text="not JSON")
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            log.warning("Telegram webhook: a body that is not an update refused")
             return web.Response(status=400, text="not an update")
         try:
             update = self.api.parse_update(data)

@@ -6,14 +6,22 @@ messages sent while it was down are answered. A batch of events is handled compl
 order, chats side by side) before the generator is resumed, which is when vkbottle saves the new `ts`: a
 crash mid-batch fetches the batch again and the engine's `event_key` check makes the repeats no-ops.
 
-vkbottle has no Callback API server (DESIGN.md §9): our route answers `confirmation` with the community's
-code, refuses events without our secret, handles the event, and only then answers `ok` — VK sends an event
-again until it gets `ok`, and a repeated `event_id` is handled once.
+vkbottle has no Callback API server (DESIGN.md §9): our route reads a bounded body, refuses events without
+our secret before using any other field, answers `confirmation` with the community's code, handles the event,
+and only then answers `ok` — VK sends an event again until it gets `ok`; a repeated `event_id` is handled
+once.
+
+A failed event is classified (bots/failures.py): a transient failure is not confirmed (no `ok`; a long-poll
+batch is tried again and its `ts` not saved), anything else is logged once with its traceback, the user is
+told once, and the event is confirmed and recorded as handled. A repeated event has no side effects of ours:
+before answering a button press, taking a keyboard off or downloading photos, the engine is asked whether the
+event was handled already (`Engine.seen`); photos are downloaded only when the chat's step takes photos.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 from collections import OrderedDict
@@ -28,6 +36,7 @@ from vkbottle import VKAPIError
 from vkbottle.http import AiohttpClient
 from vkbottle.polling import BotPolling
 
+from bots.failures import is_transient
 from bots.photos import ingest_photo
 from bots.vk.render import CURRENT_CLIENT
 from bots.vk.sender import NETWORK_ERRORS, BadResponse, RateLimiter, VkApi, VkSender
@@ -36,12 +45,17 @@ from bots.vk.translate import (
     MESSAGE_EVENT,
     MESSAGE_NEW,
     ClientCaps,
+    event_key,
     peer_of,
     translate_event,
     translate_message,
 )
+from bots.vk.translate import (
+    language as client_language,
+)
 from core.engine import Engine
-from core.messages import Incoming, Photo, Reply
+from core.messages import NOT_KEPT, ChatRef, Incoming, Photo, Reply
+from core.texts import normalise_language, t
 from storage.database import Database
 from storage.photos import PhotoStore
 
@@ -53,7 +67,9 @@ log = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://api.vk.ru/method"
 CALLBACK_PATH = "/vk/callback"
 """Where the Callback API posts: set WEBHOOK_BASE_URL + this path as the server address in the community."""
-BATCH_ATTEMPTS = 3
+MAX_BODY = 1024 * 1024
+"""The largest Callback API body read (VK's events are a few KB; a message with many attachments far less)."""
+BATCH_BACKOFF_MAX = 5.0
 DOWNLOAD_ATTEMPTS = 3
 NAME_CACHE = 1024
 
@@ -82,6 +98,10 @@ class StatefulBotPolling(BotPolling):
 
 class PhotoTooLarge(Exception):
     pass
+
+
+class Unfinished(Exception):
+    """Stopping with events of a batch not handled: the batch's `ts` must not be saved."""
 
 
 NO_KEYBOARD = json.dumps({"inline": True, "buttons": []})
@@ -145,6 +165,7 @@ class VkChannel:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._active: dict[str, asyncio.Future[None]] = {}
         self._names: OrderedDict[str, str] = OrderedDict()
 
     @classmethod
@@ -206,6 +227,9 @@ class VkChannel:
                         self.group_id = polling.group_id
             except asyncio.CancelledError:
                 raise
+            except Unfinished as exc:
+                log.warning("%s; they come again after the restart", exc)
+                return
             except Exception:
                 polling.in_hand = False
                 failures += 1
@@ -214,47 +238,89 @@ class VkChannel:
                 await asyncio.sleep(delay)
 
     async def handle_batch(self, updates: Sequence[dict[str, Any]]) -> None:
-        """Events of one conversation in order, conversations concurrently; a failed conversation is tried
-        again (what was handled is a no-op the second time), then given up with an error in the log."""
+        """Events of one conversation in order, conversations concurrently. A conversation whose event failed
+        transiently is tried again from that event, with a growing pause, until it goes through: the batch's
+        `ts` is saved only after this returns, so a stop meanwhile leaves the batch to be fetched again."""
         by_peer: dict[int | None, list[dict[str, Any]]] = {}
         for update in updates:
             by_peer.setdefault(peer_of(update), []).append(update)
         pending = list(by_peer.values())
-        for attempt in range(BATCH_ATTEMPTS):
-            results = await asyncio.gather(
-                *(self._handle_in_order(group) for group in pending), return_exceptions=True
-            )
-            failed = [
-                (group, r) for group, r in zip(pending, results, strict=True) if isinstance(r, BaseException)
-            ]
-            if not failed:
+        attempt = 0
+        while pending:
+            left = await asyncio.gather(*(self._handle_in_order(group) for group in pending))
+            pending = [group for group in left if group]
+            if not pending:
                 return
-            for _group, error in failed:
-                log.error("VK: handling an event failed", exc_info=error)
-            if attempt + 1 == BATCH_ATTEMPTS or self._stopping:
-                log.error(
-                    "VK: gave up on %d event(s) after %d attempts",
-                    sum(len(g) for g, _ in failed),
-                    attempt + 1,
-                )
-                return
-            pending = [group for group, _error in failed]
-            await asyncio.sleep(self.api.delay(attempt))
+            if self._stopping:
+                raise Unfinished(f"VK: stopping with {sum(map(len, pending))} event(s) not handled")
+            await asyncio.sleep(min(BATCH_BACKOFF_MAX, self.api.delay(attempt)))
+            attempt += 1
 
-    async def _handle_in_order(self, updates: Sequence[dict[str, Any]]) -> None:
-        for update in updates:
+    async def _handle_in_order(self, updates: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+        """What is left of the conversation's events after the first transient failure (nothing: all done)."""
+        for index, update in enumerate(updates):
+            if not await self.handle_event(update):
+                return updates[index:]
+        return ()
+
+    async def handle_event(self, update: dict[str, Any]) -> bool:
+        """Handle one event; True when it may be confirmed — handled, or failed in a way that would fail
+        again (then logged with its traceback, the user told once, the event recorded as handled); False when
+        it failed transiently and VK must send it again."""
+        try:
             await self.handle_update(update)
+            return True
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning("VK: an event failed (%s: %s); it will come again", type(exc).__name__, exc)
+                return False
+            log.exception("VK: an event failed; confirmed, as it would fail again")
+            await self._give_up(update)
+            return True
+
+    async def _give_up(self, update: dict[str, Any]) -> None:
+        peer = peer_of(update)
+        if peer is None:
+            return
+        chat = ChatRef(CHANNEL, str(peer))
+        key = event_key(update, self.group_id)
+        obj = update.get("object") or {}
+        language = normalise_language(client_language(obj.get("client_info")), self.engine.default_language)
+        try:
+            await self.engine.give_up(Incoming(chat, key, bot=self._bot(update)))
+            await self.sender.reply(peer, [Reply(text=t(language, "channel.error"))], f"{key}:error")
+        except Exception as exc:
+            log.warning("VK: could not tell %s about the failure: %s", peer, exc)
 
     # --- Callback API --------------------------------------------------------------------------------------
     async def _on_callback(self, request: web.Request) -> web.StreamResponse:
         if self._stopping:
             return web.Response(status=503, text="stopping")
+        # VK puts the secret inside the JSON body: the body is read bounded and parsed, and the secret
+        # checked before any other field is used. Only a confirmation request may come without it (VK asks
+        # for the code before the secret is set up); it learns nothing but the code VK itself issued.
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            log.warning("VK callback: a body of %d bytes refused", request.content_length)
+            return web.Response(status=413, text="too large")
+        body = await request.content.read(MAX_BODY + 1)
+        if len(body) > MAX_BODY:
+            log.warning("VK callback: a body over %d bytes refused", MAX_BODY)
+            return web.Response(status=413, text="too large")
         try:
-            update = await request.json()
-        except ValueError:
+            update = json.loads(body)
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            log.warning("VK callback: unparsable body refused (%s)", type(exc).__name__)
             return web.Response(status=400, text="not JSON")
         if not isinstance(update, dict):
+            log.warning("VK callback: a body that is not an event refused")
             return web.Response(status=400, text="not an event")
+        given = update.get("secret")
+        secret_ok = not self.secret or (
+            isinstance(given, str) and hmac.compare_digest(given.encode(), self.secret.encode())
+        )
+        if not secret_ok and update.get("type") != "confirmation":
+            log.warning("VK callback with a wrong secret refused")
+            return web.Response(status=403, text="wrong secret")
         group_id = update.get("group_id")
         if self.group_id is not None and group_id is not None and group_id != self.group_id:
             log.warning("VK callback for community %s, we serve %s", group_id, self.group_id)
@@ -265,17 +331,12 @@ class VkChannel:
             except (VKAPIError, *NETWORK_ERRORS, BadResponse) as exc:
                 log.error("VK: cannot get the confirmation code: %s", exc)
                 return web.Response(status=503, text="no confirmation code")
-        if self.secret and update.get("secret") != self.secret:
-            log.warning("VK callback with a wrong secret refused")
-            return web.Response(status=403, text="wrong secret")
         task = asyncio.current_task()
         if task is not None:
             self._inflight.add(task)
         try:
-            await self.handle_update(update)
-        except Exception:
-            log.exception("VK: handling a callback event failed; VK will send it again")
-            return web.Response(status=500, text="error")
+            if not await self.handle_event(update):
+                return web.Response(status=500, text="failed; send it again")
         finally:
             if task is not None:
                 self._inflight.discard(task)
@@ -296,29 +357,81 @@ class VkChannel:
         return self.group_id
 
     # --- one event -----------------------------------------------------------------------------------------
+    def _bot(self, update: dict[str, Any]) -> str:
+        """The community the event is for: its delivery ids are unique only within it."""
+        group_id = update.get("group_id")
+        return str(group_id if isinstance(group_id, int) else self.group_id or "")
+
     async def handle_update(self, update: dict[str, Any]) -> None:
+        """One event. A repeat of one in hand joins it; a repeat of one handled before (VK's redelivery, a
+        long-poll batch fetched again after a crash) goes to the engine — which re-asks the current question
+        at most — without answering the press, editing the keyboard or downloading anything again."""
         kind = update.get("type")
-        if kind not in (MESSAGE_NEW, MESSAGE_EVENT) or peer_of(update) is None:
+        peer = peer_of(update)
+        if kind not in (MESSAGE_NEW, MESSAGE_EVENT) or peer is None:
             return
+        bot, key = self._bot(update), event_key(update, self.group_id)
+        if (running := self._active.get(key)) is not None:
+            try:
+                await asyncio.shield(running)
+            except Exception as exc:  # the first delivery apologised for a failure that would repeat
+                if is_transient(exc):
+                    raise
+            return
+        done = self._active[key] = asyncio.get_running_loop().create_future()
+        try:
+            await self._handle_new(update, kind, ChatRef(CHANNEL, str(peer)), bot, key)
+        except BaseException as exc:
+            done.set_exception(exc)
+            done.exception()  # retrieved: a repeat that joined re-raises it, none is fine too
+            raise
+        else:
+            done.set_result(None)
+        finally:
+            del self._active[key]
+
+    async def _handle_new(self, update: dict[str, Any], kind: str, chat: ChatRef, bot: str, key: str) -> None:
+        """`Engine.seen` is asked only before a side effect of ours (a plain text message has none: the
+        engine's own dedupe is enough), so the common update costs no extra query."""
+        seen: bool | None = None
+        wants: bool | None = None
+
+        async def repeated() -> bool:
+            nonlocal seen
+            if seen is None:
+                seen = await self.engine.seen(chat, bot, key)
+            return seen
+
+        async def fetch(url: str) -> Photo | str:
+            nonlocal wants
+            if wants is None:
+                wants = not await repeated() and await self.engine.wants_photos(chat)
+            return await self.fetch_photo(url) if wants else NOT_KEPT
+
         caps: ClientCaps = CURRENT_CLIENT
         incoming: Incoming
         if kind == MESSAGE_NEW:
-            incoming, caps = await translate_message(update, self.group_id, self.fetch_photo)
-            if incoming.command is not None:  # e.g. `/staff CODE` records who joined: worth a users.get
+            incoming, caps = await translate_message(update, self.group_id, fetch)
+            if incoming.command is not None and not await repeated():  # `/staff CODE` records who joined
                 incoming = replace(incoming, display_name=await self.user_name(incoming.chat.user_id))
         else:
             event = update.get("object") or {}
-            await self._answer_event(event)
-            await self._remove_keyboard(event)
+            if not await repeated():
+                await self._answer_event(event)
+                await self._remove_keyboard(event)
             incoming = translate_event(update, self.group_id)
         peer = int(incoming.chat.chat_id)
 
         async def progress(notice: Reply) -> None:  # "checking the address…" while the geocoder is slow
             await self.sender.reply(peer, [notice], f"{incoming.event_key}:wait", caps)
 
-        replies = await self.engine.handle(incoming, progress=progress)
+        replies = await self.engine.handle(replace(incoming, bot=bot), progress=progress)
         if replies:
-            await self.sender.reply(peer, replies, incoming.event_key, caps)
+            # random_id derives from the event. A re-ask (Engine._repeated) known as such gets ids of its own,
+            # so VK does not drop it as a repeat of the original answer's first message, which may never have
+            # been sent; otherwise a re-ask after an answer that did go out is dropped by VK: no spam.
+            again = ":again" if seen else ""
+            await self.sender.reply(peer, replies, incoming.event_key + again, caps)
 
     async def user_name(self, user_id: str) -> str:
         """ "First Last" of a VK user (users.get), remembered for a while; "" when VK does not say."""

@@ -129,6 +129,9 @@ class FakeTelegram:
         self.webhook_statuses: list[int] = []
         self.webhook_target = ""
         """Where webhook updates really go (the bot's local server), when its public URL is not reachable."""
+        self.hang: set[str] = set()
+        """Methods whose calls are recorded and then never answered (until `stop`): a bot stuck mid-send."""
+        self._released = asyncio.Event()
         self._failures: dict[str, deque[ApiError]] = defaultdict(deque)
         self._paths: dict[str, str] = {}
         self._update_ids = itertools.count(10_001)
@@ -150,6 +153,7 @@ class FakeTelegram:
 
     async def stop(self) -> None:
         self._stopping = True
+        self._released.set()
         self._wake()  # long polls in progress return now
         if self._client is not None:
             await self._client.close()
@@ -216,6 +220,9 @@ class FakeTelegram:
         self.calls.append(Call(method, params, files, time.monotonic()))
         if request.match_info["token"] != self.token:
             return _error(ApiError(401, "Unauthorized"))
+        if method in self.hang:
+            await self._released.wait()
+            return _error(ApiError(502, "Bad Gateway"))
         try:
             if self._failures[method]:
                 raise self._failures[method].popleft()

@@ -84,6 +84,10 @@ class FakeVk:
     """Peers that have blocked the community: messages.send answers error 901."""
     uploads: dict[int, bytes] = field(default_factory=dict)
     long_polls: int = 0
+    downloads: list[str] = field(default_factory=list)
+    """Names of hosted files fetched (a user's photos downloaded by the bot)."""
+    hang: set[str] = field(default_factory=set)
+    """Methods whose calls are recorded and then never answered (until `close`): a bot stuck mid-send."""
 
     def __post_init__(self) -> None:
         self._failures: dict[str, list[int]] = defaultdict(list)
@@ -266,6 +270,10 @@ class FakeVk:
         self.call_times.append(time.monotonic())
         if token != self.token:
             return _error(5, "User authorization failed: invalid access_token (4).", params)
+        if name in self.hang:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self._closing)
+            return _error(10, "Internal server error", params)
         if self._failures.get(name):
             code = self._failures[name].pop(0)
             return _error(code, ERROR_MESSAGES.get(code, "Error"), params)
@@ -472,6 +480,7 @@ class FakeVk:
         )
 
     async def _file(self, request: web.Request) -> web.Response:
+        self.downloads.append(request.match_info["name"])
         data = self._files.get(request.match_info["name"])
         if data is None:
             raise web.HTTPNotFound()
