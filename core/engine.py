@@ -15,7 +15,7 @@ from core.context import Ctx
 from core.dialogs import flows, menu, place, report
 from core.dialogs.form import current_step, input_kind, run_step, unsupported_reply
 from core.geo import DEFAULT_TIMEOUT, Geocoder, Lookup, run_lookup
-from core.messages import Incoming, Reply
+from core.messages import ChatRef, Incoming, Reply
 from core.municipality import Municipality
 from core.ports import Database, Store
 from core.texts import LANGUAGES, normalise_language
@@ -57,6 +57,26 @@ class Engine:
         key = f"{incoming.event_key[:120]}:geo" if incoming.event_key else ""
         fed = Incoming(incoming.chat, key, incoming.language, geocoded=answer)
         return await self.db.run(partial(self.step, fed))
+
+    async def pending(self, chat: ChatRef, *, menu_when_idle: bool = False) -> tuple[str, list[Reply]]:
+        """The chat's language and the question it was last asked, asked again (the main menu when idle, if
+        wanted); nothing is saved. For a channel whose buttons do not survive a restart (the console)."""
+        return await self.db.run(partial(self._pending, chat, menu_when_idle=menu_when_idle))
+
+    def _pending(self, chat: ChatRef, store: Store, *, menu_when_idle: bool) -> tuple[str, list[Reply]]:
+        state = store.load_dialog(chat) or {"lang": self.default_language}
+        ctx = Ctx(
+            store,
+            self.municipality,
+            state,
+            chat,
+            Incoming(chat, ""),
+            self.clock(),
+            geocoding=self.geocoder is not None,
+        )
+        if not state.get("flow") and not menu_when_idle:
+            return ctx.lang, []
+        return ctx.lang, self._reask(ctx)
 
     def step(self, incoming: Incoming, store: Store, *, lookups: list[Lookup] | None = None) -> list[Reply]:
         now = self.clock()
