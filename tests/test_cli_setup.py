@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from core.demo import DEMO_CONFIG_PATH
 from tests.conftest import OTKLIK
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.vk_api import FakeVk
@@ -39,6 +40,12 @@ def assert_short_setup_error(done: subprocess.CompletedProcess[str], *names: str
     return done.stderr
 
 
+@pytest.fixture
+def ready(otklik, env: dict[str, str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The environment of a database ready to serve (on PostgreSQL: upgraded and configured by `otklik`)."""
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -51,8 +58,9 @@ def test_env_copied_from_env_example_works(env: dict[str, str], tmp_path: Path) 
     shutil.copy(REPO / ".env.example", tmp_path / ".env")
     env = {k: v for k, v in env.items() if k not in ("DATA_DIR", "GEOCODER")}  # as the example has them
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
-    upgraded = run(env, tmp_path, "db", "upgrade")
-    assert upgraded.returncode == 0, upgraded.stderr
+    for args in (("db", "upgrade"), ("config", "load", str(DEMO_CONFIG_PATH))):
+        done = run(env, tmp_path, *args)
+        assert done.returncode == 0, done.stderr
     listed = run(env, tmp_path, "tickets", "list")
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout == "no tickets\n"
@@ -60,7 +68,7 @@ def test_env_copied_from_env_example_works(env: dict[str, str], tmp_path: Path) 
         assert (tmp_path / "xdg" / "otklik" / "otklik.sqlite3").is_file()
 
 
-# --- item 3: wrong settings, unreachable services -------------------------------------------------------------
+# --- item 3: wrong settings, unreachable services ---------------------------------------------------------
 def test_bad_database_url_scheme_is_one_line_exit_2(env: dict[str, str], tmp_path: Path) -> None:
     env["DATABASE_URL"] = "mysql://otklik:hunter2@db.example/otklik"
     err = assert_short_setup_error(run(env, tmp_path, "tickets", "list"), "DATABASE_URL", "postgresql://")
@@ -101,13 +109,13 @@ def assert_run_failed_shortly(status: int, err: str, *names: str) -> str:
 
 @pytest.mark.parametrize("library", LIBRARIES)
 async def test_telegram_401_on_getme_is_one_line_exit_2(
-    env: dict[str, str], tmp_path: Path, library: str
+    ready: dict[str, str], tmp_path: Path, library: str
 ) -> None:
     fake = await FakeTelegram().start()
     try:
         wrong = "999999:not-the-token-telegram-knows"
-        env.update(TELEGRAM_BOT_TOKEN=wrong, TELEGRAM_API_URL=fake.url, TELEGRAM_LIBRARY=library)
-        status, err = await otklik_run(env, tmp_path)
+        ready.update(TELEGRAM_BOT_TOKEN=wrong, TELEGRAM_API_URL=fake.url, TELEGRAM_LIBRARY=library)
+        status, err = await otklik_run(ready, tmp_path)
     finally:
         await fake.stop()
     err = assert_run_failed_shortly(status, err, "TELEGRAM_BOT_TOKEN", "@BotFather")
@@ -116,20 +124,21 @@ async def test_telegram_401_on_getme_is_one_line_exit_2(
 
 @pytest.mark.parametrize("library", LIBRARIES)
 async def test_telegram_api_unreachable_is_one_line_exit_2(
-    env: dict[str, str], tmp_path: Path, library: str
+    ready: dict[str, str], tmp_path: Path, library: str
 ) -> None:
-    env.update(
+    ready.update(
         TELEGRAM_BOT_TOKEN="123456:some-token",
         TELEGRAM_API_URL=f"http://127.0.0.1:{free_port()}",
         TELEGRAM_LIBRARY=library,
     )
-    status, err = await otklik_run(env, tmp_path)
+    status, err = await otklik_run(ready, tmp_path)
     err = assert_run_failed_shortly(status, err, "TELEGRAM_API_URL")
     assert "some-token" not in err
 
 
-async def test_vk_error_5_is_one_line_exit_2(env: dict[str, str], tmp_path: Path, vk: FakeVk) -> None:
-    env.update(VK_GROUP_TOKEN="a-token-vk-does-not-know", VK_GROUP_ID=str(vk.group_id), VK_API_URL=vk.api_url)
-    status, err = await otklik_run(env, tmp_path)
+async def test_vk_error_5_is_one_line_exit_2(ready: dict[str, str], tmp_path: Path, vk: FakeVk) -> None:
+    ready.update(VK_GROUP_TOKEN="a-token-vk-does-not-know", VK_GROUP_ID=str(vk.group_id))
+    ready.update(VK_API_URL=vk.api_url)
+    status, err = await otklik_run(ready, tmp_path)
     err = assert_run_failed_shortly(status, err, "VK_GROUP_TOKEN", "error 5")
     assert "a-token-vk-does-not-know" not in err
