@@ -20,8 +20,8 @@ from core.municipality import load_toml_file
 from core.texts import t
 from tests.conftest import OTKLIK
 
-PROMPT = b"\r\n> "
-"""The console's prompt at the start of a line, as the terminal shows it."""
+PROMPT = b"> "
+"""The console's prompt, as the terminal shows it."""
 
 
 class Terminal:
@@ -150,7 +150,7 @@ def test_console_greets_with_a_hint_in_the_users_language(
         term.expect(PROMPT)
         term.send(b"\x04")  # Ctrl-D: end of input
         assert term.wait(10) == 0
-    before_prompt = term.text.split("\r\n> ")[0]
+    before_prompt = term.text.split("> ")[0]
     assert greeting(language) in before_prompt and "/help" in before_prompt
     assert t(language, "menu.prompt") in before_prompt  # the menu's buttons, numbered, before the first "> "
 
