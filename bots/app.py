@@ -42,11 +42,12 @@ class App:
 def prepare_database(settings: Settings) -> None:
     """Embedded SQLite is upgraded without asking; a server database only by `otklik db upgrade`."""
     if settings.is_embedded:
-        prepare_database_folder(settings)
+        prepare_data_folder(settings)
         upgrade(settings.effective_database_url)
 
 
-def prepare_database_folder(settings: Settings) -> None:
+def prepare_data_folder(settings: Settings) -> None:
+    """DATA_DIR exists afterwards, or the operator is told in one line why it cannot."""
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

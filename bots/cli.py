@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
 from bots import staff_cli
-from bots.app import build_app, load_config_file, prepare_database, prepare_database_folder
+from bots.app import build_app, load_config_file, prepare_data_folder, prepare_database
 from bots.background import console_with_jobs
 from bots.console import ConsoleChannel
 from bots.errors import SetupError
@@ -94,10 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"otklik: configuration error:\n{exc}", file=sys.stderr)
         return 2
     except SetupError as exc:
+        log.info("details (-v)", exc_info=exc)
         print(f"otklik: {exc}", file=sys.stderr)
         return 2
     except OperationalError as exc:
-        log.debug("database error", exc_info=exc)
+        log.info("details (-v)", exc_info=exc)
         print(_database_problem(settings, exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -117,8 +118,8 @@ def _database_problem(settings: Settings, exc: OperationalError) -> str:
 def _log_to_file(settings: Settings) -> Path:
     """In the console channel the terminal is the conversation: log lines and library warnings go to a file
     under the data folder instead of between the bot's messages (WARNING and up; INFO with -v)."""
+    prepare_data_folder(settings)
     path = settings.data_dir / "otklik.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
     root = logging.getLogger()
     for old in list(root.handlers):  # keep what was configured on them (format, filters)
@@ -172,7 +173,7 @@ def _login() -> str:
 def _upgrade(settings: Settings) -> str:
     """`otklik db upgrade`, saying what it did: the migrations applied, or that there were none to apply."""
     if settings.is_embedded:
-        prepare_database_folder(settings)
+        prepare_data_folder(settings)
     url = settings.effective_database_url
     before = current_revision(url)
     upgrade(url)

@@ -82,6 +82,14 @@ def test_unreachable_postgresql_is_one_line_exit_2(env: dict[str, str], tmp_path
         assert "hunter2" not in err and "***" in err
 
 
+def test_data_dir_that_cannot_be_created_is_one_line_exit_2(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    env.update(DATA_DIR=str(tmp_path / "a-file" / "data"))
+    env.pop("DATABASE_URL", None)
+    for args in (("db", "upgrade"), ("chat",), ("run",)):
+        assert_short_setup_error(run(env, tmp_path, *args), "DATA_DIR", "a-file")
+
+
 def test_bad_telegram_library_value_is_one_line_exit_2(env: dict[str, str], tmp_path: Path) -> None:
     env.update(TELEGRAM_LIBRARY="pyrogram", HTTP_PORT="eighty")
     err = assert_short_setup_error(run(env, tmp_path, "run"), "TELEGRAM_LIBRARY", "HTTP_PORT")
