@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from bots.errors import SetupError
 from bots.settings import Settings
 from core.demo import DEMO_CONFIG_PATH
 from core.engine import Engine
@@ -23,7 +24,7 @@ from storage.store import SqlStore
 log = logging.getLogger(__name__)
 
 
-class NotConfigured(RuntimeError):
+class NotConfigured(SetupError):
     """The database has no municipality configuration and none can be loaded automatically."""
 
 
@@ -41,8 +42,16 @@ class App:
 def prepare_database(settings: Settings) -> None:
     """Embedded SQLite is upgraded without asking; a server database only by `otklik db upgrade`."""
     if settings.is_embedded:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_folder(settings)
         upgrade(settings.effective_database_url)
+
+
+def prepare_data_folder(settings: Settings) -> None:
+    """DATA_DIR exists afterwards, or the operator is told in one line why it cannot."""
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SetupError(f"DATA_DIR {settings.data_dir}: cannot create it ({exc.strerror})") from exc
 
 
 def load_config_file(db: Database, path: Path) -> tuple[Municipality, bool]:

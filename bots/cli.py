@@ -7,24 +7,34 @@ import asyncio
 import getpass
 import json
 import logging
+import logging.handlers
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 
 from bots import staff_cli
-from bots.app import NotConfigured, build_app, load_config_file, prepare_database
+from bots.app import build_app, load_config_file, prepare_data_folder, prepare_database
 from bots.background import console_with_jobs
 from bots.console import ConsoleChannel
+from bots.errors import SetupError
 from bots.logging_setup import install_redaction
 from bots.photos import collect_unused
-from bots.reports import stats_document, stats_lines, ticket_document, ticket_row
+from bots.reports import shown, stats_document, stats_lines, ticket_document, ticket_row
 from bots.runner import configured_channels, serve
-from bots.settings import Settings
+from bots.settings import Settings, describe_errors
 from core.domain.tickets import Status
 from core.municipality import ConfigError
 from storage.database import Database
-from storage.migrate import upgrade
+from storage.migrate import current_revision, revisions_between, upgrade
+
+log = logging.getLogger(__name__)
+TIMES = ("created_at", "deadline", "resolved_at")
+"""Moments in `tickets show`, printed in the city's local time."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,18 +89,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    settings = Settings()
+    logging.captureWarnings(True)  # library warnings are log lines too: same place, same level
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print("otklik: wrong setting (in the environment or .env):", file=sys.stderr)
+        print("\n".join(f"  {line}" for line in describe_errors(exc)), file=sys.stderr)
+        return 2
     install_redaction(settings)  # before anything can log a token
     try:
         return _dispatch(args, settings)
     except ConfigError as exc:
         print(f"otklik: configuration error:\n{exc}", file=sys.stderr)
         return 2
-    except NotConfigured as exc:
+    except SetupError as exc:
+        log.info("details (-v)", exc_info=exc)
         print(f"otklik: {exc}", file=sys.stderr)
+        return 2
+    except OperationalError as exc:
+        log.info("details (-v)", exc_info=exc)
+        print(_database_problem(settings, exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _database_problem(settings: Settings, exc: OperationalError) -> str:
+    reason = (str(exc.orig) if exc.orig is not None else str(exc)).strip().splitlines()
+    setting = "DATABASE_URL" if settings.database_url else "DATA_DIR"
+    return (
+        f"otklik: cannot use the database {settings.shown_database_url} ({setting}): "
+        f"{reason[0] if reason else type(exc).__name__}\n"
+        f"Check that the database is running and reachable, and {setting} is right."
+    )
+
+
+def _log_to_file(settings: Settings) -> Path:
+    """In the console channel the terminal is the conversation: log lines and library warnings go to a file
+    under the data folder instead of between the bot's messages (WARNING and up; INFO with -v)."""
+    prepare_data_folder(settings)
+    path = settings.data_dir / "otklik.log"
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
+    root = logging.getLogger()
+    for old in list(root.handlers):  # keep what was configured on them (format, filters)
+        handler.setFormatter(old.formatter)
+        for log_filter in old.filters:
+            handler.addFilter(log_filter)
+        root.removeHandler(old)
+    root.addHandler(handler)
+    return path
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -98,10 +145,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         case "run":
             return _run(settings)
         case "chat":
+            _log_to_file(settings)
             return _chat(settings, args.user or _login(), args.name, args.lang)
         case "db":
-            upgrade(settings.effective_database_url)
-            print("database is up to date")
+            print(_upgrade(settings))
             return 0
         case "config":
             prepare_database(settings)
@@ -134,11 +181,37 @@ def _login() -> str:
         return "local"
 
 
+def _upgrade(settings: Settings) -> str:
+    """`otklik db upgrade`, saying what it did: the migrations applied, or that there were none to apply."""
+    if settings.is_embedded:
+        prepare_data_folder(settings)
+    url = settings.effective_database_url
+    before = current_revision(url)
+    upgrade(url)
+    applied = revisions_between(before, current_revision(url))
+    if not applied:
+        return f"database is up to date (revision {before})"
+    steps = "\n".join(f"  {rev}  {message}" for rev, message in applied)
+    start = before or "empty database"
+    plural = "migration" if len(applied) == 1 else "migrations"
+    return f"applied {len(applied)} {plural} ({start} → {applied[-1][0]}):\n{steps}"
+
+
 def _run(settings: Settings) -> int:
     """Serve the configured channels; with no channel configured, talk in this terminal instead."""
     app = build_app(settings)
     try:
         channels = configured_channels(app)
+        names = [channel.name for channel in channels] or ["console"]
+        log_file = _log_to_file(settings) if not channels else None
+        print(
+            f"otklik: database {settings.shown_database_url}\n"
+            f"otklik: data folder {settings.data_dir}"
+            + (f" (log: {log_file})" if log_file else "")
+            + f"\notklik: channels: {', '.join(names)}",
+            file=sys.stderr,
+        )
+        _mention_old_data_folder(settings)
         if not channels:
             print(
                 "otklik: no TELEGRAM_BOT_TOKEN or VK_GROUP_TOKEN set — opening the console channel.",
@@ -153,6 +226,17 @@ def _run(settings: Settings) -> int:
     return 0
 
 
+def _mention_old_data_folder(settings: Settings) -> None:
+    """The default data folder used to be ./data: point at a database left there rather than ignore it."""
+    old = Path("data", "otklik.sqlite3")
+    if "data_dir" not in settings.model_fields_set and settings.is_embedded and old.is_file():
+        print(
+            f"otklik: note: {old.absolute()} is not used any more (the default data folder is "
+            f"{settings.data_dir}); to keep using it, set DATA_DIR={old.parent.absolute()}",
+            file=sys.stderr,
+        )
+
+
 def _chat(settings: Settings, user: str, name: str, language: str | None) -> int:
     app = build_app(settings)
     try:
@@ -165,18 +249,20 @@ def _chat(settings: Settings, user: str, name: str, language: str | None) -> int
 
 def _tickets(settings: Settings, args: argparse.Namespace) -> int:
     app = build_app(settings)
+    tz = ZoneInfo(app.engine.municipality.timezone)  # times are shown in the city's time, with its zone
     try:
         if args.tickets_command == "list":
             status = Status(args.status) if args.status else None
             rows = app.db.run_sync(lambda store: store.list_tickets(status, args.limit))
             if args.json:
-                print(json.dumps([ticket_row(t) for t in rows], ensure_ascii=False, indent=2))
+                print(json.dumps([ticket_row(t, tz) for t in rows], ensure_ascii=False, indent=2))
             else:
                 for t in rows:
-                    r = ticket_row(t)
+                    r = ticket_row(t, tz)
+                    created, due = shown(r["created_at"], tz), shown(r["deadline"], tz, "%Y-%m-%d")
                     print(
-                        f"№{r['number']:<6} {r['status']:<12} {r['category']:<28} {r['created_at'][:16]}  "
-                        f"до {r['deadline'][:10] if r['deadline'] else '—'}  {r['organisation'] or '—'}"
+                        f"№{r['number']:<6} {r['status']:<12} {r['category']:<28} {created}  "
+                        f"до {due}  {r['organisation'] or '—'}"
                         + ("  ⚠ просрочено" if r["overdue"] else "")
                         + (f"  👥 {r['supporters']} supporters" if r["supporters"] else "")
                     )
@@ -187,17 +273,19 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
         if ticket is None:
             print(f"otklik: no ticket № {args.number}", file=sys.stderr)
             return 1
-        doc = ticket_document(ticket)
+        doc = ticket_document(ticket, tz)
         if args.json:
             print(json.dumps(doc, ensure_ascii=False, indent=2))
         else:
             for key, value in doc.items():
+                if key in TIMES:
+                    value = shown(value, tz)
                 if key != "events":
                     print(f"{key:>13}: {value}")
             print("       events:")
             for e in doc["events"]:
                 print(
-                    f"  {e['at'][:16]} {e['action']:<8} {e['from_status'] or '—'} → {e['to_status']}  "
+                    f"  {shown(e['at'], tz)} {e['action']:<8} {e['from_status'] or '—'} → {e['to_status']}  "
                     f"{e['actor']} {e['comment']}"
                 )
         return 0

@@ -8,11 +8,16 @@ cannot show is degraded here — buttons are numbered and chosen by number or la
 from __future__ import annotations
 
 import asyncio
+import codecs
+import contextlib
 import itertools
 import os
 import re
 import shlex
+import signal
+import stat
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -59,17 +64,35 @@ class ConsoleChannel:
         self._session = f"{os.getpid()}-{os.urandom(4).hex()}"
 
     async def run(self, lines: TextIO = sys.stdin) -> None:
+        """Until end of input, Ctrl-C or SIGTERM: each stops the console at once, between two lines."""
         interactive = lines.isatty()
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        handled = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stopping.set)
+                handled.append(sig)
+        try:
+            await self._converse(lines, interactive, stopping)
+        finally:
+            for sig in handled:
+                loop.remove_signal_handler(sig)
+            if interactive and stopping.is_set():
+                self.out.write("\n")  # after the terminal's ^C, so the shell prompt starts on its own line
+                self.out.flush()
+
+    async def _converse(self, lines: TextIO, interactive: bool, stopping: asyncio.Event) -> None:
         if self.language:  # an explicit --lang wins over what an earlier session chose; nothing to show
             await self.engine.handle(Incoming(self.chat, self._key(), command="language", args=self.language))
+        language, pending = await self.engine.pending(self.chat, menu_when_idle=interactive)
+        if interactive:
+            city = self.engine.municipality.name(language)
+            self.out.write(t(language, "console.greeting", city=city) + "\n\n")
         await self.show_inbox()
-        while True:
-            if interactive:
-                self.out.write("> ")
-                self.out.flush()
-            line = await asyncio.to_thread(lines.readline)
-            if not line:
-                return
+        for reply in pending:  # the buttons of the last question, numbered again: "1" works at once
+            self.show(reply)
+        async for line in read_lines(lines, stopping, prompt="> " if interactive else "", out=self.out):
             await self.send(await self.translate(line.rstrip("\r\n")))
             await self.show_inbox()
 
@@ -170,3 +193,56 @@ class ConsoleChannel:
 
 def _with(base: Incoming, **fields: object) -> Incoming:
     return replace(base, **fields)  # type: ignore[arg-type]
+
+
+async def read_lines(
+    lines: TextIO, stopping: asyncio.Event, *, prompt: str = "", out: TextIO = sys.stdout
+) -> AsyncIterator[str]:
+    """Lines of input until its end or until `stopping` is set, whichever comes first.
+
+    A terminal or a pipe is watched by the event loop (no thread blocked in `readline()`, which nothing can
+    interrupt and which kept the process alive after Ctrl-C); a file or an in-memory text never blocks."""
+    try:
+        fd = lines.fileno()
+        waitable = not stat.S_ISREG(os.fstat(fd).st_mode)
+    except (AttributeError, OSError, ValueError):
+        fd, waitable = -1, False
+    if not waitable:
+        for line in lines:
+            if stopping.is_set():
+                return
+            yield line
+        return
+
+    loop = asyncio.get_running_loop()
+    readable = asyncio.Event()
+    loop.add_reader(fd, readable.set)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    buffer = ""
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        while not stopping.is_set():
+            if "\n" in buffer:
+                line, _, buffer = buffer.partition("\n")
+                yield line + "\n"
+                continue
+            if prompt:
+                out.write(prompt)
+                out.flush()
+            while "\n" not in buffer:
+                readable.clear()
+                ready = asyncio.ensure_future(readable.wait())
+                await asyncio.wait({ready, stop}, return_when=asyncio.FIRST_COMPLETED)
+                ready.cancel()
+                if stopping.is_set():
+                    return
+                chunk = os.read(fd, 65536)
+                if not chunk:  # end of input (Ctrl-D)
+                    rest = buffer + decoder.decode(b"", final=True)
+                    if rest:
+                        yield rest
+                    return
+                buffer += decoder.decode(chunk)
+    finally:
+        loop.remove_reader(fd)
+        stop.cancel()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from functools import partial
 from typing import Any
 
 from core.domain.tickets import Ticket
@@ -10,12 +11,25 @@ from core.ports import TicketSummary
 from core.stats import WAITING, compute
 from storage.store import SqlStore
 
+SHOWN = "%Y-%m-%d %H:%M %Z"
+"""How the CLI prints a moment for people: the city's local time with its zone (`2026-12-01 10:00 +08`)."""
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+
+def iso(value: datetime | None, tz: tzinfo = UTC) -> str | None:
+    """ISO 8601 in the city's local time with its offset (`2026-12-01T10:00:00+08:00`)."""
+    return value.astimezone(tz).isoformat() if value else None
 
 
-def ticket_row(t: TicketSummary) -> dict[str, Any]:
+def shown(value: datetime | str | None, tz: tzinfo = UTC, fmt: str = SHOWN) -> str:
+    """A moment (or its ISO text) as people read it, in the city's time zone; "—" for none."""
+    if not value:
+        return "—"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(tz).strftime(fmt)
+
+
+def ticket_row(t: TicketSummary, tz: tzinfo = UTC) -> dict[str, Any]:
+    _iso = partial(iso, tz=tz)
     return {
         "number": t.number,
         "status": t.status.value,
@@ -34,7 +48,8 @@ def _overdue(status: str, deadline: datetime | None, now: datetime | None = None
     return status in WAITING and deadline is not None and deadline < (now or datetime.now(UTC))
 
 
-def ticket_document(t: Ticket) -> dict[str, Any]:
+def ticket_document(t: Ticket, tz: tzinfo = UTC) -> dict[str, Any]:
+    _iso = partial(iso, tz=tz)
     return {
         "number": t.number,
         "status": t.status.value,

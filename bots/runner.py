@@ -15,6 +15,7 @@ from aiohttp import web
 from bots import telegram, vk
 from bots.app import App
 from bots.background import deliver_outbox, lifecycle_timers
+from bots.errors import SetupError
 from core.ports import ChannelSender
 
 log = logging.getLogger(__name__)
@@ -62,24 +63,36 @@ async def serve(app: App, channels: list[Channel]) -> None:
             loop.add_signal_handler(sig, stopping.set)
 
     http = web.Application() if app.settings.webhook_base_url else None
-    for channel in channels:
-        await channel.start(http)
+    started: list[Channel] = []
+    jobs: list[asyncio.Task[None]] = []
     runner: web.AppRunner | None = None
-    if http is not None:
-        runner = web.AppRunner(http)
-        await runner.setup()
-        await web.TCPSite(runner, app.settings.http_host, app.settings.http_port).start()
-        log.info("webhooks on http://%s:%s", app.settings.http_host, app.settings.http_port)
-
-    senders = {channel.name: channel.sender for channel in channels}
-    jobs = [asyncio.create_task(job(app, senders, stopping)) for job in background_jobs()]
-    log.info("otklik is running: %s", ", ".join(senders) or "no channels")
     try:
+        for channel in channels:
+            started.append(channel)  # stopped below even if its start fails: it closes its HTTP session
+            await channel.start(http)
+        if http is not None:
+            runner = web.AppRunner(http)
+            await runner.setup()
+            await _listen(runner, app.settings.http_host, app.settings.http_port)
+            log.info("webhooks on http://%s:%s", app.settings.http_host, app.settings.http_port)
+
+        senders = {channel.name: channel.sender for channel in channels}
+        jobs = [asyncio.create_task(job(app, senders, stopping)) for job in background_jobs()]
+        log.info("otklik is running: %s", ", ".join(senders) or "no channels")
         await stopping.wait()
     finally:
-        for channel in channels:
+        for channel in started:
             await channel.stop()
         stopping.set()
         await asyncio.gather(*jobs, return_exceptions=True)
         if runner is not None:
             await runner.cleanup()
+
+
+async def _listen(runner: web.AppRunner, host: str, port: int) -> None:
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        raise SetupError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); change HTTP_HOST or HTTP_PORT"
+        ) from exc

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
+def default_data_dir() -> Path:
+    """`$XDG_DATA_HOME/otklik` (`~/.local/share/otklik`): the same folder whichever directory a command is
+    run from, so `otklik tickets list` never opens a fresh empty database by accident."""
+    base = os.environ.get("XDG_DATA_HOME", "").strip()
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
+    return root / "otklik"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # An empty value (`VK_GROUP_ID=` as `.env.example` has it) means "not set": the default applies.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     database_url: str = ""
-    data_dir: Path = Path("data")
+    data_dir: Path = Field(default_factory=default_data_dir)
     municipality_config: Path | None = None
     default_language: Literal["ru", "en"] = "ru"
 
@@ -41,6 +57,29 @@ class Settings(BaseSettings):
     processed_events_days: int = Field(default=7, ge=1)
     """How long delivery ids are kept for dedupe: far past Telegram's and VK's redelivery windows."""
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        """A relative DATA_DIR is taken from the directory the command starts in, once, and shown whole."""
+        return value.expanduser().absolute()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            raise ValueError("not a database URL; expected postgresql://user:password@host:5432/db") from None
+        if backend not in DATABASE_SCHEMES:
+            raise ValueError(
+                f"unsupported database {backend!r}; use postgresql://user:password@host:5432/db, "
+                "or leave it empty for SQLite in DATA_DIR"
+            )
+        return value
+
     @property
     def effective_database_url(self) -> str:
         """Empty DATABASE_URL means the embedded SQLite file under DATA_DIR."""
@@ -49,3 +88,20 @@ class Settings(BaseSettings):
     @property
     def is_embedded(self) -> bool:
         return not self.database_url or self.database_url.startswith("sqlite")
+
+    @property
+    def shown_database_url(self) -> str:
+        """The database URL with its password masked, fit for a log or a terminal."""
+        return make_url(self.effective_database_url).render_as_string(hide_password=True)
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    """One line per wrong setting, named as the operator writes it (`VK_GROUP_ID`), never echoing secrets."""
+    lines = []
+    for item in error.errors(include_url=False):
+        name = "_".join(str(part) for part in item["loc"]).upper() or "settings"
+        message = item["msg"].removeprefix("Value error, ")
+        secret = name == "DATABASE_URL" or any(word in name for word in ("TOKEN", "SECRET", "KEY"))
+        given = "" if secret or "input" not in item else f" (got {str(item['input'])[:60]!r})"
+        lines.append(f"{name}: {message}{given}")
+    return lines

@@ -4,7 +4,7 @@ otklik staff invite ORG [--role staff|dispatcher] [--hours 72] [--json]   a one-
 otklik staff list [--all] [--json]                   who works through the bot (--all: removed people too)
 otklik staff remove PERSON [--json]        end a person's staff access now (PERSON: id or channel:id)
 otklik outbox flush [--linger SECONDS]     deliver what is due now through every available channel sender
-otklik outbox list [--failed] [--limit N] [--json]   pending (or dead-lettered) messages
+otklik outbox list [--failed] [--limit N] [--json]   recent messages: pending, sent, dead (or only dead)
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bots.app import App, build_app
 from bots.background import with_console
+from bots.reports import iso, shown
 from bots.runner import Channel, configured_channels
 from bots.settings import Settings
-from core.notify import local
 from core.staffing import ROLES, InviteError, create_invite
 from storage.outbox import FlushReport, OutboxWorker, list_entries
 
@@ -33,7 +34,9 @@ def add_commands(sub: Any) -> None:
     invite = staff.add_parser("invite", help="a one-time code that makes its sender staff of ORG")
     invite.add_argument("organisation", metavar="ORG", help="organisation code from the configuration")
     invite.add_argument("--role", choices=ROLES, help="default: dispatcher in the dispatch service")
-    invite.add_argument("--hours", type=float, default=72.0, help="how long the code stays valid (72)")
+    invite.add_argument(
+        "--hours", type=_hours, default=72.0, help=f"how long the code stays valid (72; at most {MAX_HOURS})"
+    )
     invite.add_argument("--json", action="store_true")
     listing = staff.add_parser("list", help="staff members and dispatchers")
     listing.add_argument("--all", action="store_true", help="also people whose access was removed")
@@ -47,10 +50,27 @@ def add_commands(sub: Any) -> None:
     )
     flush = outbox.add_parser("flush", help="deliver everything due now, then exit")
     flush.add_argument("--linger", type=float, default=2.0, help="also wait for rows due within this many s")
-    shown = outbox.add_parser("list", help="pending messages (or, with --failed, dead-lettered ones)")
-    shown.add_argument("--failed", action="store_true", help="messages given up after repeated failures")
-    shown.add_argument("--limit", type=int, default=100)
-    shown.add_argument("--json", action="store_true")
+    listed = outbox.add_parser("list", help="recent messages, newest first: pending, sent and dead-lettered")
+    listed.add_argument("--failed", action="store_true", help="only messages given up after failures")
+    listed.add_argument("--limit", type=int, default=100)
+    listed.add_argument("--json", action="store_true")
+
+
+MAX_HOURS = 24 * 30
+"""An invitation code is a key to staff access: a month is already generous."""
+
+
+def _hours(text: str) -> float:
+    """`--hours`: a code that has already expired, or that never does, is refused before anything is made."""
+    try:
+        hours = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of hours: {text!r}") from None
+    if not 0 < hours <= MAX_HOURS:  # NaN fails this too
+        raise argparse.ArgumentTypeError(
+            f"{text} hours: a code must stay valid for more than 0 and at most {MAX_HOURS} hours (30 days)"
+        )
+    return hours
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -88,15 +108,15 @@ def _invite(app: App, args: argparse.Namespace) -> int:
             "code": made.code,
             "organisation": made.organisation,
             "role": made.role,
-            "expires_at": made.expires_at.isoformat(),
+            "expires_at": iso(made.expires_at, ZoneInfo(municipality.timezone)),
             "command": f"/staff {made.code}",
         }
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return 0
-    until = local(municipality, made.expires_at, "%Y-%m-%d %H:%M")
+    until = shown(made.expires_at, ZoneInfo(municipality.timezone))
     print(
         f"One-time {made.role} code for {made.organisation} ({org.name('ru') if org else ''}), "
-        f"valid until {until} {municipality.timezone}.\nThe person sends this to the bot:"
+        f"valid until {until} ({municipality.timezone}).\nThe person sends this to the bot:"
     )
     print(f"/staff {made.code}")
     return 0
@@ -213,8 +233,9 @@ async def _flush_async(
 
 
 def _outbox_list(app: App, args: argparse.Namespace) -> int:
-    status = "dead" if args.failed else "pending"
-    entries = app.db.run_sync(lambda store: list_entries(store, status, args.limit))
+    tz = ZoneInfo(app.engine.municipality.timezone)
+    statuses = ("dead",) if args.failed else ()  # () = every status
+    entries = app.db.run_sync(lambda store: list_entries(store, statuses, args.limit))
     if args.json:
         doc = [
             {
@@ -222,8 +243,9 @@ def _outbox_list(app: App, args: argparse.Namespace) -> int:
                 "status": e.status,
                 "recipient": e.chat.key,
                 "attempts": e.attempts,
-                "created_at": e.created_at.isoformat(),
-                "next_attempt_at": e.next_attempt_at.isoformat(),
+                "created_at": iso(e.created_at, tz),
+                "next_attempt_at": iso(e.next_attempt_at, tz),
+                "sent_at": iso(e.sent_at, tz),
                 "last_error": e.last_error,
                 "text": e.text,
             }
@@ -234,10 +256,11 @@ def _outbox_list(app: App, args: argparse.Namespace) -> int:
     for e in entries:
         first_line = e.text.splitlines()[0] if e.text else ""
         error = f"  ✗ {e.last_error}" if e.last_error else ""
+        when = f"sent {shown(e.sent_at, tz)}" if e.sent_at else f"next {shown(e.next_attempt_at, tz)}"
         print(
             f"#{e.id:<6} {e.status:<7} {e.chat.key:<28} tries {e.attempts:<2} "
-            f"next {e.next_attempt_at:%Y-%m-%d %H:%M:%S}  {first_line[:60]}{error}"
+            f"{when}  {first_line[:60]}{error}"
         )
     if not entries:
-        print("no failed messages" if args.failed else "nothing waiting")
+        print("no failed messages" if args.failed else "no messages yet")
     return 0

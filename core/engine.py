@@ -98,6 +98,27 @@ class Engine:
         except Exception:
             log.warning("could not show an interim notice", exc_info=True)
 
+    async def pending(self, chat: ChatRef, *, menu_when_idle: bool = False) -> tuple[str, list[Reply]]:
+        """The chat's language and the question it was last asked, asked again (the main menu when idle, if
+        wanted); nothing is saved. For a channel whose buttons do not survive a restart (the console)."""
+        return await self.db.run(partial(self._pending, chat, menu_when_idle=menu_when_idle))
+
+    def _pending(self, chat: ChatRef, store: Store, *, menu_when_idle: bool) -> tuple[str, list[Reply]]:
+        state = store.load_dialog(chat) or {"lang": self.default_language}
+        ctx = Ctx(
+            store,
+            self.municipality,
+            state,
+            chat,
+            Incoming(chat, ""),
+            self.clock(),
+            geocoding=self.geocoder is not None,
+            city_language=self.default_language,
+        )
+        if not state.get("flow") and not menu_when_idle:
+            return ctx.lang, []
+        return ctx.lang, self._reask(ctx)
+
     def step(self, incoming: Incoming, store: Store, *, lookups: list[Lookup] | None = None) -> list[Reply]:
         now = self.clock()
         chat = incoming.chat

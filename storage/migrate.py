@@ -81,6 +81,16 @@ def current_revision(url: str) -> str | None:
     return heads[0] if heads else None
 
 
+def revisions_between(before: str | None, after: str | None) -> list[tuple[str, str]]:
+    """(revision, message) of every migration from `before` (exclusive; None = empty database) up to `after`
+    (inclusive), oldest first."""
+    if after is None or before == after:
+        return []
+    scripts = ScriptDirectory.from_config(make_config())
+    walked = scripts.iterate_revisions(after, before or "base")
+    return [(script.revision, script.doc or "") for script in reversed(list(walked))]
+
+
 def is_up_to_date(url: str) -> bool:
     return set(_current_heads(url)) == set(head_revisions())
 

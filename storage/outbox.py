@@ -270,10 +270,12 @@ class OutboxEntry:
     text: str
 
 
-def list_entries(store: Any, status: str, limit: int = 100) -> list[OutboxEntry]:
-    rows = store.conn.execute(
-        select(outbox).where(outbox.c.status == status).order_by(outbox.c.id.desc()).limit(limit)
-    )
+def list_entries(store: Any, statuses: str | Sequence[str] = (), limit: int = 100) -> list[OutboxEntry]:
+    """The newest `limit` rows with one of `statuses` (all of them when empty), newest first."""
+    query = select(outbox).order_by(outbox.c.id.desc()).limit(limit)
+    if statuses:
+        query = query.where(outbox.c.status.in_([statuses] if isinstance(statuses, str) else statuses))
+    rows = store.conn.execute(query)
     return [
         OutboxEntry(
             id=int(r.id),

@@ -70,7 +70,8 @@ def test_report_resolve_with_a_photo_rate_through_the_cli(otklik, tmp_path: Path
     assert pending.count("console:R") == 2  # taken, resolved
     flushed = otklik("outbox", "flush")
     assert flushed.startswith("sent 2,") and "still pending 0" in flushed
-    assert otklik("outbox", "list") == "nothing waiting\n"
+    listed = otklik("outbox", "list")  # sent messages stay listed, as the README says
+    assert listed.count(" sent    console:R ") == 2 and "pending" not in listed
 
     out = otklik("chat", "--user", "R", stdin="5\n")
     assert "📬 Новые сообщения: 2" in out

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from bots.telegram.api import BotApi
+from bots.errors import SetupError
+from bots.telegram.api import BotApi, Failure
 from bots.telegram.pipeline import Pipeline
 from bots.telegram.polling import Poller
 from bots.telegram.sender import Limits, TelegramSender
@@ -94,7 +95,13 @@ class TelegramChannel:
         return "webhook" if self.webhook is not None else "polling"
 
     async def start(self, http: web.Application | None) -> None:
-        await self.api.start()
+        try:
+            await self.api.start()
+        except Exception as exc:
+            failure = self.api.failure(exc)
+            if failure is None:
+                raise
+            raise SetupError(_start_failure(failure)) from exc
         await self._set_commands()
         if self.webhook is not None:
             if http is None:
@@ -130,3 +137,23 @@ class TelegramChannel:
             if self.api.failure(exc) is None:
                 raise
             log.warning("could not set the Telegram commands menu: %s", exc)
+
+
+_TOKEN_LIKE = re.compile(r"\d{3,}:[A-Za-z0-9_-]{6,}")
+
+
+def _start_failure(failure: Failure) -> str:
+    """What the operator reads when getMe fails at start: the setting to look at, not the library's trace.
+    Library messages may quote the token (python-telegram-bot's does): it is cut out."""
+    said = _TOKEN_LIKE.sub("<token>", failure.message)
+    if failure.kind == "unauthorized":
+        return (
+            "Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized).\n"
+            "Copy the token again from @BotFather, or leave TELEGRAM_BOT_TOKEN empty to run without Telegram."
+        )
+    if failure.kind == "network":
+        return (
+            f"cannot reach the Telegram Bot API ({said}).\n"
+            "Check the network and TELEGRAM_API_URL, then start otklik again."
+        )
+    return f"Telegram refused the bot at start ({failure.kind}: {said}); check TELEGRAM_BOT_TOKEN."

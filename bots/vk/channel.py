@@ -36,6 +36,7 @@ from vkbottle import VKAPIError
 from vkbottle.http import AiohttpClient
 from vkbottle.polling import BotPolling
 
+from bots.errors import SetupError
 from bots.failures import is_transient
 from bots.photos import ingest_photo
 from bots.vk.render import CURRENT_CLIENT
@@ -70,6 +71,8 @@ CALLBACK_PATH = "/vk/callback"
 MAX_BODY = 1024 * 1024
 """The largest Callback API body read (VK's events are a few KB; a message with many attachments far less)."""
 BATCH_BACKOFF_MAX = 5.0
+AUTHORIZATION_FAILED = 5
+BATCH_ATTEMPTS = 3
 DOWNLOAD_ATTEMPTS = 3
 NAME_CACHE = 1024
 
@@ -189,6 +192,7 @@ class VkChannel:
     # --- lifecycle -----------------------------------------------------------------------------------------
     async def start(self, http: web.Application | None) -> None:
         self._stopping = False
+        await self._check_token()
         if http is None:
             self._polling = StatefulBotPolling(self.api, self.group_id, self.state_dir, self.wait)
             self._task = asyncio.create_task(self._poll(self._polling), name="vk-long-poll")
@@ -200,6 +204,27 @@ class VkChannel:
         except (VKAPIError, *NETWORK_ERRORS, BadResponse) as exc:
             log.warning("VK: no confirmation code yet (%s); asking again on VK's confirmation request", exc)
         log.info("VK: Callback API at %s", CALLBACK_PATH)
+
+    async def _check_token(self) -> None:
+        """Ask VK who we are before serving: a wrong token or an unreachable API is the operator's to fix,
+        and is said in one line at start instead of a long-poll loop failing forever."""
+        try:
+            await self.api.request("groups.getById", {})
+        except VKAPIError as exc:
+            if exc.code == AUTHORIZATION_FAILED:
+                raise SetupError(
+                    f"VK rejected VK_GROUP_TOKEN (error 5: {exc.error_msg}).\n"
+                    "Create a community token with the messages and photos rights, or leave VK_GROUP_TOKEN "
+                    "empty to run without VK."
+                ) from exc
+            raise SetupError(
+                f"VK refused VK_GROUP_TOKEN (error {exc.code}: {exc.error_msg}); check VK_GROUP_TOKEN."
+            ) from exc
+        except (*NETWORK_ERRORS, BadResponse) as exc:
+            raise SetupError(
+                f"cannot reach the VK API ({exc or type(exc).__name__}).\n"
+                "Check the network and VK_API_URL, then start otklik again."
+            ) from exc
 
     async def stop(self) -> None:
         self._stopping = True
