@@ -150,7 +150,7 @@ def _staff_list(app: App, everyone: bool, as_json: bool) -> int:
 
 
 def _when(municipality: Any, moment: datetime) -> str:
-    return f"{local(municipality, moment, '%Y-%m-%d %H:%M')} {municipality.timezone}"
+    return shown(moment, ZoneInfo(municipality.timezone))
 
 
 def _staff_remove(app: App, person: str, as_json: bool) -> int:
