@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine as SqlEngine
@@ -101,6 +102,21 @@ def engine(db: Database, demo: Municipality) -> Engine:
 @pytest.fixture
 def photos(tmp_path: Path) -> PhotoStore:
     return PhotoStore(tmp_path / "photos")
+
+
+@pytest.fixture(params=("aiogram", "ptb"))
+def library(request: pytest.FixtureRequest) -> str:
+    """The Telegram tests run once through each library."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def bot(engine: Engine, photos: PhotoStore, library: str) -> AsyncIterator[Any]:
+    """A Telegram channel on the fake Bot API (a tests.telegram_support.Harness), imported when asked for."""
+    from tests.telegram_support import telegram_bot
+
+    async with telegram_bot(engine, photos, library) as harness:
+        yield harness
 
 
 # --- the otklik command line as subprocesses ----------------------------------------------------------------

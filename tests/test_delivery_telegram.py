@@ -9,7 +9,6 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +23,7 @@ from core.engine import Engine
 from storage.photos import PhotoStore
 from tests.fakes.telegram_api import TOKEN, FakeTelegram, TelegramUser, text_is_any
 from tests.support import jpeg_bytes
-from tests.telegram_support import FAST, LIBRARIES, SECRET, Harness, telegram_bot
-
-
-@pytest.fixture(params=LIBRARIES)
-def library(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-async def bot(engine: Engine, photos: PhotoStore, library: str) -> AsyncIterator[Harness]:
-    async with telegram_bot(engine, photos, library) as harness:
-        yield harness
+from tests.telegram_support import FAST, SECRET, Harness
 
 
 def a_bug(monkeypatch: pytest.MonkeyPatch, engine: Engine, *, times: int | None = None) -> list[int]:

@@ -26,7 +26,7 @@ from tests.fakes import serve, wait_for
 from tests.fakes.vk_api import FakeVk, VkUser
 from tests.support import jpeg_bytes, text_is
 from tests.test_vk_process import _environment, _run, _stop
-from tests.vk_support import CENTRE, make_channel, start_polling
+from tests.vk_support import make_channel, start_polling, to_photo_step
 
 SECRET = "s3cret"
 
@@ -241,21 +241,6 @@ async def test_vk_reply_lost_in_a_kill_after_the_commit_is_given_after_the_resta
 
 def user_chat(user: VkUser) -> ChatRef:
     return ChatRef("vk", str(user.peer_id))
-
-
-async def to_photo_step(user: VkUser) -> None:
-    await user.send("/start")
-    await user.expect("menu.welcome", "menu.prompt")
-    await user.press("menu:new")
-    await user.expect("report.category.ask")
-    await user.press("cat:roads")
-    await user.expect("report.subcategory.ask")
-    await user.press(user.button_data()[0])
-    await user.expect("report.location.ask")
-    await user.pin(*CENTRE)
-    await user.expect("report.description.ask")
-    await user.send("Глубокая яма на проезжей части, машины объезжают по встречной.")
-    await user.expect("report.photos.ask")
 
 
 async def test_two_communities_same_event_id_are_both_handled(

@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ from tests.support import jpeg_bytes, stored_photo
 from tests.telegram_support import (
     CENTRE,
     FAST,
-    LIBRARIES,
     PUBLIC_URL,
     SECRET,
     Harness,
@@ -41,17 +39,6 @@ from tests.telegram_support import (
     ticket,
     user_chat,
 )
-
-
-@pytest.fixture(params=LIBRARIES)
-def library(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-async def bot(engine: Engine, photos: PhotoStore, library: str) -> AsyncIterator[Harness]:
-    async with telegram_bot(engine, photos, library) as harness:
-        yield harness
 
 
 # --- the whole report ---------------------------------------------------------------------------------------

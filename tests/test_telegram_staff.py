@@ -6,7 +6,7 @@ fixed*, and the ticket reopens to the same organisation. Outbox messages go thro
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -18,19 +18,7 @@ from storage.photos import PhotoStore
 from tests.conftest import NOW
 from tests.fakes.telegram_api import Sent, TelegramUser
 from tests.support import invite, jpeg_bytes
-from tests.telegram_support import CENTRE, LIBRARIES, Harness, open_report, telegram_bot, ticket
-
-
-@pytest.fixture(params=LIBRARIES)
-def library(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-async def bot(engine: Engine, photos: PhotoStore, library: str) -> AsyncIterator[Harness]:
-    async with telegram_bot(engine, photos, library) as harness:
-        yield harness
-
+from tests.telegram_support import CENTRE, Harness, open_report, ticket
 
 ROADS = "roads_service"
 

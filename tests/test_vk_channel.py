@@ -25,7 +25,7 @@ from storage.photos import PhotoStore
 from tests.fakes import serve, wait_for
 from tests.fakes.vk_api import FakeVk, VkUser
 from tests.support import jpeg_bytes, stored_photo
-from tests.vk_support import CENTRE, make_channel, start_polling
+from tests.vk_support import CENTRE, make_channel, start_polling, to_photo_step
 
 
 @pytest.fixture
@@ -459,18 +459,3 @@ async def test_a_slow_geocoder_is_announced_then_answered(
             await user.expect("report.place.checking", "report.place.confirm_pin")
         finally:
             await channel.stop()
-
-
-async def to_photo_step(user: VkUser) -> None:
-    await user.send("/start")
-    await user.expect("menu.welcome", "menu.prompt")
-    await user.press("menu:new")
-    await user.expect("report.category.ask")
-    await user.press("cat:roads")
-    await user.expect("report.subcategory.ask")
-    await user.press(user.button_data()[0])
-    await user.expect("report.location.ask")
-    await user.pin(*CENTRE)
-    await user.expect("report.description.ask")
-    await user.send("Глубокая яма на проезжей части, машины объезжают по встречной.")
-    await user.expect("report.photos.ask")

@@ -9,7 +9,7 @@ from bots.vk.sender import RateLimiter
 from core.engine import Engine
 from storage.photos import PhotoStore
 from tests.fakes import wait_for
-from tests.fakes.vk_api import FakeVk
+from tests.fakes.vk_api import FakeVk, VkUser
 
 CENTRE = (52.2870, 104.2810)  # ул. Ленина, Irkutsk
 
@@ -35,3 +35,19 @@ async def start_polling(channel: VkChannel, vk: FakeVk) -> VkChannel:
     await channel.start(None)
     await wait_for(lambda: vk.long_polls > before, what="the first long-poll request")
     return channel
+
+
+async def to_photo_step(user: VkUser) -> None:
+    """A resident's report from /start up to the photo step, through the channel."""
+    await user.send("/start")
+    await user.expect("menu.welcome", "menu.prompt")
+    await user.press("menu:new")
+    await user.expect("report.category.ask")
+    await user.press("cat:roads")
+    await user.expect("report.subcategory.ask")
+    await user.press(user.button_data()[0])
+    await user.expect("report.location.ask")
+    await user.pin(*CENTRE)
+    await user.expect("report.description.ask")
+    await user.send("Глубокая яма на проезжей части, машины объезжают по встречной.")
+    await user.expect("report.photos.ask")
