@@ -9,6 +9,8 @@ is the sha256 of the re-encoded bytes, so a photo sent twice is stored once.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import hashlib
 import io
 import math
@@ -17,7 +19,7 @@ import re
 import threading
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +44,9 @@ BACKGROUND: Final = (255, 255, 255)
 MAX_PIXELS: Final = photo_limits.MAX_MEGAPIXELS * 1_000_000
 WEBP_MAX_PIXELS: Final = photo_limits.WEBP_MAX_MEGAPIXELS * 1_000_000
 DECODE_BUDGET: Final = 224 * 1024 * 1024
+TRIM_AFTER: Final = 64 * 1024 * 1024
+"""Decodes at least this large give their freed memory back at once (`_give_back_freed_memory`); an ordinary
+photo's few megabytes are not worth the trim's cost."""
 """Bytes that decodes running at once may hold: a second big picture waits until the first is done. The
 costliest pictures within the pixel limits (a 40-megapixel RGBA PNG, a 10-megapixel WebP) need ~210 MB."""
 BAND_BYTES: Final = 8 * 1024 * 1024
@@ -205,9 +210,14 @@ def _decode(data: bytes, max_side: int, budget: DecodeBudget) -> Image.Image:
                 # Only pictures that cost more per pixel than the limits assume (a progressive 4:4:4 JPEG).
                 raise PhotoTooManyPixels(f"{full[0]}x{full[1]} {image.format} would take {cost >> 20} MB")
             with budget.reserve(cost):
-                image.load()
-                orientation = _orientation(image)
-                result = _reduced(image, target)
+                try:
+                    image.load()
+                    orientation = _orientation(image)
+                    result = _reduced(image, target)
+                finally:
+                    image.im = None  # the full-size pixels, freed before the budget is given back
+                    if cost >= TRIM_AFTER:
+                        _give_back_freed_memory()
     except PhotoRejected:
         raise
     except Image.DecompressionBombError as exc:
@@ -219,6 +229,27 @@ def _decode(data: bytes, max_side: int, budget: DecodeBudget) -> Image.Image:
     # The encoder copies some of `info` (e.g. JPEG comments) into the file; start from nothing.
     result.info = {}
     return result
+
+
+def _give_back_freed_memory() -> None:
+    """Return the decode's freed pages to the system before the next decode counts on them.
+
+    glibc raises its mmap threshold after a large block is freed, so the next picture's buffers land in the
+    heap, where freed memory stays with the process: without this, eight large pictures in a row on two
+    threads left 220–330 MB resident instead of one budget's worth. `malloc_trim` costs far less than making
+    every large allocation an mmap (MALLOC_MMAP_THRESHOLD_: +40 % CPU per picture). Elsewhere a no-op."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+def _find_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_malloc_trim = _find_malloc_trim()
 
 
 def _orientation(image: Image.Image) -> int | None:
