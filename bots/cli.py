@@ -261,9 +261,9 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
                     r = ticket_row(t, tz)
                     created, due = shown(r["created_at"], tz), shown(r["deadline"], tz, "%Y-%m-%d")
                     print(
-                        f"№{r['number']:<6} {r['status']:<12} {r['category']:<28} {created}  "
-                        f"до {due}  {r['organisation'] or '—'}"
-                        + ("  ⚠ просрочено" if r["overdue"] else "")
+                        f"No. {r['number']:<6} {r['status']:<12} {r['category']:<28} {created}  "
+                        f"due {due}  {r['organisation'] or '—'}"
+                        + ("  ⚠ overdue" if r["overdue"] else "")
                         + (f"  👥 {r['supporters']} supporters" if r["supporters"] else "")
                     )
                 if not rows:
@@ -271,7 +271,7 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         ticket = app.db.run_sync(lambda store: store.get_ticket(args.number))
         if ticket is None:
-            print(f"otklik: no ticket № {args.number}", file=sys.stderr)
+            print(f"otklik: no ticket No. {args.number}", file=sys.stderr)
             return 1
         doc = ticket_document(ticket, tz)
         if args.json:

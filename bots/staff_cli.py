@@ -205,7 +205,7 @@ def _staff_remove(app: App, person: str, as_json: bool) -> int:
     print(f"removed {who}: staff access ended {_when(municipality, removed_at)}")
     print(f"pending notifications for them as staff dropped: {dropped}")
     if held:
-        numbers = ", ".join(f"№ {n}" for n in held)
+        numbers = ", ".join(f"No. {n}" for n in held)
         print(f"in progress with them: {numbers} — their colleagues can still resolve or reject these")
     return 0
 
