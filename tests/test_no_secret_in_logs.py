@@ -225,7 +225,7 @@ def test_redaction_covers_library_loggers_args_tracebacks_and_handlers_added_lat
     text may quote a Bot API URL."""
     settings = Settings(
         _env_file=None,
-        telegram_bot_token=SecretStr("7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1\n"),
+        telegram_bot_token=SecretStr("7012345678:FAKE-token-for-otklik-tests-only\n"),
         vk_group_token=SecretStr(" vk1.a.group-token "),
         yandex_geocoder_key=SecretStr("yandex-key-0b1e"),
         database_url="postgresql://otklik:pg-pass-77@db.example/otklik",
@@ -243,12 +243,10 @@ def test_redaction_covers_library_loggers_args_tracebacks_and_handlers_added_lat
         logger.debug("GET https://geocode-maps.yandex.ru/1.x/?apikey=%s&geocode=x", "yandex-key-0b1e")
         logger.warning("connecting to %s", settings.database_url)
         try:
-            raise RuntimeError(
-                "https://api.telegram.org/bot7099999999:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/getMe"
-            )
+            raise RuntimeError("https://api.telegram.org/bot7099999999:FAKE-other-token-shaped-string/getMe")
         except RuntimeError:
             logger.exception("request to Telegram failed")
-        logger.info("the token is %s", "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1")
+        logger.info("the token is %s", "7012345678:FAKE-token-for-otklik-tests-only")
         logger.info("vk %s, webhook %s", "vk1.a.group-token", "otklik-derived-webhook-secret")
         assert logging.getLogger("httpx").level == logging.WARNING
     finally:
@@ -262,8 +260,8 @@ def test_redaction_covers_library_loggers_args_tracebacks_and_handlers_added_lat
     for secret in (
         "yandex-key-0b1e",
         "pg-pass-77",
-        "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1",
-        "AAAAAAAAAAAAAAAAAAA",
+        "FAKE-token-for-otklik-tests-only",
+        "FAKE-other-token-shaped",
         "group-token",
         "derived-webhook",
     ):
