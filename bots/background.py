@@ -12,8 +12,8 @@ from functools import partial
 from typing import Any
 
 from bots.app import App
-from bots.console_outbox import CHANNEL as CONSOLE
-from bots.console_outbox import ConsoleSender
+from bots.console import CHANNEL as CONSOLE
+from bots.console.sender import ConsoleSender
 from bots.photos import collect_unused
 from core.jobs import run_timers
 from core.ports import ChannelSender

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from bots import staff_cli
 from bots.app import build_app, load_config_file, prepare_data_folder, prepare_database
 from bots.background import console_with_jobs
-from bots.console import ConsoleChannel
+from bots.console.channel import ConsoleChannel
 from bots.errors import SetupError
 from bots.logging_setup import install_redaction
 from bots.photos import collect_unused

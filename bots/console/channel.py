@@ -24,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import TextIO
 
+from bots.console import CHANNEL
 from bots.photos import ingest_photo
 from core.dialogs.form import label_key
 from core.engine import Engine
@@ -35,7 +36,6 @@ from storage.database import Database
 from storage.outbox import decode_reply
 from storage.photos import PhotoStore
 
-CHANNEL = "console"
 _DECIMAL = re.compile(r"[-+]?\d{1,3}(?:\.\d{1,12})?")
 """A coordinate as people type it: no exponents, `nan` or `inf` (which `float` would take)."""
 

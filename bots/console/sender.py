@@ -14,13 +14,12 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+from bots.console import CHANNEL
 from core.ports import DeliveryError, OutgoingMessage
 from storage.console_inbox import append
 from storage.database import Database
 from storage.outbox import encode_reply
 from storage.photos import PhotoNotFound, PhotoStore
-
-CHANNEL = "console"
 
 
 def user_dir(root: Path, chat_id: str) -> Path:
