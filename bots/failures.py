@@ -37,7 +37,7 @@ _LIBRARY = (
     ("httpx", ("TransportError",)),
     ("aiogram.exceptions", ("TelegramNetworkError", "TelegramServerError", "TelegramRetryAfter")),
     ("telegram.error", ("NetworkError", "RetryAfter")),
-    ("bots.vk.sender", ("BadResponse",)),
+    ("bots.vk.api", ("BadResponse",)),
 )
 _PERMANENT = (("telegram.error", ("BadRequest",)),)  # python-telegram-bot's BadRequest is a NetworkError
 

@@ -18,7 +18,9 @@ import pytest
 from aiohttp import web
 from sqlalchemy.exc import OperationalError
 
-from bots.vk.channel import CALLBACK_PATH, MAX_BODY, VkChannel
+from bots.vk.callback import MAX_BODY
+from bots.vk.callback import PATH as CALLBACK_PATH
+from bots.vk.channel import VkChannel
 from core.engine import Engine
 from core.messages import ChatRef, Reply
 from storage.photos import PhotoStore
@@ -253,7 +255,7 @@ async def test_two_communities_same_event_id_are_both_handled(
         channel = make_channel(engine, photos, vk, tmp_path / "data", group_id=group_id)
         sends = len(vk.calls_of("messages.send"))
         try:
-            assert await channel.handle_event({**start, "group_id": group_id})  # the same event_id
+            assert await channel.pipeline.handle_event({**start, "group_id": group_id})  # the same event_id
         finally:
             await channel.stop()
         # Answered each time: welcome and menu. (The fake keeps random_ids across communities, as VK does

@@ -16,8 +16,9 @@ from aiohttp import web
 from bots import runner
 from bots import vk as vk_package
 from bots.settings import Settings
-from bots.vk.channel import CALLBACK_PATH, VkChannel
-from bots.vk.sender import RateLimiter
+from bots.vk.api import RateLimiter
+from bots.vk.callback import PATH as CALLBACK_PATH
+from bots.vk.channel import VkChannel
 from core.engine import Engine
 from core.messages import ChatRef, Location, Photo, Reply
 from core.ports import DeliveryError, OutgoingMessage
@@ -411,8 +412,8 @@ async def test_commands_carry_the_users_name(polling: VkChannel, vk: FakeVk) -> 
     await user.send("просто текст")
     await user.wait(1)
     assert [c["user_ids"] for c in vk.calls_of("users.get")] == ["9202"]  # asked once, for a command
-    assert await polling.user_name("9202") == "Пользователь 9202"
-    assert await polling.user_name("-5") == ""
+    assert await polling.pipeline.user_name("9202") == "Пользователь 9202"
+    assert await polling.pipeline.user_name("-5") == ""
 
 
 async def test_photos_that_cannot_be_used_are_explained(engine: Engine, vk: FakeVk, tmp_path: Path) -> None:

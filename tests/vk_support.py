@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bots.vk.api import RateLimiter
 from bots.vk.channel import VkChannel
-from bots.vk.sender import RateLimiter
 from core.engine import Engine
 from storage.photos import PhotoStore
 from tests.fakes import wait_for

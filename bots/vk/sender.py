@@ -1,6 +1,5 @@
-"""Talking to the VK API: vkbottle's `API` with VK's 20 requests/s, back-off on error 6 ("too many requests
-per second") and retries of network errors (DESIGN.md §6, §9 — vkbottle has neither); the replies and outbox
-messages sent through it; photos uploaded once per sha256.
+"""Everything the VK channel sends goes through here: replies, button acknowledgements and outbox messages
+(through the rate-limited `VkApi`, bots/vk/api.py); photos uploaded once per sha256.
 
 A retried `messages.send` is not delivered twice: VK ignores a second message with the same `random_id`, and
 ours are derived from what is sent — the outbox row id, or the incoming event's key — not drawn at random.
@@ -9,18 +8,25 @@ ours are derived from what is sent — the outbox row id, or the incoming event'
 from __future__ import annotations
 
 import asyncio
-import collections
 import hashlib
+import json
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import aiohttp
-from vkbottle import API, PhotoMessageUploader, VKAPIError
-from vkbottle.api.request_rescheduler import ABCRequestRescheduler
-from vkbottle.http import AiohttpClient
+from vkbottle import PhotoMessageUploader, VKAPIError
 
+from bots.vk.api import (
+    API_ERRORS,
+    FLOOD_CONTROL,
+    FLOOD_RETRY_AFTER,
+    NETWORK_ERRORS,
+    PERMANENT_CODES,
+    RATE,
+    TOO_MANY_REQUESTS,
+    BadResponse,
+    VkApi,
+)
 from bots.vk.render import CURRENT_CLIENT, VkMessage, render
 from bots.vk.translate import CHANNEL, ClientCaps
 from core.messages import Reply
@@ -30,16 +36,6 @@ from storage.database import Database
 from storage.photos import PhotoNotFound, PhotoStore
 
 log = logging.getLogger(__name__)
-
-RATE = 20  # requests per second for a community token
-TOO_MANY_REQUESTS = 6
-FLOOD_CONTROL = 9  # too many similar actions: not worth retrying at once
-FLOOD_RETRY_AFTER = 10.0
-TRANSIENT_CODES = frozenset({1, TOO_MANY_REQUESTS, 10})  # unknown error, too many requests, internal error
-# Never going to work for this recipient: access denied, blacklisted, no permission to write, privacy,
-# no access to the chat, contact not found, chat disabled/unsupported; and our own malformed messages.
-PERMANENT_CODES = frozenset({7, 900, 901, 902, 911, 914, 917, 936, 945, 946})
-NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)
 
 RANDOM_ID_SPACE = 2**31 - 1  # VK's random_id is an int32, unique per community over its whole history
 PARTS_PER_MESSAGE = 64
@@ -56,96 +52,29 @@ def reply_random_id(event_key: str, part: int) -> int:
     return 1 + int.from_bytes(digest, "big") % (RANDOM_ID_SPACE - 1)
 
 
-class BadResponse(Exception):
-    """VK answered with something that is not JSON (a proxy's error page, a cut connection)."""
+NO_KEYBOARD = json.dumps({"inline": True, "buttons": []})
 
 
-class RateLimiter:
-    """At most `rate` acquisitions in any `per` seconds, first come first served; `pause` holds everyone."""
-
-    def __init__(
-        self,
-        rate: int = RATE,
-        per: float = 1.0,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.rate = rate
-        self.per = per
-        self.clock = clock
-        self._times: collections.deque[float] = collections.deque()
-        self._paused_until = 0.0
-        self._lock = asyncio.Lock()
-
-    def pause(self, seconds: float) -> None:
-        self._paused_until = max(self._paused_until, self.clock() + seconds)
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            while True:
-                now = self.clock()
-                while self._times and now - self._times[0] >= self.per:
-                    self._times.popleft()
-                wait = self._paused_until - now
-                if len(self._times) >= self.rate:
-                    wait = max(wait, self.per - (now - self._times[0]))
-                if wait <= 0:
-                    self._times.append(now)
-                    return
-                await asyncio.sleep(wait)
-
-
-class _RaiseRescheduler(ABCRequestRescheduler):
-    """vkbottle re-sends a non-JSON answer after 5 s, 10 s, …; we raise and let `VkApi` decide."""
-
-    async def reschedule(self, ctx_api: Any, method: str, data: dict[str, Any], recent_response: Any) -> Any:
-        raise BadResponse(f"{method}: not a JSON answer: {str(recent_response)[:200]!r}")
-
-
-class VkApi(API):
-    """vkbottle's API at `api_url`, rate-limited, retrying what is worth retrying."""
-
-    def __init__(
-        self,
-        token: str,
-        *,
-        api_url: str,
-        http_client: AiohttpClient,
-        limiter: RateLimiter | None = None,
-        retries: int = 5,
-        backoff: float = 0.5,
-        max_backoff: float = 8.0,
-    ) -> None:
-        super().__init__(token, http_client=http_client, request_rescheduler=_RaiseRescheduler())
-        self.API_URL = api_url.rstrip("/") + "/"
-        self.limiter = limiter or RateLimiter()
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-
-    def delay(self, attempt: int) -> float:
-        return min(self.max_backoff, self.backoff * 2**attempt)
-
-    async def request(self, method: str, data: dict[str, Any], version: str | None = None) -> dict[str, Any]:
-        attempt = 0
-        while True:
-            await self.limiter.acquire()
-            try:
-                return await super().request(method, dict(data), version)
-            except VKAPIError as exc:
-                if exc.code not in TRANSIENT_CODES or attempt >= self.retries:
-                    raise
-                delay = self.delay(attempt)
-                if exc.code == TOO_MANY_REQUESTS:
-                    self.limiter.pause(delay)  # every caller backs off, not only this one
-                log.info("VK %s: error %s (%s); retrying in %.2fs", method, exc.code, exc, delay)
-            except (*NETWORK_ERRORS, BadResponse) as exc:
-                if attempt >= self.retries:
-                    raise
-                delay = self.delay(attempt)
-                log.info("VK %s: %s; retrying in %.2fs", method, exc or type(exc).__name__, delay)
-            attempt += 1
-            await asyncio.sleep(delay)
+def edit_params(message: dict[str, Any]) -> dict[str, Any]:
+    """What messages.edit needs to keep a message as it is: its text, attachments and place."""
+    params: dict[str, Any] = {
+        "message": message.get("text") or "",
+        "keep_forward_messages": 1,
+        "keep_snippets": 1,
+    }
+    attachments = []
+    for attachment in message.get("attachments") or ():
+        kind = attachment.get("type")
+        item = attachment.get(kind) or {}
+        if "owner_id" in item and "id" in item:
+            key = f"_{item['access_key']}" if item.get("access_key") else ""
+            attachments.append(f"{kind}{item['owner_id']}_{item['id']}{key}")
+    if attachments:
+        params["attachment"] = ",".join(attachments)
+    coordinates = (message.get("geo") or {}).get("coordinates") or {}
+    if "latitude" in coordinates and "longitude" in coordinates:
+        params["lat"], params["long"] = coordinates["latitude"], coordinates["longitude"]
+    return params
 
 
 class VkSender:
@@ -188,6 +117,40 @@ class VkSender:
         self, peer_id: int, replies: Sequence[Reply], event_key: str, caps: ClientCaps = CURRENT_CLIENT
     ) -> None:
         await self.send(peer_id, replies, lambda part: reply_random_id(event_key, part), caps)
+
+    async def acknowledge(self, event: dict[str, Any]) -> None:
+        """A button press seen to: its spinner stopped and the keyboard taken off its message."""
+        await self._answer_event(event)
+        await self._remove_keyboard(event)
+
+    async def _answer_event(self, event: dict[str, Any]) -> None:
+        """Stops the button's spinner. A stale or foreign event may be refused by VK: that is no reason not
+        to handle the press."""
+        params = {key: event.get(key) for key in ("event_id", "user_id", "peer_id")}
+        try:
+            await self.api.request("messages.sendMessageEventAnswer", params)
+        except API_ERRORS as exc:
+            log.info("VK: messages.sendMessageEventAnswer failed: %s", exc)
+
+    async def _remove_keyboard(self, event: dict[str, Any]) -> None:
+        """Takes the keyboard off the message whose button was pressed, so it cannot be pressed again (as in
+        Telegram). messages.edit wants the text and attachments again: they are read back first. Best
+        effort: a message VK no longer finds is no reason not to handle the press."""
+        peer_id, cmid = event.get("peer_id"), event.get("conversation_message_id")
+        if not peer_id or not cmid:
+            return
+        try:
+            found = await self.api.request(
+                "messages.getByConversationMessageId", {"peer_id": peer_id, "conversation_message_ids": cmid}
+            )
+            items = found["response"].get("items") or []
+            if not items or not items[0].get("keyboard"):
+                return
+            params = edit_params(items[0])
+            params.update(peer_id=peer_id, conversation_message_id=cmid, keyboard=NO_KEYBOARD)
+            await self.api.request("messages.edit", params)
+        except (*API_ERRORS, LookupError, AttributeError, TypeError) as exc:
+            log.info("VK: could not take the keyboard off message %s in %s: %s", cmid, peer_id, exc)
 
     async def send(
         self,

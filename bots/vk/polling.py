@@ -1,0 +1,124 @@
+"""Bots Long Poll that saves its place only after a batch was handled.
+
+This is vkbottle's `BotPolling` with two changes: its `ts` file lives under DATA_DIR instead of the working
+directory, and old events are not skipped — the saved `ts` is where a restarted bot picks up, so messages
+sent while it was down are answered. A batch of events is handled completely (events of one chat in order,
+chats side by side) before the generator is resumed, which is when vkbottle saves the new `ts`: a crash
+mid-batch fetches the batch again and the engine's `event_key` check makes the repeats no-ops.
+
+An event that failed transiently (bots/failures.py) is handled again, with a growing pause, before the batch
+is let go; stopping meanwhile leaves the batch's `ts` unsaved, so VK sends it again after the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from vkbottle.polling import BotPolling
+
+from bots.vk.api import VkApi
+from bots.vk.pipeline import Pipeline
+from bots.vk.translate import peer_of
+
+log = logging.getLogger(__name__)
+
+BATCH_BACKOFF_MAX = 5.0
+
+
+class StatefulBotPolling(BotPolling):
+    """vkbottle's Bots Long Poll, resuming from the saved `ts`, with its state file under `state_dir`.
+
+    `in_hand` is true from the moment a batch is yielded until the next request to VK — that is, while the
+    batch is handled and its `ts` saved — when stopping must wait rather than cancel."""
+
+    def __init__(self, api: VkApi, group_id: int | None, state_dir: Path, wait: int = 25) -> None:
+        super().__init__(api, group_id=group_id, wait=wait, skip_old_events=False)
+        self.state_dir = state_dir
+        self.in_hand = False
+
+    @property
+    def ts_state_path(self) -> Path:
+        if self.group_id is None:
+            raise RuntimeError("the community id is not known yet")
+        return self.state_dir / "bot-polling" / f"{self.group_id}.json"
+
+    async def get_event(self, server: dict[str, Any]) -> dict[str, Any]:
+        self.in_hand = False
+        return await super().get_event(server)
+
+
+class Unfinished(Exception):
+    """Stopping with events of a batch not handled: the batch's `ts` must not be saved."""
+
+
+class Poller:
+    def __init__(self, api: VkApi, pipeline: Pipeline, state_dir: Path, *, wait: int = 25) -> None:
+        self.api = api
+        self.pipeline = pipeline
+        self.polling = StatefulBotPolling(api, pipeline.group_id, state_dir, wait)
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="vk-long-poll")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.polling.stop()
+        if self._task is not None:
+            if not self.polling.in_hand:  # waiting for VK: nothing in hand
+                self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        failures = 0
+        while not self._stopping:
+            try:
+                async for event in self.polling.listen():
+                    self.polling.in_hand = True
+                    await self.handle_batch(event.get("updates") or [])
+                    failures = 0
+                    if self.pipeline.group_id is None:
+                        self.pipeline.group_id = self.polling.group_id
+            except asyncio.CancelledError:
+                raise
+            except Unfinished as exc:
+                log.warning("%s; they come again after the restart", exc)
+                return
+            except Exception:
+                self.polling.in_hand = False
+                failures += 1
+                delay = self.api.delay(min(failures, 5))
+                log.exception("VK long poll failed; reconnecting in %.1fs", delay)
+                await asyncio.sleep(delay)
+
+    async def handle_batch(self, updates: Sequence[dict[str, Any]]) -> None:
+        """Events of one conversation in order, conversations concurrently. A conversation whose event failed
+        transiently is tried again from that event, with a growing pause, until it goes through: the batch's
+        `ts` is saved only after this returns, so a stop meanwhile leaves the batch to be fetched again."""
+        by_peer: dict[int | None, list[dict[str, Any]]] = {}
+        for update in updates:
+            by_peer.setdefault(peer_of(update), []).append(update)
+        pending = list(by_peer.values())
+        attempt = 0
+        while pending:
+            left = await asyncio.gather(*(self._handle_in_order(group) for group in pending))
+            pending = [group for group in left if group]
+            if not pending:
+                return
+            if self._stopping:
+                raise Unfinished(f"VK: stopping with {sum(map(len, pending))} event(s) not handled")
+            await asyncio.sleep(min(BATCH_BACKOFF_MAX, self.api.delay(attempt)))
+            attempt += 1
+
+    async def _handle_in_order(self, updates: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+        """What is left of the conversation's events after the first transient failure (nothing: all done)."""
+        for index, update in enumerate(updates):
+            if not await self.pipeline.handle_event(update):
+                return updates[index:]
+        return ()
