@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from core.demo import DEMO_CONFIG_PATH
 from core.engine import Engine
 from core.messages import ChatRef, Incoming, Location
-from core.municipality import load_toml_file
+from core.municipality_file import load_toml_file
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.municipality_store import save_municipality

@@ -28,7 +28,7 @@ from bots.telegram.sender import Limits
 from bots.telegram.webhook import PATH
 from core.demo import DEMO_CONFIG_PATH
 from core.engine import Engine
-from core.municipality import load_toml_file
+from core.municipality_file import load_toml_file
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.municipality_store import save_municipality

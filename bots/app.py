@@ -13,7 +13,8 @@ from bots.settings import Settings
 from core.demo import DEMO_CONFIG_PATH
 from core.engine import Engine
 from core.geo import Geocoder
-from core.municipality import Municipality, load_toml_file
+from core.municipality import Municipality
+from core.municipality_file import load_toml_file
 from storage.database import Database
 from storage.geocoding import build_geocoder
 from storage.migrate import upgrade

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.context import Ctx
 from core.domain.calendar import deadline as compute_deadline
+from core.domain.routing import route
 from core.domain.tickets import Action, Status, TicketEvent, next_status
 from core.messages import Reply
 from core.notify import Tx, submitted
@@ -18,7 +19,7 @@ def submit_report(ctx: Ctx) -> Reply:
     assert category is not None
     location = s["location"]
     lat, lon = location.get("lat"), location.get("lon")
-    organisation = m.route(category_code, lat, lon)
+    organisation = route(m, category_code, lat, lon)
     routed = organisation != m.dispatch
     due = compute_deadline(ctx.now, category.sla_days, m.timezone)
     status = next_status(None, Action.CREATE)

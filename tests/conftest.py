@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from core.demo import DEMO_CONFIG_PATH
 from core.engine import Engine
-from core.municipality import Municipality, load_toml_file
+from core.municipality import Municipality
+from core.municipality_file import load_toml_file
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.municipality_store import save_municipality

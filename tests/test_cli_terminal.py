@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from core.demo import DEMO_CONFIG_PATH
-from core.municipality import load_toml_file
+from core.municipality_file import load_toml_file
 from core.texts import t
 from tests.conftest import OTKLIK
 

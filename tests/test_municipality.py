@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from core.demo import DEMO_CONFIG_PATH
-from core.municipality import ConfigError, Municipality, load_toml_file, parse_toml
+from core.municipality import ConfigError, Municipality
+from core.municipality_file import load_toml_file, parse_toml
 
 
 def polygon(*ring: tuple[float, float], kind: str = "Polygon") -> str:

@@ -10,7 +10,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from core.demo import DEMO_CONFIG_PATH
-from core.municipality import Municipality, load_toml_file
+from core.municipality import Municipality
+from core.municipality_file import load_toml_file
 from storage.municipality_store import load_municipality, save_municipality
 from storage.tables import CategoryRow, MunicipalityRow, OrganisationRow
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from core.domain.routing import route
 from core.engine import Engine
 from core.geo import Geocoded, Place
 from core.messages import Incoming, Location, Reply
@@ -109,7 +110,7 @@ async def test_typed_address_with_several_candidates(geo_engine: Engine) -> None
     assert (t.lat, t.lon) == (SOVETSKAYA_3_A.lat, SOVETSKAYA_3_A.lon)
     assert (t.address, t.location_source) == ("Советская улица, 3", "geocoded")
     # a point means the ticket is routed by area, not left to the dispatcher
-    assert t.organisation == geo_engine.municipality.route(t.subcategory or t.category, t.lat, t.lon)
+    assert t.organisation == route(geo_engine.municipality, t.subcategory or t.category, t.lat, t.lon)
     assert t.organisation != geo_engine.municipality.dispatch
 
 

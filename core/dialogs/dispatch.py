@@ -17,6 +17,7 @@ from core.dialogs.form import Step
 from core.dialogs.report import describe_place
 from core.dialogs.staff import authorise, changed, stale, tx
 from core.dialogs.tasks import begin, cancel_row, number_of, task
+from core.domain import routing
 from core.domain.tickets import Action, IllegalTransition, Status, Ticket
 from core.messages import Button, Incoming, Location, Reply
 from core.municipality import Organisation
@@ -71,7 +72,7 @@ def choices(ctx: Ctx, number: int) -> list[Reply]:
 def suggestion(ctx: Ctx, ticket: Ticket) -> str | None:
     """The organisation routing finds for the ticket's category and point, unless that is the dispatcher
     or where the ticket already is."""
-    code = ctx.municipality.route(ticket.subcategory or ticket.category, ticket.lat, ticket.lon)
+    code = routing.route(ctx.municipality, ticket.subcategory or ticket.category, ticket.lat, ticket.lon)
     return None if code in (ctx.municipality.dispatch, ticket.organisation) else code
 
 
