@@ -141,7 +141,7 @@ def test_tickets_list_shows_overdue_and_failed_messages_are_listed(  # type: ign
 
 
 def test_console_button_number_with_a_unicode_digit_is_text(otklik) -> None:  # type: ignore[no-untyped-def]
-    """Issue 9: typing "²" or a 30-digit number where numbered buttons are shown crashed `otklik chat`."""
+    """Typing "²" or a 30-digit number where numbered buttons are shown crashed `otklik chat`."""
     out = otklik("chat", "--user", "R", stdin="/start\n²\n" + "9" * 30 + "\n1\n")
     from core.texts import catalogue
 

@@ -1,4 +1,4 @@
-"""Issue 9 #3, #5, #7, #8, #11 through the real vkbottle code against the fake VK API: failures that would
+"""Delivery guarantees through the real vkbottle code against the fake VK API: failures that would
 repeat are confirmed and apologised for once, transient ones are redelivered; a redelivered event has no
 second side effect; photos are downloaded only where a step takes them; the Callback API checks its secret
 before using the body and refuses what it cannot parse; a reply lost in a kill is given after the restart."""
@@ -249,7 +249,7 @@ async def test_two_communities_same_event_id_are_both_handled(
     engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
 ) -> None:
     """The operator moves the bot to another community on the same database: delivery ids are unique per
-    community only, so the event's group_id is part of the dedupe key (issue 9 #7)."""
+    community only, so the event's group_id is part of the dedupe key."""
     start = vk.message_new(7009, "/start")
     for group_id in (vk.group_id, vk.group_id + 1):
         channel = make_channel(engine, photos, vk, tmp_path / "data", group_id=group_id)

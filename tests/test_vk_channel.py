@@ -437,7 +437,7 @@ async def test_photos_that_cannot_be_used_are_explained(engine: Engine, vk: Fake
 async def test_a_slow_geocoder_is_announced_then_answered(
     engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
 ) -> None:
-    """Issue 10, item 16: a lookup over `progress_after` gets a short "checking the address…" first."""
+    """The slow-geocoder notice: a lookup over `progress_after` gets a short "checking the address…" first."""
     from storage.geocoding import CachedGeocoder, NominatimGeocoder, user_agent
     from tests.geo_fakes import serve_fake_geocoder
 
