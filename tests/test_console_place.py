@@ -1,5 +1,6 @@
-"""The console's place step as a resident types it, through real `otklik chat` subprocesses: a malformed `/loc` is refused with a hint instead of being kept as the address, and a slow
-geocoder is announced ("checking the address…") instead of leaving the terminal silent."""
+"""The console's place step as a resident types it, through real `otklik chat` subprocesses: a malformed
+`/loc` is refused with a hint instead of being kept as the address, and a slow geocoder is announced
+("checking the address…") instead of leaving the terminal silent."""
 
 from __future__ import annotations
 
