@@ -44,7 +44,7 @@ BackgroundJob = Callable[[App, dict[str, ChannelSender], asyncio.Event], Awaitab
 
 def channel_factories() -> list[ChannelFactory]:
     """Every channel otklik knows; each returns None unless its settings are present."""
-    return [telegram.telegram_channel, vk.create_channel]
+    return [telegram.create_channel, vk.create_channel]
 
 
 def background_jobs() -> list[BackgroundJob]:

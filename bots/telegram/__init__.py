@@ -25,8 +25,9 @@ def make_api(library: str, token: str, api_url: str) -> BotApi:
     raise ValueError(f"unknown TELEGRAM_LIBRARY {library!r}: aiogram or ptb")
 
 
-def telegram_channel(app: App, options: Options | None = None) -> TelegramChannel | None:
-    """The channel for `otklik run`, or None when TELEGRAM_BOT_TOKEN is not set."""
+def create_channel(app: App, options: Options | None = None) -> TelegramChannel | None:
+    """The `channel_factories()` entry: None unless TELEGRAM_BOT_TOKEN is set (the library is imported only
+    then)."""
     settings = app.settings
     token = settings.telegram_bot_token.get_secret_value().strip() if settings.telegram_bot_token else ""
     if not token:

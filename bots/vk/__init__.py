@@ -11,9 +11,20 @@ if TYPE_CHECKING:
 
 def create_channel(app: App) -> VkChannel | None:
     """The `channel_factories()` entry: None unless VK_GROUP_TOKEN is set (vkbottle is imported only then)."""
-    token = app.settings.vk_group_token
-    if token is None or not token.get_secret_value():
+    settings = app.settings
+    token = settings.vk_group_token.get_secret_value() if settings.vk_group_token else ""
+    if not token:
         return None
     from bots.vk.channel import VkChannel
 
-    return VkChannel.from_app(app)
+    return VkChannel(
+        app.engine,
+        app.db,
+        app.photos,
+        token=token,
+        data_dir=settings.data_dir,
+        group_id=settings.vk_group_id,
+        api_url=settings.vk_api_url,
+        confirmation_code=settings.vk_confirmation_code,
+        secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else "",
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 from vkbottle import VKAPIError
@@ -34,9 +33,6 @@ from bots.vk.translate import CHANNEL
 from core.engine import Engine
 from storage.database import Database
 from storage.photos import PhotoStore
-
-if TYPE_CHECKING:
-    from bots.app import App
 
 log = logging.getLogger(__name__)
 
@@ -72,24 +68,6 @@ class VkChannel:
         )
         self.callback = CallbackRoute(self.api, self.pipeline, secret, confirmation_code)
         self.poller: Poller | None = None
-
-    @classmethod
-    def from_app(cls, app: App) -> VkChannel | None:
-        settings = app.settings
-        token = settings.vk_group_token.get_secret_value() if settings.vk_group_token else ""
-        if not token:
-            return None
-        return cls(
-            app.engine,
-            app.db,
-            app.photos,
-            token=token,
-            data_dir=settings.data_dir,
-            group_id=settings.vk_group_id,
-            api_url=settings.vk_api_url,
-            confirmation_code=settings.vk_confirmation_code,
-            secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else "",
-        )
 
     @property
     def confirmation_code(self) -> str:
