@@ -108,5 +108,5 @@ def compute(
 
 
 def _score(text: str) -> int | None:
-    """A stored rating; one outside 1–5 (forged before issue 9) counts for nothing."""
+    """A stored rating; one outside 1–5 (a forged rating button) counts for nothing."""
     return parse_id(text, maximum=5)
