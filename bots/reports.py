@@ -6,9 +6,10 @@ from datetime import UTC, datetime, tzinfo
 from functools import partial
 from typing import Any
 
+from core.domain.policy import is_overdue
 from core.domain.tickets import Ticket
 from core.ports import TicketSummary
-from core.stats import WAITING, compute
+from core.stats import compute
 from storage.store import SqlStore
 
 SHOWN = "%Y-%m-%d %H:%M %Z"
@@ -39,13 +40,9 @@ def ticket_row(t: TicketSummary, tz: tzinfo = UTC) -> dict[str, Any]:
         "organisation": t.organisation,
         "created_at": _iso(t.created_at),
         "deadline": _iso(t.deadline),
-        "overdue": _overdue(t.status.value, t.deadline),
+        "overdue": is_overdue(t, datetime.now(UTC)),
         "supporters": t.supporters,  # residents who joined it as the same problem ("me too")
     }
-
-
-def _overdue(status: str, deadline: datetime | None, now: datetime | None = None) -> bool:
-    return status in WAITING and deadline is not None and deadline < (now or datetime.now(UTC))
 
 
 def ticket_document(t: Ticket, tz: tzinfo = UTC) -> dict[str, Any]:
@@ -66,7 +63,7 @@ def ticket_document(t: Ticket, tz: tzinfo = UTC) -> dict[str, Any]:
         "created_at": _iso(t.created_at),
         "deadline": _iso(t.deadline),
         "rating": t.rating,
-        "overdue": _overdue(t.status.value, t.deadline),
+        "overdue": is_overdue(t, datetime.now(UTC)),
         "taken_by": t.taken_by,
         "resolved_at": _iso(t.resolved_at),
         "resolution_photos": list(t.resolution_photos),

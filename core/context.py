@@ -49,7 +49,7 @@ class Ctx:
         return t(self.lang, key, **params)
 
     def reply(self, key: str, *, buttons: tuple[tuple[Button, ...], ...] = (), **params: Any) -> Reply:
-        return Reply(text=self.t(key, **params), buttons=buttons)
+        return Reply(text=self.t(key, **params), buttons=buttons, language=self.lang)
 
     def local(self, moment: datetime | None, kind: str = "date") -> str:
         """A moment in the city's time zone, written the resident's way: `date`, `datetime` or `day`."""

@@ -38,6 +38,11 @@ LAST_EVENT = "last_event"
 """Dialog state: bot and delivery id of the chat's latest update, for `Engine._repeated`."""
 
 
+def in_language(replies: list[Reply], language: str) -> list[Reply]:
+    """Replies a dialog built from texts without saying their language are in the chat's."""
+    return [r if r.language else replace(r, language=language) for r in replies]
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -82,7 +87,8 @@ class Engine:
             if progress is not None:
                 done, _pending = await asyncio.wait({task}, timeout=self.progress_after)
                 if not done:
-                    await self._notify(progress, Reply(text=t(lookup.language, "report.place.checking")))
+                    notice = Reply(text=t(lookup.language, "report.place.checking"), language=lookup.language)
+                    await self._notify(progress, notice)
             answer = await task
         finally:
             task.cancel()  # a no-op once done; stops the lookup if the update itself was cancelled
@@ -117,7 +123,7 @@ class Engine:
         )
         if not state.get("flow") and not menu_when_idle:
             return ctx.lang, []
-        return ctx.lang, self._reask(ctx)
+        return ctx.lang, in_language(self._reask(ctx), ctx.lang)
 
     def step(self, incoming: Incoming, store: Store, *, lookups: list[Lookup] | None = None) -> list[Reply]:
         now = self.clock()
@@ -144,7 +150,7 @@ class Engine:
             # Not downloaded because the step took no photos when the adapter asked, yet it does now (another
             # update of the chat came first): nothing is lost by asking for them again.
             incoming = ctx.incoming = replace(incoming, photos=(), unsupported="bad_photo")
-        replies = self._dispatch(ctx, incoming)
+        replies = in_language(self._dispatch(ctx, incoming), ctx.lang)
         if incoming.event_key and incoming.geocoded is None:
             state[LAST_EVENT] = f"{incoming.bot}:{incoming.event_key}"
         store.save_dialog(chat, state, now)

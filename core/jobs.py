@@ -7,9 +7,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from core import lifecycle
+from core.domain.policy import AUTOCLOSE_AFTER, is_overdue
 from core.domain.tickets import Action, IllegalTransition, Status, Ticket
+from core.lifecycle import Tx
 from core.municipality import Municipality
-from core.notify import AUTOCLOSE_AFTER, Tx, is_overdue
 from core.ports import Store
 
 BATCH = 500

@@ -13,8 +13,8 @@ from dataclasses import replace
 from typing import Any
 
 from core import notify
+from core.change import Tx
 from core.domain.tickets import Action, Ticket, TicketEvent, next_status
-from core.notify import Tx
 from core.ports import StaffMember
 
 __all__ = ["Changed", "Tx", "apply"]

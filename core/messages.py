@@ -79,4 +79,7 @@ class Reply:
     location: Location | None = None
     chat: ChatRef | None = None
     """Set only on outbox messages: the recipient. Replies to the sender leave it empty."""
+    language: str | None = None
+    """The language of the texts, for whatever a channel adds in its own words (Telegram's *Send my
+    location* button); None when the maker did not say (the channel then uses the chat's language)."""
     extra: dict[str, str] = field(default_factory=dict)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from core.change import Tx
 from core.context import Ctx
 from core.domain.calendar import deadline as compute_deadline
 from core.domain.routing import route
 from core.domain.tickets import Action, Status, TicketEvent, next_status
 from core.messages import Reply
-from core.notify import Tx, submitted
+from core.notify import submitted
 from core.ports import NewTicket
 
 

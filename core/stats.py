@@ -19,10 +19,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from core.domain.policy import overdue as is_past_deadline
 from core.parsing import parse_id
 
 RESPONSES = frozenset({"take", "comment", "resolve", "reject"})
-WAITING = frozenset({"new", "assigned", "in_progress", "reopened"})
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -75,7 +75,7 @@ def _metrics(
         scores = [s for s in map(_score, rated) if s is not None]
         if scores:
             ratings.append(scores[-1])
-        overdue += ticket["status"] in WAITING and deadline is not None and deadline < now
+        overdue += is_past_deadline(ticket["status"], deadline, now)
     return {
         "first_response_hours": _hours(response),
         "resolution_hours": _hours(resolution),
@@ -108,5 +108,5 @@ def compute(
 
 
 def _score(text: str) -> int | None:
-    """A stored rating; one outside 1–5 (forged before issue 9) counts for nothing."""
+    """A stored rating; one outside 1–5 (a forged rating button) counts for nothing."""
     return parse_id(text, maximum=5)

@@ -14,6 +14,7 @@ Rows (table `outbox`)
          "photos": ["<sha256>", …],                 0–10 photos in the photo store (PhotoStore.read(sha))
          "location": {"lat": 52.28, "lon": 104.28} | null,
          "ask_location": false,
+         "language": "ru" | null,                   the language of the texts (Reply.language)
          "extra": {}}
     status                     pending → sent | dead | dropped (never sent: `otklik staff remove` ended the
                                recipient's staff access; `extra.staff` marks messages to a staff member);
@@ -114,6 +115,7 @@ def encode_reply(reply: Reply) -> dict[str, Any]:
             {"lat": reply.location.lat, "lon": reply.location.lon} if reply.location is not None else None
         ),
         "ask_location": reply.ask_location,
+        "language": reply.language,
         "extra": dict(reply.extra),
     }
 
@@ -129,6 +131,7 @@ def decode_reply(chat: ChatRef, payload: Mapping[str, Any]) -> Reply:
         photos=tuple(Photo(sha) for sha in payload.get("photos", ())),
         location=Location(float(location["lat"]), float(location["lon"])) if location else None,
         chat=chat,
+        language=payload.get("language") or None,
         extra={str(k): str(v) for k, v in (payload.get("extra") or {}).items()},
     )
 

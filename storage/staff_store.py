@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import case, delete, func, insert, select, update
 
+from core.domain.policy import WAITING
 from core.domain.tickets import Status, Ticket
 from core.messages import ChatRef, Reply
 from core.ports import Invite, NewStaff, StaffMember, TicketSummary
@@ -33,8 +34,6 @@ tickets_t = TicketRow.__table__
 photos_t = TicketPhotoRow.__table__
 events_t = TicketEventRow.__table__
 
-WAITING = (Status.NEW, Status.ASSIGNED, Status.IN_PROGRESS, Status.REOPENED)
-"""Statuses in which an organisation (or the dispatcher) owes the resident something."""
 
 TICKET_COLUMNS = {
     "status": "status",
@@ -313,7 +312,7 @@ class StaffStore:
             select(tickets_t, SUPPORTERS)
             .where(
                 tickets_t.c.organisation_code.in_(list(organisations)),
-                tickets_t.c.status.in_([s.value for s in WAITING]),
+                tickets_t.c.status.in_(sorted(s.value for s in WAITING)),
             )
             .order_by(overdue, SUPPORTERS.desc(), deadline.is_(None), deadline, tickets_t.c.number)
             .limit(limit)
@@ -337,7 +336,7 @@ class StaffStore:
             self.conn.execute(
                 select(tickets_t.c.number)
                 .where(
-                    tickets_t.c.status.in_([s.value for s in WAITING]),
+                    tickets_t.c.status.in_(sorted(s.value for s in WAITING)),
                     tickets_t.c.deadline < now,
                     tickets_t.c.overdue_notified.is_(False),
                 )

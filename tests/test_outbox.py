@@ -61,6 +61,7 @@ def test_payload_round_trip() -> None:
         photos=(Photo("a" * 64), Photo("b" * 64)),
         location=Location(52.28, 104.28),
         chat=ChatRef("vk", "42", "42"),
+        language="ru",
         extra={"lang": "ru"},
     )
     assert decode_reply(reply.chat, encode_reply(reply)) == reply  # type: ignore[arg-type]

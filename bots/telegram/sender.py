@@ -26,7 +26,7 @@ from bots.telegram.render import CallbackCodec, Op, SendPhotos, SendText, render
 from bots.telegram.translate import CHANNEL
 from core.messages import Reply
 from core.ports import DeliveryError, OutgoingMessage
-from core.texts import LANGUAGES, normalise_language, t
+from core.texts import normalise_language, t
 from storage.channel_photos import remember_remote_photo_id, remote_photo_id
 from storage.database import Database
 from storage.photos import PhotoNotFound, PhotoStore
@@ -218,15 +218,9 @@ class TelegramSender:
         return render(reply, location_label=t(lang, "report.location.button"), codec=self.codec)
 
     def language_of(self, reply: Reply, fallback: str | None) -> str:
-        """The language the reply is in, for the label we add (*Send my location*): `extra["lang"]` when
-        the core says; else the language of its Cancel/Back button; else the user's Telegram language."""
-        if reply.extra.get("lang"):
-            return normalise_language(reply.extra["lang"], self.default_language)
-        labels = {label for row in reply.buttons for label, _data in row}
-        for lang in LANGUAGES:
-            if t(lang, "report.cancel") in labels or t(lang, "report.back") in labels:
-                return lang
-        return normalise_language(fallback, self.default_language)
+        """The language the reply is in, for the label we add (*Send my location*): the one the core set,
+        else the user's Telegram language."""
+        return normalise_language(reply.language or fallback, self.default_language)
 
     async def send(self, chat_id: int, reply: Reply, language: str | None = None) -> None:
         for op in self.render(reply, language):

@@ -18,10 +18,11 @@ from core.dialogs.report import describe_place
 from core.dialogs.staff import authorise, changed, stale, tx
 from core.dialogs.tasks import begin, cancel_row, number_of, task
 from core.domain import routing
+from core.domain.policy import WAITING
 from core.domain.tickets import Action, IllegalTransition, Status, Ticket
+from core.labels import organisation_name, place_label
 from core.messages import Button, Incoming, Location, Reply
 from core.municipality import Organisation
-from core.notify import WAITING, organisation_name, place_label
 from core.parsing import parse_id
 from core.ports import StaffMember
 

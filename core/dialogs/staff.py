@@ -11,21 +11,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 from core import lifecycle, staffing
+from core.cards import card_buttons, staff_card
+from core.change import Tx
 from core.context import Ctx, Retry
 from core.dialogs.form import Step
 from core.dialogs.menu import main_menu
 from core.dialogs.tasks import add_photos, begin, cancel_row, number_of, task
+from core.domain.policy import REJECT_REASONS, is_overdue
 from core.domain.tickets import Action, IllegalTransition, Status, Ticket, next_status
+from core.labels import local, local_date, organisation_name
 from core.messages import Button, Incoming, Reply
-from core.notify import (
-    REJECT_REASONS,
-    Tx,
-    card_buttons,
-    local,
-    local_date,
-    organisation_name,
-    staff_card,
-)
 from core.parsing import parse_id
 from core.ports import StaffMember, TicketSummary
 
@@ -131,10 +126,9 @@ def queue(ctx: Ctx) -> list[Reply]:
 
 def _queue_label(ctx: Ctx, item: TicketSummary) -> str:
     category = ctx.municipality.category(item.subcategory or item.category)
-    overdue = item.deadline is not None and item.deadline < ctx.now
     return ctx.t(
         "staff.queue.item",
-        mark=ctx.t("staff.queue.overdue_mark") if overdue else "",
+        mark=ctx.t("staff.queue.overdue_mark") if is_overdue(item, ctx.now) else "",
         number=item.number,
         category=category.name(ctx.lang) if category else item.category,
         status=ctx.t(f"status.{item.status.value}"),

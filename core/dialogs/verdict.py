@@ -6,12 +6,15 @@ also after it closed unrated. Late or repeated verdicts are answered politely.
 from __future__ import annotations
 
 from core import lifecycle
+from core.change import Tx
 from core.context import Ctx, Retry
 from core.dialogs.form import Step
 from core.dialogs.tasks import add_photos, begin, cancel_row, end, number_of, task
+from core.domain.policy import REOPEN_WINDOW
 from core.domain.tickets import Action, IllegalTransition, Status, Ticket
+from core.labels import local, organisation_name
 from core.messages import Button, Incoming, Reply
-from core.notify import REOPEN_WINDOW, Tx, local, organisation_name, verdict_buttons
+from core.notify import verdict_buttons
 from core.parsing import parse_id
 
 REASON_MIN = 5
