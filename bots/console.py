@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bots.photos import ingest_photo
-from core.dialogs.form import label_key
+from core.dialogs.steps import label_key
 from core.engine import Engine
 from core.messages import ChatRef, Incoming, Location, Photo, Reply
 from core.parsing import parse_id

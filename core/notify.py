@@ -12,6 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from core.buttons import (
+    NotFixed,
+    Rate,
+    RouteChoices,
+    SetPlace,
+    StaffComment,
+    StaffOpen,
+    StaffReject,
+    StaffResolve,
+    StaffTake,
+)
 from core.domain.tickets import Action, Status, Ticket, TicketEvent
 from core.messages import Button, ChatRef, Location, Photo, Reply
 from core.municipality import Municipality
@@ -106,28 +117,31 @@ def card_buttons(lang: str, ticket: Ticket, member: StaffMember) -> tuple[tuple[
     rows: list[tuple[Button, ...]] = []
     if own and ticket.status in (Status.ASSIGNED, Status.REOPENED):
         rows.append(
-            ((t(lang, "staff.button.take"), f"st:take:{n}"), (t(lang, "staff.button.reject"), f"st:rej:{n}"))
+            (
+                (t(lang, "staff.button.take"), StaffTake(n).data),
+                (t(lang, "staff.button.reject"), StaffReject(n).data),
+            )
         )
-        rows.append(((t(lang, "staff.button.comment"), f"st:com:{n}"),))
+        rows.append(((t(lang, "staff.button.comment"), StaffComment(n).data),))
     elif own and ticket.status == Status.IN_PROGRESS:
         rows.append(
             (
-                (t(lang, "staff.button.resolve"), f"st:res:{n}"),
-                (t(lang, "staff.button.reject"), f"st:rej:{n}"),
+                (t(lang, "staff.button.resolve"), StaffResolve(n).data),
+                (t(lang, "staff.button.reject"), StaffReject(n).data),
             )
         )
-        rows.append(((t(lang, "staff.button.comment"), f"st:com:{n}"),))
+        rows.append(((t(lang, "staff.button.comment"), StaffComment(n).data),))
     if member.is_dispatcher and ticket.status == Status.NEW:
         rows.append(
             (
-                (t(lang, "dispatch.button.route"), f"dp:route:{n}"),
-                (t(lang, "staff.button.reject"), f"st:rej:{n}"),
+                (t(lang, "dispatch.button.route"), RouteChoices(n).data),
+                (t(lang, "staff.button.reject"), StaffReject(n).data),
             )
         )
     elif member.is_dispatcher and ticket.status in WAITING:
-        rows.append(((t(lang, "dispatch.button.reroute"), f"dp:route:{n}"),))
+        rows.append(((t(lang, "dispatch.button.reroute"), RouteChoices(n).data),))
     if member.is_dispatcher and ticket.status in WAITING:  # the dispatcher places it (issue 10)
-        rows.append(((t(lang, "dispatch.button.place"), f"dp:place:{n}"),))
+        rows.append(((t(lang, "dispatch.button.place"), SetPlace(n).data),))
     return tuple(rows)
 
 
@@ -212,8 +226,8 @@ def resident(tx: Tx, ticket: Ticket, key: str, **params: object) -> None:
 def verdict_buttons(lang: str, number: int, *, rate: bool = True) -> tuple[tuple[Button, ...], ...]:
     rows: list[tuple[Button, ...]] = []
     if rate:
-        rows.append(tuple((str(score), f"vd:rate:{number}:{score}") for score in range(1, 6)))
-    rows.append(((t(lang, "verdict.button.not_fixed"), f"vd:nf:{number}"),))
+        rows.append(tuple((str(score), Rate(number, score).data) for score in range(1, 6)))
+    rows.append(((t(lang, "verdict.button.not_fixed"), NotFixed(number).data),))
     return tuple(rows)
 
 
@@ -338,7 +352,7 @@ def announce(tx: Tx, before: Ticket, after: Ticket, event: TicketEvent, actor: S
                             place=place_label(lang, after),
                             organisation=organisation_name(m, lang, after.organisation),
                         ),
-                        buttons=((((t(lang, "staff.button.open")), f"st:open:{after.number}"),),),
+                        buttons=((((t(lang, "staff.button.open")), StaffOpen(after.number).data),),),
                         chat=member.chat,
                         extra=staff_extra(member),
                     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.buttons import Language, Menu, MyTicket
 from core.context import Ctx
 from core.dialogs import verdict
 from core.dialogs.report import category_label, describe_place
@@ -18,15 +19,15 @@ def main_menu(ctx: Ctx, key: str = "menu.prompt") -> Reply:
     return ctx.reply(
         key,
         buttons=(
-            ((ctx.t("menu.new"), "menu:new"),),
-            ((ctx.t("menu.mine"), "menu:mine"),),
-            ((ctx.t("menu.help"), "menu:help"), (ctx.t("menu.language"), "menu:language")),
+            ((ctx.t("menu.new"), Menu("new").data),),
+            ((ctx.t("menu.mine"), Menu("mine").data),),
+            ((ctx.t("menu.help"), Menu("help").data), (ctx.t("menu.language"), Menu("language").data)),
         ),
     )
 
 
 def language_menu(ctx: Ctx) -> Reply:
-    row: tuple[Button, ...] = tuple((LANGUAGE_NAMES[code], f"lang:{code}") for code in LANGUAGES)
+    row: tuple[Button, ...] = tuple((LANGUAGE_NAMES[code], Language(code).data) for code in LANGUAGES)
     return ctx.reply("language.ask", buttons=(row,))
 
 
@@ -36,7 +37,7 @@ def my_reports(ctx: Ctx) -> Reply:
     tickets = ctx.store.tickets_of(ctx.chat, MY_REPORTS_LIMIT)
     if not tickets:
         return main_menu(ctx, "mine.empty")
-    rows = tuple(((_mark(ctx, t) + _item(ctx, t), f"ticket:{t.number}"),) for t in tickets)
+    rows = tuple(((_mark(ctx, t) + _item(ctx, t), MyTicket(t.number).data),) for t in tickets)
     text = ctx.t("mine.list", count=len(tickets))
     if any(t.joined for t in tickets):
         text += "\n" + ctx.t("mine.joined_legend")
