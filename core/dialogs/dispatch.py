@@ -2,7 +2,7 @@
 to an organisation chosen from a button list; may re-route any waiting ticket. Every move is an event
 (`assign` from the queue, `reroute` otherwise), so the history shows who sent it where.
 
-*Set place* (issue 10): a ticket whose typed address could not be checked has no point, so nothing routes
+*Set place*: a ticket whose typed address could not be checked has no point, so nothing routes
 it. The dispatcher sends a pin or types an address — the resident's place step (core/dialogs/place.py, with
 the geocoder as for residents, but a point required) —, confirms, and the new place is a `place` event in
 the ticket's history; then the routing list follows, the organisation routing finds for the new point first.

@@ -33,7 +33,7 @@ def language_menu(ctx: Ctx) -> Reply:
 
 def my_reports(ctx: Ctx) -> Reply:
     """The resident's own reports and the ones they joined ("me too"), marked; a ticket waiting for the
-    resident's verdict is marked too: opening it offers the verdict buttons again (issue 10)."""
+    resident's verdict is marked too: opening it offers the verdict buttons again."""
     tickets = ctx.store.tickets_of(ctx.chat, MY_REPORTS_LIMIT)
     if not tickets:
         return main_menu(ctx, "mine.empty")
@@ -70,7 +70,7 @@ def ticket_details(ctx: Ctx, number: int) -> Reply:
     if ticket is None:
         return ctx.reply("ticket.not_found")
     author = (ticket.author_channel, ticket.author_chat_id) == (ctx.chat.channel, ctx.chat.chat_id)
-    if not author and not ctx.store.is_subscribed(number, ctx.chat):  # supporters see it too (issue 6)
+    if not author and not ctx.store.is_subscribed(number, ctx.chat):  # supporters see it too
         return ctx.reply("ticket.not_found")
     hint, buttons = verdict.offer(ctx, ticket)  # missed the rating buttons? here they are again
     text = format_ticket(ctx, ticket)
@@ -101,6 +101,6 @@ def format_ticket(ctx: Ctx, ticket: Ticket) -> str:
         created=ctx.local(ticket.created_at, "datetime"),
         history=history or "—",
     )
-    if ticket.supporters:  # "me too" (issue 6)
+    if ticket.supporters:  # "me too"
         details += "\n\n" + ctx.t("ticket.support.count", count=ticket.supporters)
     return details

@@ -1,4 +1,4 @@
-"""The "me too" step of the report dialog (issue 6): open tickets of the same category near the place.
+"""The "me too" step of the report dialog: open tickets of the same category near the place.
 
 Asked after category and place, only when there is something to offer. *This is the same problem* makes the
 resident a supporter of that ticket (they get its notifications; staff see the count) and ends the dialog

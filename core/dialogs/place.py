@@ -1,4 +1,4 @@
-"""The place step of the report dialog: a pin or a typed address, checked with the geocoder (issue 6).
+"""The place step of the report dialog: a pin or a typed address, checked with the geocoder.
 
 A step never waits for the network (it runs inside the update's transaction). With a geocoder configured, a
 pin or an address puts the step into stage `looking` — a `Lookup` for the engine to run after the commit —

@@ -74,7 +74,7 @@ def take_subcategory(ctx: Ctx, incoming: Incoming) -> None:
     raise Retry("button.stale")
 
 
-# --- place and "me too": core/dialogs/place.py, core/dialogs/nearby.py (issue 6) ------------------------
+# --- place and "me too": core/dialogs/place.py, core/dialogs/nearby.py ---------------------------------
 
 
 # --- description ------------------------------------------------------------------------------------------

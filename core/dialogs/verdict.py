@@ -93,7 +93,7 @@ def not_fixed(ctx: Ctx, number: int) -> list[Reply]:
     return begin(ctx, REOPEN, ticket=number)
 
 
-# --- the reopen form: reason, then optional photos ---------------------------------------------------------
+# --- the reopen dialog: reason, then optional photos -------------------------------------------------------
 def ask_reason(ctx: Ctx) -> Reply:
     return ctx.reply("verdict.reopen.ask", buttons=(cancel_row(ctx),), number=number_of(ctx))
 
