@@ -12,8 +12,10 @@ format never changes once shipped; Telegram allows 64 bytes. Parsing is strict: 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar, Final
 
 from core.parsing import parse_id
@@ -55,12 +57,25 @@ class ButtonData:
 
     __slots__ = ()
     WIRE: ClassVar[tuple[str | Field, ...]] = ()
+    _PREFIX: ClassVar[str] = ""
+    _NAMES: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Prepare the builder once per format: buttons are built for every prompt, so this is hot."""
+        super().__init_subclass__(**kwargs)
+        literals = [part for part in cls.WIRE if isinstance(part, str)]
+        cls._NAMES = tuple(inspect.get_annotations(cls))
+        cls._PREFIX = SEPARATOR.join(literals) + (SEPARATOR if cls._NAMES else "")
 
     @property
     def data(self) -> str:
-        """The callback string, exactly as shipped (the builder)."""
-        values = iter(getattr(self, f.name) for f in fields(self))  # type: ignore[arg-type]
-        return SEPARATOR.join(part if isinstance(part, str) else str(next(values)) for part in self.WIRE)
+        """The callback string, exactly as shipped (the builder). Literal parts come first (`_literals`)."""
+        names = self._NAMES
+        if not names:
+            return self._PREFIX
+        if len(names) == 1:
+            return self._PREFIX + str(getattr(self, names[0]))
+        return self._PREFIX + SEPARATOR.join([str(getattr(self, name)) for name in names])
 
 
 # --- the resident's menu and report dialog ------------------------------------------------------------------
@@ -280,7 +295,9 @@ def _literals(cls: type[ButtonData]) -> tuple[str, ...]:
     return literals
 
 
-_BY_LITERALS: Final[dict[tuple[str, ...], type[ButtonData]]] = {_literals(cls): cls for cls in FORMATS}
+_BY_LITERALS: Final[dict[tuple[str, ...], tuple[type[ButtonData], tuple[Callable[[str], Any], ...]]]] = {
+    _literals(cls): (cls, tuple(part.read for part in cls.WIRE if isinstance(part, Field))) for cls in FORMATS
+}
 _LONGEST: Final = max(len(key) for key in _BY_LITERALS)
 assert len(_BY_LITERALS) == len(FORMATS), "two formats share their literal parts"
 
@@ -290,18 +307,25 @@ def parse(data: str | None) -> ButtonData | None:
     literal prefix wins: `sub:back` is *Back*, not a subcategory called "back")."""
     if not data or len(data) > 64:
         return None
+    return _parse(data)
+
+
+@lru_cache(maxsize=1024)
+def _parse(data: str) -> ButtonData | None:
+    """Cached: the same few strings come back all day (menus, categories), and the values are frozen."""
     parts = data.split(SEPARATOR)
     for size in range(min(_LONGEST, len(parts)), 0, -1):
-        cls = _BY_LITERALS.get(tuple(parts[:size]))
-        if cls is None:
+        found = _BY_LITERALS.get(tuple(parts[:size]))
+        if found is None:
             continue
-        typed = [part for part in cls.WIRE if isinstance(part, Field)]
-        raw = parts[size:]
-        if len(raw) != len(typed):
+        cls, readers = found
+        if len(parts) - size != len(readers):
             return None
-        values = [spec.read(text) for spec, text in zip(typed, raw, strict=True)]
-        if any(value is None for value in values):
-            return None
+        values = []
+        for read, text in zip(readers, parts[size:], strict=True):
+            if (value := read(text)) is None:
+                return None
+            values.append(value)
         return cls(*values)
     return None
 
