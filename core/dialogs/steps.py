@@ -40,8 +40,9 @@ def always(_ctx: Ctx) -> bool:
 
 
 DIALOG_KEY = "flow"
-"""Where the chat's state names its active dialog. The stored word predates the name "dialog"; it stays
-because states of unfinished dialogs are persisted (see core/dialogs/dialog.py)."""
+"""Where the chat's state names its active dialog. The stored word predates the name "dialog" and stays:
+states of unfinished dialogs are persisted, and renaming it would need a data migration for one word that
+only this constant spells (core/reporting.py still pops it by its literal when a report is submitted)."""
 
 
 @dataclass(frozen=True, slots=True)
