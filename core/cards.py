@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from core.buttons import RouteChoices, SetPlace, StaffComment, StaffReject, StaffResolve, StaffTake
 from core.change import Tx
 from core.domain.policy import WAITING, is_overdue
 from core.domain.tickets import Status, Ticket
@@ -49,28 +50,31 @@ def card_buttons(lang: str, ticket: Ticket, member: StaffMember) -> tuple[tuple[
     rows: list[tuple[Button, ...]] = []
     if own and ticket.status in (Status.ASSIGNED, Status.REOPENED):
         rows.append(
-            ((t(lang, "staff.button.take"), f"st:take:{n}"), (t(lang, "staff.button.reject"), f"st:rej:{n}"))
+            (
+                (t(lang, "staff.button.take"), StaffTake(n).data),
+                (t(lang, "staff.button.reject"), StaffReject(n).data),
+            )
         )
-        rows.append(((t(lang, "staff.button.comment"), f"st:com:{n}"),))
+        rows.append(((t(lang, "staff.button.comment"), StaffComment(n).data),))
     elif own and ticket.status == Status.IN_PROGRESS:
         rows.append(
             (
-                (t(lang, "staff.button.resolve"), f"st:res:{n}"),
-                (t(lang, "staff.button.reject"), f"st:rej:{n}"),
+                (t(lang, "staff.button.resolve"), StaffResolve(n).data),
+                (t(lang, "staff.button.reject"), StaffReject(n).data),
             )
         )
-        rows.append(((t(lang, "staff.button.comment"), f"st:com:{n}"),))
+        rows.append(((t(lang, "staff.button.comment"), StaffComment(n).data),))
     if member.is_dispatcher and ticket.status == Status.NEW:
         rows.append(
             (
-                (t(lang, "dispatch.button.route"), f"dp:route:{n}"),
-                (t(lang, "staff.button.reject"), f"st:rej:{n}"),
+                (t(lang, "dispatch.button.route"), RouteChoices(n).data),
+                (t(lang, "staff.button.reject"), StaffReject(n).data),
             )
         )
     elif member.is_dispatcher and ticket.status in WAITING:
-        rows.append(((t(lang, "dispatch.button.reroute"), f"dp:route:{n}"),))
+        rows.append(((t(lang, "dispatch.button.reroute"), RouteChoices(n).data),))
     if member.is_dispatcher and ticket.status in WAITING:  # the dispatcher places it
-        rows.append(((t(lang, "dispatch.button.place"), f"dp:place:{n}"),))
+        rows.append(((t(lang, "dispatch.button.place"), SetPlace(n).data),))
     return tuple(rows)
 
 

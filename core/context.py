@@ -23,6 +23,16 @@ class Retry(Exception):
         self.params = params
 
 
+class Refusal(Exception):
+    """Raised wherever a dialog finds it cannot act (not staff, another organisation's ticket, a ticket that
+    moved on, not the resident's own): `replies` say why. The engine answers with them; what was written
+    before the refusal is kept, as when a function returned the refusal."""
+
+    def __init__(self, replies: list[Reply]) -> None:
+        super().__init__(replies[0].text if replies else "")
+        self.replies = replies
+
+
 @dataclass(slots=True)
 class Ctx:
     store: Store

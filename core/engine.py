@@ -15,14 +15,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 
-from core.context import Ctx
-from core.dialogs import flows, menu, place, report
-from core.dialogs.form import current_step, input_kind, run_step, unsupported_reply
+from core import buttons
+from core.buttons import Cancel, Language, Menu, MyTicket
+from core.context import Ctx, Refusal
+from core.dialogs import menu, place, registry
+from core.dialogs.dialog import Dialog, begin, end
+from core.dialogs.steps import DIALOG_KEY, current_step, input_kind, run_step, unsupported_reply
 from core.geo import DEFAULT_TIMEOUT, Geocoder, Lookup, run_lookup
 from core.messages import ChatRef, Incoming, Reply
 from core.municipality import Municipality
 from core.normalise import normalise_incoming
-from core.parsing import parse_id
+from core.photo_limits import MAX_PHOTOS
 from core.ports import Database, Store
 from core.texts import LANGUAGES, normalise_language, t
 
@@ -36,6 +39,9 @@ PROGRESS_AFTER = 1.0
 
 LAST_EVENT = "last_event"
 """Dialog state: bot and delivery id of the chat's latest update, for `Engine._repeated`."""
+
+MENU_COMMANDS = {"new": "new", "mine": "my", "help": "help", "language": "language"}
+"""Each main-menu button does what its command does."""
 
 
 def in_language(replies: list[Reply], language: str) -> list[Reply]:
@@ -73,7 +79,7 @@ class Engine:
         incoming = normalise_incoming(incoming)  # once, here, for every channel
         lookups: list[Lookup] = []
         replies = await self.db.run(partial(self.step, incoming, lookups=lookups))
-        if lookups:  # geocoding (issue 6): never inside the transaction
+        if lookups:  # geocoding: never inside the transaction
             replies = [*replies, *await self._geocode(incoming, lookups[-1], progress)]
         return replies
 
@@ -121,7 +127,7 @@ class Engine:
             geocoding=self.geocoder is not None,
             city_language=self.default_language,
         )
-        if not state.get("flow") and not menu_when_idle:
+        if not state.get(DIALOG_KEY) and not menu_when_idle:
             return ctx.lang, []
         return ctx.lang, in_language(self._reask(ctx), ctx.lang)
 
@@ -177,7 +183,7 @@ class Engine:
         )
 
     def _repeated(self, ctx: Ctx, incoming: Incoming) -> list[Reply]:
-        """A delivery id handled before (issue 9 #5). Usually a platform's retry of an update that was also
+        """A delivery id handled before. Usually a platform's retry of an update that was also
         answered — but it may be one whose transaction committed just before the process died, with its answer
         never sent: the resident would wait for a question that never comes. Storing each update's replies
         with its event would cost a write per update and, after a crash past the sending, repeat answers
@@ -190,8 +196,8 @@ class Engine:
         return self._reask(ctx)
 
     async def wants_photos(self, chat: ChatRef) -> bool:
-        """Whether the chat's current step takes photos: adapters download a user's photos only then (issue 9
-        #7), so twenty photos sent at the main menu do not become twenty files. Read-only."""
+        """Whether the chat's current step takes photos: adapters download a user's photos only then, so
+        twenty photos sent at the main menu do not become twenty files. Read-only."""
         return await self.db.run(partial(self._wants_photos, chat))
 
     def _wants_photos(self, chat: ChatRef, store: Store) -> bool:
@@ -205,29 +211,31 @@ class Engine:
     @staticmethod
     def _takes_photos(ctx: Ctx) -> bool:
         """Derived from the steps' declared input kinds, so a step that starts taking photos needs no change
-        here. The report dialog goes first, as in `_dispatch`."""
-        flow = ctx.state.get("flow")
-        steps = report.STEPS if flow == "report" else getattr(flows.active(ctx), "steps", ())
-        step = current_step(ctx, steps) if steps else None
+        here."""
+        dialog = registry.active(ctx)
+        step = current_step(ctx, dialog.steps) if dialog is not None else None
         return step is not None and "photos" in step.accepts
 
     # --- routing of one input ------------------------------------------------------------------------------
     def _dispatch(self, ctx: Ctx, incoming: Incoming) -> list[Reply]:
-        if incoming.geocoded is not None:  # the geocoder's answer to an earlier step (issue 6)
-            flow = flows.active(ctx)  # the report, or a dispatcher placing a ticket (issue 10)
-            return place.feed(ctx, flow.steps if flow is not None else report.STEPS)
-        if (refused := flows.revoked(ctx)) is not None:  # staff access ended mid-task (issue 10)
-            return refused
+        """The one place where a dialog's refusal (not staff, a ticket moved on, …) becomes the answer."""
+        try:
+            return self._route(ctx, incoming)
+        except Refusal as refusal:
+            return refusal.replies
+
+    def _route(self, ctx: Ctx, incoming: Incoming) -> list[Reply]:
+        dialog = registry.active(ctx)
+        if incoming.geocoded is not None:  # the geocoder's answer to an earlier place step
+            return place.feed(ctx, dialog.steps) if dialog is not None else []
+        registry.revoked(ctx)  # staff access ended mid-dialog: refused
         if incoming.command is not None:
             return self._command(ctx, incoming.command.lower(), incoming.args.strip().lower())
-        if ctx.state.get("flow") == "report":
-            replies, taken = run_step(ctx, report.STEPS, incoming)
-            if taken:
-                return replies if ctx.state.get("flow") else [*replies, menu.main_menu(ctx)]
-        if (flow := flows.active(ctx)) is not None:  # a staff or verdict task (issue 3)
-            replies, taken = run_step(ctx, flow.steps, incoming)
-            if taken:
-                return replies
+        if dialog is not None:
+            replies, handled = run_step(ctx, dialog.steps, incoming)
+            if handled:
+                ended = dialog.then_menu and registry.active(ctx) is None
+                return [*replies, menu.main_menu(ctx)] if ended else replies
         if input_kind(incoming) == "button":
             return self._button(ctx, incoming.button or "")
         return self._idle(ctx, incoming)
@@ -243,67 +251,70 @@ class Engine:
 
     def _reask(self, ctx: Ctx) -> list[Reply]:
         """Whatever the user was last asked, asked again (after help, a language change, a stale button)."""
-        if ctx.state.get("flow") == "report":
-            step = current_step(ctx, report.STEPS)
-            if step is not None:
-                return [step.prompt(ctx)]
-        if (flow := flows.active(ctx)) is not None:
-            return flows.reask(ctx, flow)
-        return [menu.main_menu(ctx)]
+        dialog = registry.active(ctx)
+        step = current_step(ctx, dialog.steps) if dialog is not None else None
+        return [step.prompt(ctx)] if step is not None else [menu.main_menu(ctx)]
 
     def _command(self, ctx: Ctx, command: str, args: str = "") -> list[Reply]:
         ctx.state["seen"] = True
         match command:
             case "start":
-                if ctx.state.get("flow"):
-                    return [ctx.reply(flows.resume_key(ctx)), *self._reask(ctx)]
+                if (dialog := registry.active(ctx)) is not None:
+                    return [ctx.reply(dialog.resume), *self._reask(ctx)]
                 return [ctx.reply("menu.welcome"), menu.main_menu(ctx)]
             case "help":
-                said = flows.help_text(ctx) or ctx.reply("help.text", max_photos=report.MAX_PHOTOS)
+                said = registry.help_text(ctx) or ctx.reply("help.text", max_photos=MAX_PHOTOS)
                 return [said, *self._reask(ctx)]
             case "cancel":
-                if (flow := ctx.state.pop("flow", None)) is None:
-                    return [menu.main_menu(ctx, "cancel.nothing")]
-                ctx.state.pop("slots", None)
-                return flows.cancelled(ctx, flow) or [menu.main_menu(ctx, "cancel.done")]
+                return self._cancel(ctx)
             case "language":
                 if args in LANGUAGES:
                     ctx.state["lang"] = args
                     return [ctx.reply("language.set"), *self._reask(ctx)]
                 return [menu.language_menu(ctx)]
-            case "new":
-                return self._start_report(ctx)
             case "my":
                 return [menu.my_reports(ctx)]
-        if (said := flows.command(ctx, command, args)) is not None:  # staff commands (issue 3)
-            return said
+        if (dialog := registry.STARTED_BY.get(command)) is not None:
+            return self._start(ctx, dialog)
+        if (run := registry.COMMANDS.get(command)) is not None:
+            return run(ctx, args)
         return [ctx.reply("command.unknown", command=f"/{command}"), *self._reask(ctx)]
 
+    def _cancel(self, ctx: Ctx) -> list[Reply]:
+        if not ctx.state.get(DIALOG_KEY):
+            return [menu.main_menu(ctx, "cancel.nothing")]
+        dialog = registry.active(ctx)
+        end(ctx)
+        if dialog is None or dialog.then_menu:
+            return [menu.main_menu(ctx, dialog.cancelled if dialog is not None else "cancel.done")]
+        return [ctx.reply(dialog.cancelled)]
+
     def _button(self, ctx: Ctx, data: str) -> list[Reply]:
+        """A button no step of the active dialog handled: the global ones, ticket-card actions, or stale."""
         ctx.state["seen"] = True
-        prefix, _, value = data.partition(":")
-        if prefix == "lang" and value in LANGUAGES:
-            ctx.state["lang"] = value
-            return [ctx.reply("language.set"), *self._reask(ctx)]
-        if data == "menu:new":
-            return self._start_report(ctx)
-        if data == "menu:mine":
-            return [menu.my_reports(ctx)]
-        if data == "menu:help":
-            return self._command(ctx, "help")
-        if data == "menu:language":
-            return [menu.language_menu(ctx)]
-        if data == report.CANCEL and ctx.state.get("flow"):
-            return self._command(ctx, "cancel")
-        if prefix == "ticket" and (number := parse_id(value)) is not None:
-            return [menu.ticket_details(ctx, number)]
-        if (said := flows.button(ctx, data)) is not None:  # staff, dispatch, verdict buttons (issue 3)
-            return said
+        match pressed := buttons.parse(data):
+            case Language(code):
+                ctx.state["lang"] = code
+                return [ctx.reply("language.set"), *self._reask(ctx)]
+            case Menu(item):
+                return self._command(ctx, MENU_COMMANDS[item])
+            case Cancel() if ctx.state.get(DIALOG_KEY):
+                return self._cancel(ctx)
+            case MyTicket(number):
+                return [menu.ticket_details(ctx, number)]
+        if pressed is not None and (act := registry.ACTIONS.get(type(pressed))) is not None:
+            return act(ctx, pressed)
+        return self._stale(ctx, data)
+
+    def _stale(self, ctx: Ctx, data: str) -> list[Reply]:
+        """The one answer to a button that is unknown, malformed, forged, or out of place here: a stale
+        ticket-card button is refused alone (the card is not the conversation); any other is followed by
+        the chat's current question."""
+        if buttons.on_card(data):
+            return [ctx.reply("button.stale")]
         return [ctx.reply("button.stale"), *self._reask(ctx)]
 
-    def _start_report(self, ctx: Ctx) -> list[Reply]:
-        if ctx.state.get("flow") == "report":
-            return [ctx.reply("report.resume"), *self._reask(ctx)]
-        ctx.state["flow"] = "report"
-        ctx.state["slots"] = {}
-        return self._reask(ctx)
+    def _start(self, ctx: Ctx, dialog: Dialog) -> list[Reply]:
+        if registry.active(ctx) is dialog:
+            return [ctx.reply(dialog.resume), *self._reask(ctx)]
+        return begin(ctx, dialog)

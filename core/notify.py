@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from core.buttons import NotFixed, Rate, StaffOpen
 from core.cards import card, staff_extra
 from core.change import Tx
 from core.domain.policy import AUTOCLOSE_AFTER, REOPEN_WINDOW
@@ -73,8 +74,8 @@ class Notice:
 def verdict_buttons(lang: str, number: int, *, rate: bool = True) -> tuple[tuple[Button, ...], ...]:
     rows: list[tuple[Button, ...]] = []
     if rate:
-        rows.append(tuple((str(score), f"vd:rate:{number}:{score}") for score in range(1, 6)))
-    rows.append(((t(lang, "verdict.button.not_fixed"), f"vd:nf:{number}"),))
+        rows.append(tuple((str(score), Rate(number, score).data) for score in range(1, 6)))
+    rows.append(((t(lang, "verdict.button.not_fixed"), NotFixed(number).data),))
     return tuple(rows)
 
 
@@ -150,7 +151,7 @@ def _author_reopens(change: Change, to: Recipient) -> Rows:
 
 
 def _open_button(change: Change, to: Recipient) -> Rows:
-    return ((((t(to.language, "staff.button.open")), f"st:open:{change.ticket.number}"),),)
+    return ((((t(to.language, "staff.button.open")), StaffOpen(change.ticket.number).data),),)
 
 
 NEW_CARD = Notice("organisation", "staff.headline.new", card=True)

@@ -15,3 +15,5 @@ MAX_MEGAPIXELS: Final = 40
 WEBP_MAX_MEGAPIXELS: Final = 10
 MAX_SIDE: Final = 2560
 """Stored photos are downsized to fit this many pixels on their longer side."""
+MAX_PHOTOS: Final = 5
+"""Photos one dialog collects: a report, a resolution, a reopening."""

@@ -26,7 +26,7 @@ from typing import TextIO
 
 from bots.console import CHANNEL
 from bots.photos import ingest_photo
-from core.dialogs.form import label_key
+from core.dialogs.steps import label_key
 from core.engine import Engine
 from core.messages import ChatRef, Incoming, Location, Photo, Reply
 from core.parsing import parse_id

@@ -2,7 +2,7 @@
 to an organisation chosen from a button list; may re-route any waiting ticket. Every move is an event
 (`assign` from the queue, `reroute` otherwise), so the history shows who sent it where.
 
-*Set place* (issue 10): a ticket whose typed address could not be checked has no point, so nothing routes
+*Set place*: a ticket whose typed address could not be checked has no point, so nothing routes
 it. The dispatcher sends a pin or types an address — the resident's place step (core/dialogs/place.py, with
 the geocoder as for residents, but a point required) —, confirms, and the new place is a `place` event in
 the ticket's history; then the routing list follows, the organisation routing finds for the new point first.
@@ -11,43 +11,28 @@ the ticket's history; then the routing list follows, the organisation routing fi
 from __future__ import annotations
 
 from core import lifecycle
-from core.context import Ctx, Retry
+from core.buttons import PlaceAgain, PlaceSave, RouteChoices, RouteTo, SetPlace, parse
+from core.context import Ctx, Refusal, Retry
 from core.dialogs import place
-from core.dialogs.form import Step
+from core.dialogs.dialog import Dialog, begin, cancel_row, number_of
 from core.dialogs.report import describe_place
 from core.dialogs.staff import authorise, changed, stale, tx
-from core.dialogs.tasks import begin, cancel_row, number_of, task
+from core.dialogs.steps import Step
 from core.domain import routing
 from core.domain.policy import WAITING
 from core.domain.tickets import Action, IllegalTransition, Status, Ticket
 from core.labels import organisation_name, place_label
 from core.messages import Button, Incoming, Location, Reply
 from core.municipality import Organisation
-from core.parsing import parse_id
 from core.ports import StaffMember
 
 
-def button(ctx: Ctx, data: str) -> list[Reply]:
-    parts = data.split(":")
-    number = parse_id(parts[2]) if len(parts) >= 3 else None
-    if number is not None and len(parts) == 3 and parts[1] == "place":
-        return start_place(ctx, number)
-    if number is not None and parts[1] == "route":
-        return choices(ctx, number)
-    if number is not None and len(parts) == 4 and parts[1] == "to":
-        return route(ctx, number, parts[3])
-    return [ctx.reply("button.stale")]
-
-
-def _dispatcher_and_ticket(ctx: Ctx, number: int) -> tuple[StaffMember, Ticket] | list[Reply]:
-    allowed = authorise(ctx, number, dispatch=True)
-    if isinstance(allowed, list):
-        return allowed
-    me, ticket = allowed
+def _dispatcher_and_ticket(ctx: Ctx, number: int) -> tuple[StaffMember, Ticket]:
+    me, ticket = authorise(ctx, number, dispatch=True)
     if not me.is_dispatcher:
-        return [ctx.reply("dispatch.only")]
+        raise Refusal([ctx.reply("dispatch.only")])
     if ticket.status not in WAITING:
-        return stale(ctx, ticket)
+        raise stale(ctx, ticket)
     return me, ticket
 
 
@@ -64,10 +49,8 @@ def candidates(ctx: Ctx, ticket: Ticket) -> list[Organisation]:
 
 
 def choices(ctx: Ctx, number: int) -> list[Reply]:
-    allowed = _dispatcher_and_ticket(ctx, number)
-    if isinstance(allowed, list):
-        return allowed
-    return [routing_list(ctx, allowed[1])]
+    _me, ticket = _dispatcher_and_ticket(ctx, number)
+    return [routing_list(ctx, ticket)]
 
 
 def suggestion(ctx: Ctx, ticket: Ticket) -> str | None:
@@ -84,10 +67,10 @@ def routing_list(ctx: Ctx, ticket: Ticket) -> Reply:
     orgs = sorted(candidates(ctx, ticket), key=lambda o: o.code != suggested)
     mark = ctx.t("dispatch.suggested_mark")
     rows: list[tuple[Button, ...]] = [
-        (((mark if o.code == suggested else "") + o.name(ctx.lang), f"dp:to:{number}:{o.code}"),)
+        (((mark if o.code == suggested else "") + o.name(ctx.lang), RouteTo(number, o.code).data),)
         for o in orgs
     ]
-    rows.append(((ctx.t("dispatch.button.place"), f"dp:place:{number}"),))
+    rows.append(((ctx.t("dispatch.button.place"), SetPlace(number).data),))
     if suggested is None:
         return ctx.reply("dispatch.route_ask", buttons=tuple(rows), number=number)
     name = organisation_name(ctx.municipality, ctx.lang, suggested)
@@ -95,10 +78,7 @@ def routing_list(ctx: Ctx, ticket: Ticket) -> Reply:
 
 
 def route(ctx: Ctx, number: int, code: str) -> list[Reply]:
-    allowed = _dispatcher_and_ticket(ctx, number)
-    if isinstance(allowed, list):
-        return allowed
-    me, ticket = allowed
+    me, ticket = _dispatcher_and_ticket(ctx, number)
     org = ctx.municipality.organisation(code)
     if org is None or org.kind == "dispatch":
         return [ctx.reply("button.stale")]
@@ -108,9 +88,9 @@ def route(ctx: Ctx, number: int, code: str) -> list[Reply]:
     try:
         lifecycle.apply(tx(ctx), ticket, action, me.actor, by=me, organisation=code)
     except IllegalTransition:
-        return stale(ctx, ticket)
+        raise stale(ctx, ticket) from None
     except lifecycle.Changed:
-        return changed(ctx, number)
+        raise changed(ctx, number) from None
     return [
         ctx.reply(
             "dispatch.routed", number=number, organisation=organisation_name(ctx.municipality, ctx.lang, code)
@@ -120,10 +100,8 @@ def route(ctx: Ctx, number: int, code: str) -> list[Reply]:
 
 # --- set place ---------------------------------------------------------------------------------------------
 def start_place(ctx: Ctx, number: int) -> list[Reply]:
-    allowed = _dispatcher_and_ticket(ctx, number)
-    if isinstance(allowed, list):
-        return allowed
-    return begin(ctx, "dp_place", PLACE_STEPS, ticket=number, need_point=True)
+    _dispatcher_and_ticket(ctx, number)
+    return begin(ctx, PLACE, ticket=number, need_point=True)
 
 
 def ask_place(ctx: Ctx) -> Reply:
@@ -145,17 +123,20 @@ def ask_confirm(ctx: Ctx) -> Reply:
         text=ctx.t("dispatch.place.confirm", number=number_of(ctx), place=describe_place(ctx, location)),
         location=Location(*point) if None not in point else None,
         buttons=(
-            ((ctx.t("dispatch.place.save"), "dpp:save"), (ctx.t("dispatch.place.again"), "dpp:again")),
+            (
+                (ctx.t("dispatch.place.save"), PlaceSave().data),
+                (ctx.t("dispatch.place.again"), PlaceAgain().data),
+            ),
             cancel_row(ctx),
         ),
     )
 
 
 def take_confirm(ctx: Ctx, incoming: Incoming) -> None:
-    match incoming.button:
-        case "dpp:save":
+    match parse(incoming.button):
+        case PlaceSave():
             ctx.slots["confirmed"] = True
-        case "dpp:again":
+        case PlaceAgain():
             ctx.slots.pop("location", None)
             ctx.slots.pop("place", None)
         case _:
@@ -164,26 +145,36 @@ def take_confirm(ctx: Ctx, incoming: Incoming) -> None:
 
 def finish_place(ctx: Ctx) -> list[Reply]:
     number = number_of(ctx)
-    allowed = _dispatcher_and_ticket(ctx, number)  # checked again: the ticket may have moved on meanwhile
-    if isinstance(allowed, list):
-        return allowed
-    me, ticket = allowed
+    me, ticket = _dispatcher_and_ticket(ctx, number)  # checked again: the ticket may have moved on meanwhile
     location = ctx.slots["location"]
     shown = location.get("address") or f"{location['lat']:.5f}, {location['lon']:.5f}"  # in any language
     try:
         after = lifecycle.apply(tx(ctx), ticket, Action.PLACE, me.actor, by=me, comment=shown, place=location)
     except (IllegalTransition, lifecycle.Changed):
-        return changed(ctx, number)
+        raise changed(ctx, number) from None
     saved = ctx.reply("dispatch.place.saved", number=number, place=describe_place(ctx, location))
     return [saved, routing_list(ctx, after)]
 
 
-PLACE_STEPS = task(
-    [
+PLACE = Dialog(
+    "dp_place",
+    (
         Step("location", ask_place, frozenset({"location", "text", "button", "geocoded"}), place.take,
-             "dispatch.place.retry", button_prefix=place.PREFIX),
+             "dispatch.place.retry", buttons=place.BUTTONS),
         Step("confirmed", ask_confirm, frozenset({"button"}), take_confirm, "dispatch.place.confirm_retry",
-             button_prefix="dpp:"),
-    ],
-    finish_place,
+             buttons=(PlaceSave, PlaceAgain)),
+    ),
+    resume="dispatch.place.resume",
+    cancelled="dispatch.place.cancelled",
+    staff=True,
+    finish=finish_place,
 )  # fmt: skip
+"""*Set place*: the dispatcher sends a pin or an address (checked as a resident's), confirms, and routes."""
+
+
+ACTIONS = {
+    RouteChoices: lambda ctx, pressed: choices(ctx, pressed.number),
+    RouteTo: lambda ctx, pressed: route(ctx, pressed.number, pressed.organisation),
+    SetPlace: lambda ctx, pressed: start_place(ctx, pressed.number),
+}
+"""The dispatcher's buttons on ticket cards and routing lists."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.buttons import Language, Menu, MyTicket
 from core.context import Ctx
 from core.dialogs import verdict
 from core.dialogs.report import category_label, describe_place
@@ -18,25 +19,25 @@ def main_menu(ctx: Ctx, key: str = "menu.prompt") -> Reply:
     return ctx.reply(
         key,
         buttons=(
-            ((ctx.t("menu.new"), "menu:new"),),
-            ((ctx.t("menu.mine"), "menu:mine"),),
-            ((ctx.t("menu.help"), "menu:help"), (ctx.t("menu.language"), "menu:language")),
+            ((ctx.t("menu.new"), Menu("new").data),),
+            ((ctx.t("menu.mine"), Menu("mine").data),),
+            ((ctx.t("menu.help"), Menu("help").data), (ctx.t("menu.language"), Menu("language").data)),
         ),
     )
 
 
 def language_menu(ctx: Ctx) -> Reply:
-    row: tuple[Button, ...] = tuple((LANGUAGE_NAMES[code], f"lang:{code}") for code in LANGUAGES)
+    row: tuple[Button, ...] = tuple((LANGUAGE_NAMES[code], Language(code).data) for code in LANGUAGES)
     return ctx.reply("language.ask", buttons=(row,))
 
 
 def my_reports(ctx: Ctx) -> Reply:
     """The resident's own reports and the ones they joined ("me too"), marked; a ticket waiting for the
-    resident's verdict is marked too: opening it offers the verdict buttons again (issue 10)."""
+    resident's verdict is marked too: opening it offers the verdict buttons again."""
     tickets = ctx.store.tickets_of(ctx.chat, MY_REPORTS_LIMIT)
     if not tickets:
         return main_menu(ctx, "mine.empty")
-    rows = tuple(((_mark(ctx, t) + _item(ctx, t), f"ticket:{t.number}"),) for t in tickets)
+    rows = tuple(((_mark(ctx, t) + _item(ctx, t), MyTicket(t.number).data),) for t in tickets)
     text = ctx.t("mine.list", count=len(tickets))
     if any(t.joined for t in tickets):
         text += "\n" + ctx.t("mine.joined_legend")
@@ -69,7 +70,7 @@ def ticket_details(ctx: Ctx, number: int) -> Reply:
     if ticket is None:
         return ctx.reply("ticket.not_found")
     author = (ticket.author_channel, ticket.author_chat_id) == (ctx.chat.channel, ctx.chat.chat_id)
-    if not author and not ctx.store.is_subscribed(number, ctx.chat):  # supporters see it too (issue 6)
+    if not author and not ctx.store.is_subscribed(number, ctx.chat):  # supporters see it too
         return ctx.reply("ticket.not_found")
     hint, buttons = verdict.offer(ctx, ticket)  # missed the rating buttons? here they are again
     text = format_ticket(ctx, ticket)
@@ -100,6 +101,6 @@ def format_ticket(ctx: Ctx, ticket: Ticket) -> str:
         created=ctx.local(ticket.created_at, "datetime"),
         history=history or "—",
     )
-    if ticket.supporters:  # "me too" (issue 6)
+    if ticket.supporters:  # "me too"
         details += "\n\n" + ctx.t("ticket.support.count", count=ticket.supporters)
     return details

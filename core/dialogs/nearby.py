@@ -1,4 +1,4 @@
-"""The "me too" step of the report dialog (issue 6): open tickets of the same category near the place.
+"""The "me too" step of the report dialog: open tickets of the same category near the place.
 
 Asked after category and place, only when there is something to offer. *This is the same problem* makes the
 resident a supporter of that ticket (they get its notifications; staff see the count) and ends the dialog
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.buttons import NearbyDifferent, NearbySame, parse
 from core.context import Ctx, Retry
+from core.dialogs.dialog import cancel_row, end
 from core.domain.tickets import is_open
 from core.messages import Button, Incoming, Reply
-from core.parsing import parse_id
 
-PREFIX = "nearby:"
+BUTTONS = (NearbySame, NearbyDifferent)
 MAX_OFFERED = 3
 EXCERPT = 80
-CANCEL = "report:cancel"  # core.dialogs.report.CANCEL (that module imports this one)
 SLOTS = ("nearby_checked", "nearby_offer")
 """What to forget when the category or the place changes."""
 
@@ -79,23 +79,21 @@ def ask(ctx: Ctx) -> Reply:
         for o in offer
     )
     rows: list[tuple[Button, ...]] = [
-        ((ctx.t("report.nearby.same", number=o["number"]), f"nearby:same:{o['number']}"),) for o in offer
+        ((ctx.t("report.nearby.same", number=o["number"]), NearbySame(o["number"]).data),) for o in offer
     ]
-    rows.append(((ctx.t("report.nearby.different"), "nearby:different"),))
-    rows.append(((ctx.t("report.cancel"), CANCEL),))
+    rows.append(((ctx.t("report.nearby.different"), NearbyDifferent().data),))
+    rows.append(cancel_row(ctx))
     return ctx.reply("report.nearby.ask", buttons=tuple(rows), items=items)
 
 
 def take(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
-    action = (incoming.button or "").removeprefix(PREFIX)
-    offered = {o["number"] for o in _offer(ctx)}
-    if action == "different":
-        _go_on(ctx)
-        return None
-    number = parse_id(action.removeprefix("same:")) if action.startswith("same:") else None
-    if number is None or number not in offered:
-        raise Retry("button.stale")
-    return [_join(ctx, number)]
+    match parse(incoming.button):
+        case NearbyDifferent():
+            _go_on(ctx)
+            return None
+        case NearbySame(number) if number in {o["number"] for o in _offer(ctx)}:
+            return [_join(ctx, number)]
+    raise Retry("button.stale")
 
 
 def _go_on(ctx: Ctx) -> None:
@@ -110,8 +108,7 @@ def _join(ctx: Ctx, number: int) -> Reply:
         return ctx.reply("report.nearby.gone", number=number)
     author = (ticket.author_channel, ticket.author_chat_id) == (ctx.chat.channel, ctx.chat.chat_id)
     joined = not author and ctx.store.subscribe(number, ctx.chat, ctx.lang, ctx.now)
-    ctx.state.pop("flow", None)
-    ctx.state.pop("slots", None)
+    end(ctx)
     if not joined:
         return ctx.reply("report.nearby.already", number=number)
     return ctx.reply("report.nearby.subscribed", number=number, supporters=ticket.supporters + 1)

@@ -1,4 +1,4 @@
-"""The place step of the report dialog: a pin or a typed address, checked with the geocoder (issue 6).
+"""The place step of the report dialog: a pin or a typed address, checked with the geocoder.
 
 A step never waits for the network (it runs inside the update's transaction). With a geocoder configured, a
 pin or an address puts the step into stage `looking` — a `Lookup` for the engine to run after the commit —
@@ -28,20 +28,17 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from core.buttons import PlaceAnswer, PlacePick, parse
 from core.context import Ctx, Retry
-from core.dialogs.form import Step, current_step, input_kind, run_step
+from core.dialogs.dialog import cancel_row
+from core.dialogs.steps import DIALOG_KEY, Step, current_step, input_kind, run_step
 from core.geo import Geocoded, Lookup, Place
 from core.messages import Button, Incoming, Location, Reply
-from core.parsing import parse_id
 
 ADDRESS_MIN = 5
 ADDRESS_MAX = 300
-PREFIX = "place:"
-CANCEL = "report:cancel"  # core.dialogs.report.CANCEL (that module imports this one)
-
-
-def _cancel_row(ctx: Ctx) -> tuple[Button, ...]:
-    return ((ctx.t("report.cancel"), CANCEL),)
+BUTTONS = (PlaceAnswer, PlacePick)
+YES, NO, KEEP = PlaceAnswer("yes").data, PlaceAnswer("no").data, PlaceAnswer("keep").data
 
 
 def _stage(ctx: Ctx) -> dict[str, Any]:
@@ -71,8 +68,8 @@ def ask(ctx: Ctx) -> Reply:
     place = _stage(ctx)
     stage = place.get("stage")
     yes_no = (
-        ((ctx.t("report.place.yes"), "place:yes"), (ctx.t("report.place.no"), "place:no")),
-        _cancel_row(ctx),
+        ((ctx.t("report.place.yes"), YES), (ctx.t("report.place.no"), NO)),
+        cancel_row(ctx),
     )
     if stage == "confirm_pin":
         return ctx.reply(
@@ -82,16 +79,16 @@ def ask(ctx: Ctx) -> Reply:
         return Reply(
             text=ctx.t("report.place.pin_address"),
             ask_location=True,
-            buttons=(((ctx.t("report.place.keep_point"), "place:keep"),), _cancel_row(ctx)),
+            buttons=(((ctx.t("report.place.keep_point"), KEEP),), cancel_row(ctx)),
         )
     if stage == "choose":
         labels = _labels(place["candidates"])
-        rows = tuple(((label, f"place:pick:{i}"),) for i, label in enumerate(labels))
-        keep: tuple[Button, ...] = ((ctx.t("report.place.keep_text"), "place:keep"),)
+        rows = tuple(((label, PlacePick(i).data),) for i, label in enumerate(labels))
+        keep: tuple[Button, ...] = ((ctx.t("report.place.keep_text"), KEEP),)
         return Reply(
             text=ctx.t("report.place.choose", query=place["query"]),
             ask_location=True,
-            buttons=(*rows, *(() if _needs_point(ctx) else (keep,)), _cancel_row(ctx)),
+            buttons=(*rows, *(() if _needs_point(ctx) else (keep,)), cancel_row(ctx)),
         )
     if stage == "confirm_pick":
         candidate = place["candidates"][place["pick"]]
@@ -105,15 +102,15 @@ def ask(ctx: Ctx) -> Reply:
         return Reply(
             text=ctx.t("dispatch.place.not_found", query=place["query"]),
             ask_location=True,
-            buttons=(_cancel_row(ctx),),
+            buttons=(cancel_row(ctx),),
         )
     if stage == "not_found":
         return Reply(
             text=ctx.t("report.place.not_found", query=place["query"]),
             ask_location=True,
-            buttons=(((ctx.t("report.place.keep_text"), "place:keep"),), _cancel_row(ctx)),
+            buttons=(((ctx.t("report.place.keep_text"), KEEP),), cancel_row(ctx)),
         )
-    return Reply(text=ctx.t("report.location.ask"), ask_location=True, buttons=(_cancel_row(ctx),))
+    return Reply(text=ctx.t("report.location.ask"), ask_location=True, buttons=(cancel_row(ctx),))
 
 
 def _shown(candidate: list[Any]) -> str:
@@ -140,7 +137,7 @@ def take(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
         assert incoming.location is not None
         return _pin(ctx, incoming.location.lat, incoming.location.lon)
     if kind == "button":
-        return _button(ctx, (incoming.button or "").removeprefix(PREFIX))
+        return _button(ctx, incoming.button)
     return _text(ctx, " ".join((incoming.text or "").split()))
 
 
@@ -175,31 +172,30 @@ def _text(ctx: Ctx, address: str) -> list[Reply] | None:
     return []
 
 
-def _button(ctx: Ctx, action: str) -> list[Reply] | None:
+def _button(ctx: Ctx, data: str | None) -> list[Reply] | None:
     place = _stage(ctx)
     stage = place.get("stage")
-    if action == "yes" and stage == "confirm_pin":
-        _settle(ctx, place["lat"], place["lon"], place["address"], "pin", place.get("shown", ""))
-        return None
-    if action == "yes" and stage == "confirm_pick":
-        candidate = place["candidates"][place["pick"]]
-        _settle(ctx, candidate[1], candidate[2], candidate[0], "geocoded", _shown(candidate))
-        return None
-    if action == "no" and stage == "confirm_pin":
-        place["stage"] = "pin_address"
-        return [ask(ctx)]
-    if action == "no" and stage == "confirm_pick":
-        place["stage"] = "choose" if len(place["candidates"]) > 1 else "not_found"
-        return [ask(ctx)]
-    if action == "keep" and stage == "pin_address":
-        _settle(ctx, place["lat"], place["lon"], "", "pin")
-        return None
-    if action == "keep" and stage in ("choose", "confirm_pick", "not_found") and not _needs_point(ctx):
-        _settle(ctx, None, None, place["query"], "typed")
-        return None
-    if action.startswith("pick:") and stage == "choose":
-        index = parse_id(action.removeprefix("pick:"), minimum=0, maximum=len(place["candidates"]) - 1)
-        if index is not None:
+    match parse(data), stage:
+        case PlaceAnswer("yes"), "confirm_pin":
+            _settle(ctx, place["lat"], place["lon"], place["address"], "pin", place.get("shown", ""))
+            return None
+        case PlaceAnswer("yes"), "confirm_pick":
+            candidate = place["candidates"][place["pick"]]
+            _settle(ctx, candidate[1], candidate[2], candidate[0], "geocoded", _shown(candidate))
+            return None
+        case PlaceAnswer("no"), "confirm_pin":
+            place["stage"] = "pin_address"
+            return [ask(ctx)]
+        case PlaceAnswer("no"), "confirm_pick":
+            place["stage"] = "choose" if len(place["candidates"]) > 1 else "not_found"
+            return [ask(ctx)]
+        case PlaceAnswer("keep"), "pin_address":
+            _settle(ctx, place["lat"], place["lon"], "", "pin")
+            return None
+        case PlaceAnswer("keep"), "choose" | "confirm_pick" | "not_found" if not _needs_point(ctx):
+            _settle(ctx, None, None, place["query"], "typed")
+            return None
+        case PlacePick(index), "choose" if index < len(place["candidates"]):
             place["stage"], place["pick"] = "confirm_pick", index
             return [ask(ctx)]
     raise Retry("button.stale")
@@ -252,11 +248,11 @@ def _new_id() -> str:
 
 
 def feed(ctx: Ctx, steps: Sequence[Step]) -> list[Reply]:
-    """An internal geocoder answer for the active flow's `steps` (the report, or the dispatcher placing a
-    ticket). Only a place step waiting for exactly this lookup takes it; anything else (the flow was
+    """An internal geocoder answer for the active dialog's `steps` (the report, or the dispatcher placing a
+    ticket). Only a place step waiting for exactly this lookup handles it; anything else (the dialog was
     cancelled or moved on, a newer pin came) drops it silently."""
     answer = ctx.incoming.geocoded
-    place = _stage(ctx) if ctx.state.get("flow") else {}
+    place = _stage(ctx) if ctx.state.get(DIALOG_KEY) else {}
     if answer is None or place.get("stage") != "looking" or place.get("id") != answer.id:
         return []
     step = current_step(ctx, steps)

@@ -6,36 +6,44 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from core.buttons import (
+    Category,
+    PhotosDone,
+    ReviewEdit,
+    ReviewSubmit,
+    Subcategory,
+    SubcategoryBack,
+    parse,
+)
 from core.context import Ctx, Retry
 from core.dialogs import nearby, place
-from core.dialogs.form import Step
-from core.dialogs.tasks import keep_photos
-from core.messages import Button, Incoming, Reply
+from core.dialogs.dialog import Dialog, cancel_row
+from core.dialogs.photos import keep_photos
+from core.dialogs.steps import Step
+from core.messages import Incoming, Reply
+from core.photo_limits import MAX_PHOTOS
 from core.reporting import submit_report
 
 DESCRIPTION_MIN = 10
 DESCRIPTION_MAX = 2000
-MAX_PHOTOS = 5
-CANCEL = "report:cancel"
-
-
-def _cancel_row(ctx: Ctx) -> tuple[Button, ...]:
-    return ((ctx.t("report.cancel"), CANCEL),)
 
 
 # --- category ---------------------------------------------------------------------------------------------
 def ask_category(ctx: Ctx) -> Reply:
     cats = ctx.municipality.top_categories()
-    rows = tuple(((c.name(ctx.lang), f"cat:{c.code}"),) for c in cats)
-    return ctx.reply("report.category.ask", buttons=(*rows, _cancel_row(ctx)))
+    rows = tuple(((c.name(ctx.lang), Category(c.code).data),) for c in cats)
+    return ctx.reply("report.category.ask", buttons=(*rows, cancel_row(ctx)))
 
 
 def take_category(ctx: Ctx, incoming: Incoming) -> None:
-    code = (incoming.button or "").removeprefix("cat:")
-    category = ctx.municipality.category(code)
-    if category is None or category.parent is not None:
-        raise Retry("button.stale")
-    ctx.slots["category"] = code
+    match parse(incoming.button):
+        case Category(code):
+            category = ctx.municipality.category(code)
+            if category is not None and category.parent is None:
+                ctx.slots["category"] = code
+                ctx.slots.pop("subcategory", None)
+                return
+    raise Retry("button.stale")
     ctx.slots.pop("subcategory", None)
 
 
@@ -48,30 +56,32 @@ def ask_subcategory(ctx: Ctx) -> Reply:
     parent = ctx.municipality.category(ctx.slots["category"])
     assert parent is not None
     subs = ctx.municipality.subcategories(parent.code)
-    rows = tuple(((c.name(ctx.lang), f"sub:{c.code}"),) for c in subs)
-    back = ((ctx.t("report.back"), "sub:back"),)
+    rows = tuple(((c.name(ctx.lang), Subcategory(c.code).data),) for c in subs)
+    back = ((ctx.t("report.back"), SubcategoryBack().data),)
     return ctx.reply("report.subcategory.ask", buttons=(*rows, back), category=parent.name(ctx.lang))
 
 
 def take_subcategory(ctx: Ctx, incoming: Incoming) -> None:
-    code = (incoming.button or "").removeprefix("sub:")
-    if code == "back":
-        ctx.slots.pop("category", None)
-        return
-    sub = ctx.municipality.category(code)
-    if sub is None or sub.parent != ctx.slots.get("category"):
-        raise Retry("button.stale")
-    ctx.slots["subcategory"] = code
+    match parse(incoming.button):
+        case SubcategoryBack():
+            ctx.slots.pop("category", None)
+            return
+        case Subcategory(code):
+            sub = ctx.municipality.category(code)
+            if sub is not None and sub.parent == ctx.slots.get("category"):
+                ctx.slots["subcategory"] = code
+                return
+    raise Retry("button.stale")
 
 
-# --- place and "me too": core/dialogs/place.py, core/dialogs/nearby.py (issue 6) ------------------------
+# --- place and "me too": core/dialogs/place.py, core/dialogs/nearby.py ---------------------------------
 
 
 # --- description ------------------------------------------------------------------------------------------
 def ask_description(ctx: Ctx) -> Reply:
     return Reply(
         text=ctx.t("report.description.ask", min=DESCRIPTION_MIN, count=DESCRIPTION_MAX),
-        buttons=(_cancel_row(ctx),),
+        buttons=(cancel_row(ctx),),
     )
 
 
@@ -111,27 +121,27 @@ def _photos_at_description(ctx: Ctx, incoming: Incoming, caption: str) -> list[R
 def ask_photos(ctx: Ctx, news: Sequence[str] = ()) -> Reply:
     """The photo prompt; `news` says what the last input did (added, already there, did not fit)."""
     count = len(ctx.slots.get("photos", ()))
-    done = (ctx.t("report.photos.done"), "photos:done")
+    done = (ctx.t("report.photos.done"), PhotosDone().data)
     prefix = "".join(f"{line}\n" for line in news)
     if count >= MAX_PHOTOS:
         return Reply(
             text=ctx.t("report.photos.full", news=prefix, count=count, max=MAX_PHOTOS),
-            buttons=((done,), _cancel_row(ctx)),
+            buttons=((done,), cancel_row(ctx)),
         )
     if count:
         return Reply(
             text=ctx.t("report.photos.ask_more", news=prefix, count=count, max=MAX_PHOTOS),
-            buttons=((done,), _cancel_row(ctx)),
+            buttons=((done,), cancel_row(ctx)),
         )
     return Reply(
         text="".join([prefix, ctx.t("report.photos.ask", max=MAX_PHOTOS)]),
-        buttons=(((ctx.t("report.photos.skip"), "photos:done"),), _cancel_row(ctx)),
+        buttons=(((ctx.t("report.photos.skip"), PhotosDone().data),), cancel_row(ctx)),
     )
 
 
 def take_photos(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
     if incoming.button is not None:
-        if incoming.button != "photos:done":
+        if not isinstance(parse(incoming.button), PhotosDone):
             raise Retry("button.stale")
         ctx.slots["photos_done"] = True
         return None
@@ -163,14 +173,14 @@ def ask_review(ctx: Ctx) -> Reply:
         description=s.get("description", ""),
         photos=photos or ctx.t("report.review.no_photos"),
     )
-    edit = lambda field: (ctx.t(f"report.review.edit_{field}"), f"review:edit:{field}")  # noqa: E731
+    edit = lambda part: (ctx.t(f"report.review.edit_{part}"), ReviewEdit(part).data)  # noqa: E731
     return Reply(
         text=text,
         buttons=(
-            ((ctx.t("report.review.submit"), "review:submit"),),
+            ((ctx.t("report.review.submit"), ReviewSubmit().data),),
             (edit("category"), edit("location")),
             (edit("description"), edit("photos")),
-            _cancel_row(ctx),
+            cancel_row(ctx),
         ),
     )
 
@@ -184,30 +194,34 @@ EDITS = {
 
 
 def take_review(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
-    data = incoming.button or ""
-    if data == "review:submit":
-        return [submit_report(ctx)]
-    field = data.removeprefix("review:edit:")
-    if field not in EDITS:
-        raise Retry("button.stale")
-    for slot in EDITS[field]:
-        ctx.slots.pop(slot, None)
-    return None
+    match parse(incoming.button):
+        case ReviewSubmit():
+            return [submit_report(ctx)]
+        case ReviewEdit(part) if part in EDITS:
+            for slot in EDITS[part]:
+                ctx.slots.pop(slot, None)
+            return None
+    raise Retry("button.stale")
 
 
 STEPS: tuple[Step, ...] = (
     Step("category", ask_category, frozenset({"button"}), take_category, "report.category.retry",
-         button_prefix="cat:"),
+         buttons=(Category,)),
     Step("subcategory", ask_subcategory, frozenset({"button"}), take_subcategory, "report.subcategory.retry",
-         applies=has_subcategories, button_prefix="sub:"),
+         applies=has_subcategories, buttons=(Subcategory, SubcategoryBack)),
     Step("location", place.ask, frozenset({"location", "text", "button", "geocoded"}), place.take,
-         "report.location.retry", button_prefix=place.PREFIX),
+         "report.location.retry", buttons=place.BUTTONS),
     Step("nearby_checked", nearby.ask, frozenset({"button"}), nearby.take, "report.nearby.retry",
-         applies=nearby.applies, button_prefix=nearby.PREFIX),
+         applies=nearby.applies, buttons=nearby.BUTTONS),
     Step("description", ask_description, frozenset({"text", "photos"}), take_description,
          "report.description.retry"),
     Step("photos_done", ask_photos, frozenset({"photos", "button"}), take_photos, "report.photos.retry",
-         button_prefix="photos:"),
+         buttons=(PhotosDone,)),
     Step("confirmed", ask_review, frozenset({"button"}), take_review, "report.review.retry",
-         button_prefix="review:"),
+         buttons=(ReviewSubmit, ReviewEdit)),
 )  # fmt: skip
+
+REPORT = Dialog(
+    "report", STEPS, resume="report.resume", cancelled="cancel.done", then_menu=True, command="new"
+)
+"""A resident's new report; its review step submits it, or "me too" ends it (core/dialogs/nearby.py)."""

@@ -11,22 +11,35 @@ from __future__ import annotations
 from dataclasses import replace
 
 from core import lifecycle, staffing
+from core.buttons import (
+    RejectReason,
+    ResolveNoComment,
+    ResolvePhotosDone,
+    StaffComment,
+    StaffOpen,
+    StaffQueue,
+    StaffReject,
+    StaffResolve,
+    StaffTake,
+    parse,
+)
 from core.cards import card_buttons, staff_card
 from core.change import Tx
-from core.context import Ctx, Retry
-from core.dialogs.form import Step
+from core.context import Ctx, Refusal, Retry
+from core.dialogs.dialog import Dialog, begin, cancel_row, number_of
 from core.dialogs.menu import main_menu
-from core.dialogs.tasks import add_photos, begin, cancel_row, number_of, task
+from core.dialogs.photos import add_photos
+from core.dialogs.steps import DIALOG_KEY, Step
 from core.domain.policy import REJECT_REASONS, is_overdue
 from core.domain.tickets import Action, IllegalTransition, Status, Ticket, next_status
 from core.labels import local, local_date, organisation_name
 from core.messages import Button, Incoming, Reply
 from core.parsing import parse_id
+from core.photo_limits import MAX_PHOTOS
 from core.ports import StaffMember, TicketSummary
 
 QUEUE_LIMIT = 20
 COMMENT_MAX = 1000
-MAX_PHOTOS = 5
 
 
 def tx(ctx: Ctx) -> Tx:
@@ -37,7 +50,7 @@ def not_staff(ctx: Ctx) -> list[Reply]:
     """The refusal for someone who is not (or no longer: `otklik staff remove`) staff, with the resident's
     menu — what they can do instead — unless they are in the middle of a report."""
     said = [ctx.reply("staff.only")]
-    return said if ctx.state.get("flow") else [*said, main_menu(ctx)]
+    return said if ctx.state.get(DIALOG_KEY) else [*said, main_menu(ctx)]
 
 
 def member(ctx: Ctx) -> StaffMember | None:
@@ -49,28 +62,37 @@ def member(ctx: Ctx) -> StaffMember | None:
     return me
 
 
-def authorise(ctx: Ctx, number: int, *, dispatch: bool = False) -> tuple[StaffMember, Ticket] | list[Reply]:
-    """The member and the ticket (locked), or the polite refusal. Staff act on their organisation's
-    tickets; with `dispatch`, dispatchers act on any ticket."""
+def staff_member(ctx: Ctx) -> StaffMember:
+    """The staff member behind this chat; refused for anyone else."""
     me = member(ctx)
     if me is None:
-        return not_staff(ctx)
+        raise Refusal(not_staff(ctx))
+    return me
+
+
+def authorise(ctx: Ctx, number: int, *, dispatch: bool = False) -> tuple[StaffMember, Ticket]:
+    """The member and the ticket (locked); refused politely otherwise. Staff act on their organisation's
+    tickets; with `dispatch`, dispatchers act on any ticket."""
+    me = staff_member(ctx)
     ticket = ctx.store.lock_ticket(number)
     if ticket is None:
-        return [ctx.reply("staff.not_found", number=number)]
+        raise Refusal([ctx.reply("staff.not_found", number=number)])
     if ticket.organisation != me.organisation and not (dispatch and me.is_dispatcher):
-        return [ctx.reply("staff.foreign", number=number)]
+        raise Refusal([ctx.reply("staff.foreign", number=number)])
     return me, ticket
 
 
-def stale(ctx: Ctx, ticket: Ticket) -> list[Reply]:
-    return [ctx.reply("staff.stale", number=ticket.number, status=ctx.t(f"status.{ticket.status.value}"))]
+def stale(ctx: Ctx, ticket: Ticket) -> Refusal:
+    """The ticket's status no longer allows the action."""
+    status = ctx.t(f"status.{ticket.status.value}")
+    return Refusal([ctx.reply("staff.stale", number=ticket.number, status=status)])
 
 
-def changed(ctx: Ctx, number: int) -> list[Reply]:
+def changed(ctx: Ctx, number: int) -> Refusal:
+    """Someone else changed the ticket in the meantime."""
     ticket = ctx.store.get_ticket(number, with_events=False)
     status = ctx.t(f"status.{ticket.status.value}") if ticket is not None else "—"
-    return [ctx.reply("staff.changed", number=number, status=status)]
+    return Refusal([ctx.reply("staff.changed", number=number, status=status)])
 
 
 def allows(ticket: Ticket, action: Action) -> bool:
@@ -95,7 +117,7 @@ def join(ctx: Ctx, args: str) -> list[Reply]:
         ctx.reply(
             key,
             organisation=organisation_name(ctx.municipality, ctx.lang, result.organisation),
-            buttons=(((ctx.t("staff.button.queue"), "st:q"),),),
+            buttons=(((ctx.t("staff.button.queue"), StaffQueue().data),),),
         )
     ]
 
@@ -110,9 +132,7 @@ def help_text(ctx: Ctx) -> Reply | None:
 
 
 def queue(ctx: Ctx) -> list[Reply]:
-    me = member(ctx)
-    if me is None:
-        return not_staff(ctx)
+    me = staff_member(ctx)
     organisations = [me.organisation]
     if me.is_dispatcher and ctx.municipality.dispatch not in organisations:
         organisations.append(ctx.municipality.dispatch)
@@ -120,7 +140,7 @@ def queue(ctx: Ctx) -> list[Reply]:
     name = organisation_name(ctx.municipality, ctx.lang, me.organisation)
     if not items:
         return [ctx.reply("staff.queue.empty", organisation=name)]
-    rows = tuple(((_queue_label(ctx, item), f"st:open:{item.number}"),) for item in items)
+    rows = tuple(((_queue_label(ctx, item), StaffOpen(item.number).data),) for item in items)
     return [ctx.reply("staff.queue.title", buttons=rows, organisation=name, count=len(items))]
 
 
@@ -138,10 +158,7 @@ def _queue_label(ctx: Ctx, item: TicketSummary) -> str:
 
 
 def open_card(ctx: Ctx, number: int) -> list[Reply]:
-    allowed = authorise(ctx, number, dispatch=True)
-    if isinstance(allowed, list):
-        return allowed
-    me, ticket = allowed
+    me, ticket = authorise(ctx, number, dispatch=True)
     card = staff_card(tx(ctx), me, ticket, "staff.headline.open")
     return [replace(card, chat=None)]
 
@@ -154,32 +171,8 @@ def show_ticket(ctx: Ctx, args: str) -> list[Reply]:
 
 
 # --- buttons -----------------------------------------------------------------------------------------------
-def button(ctx: Ctx, data: str) -> list[Reply]:
-    verb, _, rest = data.removeprefix("st:").partition(":")
-    if verb == "q":
-        return queue(ctx)
-    number = parse_id(rest)
-    if number is None:
-        return [ctx.reply("button.stale")]
-    match verb:
-        case "open":
-            return open_card(ctx, number)
-        case "take":
-            return take(ctx, number)
-        case "com":
-            return start(ctx, number, "st_comment", Action.COMMENT, COMMENT_STEPS)
-        case "res":
-            return start(ctx, number, "st_resolve", Action.RESOLVE, RESOLVE_STEPS)
-        case "rej":
-            return start_reject(ctx, number)
-    return [ctx.reply("button.stale")]
-
-
 def take(ctx: Ctx, number: int) -> list[Reply]:
-    allowed = authorise(ctx, number)
-    if isinstance(allowed, list):
-        return allowed
-    me, ticket = allowed
+    me, ticket = authorise(ctx, number)
     if ticket.status == Status.IN_PROGRESS and ticket.taken_by is not None:
         if ticket.taken_by == me.id:
             return [ctx.reply("staff.take.mine", number=number)]
@@ -188,46 +181,35 @@ def take(ctx: Ctx, number: int) -> list[Reply]:
     try:
         after = lifecycle.apply(tx(ctx), ticket, Action.TAKE, me.actor, by=me)
     except IllegalTransition:
-        return stale(ctx, ticket)
+        raise stale(ctx, ticket) from None
     except lifecycle.Changed:
-        return changed(ctx, number)
+        raise changed(ctx, number) from None
     return [ctx.reply("staff.take.done", number=number, buttons=card_buttons(ctx.lang, after, me))]
 
 
-def start(ctx: Ctx, number: int, flow: str, action: Action, steps: tuple[Step, ...]) -> list[Reply]:
-    allowed = authorise(ctx, number)
-    if isinstance(allowed, list):
-        return allowed
-    _me, ticket = allowed
+def start(ctx: Ctx, number: int, dialog: Dialog, action: Action) -> list[Reply]:
+    _me, ticket = authorise(ctx, number)
     if not allows(ticket, action):
-        return stale(ctx, ticket)
-    return begin(ctx, flow, steps, ticket=number)
+        raise stale(ctx, ticket)
+    return begin(ctx, dialog, ticket=number)
 
 
 def start_reject(ctx: Ctx, number: int) -> list[Reply]:
-    allowed = authorise(ctx, number, dispatch=True)
-    if isinstance(allowed, list):
-        return allowed
-    _me, ticket = allowed
+    _me, ticket = authorise(ctx, number, dispatch=True)
     if not allows(ticket, Action.REJECT):
-        return stale(ctx, ticket)
-    return begin(ctx, "st_reject", REJECT_STEPS, ticket=number, waiting=ticket.status == Status.NEW)
+        raise stale(ctx, ticket)
+    return begin(ctx, REJECT, ticket=number, waiting=ticket.status == Status.NEW)
 
 
-# --- finishing a task: check again, then change the ticket -------------------------------------------------
-def finish(
-    ctx: Ctx, action: Action, *, dispatch: bool = False, **change: object
-) -> tuple[StaffMember, Ticket] | list[Reply]:
+# --- finishing a dialog: check again, then change the ticket -----------------------------------------------
+def finish(ctx: Ctx, action: Action, *, dispatch: bool = False, **change: object) -> Ticket:
+    """The ticket after the change; refused when the member or the ticket moved on meanwhile."""
     number = number_of(ctx)
-    allowed = authorise(ctx, number, dispatch=dispatch)
-    if isinstance(allowed, list):
-        return allowed
-    me, ticket = allowed
+    me, ticket = authorise(ctx, number, dispatch=dispatch)
     try:
-        after = lifecycle.apply(tx(ctx), ticket, action, me.actor, by=me, **change)  # type: ignore[arg-type]
+        return lifecycle.apply(tx(ctx), ticket, action, me.actor, by=me, **change)  # type: ignore[arg-type]
     except (IllegalTransition, lifecycle.Changed):
-        return changed(ctx, number)
-    return me, after
+        raise changed(ctx, number) from None
 
 
 # --- comment -----------------------------------------------------------------------------------------------
@@ -244,14 +226,18 @@ def take_comment(ctx: Ctx, incoming: Incoming) -> None:
 
 def finish_comment(ctx: Ctx) -> list[Reply]:
     done = finish(ctx, Action.COMMENT, comment=ctx.slots["text"])
-    if isinstance(done, list):
-        return done
-    return [ctx.reply("staff.comment.sent", number=done[1].number)]
+    return [ctx.reply("staff.comment.sent", number=done.number)]
 
 
-COMMENT_STEPS = task(
-    [Step("text", ask_comment, frozenset({"text"}), take_comment, "staff.comment.retry")], finish_comment
+COMMENT = Dialog(
+    "st_comment",
+    (Step("text", ask_comment, frozenset({"text"}), take_comment, "staff.comment.retry"),),
+    resume="staff.resume",
+    cancelled="staff.cancelled",
+    staff=True,
+    finish=finish_comment,
 )
+"""A comment to the resident on a ticket."""
 
 
 # --- resolve -----------------------------------------------------------------------------------------------
@@ -263,7 +249,7 @@ def ask_resolve_photos(ctx: Ctx) -> Reply:
         )
     return ctx.reply(
         "staff.resolve.photos_more",
-        buttons=(((ctx.t("report.photos.done"), "res:done"),), cancel_row(ctx)),
+        buttons=(((ctx.t("report.photos.done"), ResolvePhotosDone().data),), cancel_row(ctx)),
         count=count,
         max=MAX_PHOTOS,
     )
@@ -271,7 +257,7 @@ def ask_resolve_photos(ctx: Ctx) -> Reply:
 
 def take_resolve_photos(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
     if incoming.button is not None:
-        if incoming.button != "res:done":
+        if not isinstance(parse(incoming.button), ResolvePhotosDone):
             raise Retry("button.stale")
         if not ctx.slots.get("photos"):
             raise Retry("staff.resolve.photo_required")
@@ -283,13 +269,13 @@ def take_resolve_photos(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
 def ask_resolve_comment(ctx: Ctx) -> Reply:
     return ctx.reply(
         "staff.resolve.comment_ask",
-        buttons=(((ctx.t("staff.resolve.no_comment"), "res:skip"),), cancel_row(ctx)),
+        buttons=(((ctx.t("staff.resolve.no_comment"), ResolveNoComment().data),), cancel_row(ctx)),
     )
 
 
 def take_resolve_comment(ctx: Ctx, incoming: Incoming) -> None:
     if incoming.button is not None:
-        if incoming.button != "res:skip":
+        if not isinstance(parse(incoming.button), ResolveNoComment):
             raise Retry("button.stale")
         ctx.slots["comment"] = ""
         return
@@ -300,20 +286,23 @@ def take_resolve_comment(ctx: Ctx, incoming: Incoming) -> None:
 def finish_resolve(ctx: Ctx) -> list[Reply]:
     photos = tuple(ctx.slots.get("photos", ()))
     done = finish(ctx, Action.RESOLVE, comment=ctx.slots.get("comment", ""), photos=photos)
-    if isinstance(done, list):
-        return done
-    return [ctx.reply("staff.resolve.done", number=done[1].number)]
+    return [ctx.reply("staff.resolve.done", number=done.number)]
 
 
-RESOLVE_STEPS = task(
-    [
+RESOLVE = Dialog(
+    "st_resolve",
+    (
         Step("photos_done", ask_resolve_photos, frozenset({"photos", "button"}), take_resolve_photos,
-             "staff.resolve.photo_required", button_prefix="res:"),
+             "staff.resolve.photo_required", buttons=(ResolvePhotosDone, ResolveNoComment)),
         Step("comment", ask_resolve_comment, frozenset({"text", "button"}), take_resolve_comment,
-             "staff.resolve.comment_retry", button_prefix="res:"),
-    ],
-    finish_resolve,
+             "staff.resolve.comment_retry", buttons=(ResolvePhotosDone, ResolveNoComment)),
+    ),
+    resume="staff.resume",
+    cancelled="staff.cancelled",
+    staff=True,
+    finish=finish_resolve,
 )  # fmt: skip
+"""Completion photos (required) and an optional comment, then the ticket is resolved."""
 
 
 # --- reject ------------------------------------------------------------------------------------------------
@@ -324,16 +313,17 @@ def reasons(ctx: Ctx) -> tuple[str, ...]:
 
 def ask_reason(ctx: Ctx) -> Reply:
     rows: tuple[tuple[Button, ...], ...] = tuple(
-        ((ctx.t(f"staff.reason.{r}"), f"rej:{r}"),) for r in reasons(ctx)
+        ((ctx.t(f"staff.reason.{r}"), RejectReason(r).data),) for r in reasons(ctx)
     )
     return ctx.reply("staff.reject.ask", buttons=(*rows, cancel_row(ctx)), number=number_of(ctx))
 
 
 def take_reason(ctx: Ctx, incoming: Incoming) -> None:
-    reason = (incoming.button or "").removeprefix("rej:")
-    if reason not in reasons(ctx):
-        raise Retry("button.stale")
-    ctx.slots["reason"] = reason
+    match parse(incoming.button):
+        case RejectReason(reason) if reason in reasons(ctx):
+            ctx.slots["reason"] = reason
+        case _:
+            raise Retry("button.stale")
 
 
 def is_duplicate(ctx: Ctx) -> bool:
@@ -359,24 +349,45 @@ def finish_reject(ctx: Ctx) -> list[Reply]:
     reason = ctx.slots["reason"]
     if reason == "wrong_org":
         done = finish(ctx, Action.RETURN, data={"reason": reason})
-        if isinstance(done, list):
-            return done
-        return [ctx.reply("staff.reject.returned", number=done[1].number)]
+        return [ctx.reply("staff.reject.returned", number=done.number)]
     data = {"reason": reason}
     if "duplicate_of" in ctx.slots:
         data["duplicate_of"] = str(ctx.slots["duplicate_of"])
     done = finish(ctx, Action.REJECT, dispatch=True, data=data)
-    if isinstance(done, list):
-        return done
-    return [ctx.reply("staff.reject.done", number=done[1].number, reason=ctx.t(f"staff.reason.{reason}"))]
+    return [ctx.reply("staff.reject.done", number=done.number, reason=ctx.t(f"staff.reason.{reason}"))]
 
 
-REJECT_STEPS = task(
-    [
+REJECT = Dialog(
+    "st_reject",
+    (
         Step("reason", ask_reason, frozenset({"button"}), take_reason, "staff.reject.retry",
-             button_prefix="rej:"),
+             buttons=(RejectReason,)),
         Step("duplicate_of", ask_duplicate, frozenset({"text"}), take_duplicate,
              "staff.reject.duplicate_retry", applies=is_duplicate),
-    ],
-    finish_reject,
+    ),
+    resume="staff.resume",
+    cancelled="staff.cancelled",
+    staff=True,
+    finish=finish_reject,
 )  # fmt: skip
+"""A reason from the catalogue (and the original's number for a duplicate); *wrong organisation* returns the
+ticket to the dispatcher."""
+
+
+ACTIONS = {
+    StaffQueue: lambda ctx, _pressed: queue(ctx),
+    StaffOpen: lambda ctx, pressed: open_card(ctx, pressed.number),
+    StaffTake: lambda ctx, pressed: take(ctx, pressed.number),
+    StaffComment: lambda ctx, pressed: start(ctx, pressed.number, COMMENT, Action.COMMENT),
+    StaffResolve: lambda ctx, pressed: start(ctx, pressed.number, RESOLVE, Action.RESOLVE),
+    StaffReject: lambda ctx, pressed: start_reject(ctx, pressed.number),
+}
+"""The buttons of staff ticket cards (`st:take:12`): they carry everything they act on, so an old card still
+works — or is refused politely."""
+
+COMMANDS = {
+    "staff": lambda ctx, args: join(ctx, args),
+    "queue": lambda ctx, _args: queue(ctx),
+    "ticket": lambda ctx, args: show_ticket(ctx, args),
+}
+"""Staff commands: `/staff CODE`, `/queue`, `/ticket N`."""

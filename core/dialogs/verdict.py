@@ -6,48 +6,37 @@ also after it closed unrated. Late or repeated verdicts are answered politely.
 from __future__ import annotations
 
 from core import lifecycle
+from core.buttons import NotFixed, Rate, ReopenPhotosDone, parse
 from core.change import Tx
-from core.context import Ctx, Retry
-from core.dialogs.form import Step
-from core.dialogs.tasks import add_photos, begin, cancel_row, end, number_of, task
+from core.context import Ctx, Refusal, Retry
+from core.dialogs.dialog import Dialog, begin, cancel_row, number_of
+from core.dialogs.photos import add_photos
+from core.dialogs.steps import Step
 from core.domain.policy import REOPEN_WINDOW
 from core.domain.tickets import Action, IllegalTransition, Status, Ticket
 from core.labels import local, organisation_name
 from core.messages import Button, Incoming, Reply
 from core.notify import verdict_buttons
-from core.parsing import parse_id
+from core.photo_limits import MAX_PHOTOS
 
 REASON_MIN = 5
 REASON_MAX = 1000
-MAX_PHOTOS = 5
-SCORES = ("1", "2", "3", "4", "5")
-
-
-def button(ctx: Ctx, data: str) -> list[Reply]:
-    parts = data.split(":")
-    number = parse_id(parts[2]) if len(parts) in (3, 4) else None
-    if number is not None and len(parts) == 4 and parts[1] == "rate" and parts[3] in SCORES:
-        return rate(ctx, number, int(parts[3]))
-    if number is not None and len(parts) == 3 and parts[1] == "nf":
-        return not_fixed(ctx, number)
-    return [ctx.reply("button.stale")]
 
 
 def actor(ctx: Ctx) -> str:
     return f"resident:{ctx.chat.key}"
 
 
-def own_ticket(ctx: Ctx, number: int) -> Ticket | list[Reply]:
+def own_ticket(ctx: Ctx, number: int) -> Ticket:
+    """The resident's own ticket, locked; refused for anyone else's."""
     ticket = ctx.store.lock_ticket(number)
     if ticket is None or not is_author(ctx, ticket):
-        return [ctx.reply("verdict.not_yours")]
+        raise Refusal([ctx.reply("verdict.not_yours")])
     return ticket
 
 
 def rate(ctx: Ctx, number: int, score: int) -> list[Reply]:
     ticket = own_ticket(ctx, number)
-    if isinstance(ticket, list):
-        return ticket
     if ticket.rating is not None:
         return [ctx.reply("verdict.already_rated", number=number, rating=ticket.rating)]
     if ticket.status == Status.CLOSED:
@@ -97,17 +86,17 @@ def offer(ctx: Ctx, ticket: Ticket) -> tuple[str, tuple[tuple[Button, ...], ...]
     return ctx.t("ticket.verdict_reopen", until=until), verdict_buttons(ctx.lang, ticket.number, rate=False)
 
 
+def ensure_reopenable(ctx: Ctx, ticket: Ticket) -> None:
+    if (refusal := reopen_refusal(ctx, ticket)) is not None:
+        raise Refusal(refusal)
+
+
 def not_fixed(ctx: Ctx, number: int) -> list[Reply]:
-    ticket = own_ticket(ctx, number)
-    if isinstance(ticket, list):
-        return ticket
-    refusal = reopen_refusal(ctx, ticket)
-    if refusal is not None:
-        return refusal
-    return begin(ctx, "reopen", REOPEN_STEPS, ticket=number)
+    ensure_reopenable(ctx, own_ticket(ctx, number))
+    return begin(ctx, REOPEN, ticket=number)
 
 
-# --- the reopen form: reason, then optional photos ---------------------------------------------------------
+# --- the reopen dialog: reason, then optional photos -------------------------------------------------------
 def ask_reason(ctx: Ctx) -> Reply:
     return ctx.reply("verdict.reopen.ask", buttons=(cancel_row(ctx),), number=number_of(ctx))
 
@@ -127,20 +116,20 @@ def ask_photos(ctx: Ctx) -> Reply:
         return ctx.reply(
             "verdict.reopen.photos_more" if count < MAX_PHOTOS else "report.photos.full",
             news="",
-            buttons=(((ctx.t("report.photos.done"), "ro:done"),), cancel_row(ctx)),
+            buttons=(((ctx.t("report.photos.done"), ReopenPhotosDone().data),), cancel_row(ctx)),
             count=count,
             max=MAX_PHOTOS,
         )
     return ctx.reply(
         "verdict.reopen.photos_ask",
-        buttons=(((ctx.t("report.photos.skip"), "ro:done"),), cancel_row(ctx)),
+        buttons=(((ctx.t("report.photos.skip"), ReopenPhotosDone().data),), cancel_row(ctx)),
         max=MAX_PHOTOS,
     )
 
 
 def take_photos(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
     if incoming.button is not None:
-        if incoming.button != "ro:done":
+        if not isinstance(parse(incoming.button), ReopenPhotosDone):
             raise Retry("button.stale")
         ctx.slots["photos_done"] = True
         return None
@@ -150,12 +139,7 @@ def take_photos(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
 def finish_reopen(ctx: Ctx) -> list[Reply]:
     number = number_of(ctx)
     ticket = own_ticket(ctx, number)
-    if isinstance(ticket, list):
-        return ticket
-    refusal = reopen_refusal(ctx, ticket)
-    if refusal is not None:
-        end(ctx)
-        return refusal
+    ensure_reopenable(ctx, ticket)
     try:
         after = lifecycle.apply(
             Tx(ctx.store, ctx.municipality, ctx.now),
@@ -173,11 +157,27 @@ def finish_reopen(ctx: Ctx) -> list[Reply]:
     return [ctx.reply("verdict.reopened", number=number, organisation=org)]
 
 
-REOPEN_STEPS = task(
-    [
+REOPEN = Dialog(
+    "reopen",
+    (
         Step("reason", ask_reason, frozenset({"text"}), take_reason, "verdict.reopen.retry"),
         Step("photos_done", ask_photos, frozenset({"photos", "button"}), take_photos,
-             "verdict.reopen.photos_retry", button_prefix="ro:"),
-    ],
-    finish_reopen,
+             "verdict.reopen.photos_retry", buttons=(ReopenPhotosDone,)),
+    ),
+    resume="verdict.reopen.resume",
+    cancelled="verdict.reopen.cancelled",
+    finish=finish_reopen,
 )  # fmt: skip
+"""*Not fixed*: the resident says why (and may show it), and the ticket reopens."""
+
+
+def _rate(ctx: Ctx, pressed: Rate) -> list[Reply]:
+    return rate(ctx, pressed.number, pressed.score)
+
+
+def _not_fixed(ctx: Ctx, pressed: NotFixed) -> list[Reply]:
+    return not_fixed(ctx, pressed.number)
+
+
+ACTIONS = {Rate: _rate, NotFixed: _not_fixed}
+"""The verdict buttons of a completion notice (and of the ticket in *My reports*)."""

@@ -1,8 +1,9 @@
-"""Declarative dialogs: an ordered list of steps, each filling one slot (DESIGN.md §4).
+"""The steps of a dialog: an ordered list, each step filling one slot (DESIGN.md §4).
 
 The runner asks for the first missing slot, routes the input to that step if it is of a kind the step
 accepts, and otherwise answers with the step's retry text and asks again — so every step gets the same
-treatment of wrong input without writing it twice.
+treatment of wrong input without writing it twice. A step claims the buttons it declares by their parsed
+type (core/buttons.py); any other button is left to the engine.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from core import photo_limits
+from core.buttons import ButtonData, parse
 from core.context import Ctx, Retry
 from core.messages import Incoming, Reply
 
@@ -37,6 +39,12 @@ def always(_ctx: Ctx) -> bool:
     return True
 
 
+DIALOG_KEY = "flow"
+"""Where the chat's state names its active dialog. The stored word predates the name "dialog" and stays:
+states of unfinished dialogs are persisted, and renaming it would need a data migration for one word that
+only this constant spells (core/reporting.py still pops it by its literal when a report is submitted)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     slot: str
@@ -46,7 +54,9 @@ class Step:
     """Fill the slot (or keep collecting, if repeatable) and say anything extra; raise Retry if bad."""
     retry: str
     applies: Callable[[Ctx], bool] = always
-    button_prefix: str = ""
+    """Whether the step is asked at all (the diagram in docs/dialogs.md names it)."""
+    buttons: tuple[type[ButtonData], ...] = ()
+    """The button formats this step handles; other buttons pass to the engine (cancel, menus, cards)."""
 
 
 def current_step(ctx: Ctx, steps: Sequence[Step]) -> Step | None:
@@ -72,9 +82,9 @@ def label_to_button(reply: Reply, text: str) -> str | None:
 
 
 def run_step(ctx: Ctx, steps: Sequence[Step], incoming: Incoming) -> tuple[list[Reply], bool]:
-    """One input into the form. Returns the replies and whether the input was taken by the step.
+    """One input into the dialog. Returns the replies and whether the step handled the input.
 
-    Not taken means a button from another place that the caller may still handle (global buttons).
+    Not handled means a button from another place that the caller may still handle (global buttons).
     """
     step = current_step(ctx, steps)
     if step is None:
@@ -86,9 +96,7 @@ def run_step(ctx: Ctx, steps: Sequence[Step], incoming: Incoming) -> tuple[list[
         if data is not None:
             incoming = _as_button(incoming, data)
             kind = "button"
-    if kind == "button" and not (
-        step.button_prefix and (incoming.button or "").startswith(step.button_prefix)
-    ):
+    if kind == "button" and not isinstance(parse(incoming.button), step.buttons):
         return [], False
     if kind not in step.accepts:
         return [_wrong_kind(ctx, incoming, kind, step), prompt], True
@@ -96,7 +104,7 @@ def run_step(ctx: Ctx, steps: Sequence[Step], incoming: Incoming) -> tuple[list[
         said = step.handle(ctx, incoming) or []
     except Retry as retry:
         return [ctx.reply(retry.key, **retry.params), step.prompt(ctx)], True
-    if not ctx.state.get("flow"):  # the step finished the dialog (submitted)
+    if not ctx.state.get(DIALOG_KEY):  # the step finished the dialog (submitted)
         return said, True
     following = current_step(ctx, steps)
     if following is None or following is step:
