@@ -12,14 +12,14 @@ from bots.errors import SetupError
 from bots.settings import Settings
 from core.demo import DEMO_CONFIG_PATH
 from core.engine import Engine
-from core.geo import Geocoder
 from core.municipality import Municipality, load_toml_file
+from core.ports import Geocoder
 from storage.database import Database
 from storage.geocoding import build_geocoder
 from storage.migrate import upgrade
 from storage.municipality_store import load_municipality, save_municipality
 from storage.photos import PhotoStore
-from storage.store import SqlStore
+from storage.store import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def load_config_file(db: Database, path: Path) -> tuple[Municipality, bool]:
     return municipality, changed
 
 
-def _session(store: SqlStore) -> Session:
+def _session(store: SqlUnitOfWork) -> Session:
     return Session(bind=store.conn, join_transaction_mode="create_savepoint")
 
 

@@ -14,10 +14,10 @@ from typing import Any
 from bots.app import App
 from bots.console_outbox import CHANNEL as CONSOLE
 from bots.console_outbox import ConsoleSender
+from bots.delivery import DeliveryWorker
 from bots.photos import collect_unused
 from core.jobs import run_timers
 from core.ports import ChannelSender
-from storage.outbox import OutboxWorker
 from storage.photo_gc import Collected
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def with_console(app: App, senders: Mapping[str, ChannelSender]) -> dict[str, Ch
 
 
 async def deliver_outbox(app: App, senders: dict[str, ChannelSender], stopping: asyncio.Event) -> None:
-    await OutboxWorker(app.db, with_console(app, senders)).run(stopping)
+    await DeliveryWorker(app.db, with_console(app, senders)).run(stopping)
 
 
 async def collect_photos(app: App, now: datetime) -> Collected:
@@ -78,7 +78,7 @@ async def prune_processed_events(app: App) -> int:
     """Forget delivery ids older than PROCESSED_EVENTS_DAYS (issue 9 #7): each update leaves one row, and
     no platform redelivers after days. Returns how many were removed."""
     before = app.engine.clock() - timedelta(days=app.settings.processed_events_days)
-    removed = await app.db.run(lambda store: store.prune_events(before))
+    removed = await app.db.run(lambda store: store.events.prune(before))
     if removed:
         log.info("pruned %d processed events older than %s", removed, before.isoformat(timespec="seconds"))
     return removed

@@ -253,7 +253,7 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.tickets_command == "list":
             status = Status(args.status) if args.status else None
-            rows = app.db.run_sync(lambda store: store.list_tickets(status, args.limit))
+            rows = app.db.run_sync(lambda store: store.tickets.list(status, args.limit))
             if args.json:
                 print(json.dumps([ticket_row(t, tz) for t in rows], ensure_ascii=False, indent=2))
             else:
@@ -269,7 +269,7 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
                 if not rows:
                     print("no tickets")
             return 0
-        ticket = app.db.run_sync(lambda store: store.get_ticket(args.number))
+        ticket = app.db.run_sync(lambda store: store.tickets.get(args.number))
         if ticket is None:
             print(f"otklik: no ticket No. {args.number}", file=sys.stderr)
             return 1

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from core.domain.tickets import Action, Status, Ticket, TicketEvent
 from core.messages import Button, ChatRef, Location, Photo, Reply
 from core.municipality import Municipality
-from core.ports import StaffMember, Store
+from core.ports import StaffMember, UnitOfWork
 from core.texts import date, t
 
 WAITING = frozenset({Status.NEW, Status.ASSIGNED, Status.IN_PROGRESS, Status.REOPENED})
@@ -28,7 +28,7 @@ REJECT_REASONS = ("wrong_org", "duplicate", "not_municipal", "spam")
 class Tx:
     """What a change needs besides the ticket: the open transaction, the city and the time."""
 
-    store: Store
+    store: UnitOfWork
     municipality: Municipality
     now: datetime
 
@@ -145,7 +145,7 @@ def staff_card(
     lang = member.language
     taken = ""
     if ticket.taken_by is not None:
-        holder = tx.store.staff_by_id(ticket.taken_by)
+        holder = tx.store.staff.by_id(ticket.taken_by)
         taken = holder.name if holder is not None else ""
     shown = tuple(ticket.photos if photos is None else photos)
     return Reply(
@@ -181,11 +181,11 @@ def organisation_staff(
         return []
     if organisation == tx.municipality.dispatch:
         return dispatchers(tx, actor)
-    return _others(tx.store.staff_of(organisation), actor)
+    return _others(tx.store.staff.of(organisation), actor)
 
 
 def dispatchers(tx: Tx, actor: StaffMember | None = None) -> list[StaffMember]:
-    return _others(tx.store.dispatchers(), actor)
+    return _others(tx.store.staff.dispatchers(), actor)
 
 
 def resident_recipients(ticket: Ticket) -> list[tuple[ChatRef, str]]:
@@ -203,7 +203,7 @@ def resident(tx: Tx, ticket: Ticket, key: str, **params: object) -> None:
             "deadline": local_date(tx.municipality, lang, ticket.deadline),
             **params,
         }
-        tx.store.enqueue(
+        tx.store.outbox.enqueue(
             Reply(text=t(lang, key, **text_params), chat=chat, extra={"lang": lang}),
             tx.now,
         )
@@ -228,11 +228,11 @@ def reason_text(lang: str, data: dict[str, str]) -> str:
 def submitted(tx: Tx, number: int, organisation: str | None) -> None:
     """A ticket was just submitted: its organisation's staff, or the dispatchers, get the card."""
     members = organisation_staff(tx, organisation)
-    ticket = tx.store.get_ticket(number, with_events=False) if members else None
+    ticket = tx.store.tickets.get(number, with_events=False) if members else None
     if ticket is None:
         return
     for member in members:
-        tx.store.enqueue(staff_card(tx, member, ticket, "staff.headline.new"), tx.now)
+        tx.store.outbox.enqueue(staff_card(tx, member, ticket, "staff.headline.new"), tx.now)
 
 
 def announce(tx: Tx, before: Ticket, after: Ticket, event: TicketEvent, actor: StaffMember | None) -> None:
@@ -242,11 +242,11 @@ def announce(tx: Tx, before: Ticket, after: Ticket, event: TicketEvent, actor: S
         case Action.ASSIGN | Action.REROUTE:
             resident(tx, after, "notify.assigned" if event.action == Action.ASSIGN else "notify.rerouted")
             for member in organisation_staff(tx, after.organisation, actor):
-                tx.store.enqueue(staff_card(tx, member, after, "staff.headline.new"), tx.now)
+                tx.store.outbox.enqueue(staff_card(tx, member, after, "staff.headline.new"), tx.now)
         case Action.RETURN:
             resident(tx, after, "notify.returned")
             for member in dispatchers(tx, actor):
-                tx.store.enqueue(
+                tx.store.outbox.enqueue(
                     staff_card(
                         tx,
                         member,
@@ -264,7 +264,7 @@ def announce(tx: Tx, before: Ticket, after: Ticket, event: TicketEvent, actor: S
             _resolved(tx, after, event)
         case Action.REJECT:
             for chat, lang in resident_recipients(after):
-                tx.store.enqueue(
+                tx.store.outbox.enqueue(
                     Reply(
                         text=t(
                             lang, "notify.rejected", number=after.number, reason=reason_text(lang, event.data)
@@ -276,7 +276,7 @@ def announce(tx: Tx, before: Ticket, after: Ticket, event: TicketEvent, actor: S
                 )
         case Action.REOPEN:
             for member in organisation_staff(tx, after.organisation, actor):
-                tx.store.enqueue(
+                tx.store.outbox.enqueue(
                     staff_card(
                         tx,
                         member,
@@ -290,7 +290,7 @@ def announce(tx: Tx, before: Ticket, after: Ticket, event: TicketEvent, actor: S
         case Action.RATE:
             resolver = last_resolver(tx, before)
             if resolver is not None:
-                tx.store.enqueue(
+                tx.store.outbox.enqueue(
                     Reply(
                         text=t(
                             resolver.language,
@@ -306,7 +306,7 @@ def announce(tx: Tx, before: Ticket, after: Ticket, event: TicketEvent, actor: S
         case Action.CLOSE:
             until = (after.resolved_at or tx.now) + REOPEN_WINDOW
             for chat, lang in resident_recipients(after):
-                tx.store.enqueue(
+                tx.store.outbox.enqueue(
                     Reply(
                         text=t(
                             lang,
@@ -327,7 +327,7 @@ def announce(tx: Tx, before: Ticket, after: Ticket, event: TicketEvent, actor: S
             members = [*organisation_staff(tx, after.organisation), *dispatchers(tx)]
             for member in _others(members, None):
                 lang = member.language
-                tx.store.enqueue(
+                tx.store.outbox.enqueue(
                     Reply(
                         text=t(
                             lang,
@@ -351,7 +351,7 @@ def announce(tx: Tx, before: Ticket, after: Ticket, event: TicketEvent, actor: S
 def _resolved(tx: Tx, ticket: Ticket, event: TicketEvent) -> None:
     for chat, lang in resident_recipients(ticket):
         comment = t(lang, "notify.resolved_comment", comment=event.comment) if event.comment else ""
-        tx.store.enqueue(
+        tx.store.outbox.enqueue(
             Reply(
                 text=t(
                     lang,
@@ -372,5 +372,5 @@ def _resolved(tx: Tx, ticket: Ticket, event: TicketEvent) -> None:
 def last_resolver(tx: Tx, ticket: Ticket) -> StaffMember | None:
     for event in reversed(ticket.events):
         if event.action == Action.RESOLVE and event.actor.startswith("staff:"):
-            return tx.store.staff_by_id(int(event.actor.removeprefix("staff:")))
+            return tx.store.staff.by_id(int(event.actor.removeprefix("staff:")))
     return None

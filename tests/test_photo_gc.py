@@ -117,8 +117,8 @@ async def test_cancelled_drafts_lose_their_photos_tickets_resolutions_and_live_d
     event = TicketEvent(Action.COMMENT, NOW, "test", Status.RESOLVED, Status.RESOLVED, "", (event_sha,))
 
     def refer(store) -> None:  # type: ignore[no-untyped-def]
-        store.enqueue(Reply(text="photo for you", photos=(Photo(outbox_sha),), chat=stranger), NOW)
-        store.add_event(number, event)
+        store.outbox.enqueue(Reply(text="photo for you", photos=(Photo(outbox_sha),), chat=stranger), NOW)
+        store.tickets.add_event(number, event)
         remember_remote_photo_id(store.conn, "telegram", cancelled[0], "AgAD-cancelled")
 
     await db.run(refer)
@@ -129,7 +129,7 @@ async def test_cancelled_drafts_lose_their_photos_tickets_resolutions_and_live_d
     assert collected.photos == len(cancelled)
     assert await rows(db) == kept == files(photos)
     assert await db.run(lambda store: remote_photo_id(store.conn, "telegram", cancelled[0])) is None
-    ticket = await db.run(lambda store: store.get_ticket(number))
+    ticket = await db.run(lambda store: store.tickets.get(number))
     assert ticket is not None and ticket.photos == (ticket_sha,)
     assert ticket.resolution_photos == (resolution_sha,)
 

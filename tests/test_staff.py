@@ -24,7 +24,7 @@ def buttons(reply: Reply) -> list[str]:
 
 
 async def ticket_of(engine: Engine, number: int):  # type: ignore[no-untyped-def]
-    return await engine.db.run(lambda store: store.get_ticket(number))
+    return await engine.db.run(lambda store: store.tickets.get(number))
 
 
 async def test_invite_codes_are_single_use_and_expire(engine: Engine) -> None:
@@ -52,7 +52,7 @@ async def test_invite_codes_are_single_use_and_expire(engine: Engine) -> None:
 
     dispatcher = Staff(engine, "d1", name="Диспетчер")
     await dispatcher.join("dispatch", "dispatcher")
-    members = await engine.db.run(lambda store: store.all_staff())
+    members = await engine.db.run(lambda store: store.staff.all())
     assert [(m.organisation, m.role) for m in members] == [(ROADS, "staff"), ("dispatch", "dispatcher")]
 
 

@@ -29,7 +29,7 @@ async def resolved_ticket(engine: Engine, photos: PhotoStore) -> tuple[Resident,
 
 
 async def ticket(engine: Engine, number: int):  # type: ignore[no-untyped-def]
-    return await engine.db.run(lambda store: store.get_ticket(number))
+    return await engine.db.run(lambda store: store.tickets.get(number))
 
 
 async def test_rating_closes_once_and_tells_the_resolver(engine: Engine, photos: PhotoStore) -> None:

@@ -70,7 +70,9 @@ class Pace:
         self.tat = max(self.tat, now + seconds + self.tolerance)
 
 
-class RateLimiter:
+class TelegramPacer:
+    """Telegram's two limits at once: messages per chat and messages per bot (a burst allowed on each)."""
+
     def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self.clock = clock
@@ -180,7 +182,7 @@ class TelegramSender:
         self.api = api
         self.photos = photos
         self.limits = limits or Limits()
-        self.limiter = RateLimiter(self.limits)
+        self.limiter = TelegramPacer(self.limits)
         self.default_language = default_language
         self.codec = CallbackCodec()
         self.keyboards = ReplyKeyboards()

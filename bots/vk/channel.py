@@ -40,7 +40,7 @@ from bots.errors import SetupError
 from bots.failures import is_transient
 from bots.photos import ingest_photo
 from bots.vk.render import CURRENT_CLIENT
-from bots.vk.sender import NETWORK_ERRORS, BadResponse, RateLimiter, VkApi, VkSender
+from bots.vk.sender import NETWORK_ERRORS, BadResponse, RequestWindow, VkApi, VkSender
 from bots.vk.translate import (
     CHANNEL,
     MESSAGE_EVENT,
@@ -148,7 +148,7 @@ class VkChannel:
         confirmation_code: str = "",
         secret: str = "",
         wait: int = 25,
-        limiter: RateLimiter | None = None,
+        limiter: RequestWindow | None = None,
         backoff: float = 0.5,
     ) -> None:
         self.engine = engine

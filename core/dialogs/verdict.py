@@ -35,7 +35,7 @@ def actor(ctx: Ctx) -> str:
 
 
 def own_ticket(ctx: Ctx, number: int) -> Ticket | list[Reply]:
-    ticket = ctx.store.lock_ticket(number)
+    ticket = ctx.store.tickets.lock(number)
     if ticket is None or not is_author(ctx, ticket):
         return [ctx.reply("verdict.not_yours")]
     return ticket
