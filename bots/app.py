@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -18,10 +19,12 @@ from storage.database import Database
 from storage.geocoding import build_geocoder
 from storage.migrate import upgrade
 from storage.municipality_store import load_municipality, save_municipality
+from storage.photo_gc import Collected, collect_unused
 from storage.photos import PhotoStore
 from storage.store import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
+__all__ = ["App", "Collected", "build_app"]
 
 
 class NotConfigured(SetupError):
@@ -37,6 +40,10 @@ class App:
 
     def close(self) -> None:
         self.db.close()
+
+    async def collect_photos(self, now: datetime, grace: timedelta) -> Collected:
+        """Photos nothing refers to, `grace` after their latest upload: file and row removed."""
+        return await collect_unused(self.db, self.photos, now, grace)
 
 
 def prepare_database(settings: Settings) -> None:

@@ -11,14 +11,12 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from bots.app import App
+from bots.app import App, Collected
 from bots.console_outbox import CHANNEL as CONSOLE
 from bots.console_outbox import ConsoleSender
 from bots.delivery import DeliveryWorker
-from bots.photos import collect_unused
 from core.jobs import run_timers
 from core.ports import ChannelSender
-from storage.photo_gc import Collected
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +41,7 @@ async def deliver_outbox(app: App, senders: dict[str, ChannelSender], stopping: 
 
 async def collect_photos(app: App, now: datetime) -> Collected:
     """Photos nothing refers to, `PHOTO_GC_HOURS` after their latest upload: file and row removed."""
-    return await collect_unused(app.db, app.photos, now, timedelta(hours=app.settings.photo_gc_hours))
+    return await app.collect_photos(now, timedelta(hours=app.settings.photo_gc_hours))
 
 
 async def lifecycle_timers(app: App, senders: dict[str, ChannelSender], stopping: asyncio.Event) -> None:

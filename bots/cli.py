@@ -23,7 +23,6 @@ from bots.background import console_with_jobs
 from bots.console import ConsoleChannel
 from bots.errors import SetupError
 from bots.logging_setup import install_redaction
-from bots.photos import collect_unused
 from bots.reports import shown, stats_document, stats_lines, ticket_document, ticket_row
 from bots.runner import configured_channels, serve
 from bots.settings import Settings, describe_errors
@@ -31,6 +30,7 @@ from core.domain.tickets import Status
 from core.municipality import ConfigError
 from storage.database import Database
 from storage.migrate import current_revision, revisions_between, upgrade
+from storage.photo_gc import collect_unused
 
 log = logging.getLogger(__name__)
 TIMES = ("created_at", "deadline", "resolved_at")

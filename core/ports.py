@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from core.domain.tickets import Status, Ticket, TicketEvent
@@ -287,3 +288,79 @@ class ChannelSender(Protocol):
 
     async def deliver(self, message: OutgoingMessage) -> None:
         """Send it, or raise DeliveryError. Photos are read from the photo store by sha256."""
+
+
+# --- photos: the content-addressed photo store, and what the adapters record about photos ----------------
+class PhotoNotFound(KeyError, FileNotFoundError):
+    """Both a KeyError (unknown address) and a FileNotFoundError, so either `except` reads naturally."""
+
+    def __str__(self) -> str:
+        return f"no stored photo {self.args[0]}" if self.args else "no stored photo"
+
+
+class PhotoRejected(ValueError):
+    """The bytes cannot become a stored photo; the message is for logs, not for residents."""
+
+
+class PhotoTooLarge(PhotoRejected):
+    """More bytes than accepted."""
+
+
+class PhotoTooManyPixels(PhotoRejected):
+    """More pixels than accepted, refused from the header before anything is decoded."""
+
+
+class NotAnImage(PhotoRejected):
+    pass
+
+
+class UnsupportedFormat(NotAnImage):
+    """A picture, but in a format whose decoder we do not run on untrusted bytes (TIFF, BMP, PSD, …)."""
+
+
+class StoredPhotoFile(Protocol):
+    sha256: str
+    path: Path
+
+
+class Photos(Protocol):
+    """Photos stored content-addressed (sha256): what adapters save from users and read to re-upload."""
+
+    def store(self, data: bytes) -> StoredPhotoFile:
+        """Validate, normalise and keep the picture; raises a `PhotoRejected`."""
+
+    def read(self, sha256: str) -> bytes:
+        """The stored bytes; raises PhotoNotFound."""
+
+    def exists(self, sha256: str) -> bool: ...
+
+
+class PhotoRegistry(Protocol):
+    def register(self, stored: Any, *, now: datetime | None = None) -> bool:
+        """Record a stored photo (so the collector keeps it while referenced); True when it was new."""
+
+
+class ChannelPhotoIds(Protocol):
+    """The platform's id of a photo already uploaded to a channel, so later messages reuse it."""
+
+    def get(self, channel: str, sha256: str) -> str | None: ...
+
+    def remember(self, channel: str, sha256: str, remote_id: str) -> None:
+        """Keep the first id recorded: two workers uploading one photo at once both succeed, one id wins."""
+
+
+class ConsoleInbox(Protocol):
+    """What delivery left for a console user, until `otklik chat` shows it."""
+
+    def append(self, chat_id: str, payload: dict[str, Any], at: datetime) -> None: ...
+
+    def take_unread(self, chat_id: str, at: datetime) -> list[dict[str, Any]]:
+        """Unread messages of this user, oldest first, now marked read."""
+
+
+class AdapterUnitOfWork(UnitOfWork, Protocol):
+    """The unit of work as channel adapters see it: the core's ports and the photo bookkeeping."""
+
+    photo_registry: PhotoRegistry
+    channel_photos: ChannelPhotoIds
+    console_inbox: ConsoleInbox

@@ -7,7 +7,7 @@ Writing
 
 Rows (table `outbox`)
     channel, chat_id, user_id  the recipient, as a `ChatRef`
-    payload                    JSON, `encode_reply` below:
+    payload                    JSON, `encode_reply` (core/payload.py):
         {"v": 1,
          "text": "…",                               always present, may be long (up to ~3,500 characters)
          "buttons": [[["label", "data"], …], …],    rows of inline buttons; data ≤ 64 bytes, e.g. "st:take:12"
@@ -60,56 +60,27 @@ Delivery (bots/delivery.py, `DeliveryWorker`, through the `SqlOutbox` methods be
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from core.messages import ChatRef, Location, Photo, Reply
+from core.messages import ChatRef, Reply
+from core.payload import PAYLOAD_VERSION, decode_reply, encode_reply
 from core.ports import OutgoingMessage
 from storage.repository import Repository
 from storage.tables import OutboxRow
 
 outbox = OutboxRow.__table__
-PAYLOAD_VERSION = 1
+__all__ = ["PAYLOAD_VERSION", "SqlOutbox", "decode_reply", "encode_reply"]
 
 
 def _utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
-
-
-# --- payload ---------------------------------------------------------------------------------------------
-def encode_reply(reply: Reply) -> dict[str, Any]:
-    return {
-        "v": PAYLOAD_VERSION,
-        "text": reply.text,
-        "buttons": [[[label, data] for label, data in row] for row in reply.buttons],
-        "photos": [p.sha256 for p in reply.photos],
-        "location": (
-            {"lat": reply.location.lat, "lon": reply.location.lon} if reply.location is not None else None
-        ),
-        "ask_location": reply.ask_location,
-        "extra": dict(reply.extra),
-    }
-
-
-def decode_reply(chat: ChatRef, payload: Mapping[str, Any]) -> Reply:
-    location = payload.get("location")
-    return Reply(
-        text=str(payload.get("text", "")),
-        buttons=tuple(
-            tuple((str(label), str(data)) for label, data in row) for row in payload.get("buttons", ())
-        ),
-        ask_location=bool(payload.get("ask_location", False)),
-        photos=tuple(Photo(sha) for sha in payload.get("photos", ())),
-        location=Location(float(location["lat"]), float(location["lon"])) if location else None,
-        chat=chat,
-        extra={str(k): str(v) for k, v in (payload.get("extra") or {}).items()},
-    )
 
 
 def _heads(channels: Sequence[str]) -> tuple[Any, Any]:

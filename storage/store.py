@@ -15,7 +15,10 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql
 
 from core.messages import ChatRef
+from storage.channel_photos import SqlChannelPhotos
+from storage.console_inbox import SqlConsoleInbox
 from storage.outbox import SqlOutbox
+from storage.photos import SqlPhotoRegistry
 from storage.places import SqlSupporters
 from storage.repository import Repository
 from storage.staff_store import SqlStaff
@@ -144,6 +147,10 @@ class SqlUnitOfWork:
         self.staff = SqlStaff(self)
         self.supporters = SqlSupporters(self)
         self.outbox = SqlOutbox(self)
+        # what channel adapters record about photos (`AdapterUnitOfWork`)
+        self.photo_registry = SqlPhotoRegistry(self)
+        self.channel_photos = SqlChannelPhotos(self)
+        self.console_inbox = SqlConsoleInbox(self)
 
     @property
     def raw(self) -> Any:

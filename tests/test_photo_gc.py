@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bots.app import App
 from bots.background import lifecycle_timers
-from bots.photos import collect_unused, ingest_photo
+from bots.photos import ingest_photo
 from bots.settings import Settings
 from core.domain.tickets import Action, Status, TicketEvent
 from core.engine import Engine
@@ -22,7 +22,7 @@ from core.municipality import Municipality
 from storage.channel_photos import remember_remote_photo_id, remote_photo_id
 from storage.database import Database
 from storage.migrate import upgrade
-from storage.photo_gc import Collected, delete_unreferenced, finish, registered, set_aside
+from storage.photo_gc import Collected, collect_unused, delete_unreferenced, finish, registered, set_aside
 from storage.photos import PhotoStore, StoredPhoto, register_photo
 from storage.tables import PhotoRow
 from tests.conftest import NOW

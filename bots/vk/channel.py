@@ -56,9 +56,8 @@ from bots.vk.translate import (
 )
 from core.engine import Engine
 from core.messages import NOT_KEPT, ChatRef, Incoming, Photo, Reply
+from core.ports import Database, Photos
 from core.texts import normalise_language, t
-from storage.database import Database
-from storage.photos import PhotoStore
 
 if TYPE_CHECKING:
     from bots.app import App
@@ -139,7 +138,7 @@ class VkChannel:
         self,
         engine: Engine,
         db: Database,
-        photos: PhotoStore,
+        photos: Photos,
         *,
         token: str,
         data_dir: Path,
