@@ -3,7 +3,10 @@
 `store.get_ticket(7)` becomes `store.tickets.get(7)`, and so on. Idempotent: a rewritten call no longer
 matches, so running it twice changes nothing. Run it over trees merged after the ports split:
 
-    python rename_store.py core bots tests bench
+    python rename_store.py core bots tests bench && ruff check --fix . && ruff format .
+
+It also renames the `Store` protocol to `UnitOfWork` in modules importing it from core.ports, and imports the
+`Geocoder` protocol from core.ports instead of core.geo.
 """
 
 from __future__ import annotations
@@ -71,11 +74,24 @@ STORE_NAME = re.compile(r"(?<![\w.`])Store\b(?![.`])")
 """The protocol's old name, in a module importing it from core.ports (imports and annotations)."""
 
 
+GEO_IMPORT = re.compile(r"^from core\.geo import (.*)$", re.MULTILINE)
+"""The geocoder port moved from core/geo.py to core/ports.py; `ruff check --fix` merges the imports after."""
+
+
+def _geocoder_from_ports(m: re.Match[str]) -> str:
+    names = [n.strip() for n in m.group(1).split(",")]
+    if "Geocoder" not in names:
+        return m.group(0)
+    rest = [n for n in names if n != "Geocoder"]
+    moved = "from core.ports import Geocoder"
+    return f"from core.geo import {', '.join(rest)}\n{moved}" if rest else moved
+
+
 def rewrite(source: str) -> str:
     source = CALL.sub(lambda m: f"{m.group(1)}.{RENAMES[m.group(2)]}(", source)
     if STORE_IMPORT.search(source):
         source = STORE_NAME.sub("UnitOfWork", source)
-    return source
+    return GEO_IMPORT.sub(_geocoder_from_ports, source)
 
 
 def main(roots: list[str]) -> int:
