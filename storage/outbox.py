@@ -46,16 +46,10 @@ The ChannelSender contract (core/ports.py) — what a Telegram or VK adapter imp
     (seconds between messages to one chat: 1.0, 0 for the console). `otklik outbox flush` builds
     senders of configured channels without starting them: `deliver` must open what it needs lazily.
 
-Delivery (bots/delivery.py, `DeliveryWorker`, through the `SqlOutbox` methods below)
-    Claims due rows in batches — `FOR UPDATE SKIP LOCKED` on PostgreSQL so several workers share the queue,
-    the single writer on SQLite — taking at most one row per chat, the oldest pending one, so each chat gets
-    its messages in order and never two at once. After a success the chat's next rows wait `chat_interval`
-    (stored in `next_attempt_at`, so it holds across processes); a per-channel limiter spaces calls to
-    `max_per_second`. Failures back off exponentially (base × 2^(n−1), capped) until the channel next
-    succeeds, or wait `retry_after` when the platform said so (that wait is kept: it is the platform's
-    rule); after `max_attempts` failures, or a permanent one, the row is dead
-    (`otklik outbox list --failed`). Delivery is at least once: a crash between sending and recording sends
-    the message again after the lease.
+Delivery
+    bots/delivery.py (`DeliveryWorker`) claims, delivers and records outcomes through the `SqlOutbox` methods
+    below: `claim` (FOR UPDATE SKIP LOCKED on PostgreSQL, one row per chat), `renew_lease`, `mark_sent`,
+    `mark_failed`, `next_due`; `entries` and `status_counts` serve `otklik outbox list|flush`.
 """
 
 from __future__ import annotations
