@@ -110,7 +110,7 @@ async def main() -> None:
                 gc.collect()
                 open_rss = rss_bytes()
         elapsed = time.perf_counter() - started
-        tickets = await db.run(lambda store: len(store.list_tickets(limit=10**9)))
+        tickets = await db.run(lambda store: len(store.tickets.list(limit=10**9)))
         db.close()
 
     updates = len(latencies)

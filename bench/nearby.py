@@ -32,7 +32,7 @@ from core.municipality_file import load_toml_file
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.municipality_store import save_municipality
-from storage.store import SqlStore, sqlite_timestamp
+from storage.store import SqlUnitOfWork, sqlite_timestamp
 
 OPEN_SHARE = 0.15
 OPEN = ("new", "assigned", "in_progress", "reopened")
@@ -114,11 +114,11 @@ def main() -> None:
             rng.shuffle(points)
             gc.collect()
 
-            def lookups(store: SqlStore, points=points) -> tuple[list[float], list[float], int]:  # type: ignore[no-untyped-def]
+            def lookups(store: SqlUnitOfWork, points=points) -> tuple[list[float], list[float], int]:  # type: ignore[no-untyped-def]
                 times, empty, found = [], [], 0
                 for category, sub, lat, lon in points:
                     t0 = time.perf_counter()
-                    n = len(store.nearby_tickets(category, sub, lat, lon, radius[sub], 3))
+                    n = len(store.tickets.nearby(category, sub, lat, lon, radius[sub], 3))
                     elapsed = time.perf_counter() - t0
                     times.append(elapsed)
                     if n == 0:

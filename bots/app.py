@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -12,17 +13,19 @@ from bots.errors import SetupError
 from bots.settings import Settings
 from core.demo import DEMO_CONFIG_PATH
 from core.engine import Engine
-from core.geo import Geocoder
 from core.municipality import Municipality
 from core.municipality_file import load_toml_file
+from core.ports import Geocoder
 from storage.database import Database
 from storage.geocoding import build_geocoder
 from storage.migrate import upgrade
 from storage.municipality_store import load_municipality, save_municipality
+from storage.photo_gc import Collected, collect_unused
 from storage.photos import PhotoStore
-from storage.store import SqlStore
+from storage.store import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
+__all__ = ["App", "Collected", "build_app"]
 
 
 class NotConfigured(SetupError):
@@ -38,6 +41,10 @@ class App:
 
     def close(self) -> None:
         self.db.close()
+
+    async def collect_photos(self, now: datetime, grace: timedelta) -> Collected:
+        """Photos nothing refers to, `grace` after their latest upload: file and row removed."""
+        return await collect_unused(self.db, self.photos, now, grace)
 
 
 def prepare_database(settings: Settings) -> None:
@@ -61,7 +68,7 @@ def load_config_file(db: Database, path: Path) -> tuple[Municipality, bool]:
     return municipality, changed
 
 
-def _session(store: SqlStore) -> Session:
+def _session(store: SqlUnitOfWork) -> Session:
     return Session(bind=store.conn, join_transaction_mode="create_savepoint")
 
 

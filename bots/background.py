@@ -11,14 +11,12 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from bots.app import App
+from bots.app import App, Collected
 from bots.console import CHANNEL as CONSOLE
 from bots.console.sender import ConsoleSender
-from bots.photos import collect_unused
+from bots.delivery import DeliveryWorker
 from core.jobs import run_timers
 from core.ports import ChannelSender
-from storage.outbox import OutboxWorker
-from storage.photo_gc import Collected
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +36,12 @@ def with_console(app: App, senders: Mapping[str, ChannelSender]) -> dict[str, Ch
 
 
 async def deliver_outbox(app: App, senders: dict[str, ChannelSender], stopping: asyncio.Event) -> None:
-    await OutboxWorker(app.db, with_console(app, senders)).run(stopping)
+    await DeliveryWorker(app.db, with_console(app, senders)).run(stopping)
 
 
 async def collect_photos(app: App, now: datetime) -> Collected:
     """Photos nothing refers to, `PHOTO_GC_HOURS` after their latest upload: file and row removed."""
-    return await collect_unused(app.db, app.photos, now, timedelta(hours=app.settings.photo_gc_hours))
+    return await app.collect_photos(now, timedelta(hours=app.settings.photo_gc_hours))
 
 
 async def lifecycle_timers(app: App, senders: dict[str, ChannelSender], stopping: asyncio.Event) -> None:
@@ -78,7 +76,7 @@ async def prune_processed_events(app: App) -> int:
     """Forget delivery ids older than PROCESSED_EVENTS_DAYS (issue 9 #7): each update leaves one row, and
     no platform redelivers after days. Returns how many were removed."""
     before = app.engine.clock() - timedelta(days=app.settings.processed_events_days)
-    removed = await app.db.run(lambda store: store.prune_events(before))
+    removed = await app.db.run(lambda store: store.events.prune(before))
     if removed:
         log.info("pruned %d processed events older than %s", removed, before.isoformat(timespec="seconds"))
     return removed

@@ -23,7 +23,6 @@ from bots.background import console_with_jobs
 from bots.console.channel import ConsoleChannel
 from bots.errors import SetupError
 from bots.logging_setup import install_redaction
-from bots.photos import collect_unused
 from bots.reports import shown, stats_document, stats_lines, ticket_document, ticket_row
 from bots.runner import configured_channels, serve
 from bots.settings import Settings, describe_errors
@@ -31,6 +30,7 @@ from core.domain.tickets import Status
 from core.municipality import ConfigError
 from storage.database import Database
 from storage.migrate import current_revision, revisions_between, upgrade
+from storage.photo_gc import collect_unused
 
 log = logging.getLogger(__name__)
 TIMES = ("created_at", "deadline", "resolved_at")
@@ -253,7 +253,7 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.tickets_command == "list":
             status = Status(args.status) if args.status else None
-            rows = app.db.run_sync(lambda store: store.list_tickets(status, args.limit))
+            rows = app.db.run_sync(lambda store: store.tickets.list(status, args.limit))
             if args.json:
                 print(json.dumps([ticket_row(t, tz) for t in rows], ensure_ascii=False, indent=2))
             else:
@@ -269,7 +269,7 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
                 if not rows:
                     print("no tickets")
             return 0
-        ticket = app.db.run_sync(lambda store: store.get_ticket(args.number))
+        ticket = app.db.run_sync(lambda store: store.tickets.get(args.number))
         if ticket is None:
             print(f"otklik: no ticket No. {args.number}", file=sys.stderr)
             return 1

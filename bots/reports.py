@@ -8,9 +8,8 @@ from typing import Any
 
 from core.domain.policy import is_overdue
 from core.domain.tickets import Ticket
-from core.ports import TicketSummary
+from core.ports import TicketSummary, UnitOfWork
 from core.stats import compute
-from storage.store import SqlStore
 
 SHOWN = "%Y-%m-%d %H:%M %Z"
 """How the CLI prints a moment for people: the city's local time with its zone (`2026-12-01 10:00 +08`)."""
@@ -84,9 +83,9 @@ def ticket_document(t: Ticket, tz: tzinfo = UTC) -> dict[str, Any]:
     }
 
 
-def stats_document(store: SqlStore, now: datetime | None = None) -> dict[str, Any]:
+def stats_document(store: UnitOfWork, now: datetime | None = None) -> dict[str, Any]:
     """Counts and the response, resolution, rating and reopen figures of core/stats.py."""
-    tickets, events = store.stats_rows()
+    tickets, events = store.tickets.stats_rows()
     return compute(tickets, events, now or datetime.now(UTC))
 
 

@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo
 
 from bots.app import App, build_app
 from bots.background import with_console
+from bots.delivery import DeliveryWorker, FlushReport
 from bots.reports import iso, shown
 from bots.runner import Channel, configured_channels
 from bots.settings import Settings
 from core.staffing import ROLES, InviteError, create_invite
-from storage.outbox import FlushReport, OutboxWorker, list_entries
 
 
 def add_commands(sub: Any) -> None:
@@ -123,7 +123,7 @@ def _invite(app: App, args: argparse.Namespace) -> int:
 
 
 def _staff_list(app: App, everyone: bool, as_json: bool) -> int:
-    members = app.db.run_sync(lambda store: store.all_staff(removed=everyone))
+    members = app.db.run_sync(lambda store: store.staff.all(removed=everyone))
     municipality = app.engine.municipality
     rows = [
         {
@@ -163,7 +163,7 @@ def _staff_remove(app: App, person: str, as_json: bool) -> int:
     now = datetime.now(UTC)
 
     def remove(store: Any) -> tuple[str, Any, int, list[int]]:
-        found = store.find_staff(person)
+        found = store.staff.find(person)
         if not found:
             return "unknown", None, 0, []
         if len({m.id for m in found}) > 1 and found[1].removed_at is None:
@@ -171,8 +171,8 @@ def _staff_remove(app: App, person: str, as_json: bool) -> int:
         member = found[0]
         if member.removed_at is not None:
             return "already", member, 0, []
-        dropped = store.remove_staff(member.id, now)
-        return "removed", member, dropped, store.tickets_held_by(member.id)
+        dropped = store.staff.remove(member.id, now)
+        return "removed", member, dropped, store.tickets.held_by(member.id)
 
     outcome, member, dropped, held = app.db.run_sync(remove)
     if outcome == "unknown":
@@ -225,7 +225,7 @@ async def _flush_async(
     app: App, senders: dict[str, Any], channels: list[Channel], linger: float
 ) -> FlushReport:
     try:
-        return await OutboxWorker(app.db, senders).flush(linger=linger)
+        return await DeliveryWorker(app.db, senders).flush(linger=linger)
     finally:
         for channel in channels:  # built, never started: let them close their HTTP sessions
             with contextlib.suppress(Exception):
@@ -235,7 +235,7 @@ async def _flush_async(
 def _outbox_list(app: App, args: argparse.Namespace) -> int:
     tz = ZoneInfo(app.engine.municipality.timezone)
     statuses = ("dead",) if args.failed else ()  # () = every status
-    entries = app.db.run_sync(lambda store: list_entries(store, statuses, args.limit))
+    entries = app.db.run_sync(lambda store: store.outbox.entries(statuses, args.limit))
     if args.json:
         doc = [
             {

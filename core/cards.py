@@ -91,7 +91,7 @@ def staff_card(
     """A ticket card for a staff member, with the name of whoever holds the ticket read from the store."""
     taken = ""
     if ticket.taken_by is not None:
-        holder = tx.store.staff_by_id(ticket.taken_by)
+        holder = tx.store.staff.by_id(ticket.taken_by)
         taken = holder.name if holder is not None else ""
     lang = member.language
     return card(

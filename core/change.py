@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.municipality import Municipality
-from core.ports import Store
+from core.ports import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
 class Tx:
     """What a change needs besides the ticket: the open transaction, the city and the time."""
 
-    store: Store
+    store: UnitOfWork
     municipality: Municipality
     now: datetime

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from core.geo import Lookup
 from core.messages import Button, ChatRef, Incoming, Reply
 from core.municipality import Municipality
-from core.ports import Store
+from core.ports import UnitOfWork
 from core.texts import date, t
 
 
@@ -35,7 +35,7 @@ class Refusal(Exception):
 
 @dataclass(slots=True)
 class Ctx:
-    store: Store
+    store: UnitOfWork
     municipality: Municipality
     state: dict[str, Any]
     chat: ChatRef

@@ -21,12 +21,12 @@ from core.context import Ctx, Refusal
 from core.dialogs import menu, place, registry
 from core.dialogs.dialog import Dialog, begin, end
 from core.dialogs.steps import DIALOG_KEY, current_step, input_kind, run_step, unsupported_reply
-from core.geo import DEFAULT_TIMEOUT, Geocoder, Lookup, run_lookup
+from core.geo import DEFAULT_TIMEOUT, Lookup, run_lookup
 from core.messages import ChatRef, Incoming, Reply
 from core.municipality import Municipality
 from core.normalise import normalise_incoming
 from core.photo_limits import MAX_PHOTOS
-from core.ports import Database, Store
+from core.ports import Database, Geocoder, UnitOfWork
 from core.texts import LANGUAGES, normalise_language, t
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,8 @@ class Engine:
         wanted); nothing is saved. For a channel whose buttons do not survive a restart (the console)."""
         return await self.db.run(partial(self._pending, chat, menu_when_idle=menu_when_idle))
 
-    def _pending(self, chat: ChatRef, store: Store, *, menu_when_idle: bool) -> tuple[str, list[Reply]]:
-        state = store.load_dialog(chat) or {"lang": self.default_language}
+    def _pending(self, chat: ChatRef, store: UnitOfWork, *, menu_when_idle: bool) -> tuple[str, list[Reply]]:
+        state = store.dialogs.load(chat) or {"lang": self.default_language}
         ctx = Ctx(
             store,
             self.municipality,
@@ -131,13 +131,15 @@ class Engine:
             return ctx.lang, []
         return ctx.lang, in_language(self._reask(ctx), ctx.lang)
 
-    def step(self, incoming: Incoming, store: Store, *, lookups: list[Lookup] | None = None) -> list[Reply]:
+    def step(
+        self, incoming: Incoming, store: UnitOfWork, *, lookups: list[Lookup] | None = None
+    ) -> list[Reply]:
         now = self.clock()
         chat = incoming.chat
-        fresh = not incoming.event_key or store.claim_event(
+        fresh = not incoming.event_key or store.events.claim(
             chat.channel, incoming.bot, incoming.event_key, now
         )
-        state = store.load_dialog(chat) or {
+        state = store.dialogs.load(chat) or {
             "lang": normalise_language(incoming.language, self.default_language)
         }
         ctx = Ctx(
@@ -159,7 +161,7 @@ class Engine:
         replies = in_language(self._dispatch(ctx, incoming), ctx.lang)
         if incoming.event_key and incoming.geocoded is None:
             state[LAST_EVENT] = f"{incoming.bot}:{incoming.event_key}"
-        store.save_dialog(chat, state, now)
+        store.dialogs.save(chat, state, now)
         if lookups is not None:  # a retried transaction replaces what an earlier attempt asked for
             lookups[:] = ctx.lookups
         return replies
@@ -171,7 +173,7 @@ class Engine:
         if incoming.event_key:
             chat, now = incoming.chat, self.clock()
             await self.db.run(
-                lambda store: store.claim_event(chat.channel, incoming.bot, incoming.event_key, now)
+                lambda store: store.events.claim(chat.channel, incoming.bot, incoming.event_key, now)
             )
 
     async def seen(self, chat: ChatRef, bot: str, event_key: str) -> bool:
@@ -179,7 +181,7 @@ class Engine:
         before side effects of their own — answering a button press, downloading photos — so a repeat has
         none. Not a claim: an update that fails after this check must still be handled on its redelivery."""
         return bool(event_key) and await self.db.run(
-            lambda store: store.event_seen(chat.channel, bot, event_key)
+            lambda store: store.events.seen(chat.channel, bot, event_key)
         )
 
     def _repeated(self, ctx: Ctx, incoming: Incoming) -> list[Reply]:
@@ -200,8 +202,8 @@ class Engine:
         twenty photos sent at the main menu do not become twenty files. Read-only."""
         return await self.db.run(partial(self._wants_photos, chat))
 
-    def _wants_photos(self, chat: ChatRef, store: Store) -> bool:
-        state = store.load_dialog(chat)
+    def _wants_photos(self, chat: ChatRef, store: UnitOfWork) -> bool:
+        state = store.dialogs.load(chat)
         if not state:
             return False
         return self._takes_photos(

@@ -1,4 +1,5 @@
-"""Places: the geocoder port, the lookups a dialog step asks for, and small geometry helpers (DESIGN.md §7).
+"""Places: the lookups a dialog step asks for, and small geometry helpers (DESIGN.md §7); the
+`Geocoder` port itself lives with the other ports in core/ports.py.
 
 The engine's step is synchronous and runs inside one database transaction, so a step never calls the
 geocoder. It records what it wants to know as a `Lookup` (in `Ctx.lookups`, and its id in the dialog
@@ -13,10 +14,11 @@ import asyncio
 import logging
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from core.municipality import Municipality
+    from core.ports import Geocoder
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +58,6 @@ class Bounds:
 
 class GeocoderError(Exception):
     """The geocoder could not answer (unavailable, refused, timed out, over its rate limit)."""
-
-
-class Geocoder(Protocol):
-    """Async geocoding. Adapters live in storage/ (geopy); `None` instead of a geocoder means off."""
-
-    async def reverse(self, lat: float, lon: float, language: str) -> Place | None:
-        """The address at a point; None when there is none. Raises GeocoderError when it cannot say."""
-
-    async def search(self, query: str, language: str, bounds: Bounds, limit: int) -> list[Place]:
-        """Places matching a typed address, restricted to `bounds`, best first; [] when nothing matches.
-        Raises GeocoderError when it cannot say."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from core.domain.policy import AUTOCLOSE_AFTER, is_overdue
 from core.domain.tickets import Action, IllegalTransition, Status, Ticket
 from core.lifecycle import Tx
 from core.municipality import Municipality
-from core.ports import Store
+from core.ports import UnitOfWork
 
 BATCH = 500
 
@@ -20,7 +20,7 @@ def _each(tx: Tx, numbers: Sequence[int], still: Callable[[Ticket], bool], actio
     """Apply `action` to each ticket that, once locked, still qualifies; skip those that moved on."""
     done: list[int] = []
     for number in numbers:
-        ticket = tx.store.lock_ticket(number)
+        ticket = tx.store.tickets.lock(number)
         if ticket is None or not still(ticket):
             continue
         try:
@@ -31,30 +31,32 @@ def _each(tx: Tx, numbers: Sequence[int], still: Callable[[Ticket], bool], actio
     return done
 
 
-def auto_close(store: Store, municipality: Municipality, now: datetime, limit: int = BATCH) -> list[int]:
+def auto_close(store: UnitOfWork, municipality: Municipality, now: datetime, limit: int = BATCH) -> list[int]:
     """Close tickets resolved more than AUTOCLOSE_AFTER ago that the resident did not rate."""
     tx = Tx(store, municipality, now)
     cutoff = now - AUTOCLOSE_AFTER
     return _each(
         tx,
-        store.tickets_to_autoclose(cutoff, limit),
+        store.tickets.to_autoclose(cutoff, limit),
         lambda t: t.status == Status.RESOLVED and t.resolved_at is not None and t.resolved_at <= cutoff,
         Action.CLOSE,
     )
 
 
-def mark_overdue(store: Store, municipality: Municipality, now: datetime, limit: int = BATCH) -> list[int]:
+def mark_overdue(
+    store: UnitOfWork, municipality: Municipality, now: datetime, limit: int = BATCH
+) -> list[int]:
     """Mark tickets past their deadline, once, telling the organisation's staff and the dispatchers."""
     tx = Tx(store, municipality, now)
     return _each(
         tx,
-        store.tickets_newly_overdue(now, limit),
+        store.tickets.newly_overdue(now, limit),
         lambda t: is_overdue(t, now) and not t.overdue_notified,
         Action.OVERDUE,
     )
 
 
-def run_timers(store: Store, municipality: Municipality, now: datetime) -> dict[str, list[int]]:
+def run_timers(store: UnitOfWork, municipality: Municipality, now: datetime) -> dict[str, list[int]]:
     return {
         "closed": auto_close(store, municipality, now),
         "overdue": mark_overdue(store, municipality, now),

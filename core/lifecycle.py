@@ -78,15 +78,15 @@ def apply(
             changes["location_source"] = after.location_source = str(place.get("source") or "typed")
     if by is not None and by.name:
         event_data.setdefault("name", by.name)
-    if not tx.store.update_ticket(ticket.number, ticket.status, changes):
+    if not tx.store.tickets.update(ticket.number, ticket.status, changes):
         raise Changed(ticket.number)
     event = TicketEvent(action, tx.now, actor, ticket.status, to, comment, tuple(photos), event_data)
-    tx.store.add_event(ticket.number, event)
+    tx.store.tickets.add_event(ticket.number, event)
     if action == Action.RESOLVE and photos:
-        tx.store.add_ticket_photos(ticket.number, photos, "resolution")
+        tx.store.tickets.add_photos(ticket.number, photos, "resolution")
         after.resolution_photos = (*ticket.resolution_photos, *photos)
     if action == Action.REOPEN and photos:
-        tx.store.add_ticket_photos(ticket.number, photos, "reopen")
+        tx.store.tickets.add_photos(ticket.number, photos, "reopen")
     after.events = [*ticket.events, event]
     notify.announce(tx, ticket, after, event, by)
     return after

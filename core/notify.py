@@ -222,7 +222,7 @@ def _others(members: Iterable[StaffMember], actor: StaffMember | None) -> list[S
 
 
 def dispatchers(tx: Tx, actor: StaffMember | None = None) -> list[StaffMember]:
-    return _others(tx.store.dispatchers(), actor)
+    return _others(tx.store.staff.dispatchers(), actor)
 
 
 def organisation_staff(
@@ -232,13 +232,13 @@ def organisation_staff(
         return []
     if organisation == tx.municipality.dispatch:
         return dispatchers(tx, actor)
-    return _others(tx.store.staff_of(organisation), actor)
+    return _others(tx.store.staff.of(organisation), actor)
 
 
 def last_resolver(tx: Tx, ticket: Ticket) -> StaffMember | None:
     for event in reversed(ticket.events):
         if event.action == Action.RESOLVE and event.actor.startswith("staff:"):
-            return tx.store.staff_by_id(int(event.actor.removeprefix("staff:")))
+            return tx.store.staff.by_id(int(event.actor.removeprefix("staff:")))
     return None
 
 
@@ -302,19 +302,19 @@ def _tell(
     addressed = [(notice, recipients(tx, notice, before, after, actor)) for notice in notices]
     taken = ""
     if after.taken_by is not None and any(n.card and to for n, to in addressed):
-        holder = tx.store.staff_by_id(after.taken_by)
+        holder = tx.store.staff.by_id(after.taken_by)
         taken = holder.name if holder is not None else ""
     change = Change(tx.municipality, before, after, event, tx.now, taken)
     for notice, people in addressed:
         for to in people:
-            tx.store.enqueue(message(notice, change, to), tx.now)
+            tx.store.outbox.enqueue(message(notice, change, to), tx.now)
 
 
 def submitted(tx: Tx, number: int, organisation: str | None) -> None:
     """A ticket was just submitted: its organisation's staff, or the dispatchers, get the card."""
     if not organisation_staff(tx, organisation):
         return
-    ticket = tx.store.get_ticket(number, with_events=False)
+    ticket = tx.store.tickets.get(number, with_events=False)
     if ticket is not None:
         _tell(tx, Action.CREATE, ticket, ticket, None, None)
 

@@ -25,7 +25,7 @@ def submit_report(ctx: Ctx) -> Reply:
     due = compute_deadline(ctx.now, category.sla_days, m.timezone)
     status = next_status(None, Action.CREATE)
     actor = f"resident:{ctx.chat.key}"
-    number = ctx.store.create_ticket(
+    number = ctx.store.tickets.create(
         NewTicket(
             category=s["category"],
             subcategory=s.get("subcategory"),
@@ -43,10 +43,10 @@ def submit_report(ctx: Ctx) -> Reply:
             deadline=due,
         )
     )
-    ctx.store.add_event(number, TicketEvent(Action.CREATE, ctx.now, actor, None, status))
+    ctx.store.tickets.add_event(number, TicketEvent(Action.CREATE, ctx.now, actor, None, status))
     if routed:
         assigned = next_status(status, Action.ASSIGN)
-        ctx.store.add_event(
+        ctx.store.tickets.add_event(
             number,
             TicketEvent(
                 Action.ASSIGN, ctx.now, "router", status, assigned, data={"organisation": organisation}

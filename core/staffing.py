@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from core.messages import ChatRef
 from core.municipality import Municipality
-from core.ports import Invite, NewStaff, StaffMember, Store
+from core.ports import Invite, NewStaff, StaffMember, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def default_role(municipality: Municipality, organisation: str) -> str:
 
 
 def create_invite(
-    store: Store,
+    store: UnitOfWork,
     municipality: Municipality,
     organisation: str,
     role: str | None,
@@ -83,12 +83,12 @@ def create_invite(
     raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
     code = f"{raw[:4]}-{raw[4:]}"
     invite = Invite(organisation=organisation, role=role, created_at=now, expires_at=now + ttl)
-    store.create_invite(invite, code_hash(code))
+    store.staff.create_invite(invite, code_hash(code))
     return NewInvite(code, organisation, role, invite.expires_at)
 
 
 def redeem(
-    store: Store,
+    store: UnitOfWork,
     municipality: Municipality,
     code: str,
     chat: ChatRef,
@@ -99,7 +99,7 @@ def redeem(
     """The new staff member, the text key that explains the refusal, or TooManyTries."""
     if not normalise_code(code):
         return "staff.invite.usage"
-    failures = store.staff_code_failures(chat, now - CODE_FAILURE_WINDOW)
+    failures = store.staff.code_failures(chat, now - CODE_FAILURE_WINDOW)
     if len(failures) >= MAX_CODE_FAILURES:
         # Tries count while younger than the window: the chat may try again once all but
         # MAX_CODE_FAILURES - 1 of them have aged out.
@@ -115,7 +115,7 @@ def redeem(
     invite = _use(store, municipality, code, chat, now)
     if isinstance(invite, str):
         refusal = invite
-        store.record_staff_code_failure(chat, now, forget_before=now - CODE_FAILURE_WINDOW)
+        store.staff.record_code_failure(chat, now, forget_before=now - CODE_FAILURE_WINDOW)
         log.warning(
             "wrong /staff code (%s) from %s chat %s: %d of %d tries this hour",
             refusal.rsplit(".", 1)[-1],
@@ -125,7 +125,7 @@ def redeem(
             MAX_CODE_FAILURES,
         )
         return refusal
-    return store.bind_staff(
+    return store.staff.bind(
         NewStaff(
             chat=chat,
             organisation=invite.organisation,
@@ -137,17 +137,19 @@ def redeem(
     )
 
 
-def _use(store: Store, municipality: Municipality, code: str, chat: ChatRef, now: datetime) -> Invite | str:
+def _use(
+    store: UnitOfWork, municipality: Municipality, code: str, chat: ChatRef, now: datetime
+) -> Invite | str:
     """Use the invite with this code: the invite, or the text key of the refusal."""
     digest = code_hash(code)
-    invite = store.find_invite(digest)
+    invite = store.staff.find_invite(digest)
     if invite is None or municipality.organisation(invite.organisation) is None:
         return "staff.invite.invalid"
     if invite.used_at is not None:
         return "staff.invite.used"
     if invite.expires_at <= now:
         return "staff.invite.expired"
-    if not store.use_invite(digest, chat.key, now):
+    if not store.staff.use_invite(digest, chat.key, now):
         return "staff.invite.used"
     return invite
 

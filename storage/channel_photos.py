@@ -12,6 +12,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.photos import validate_sha256
+from storage.repository import Repository
 from storage.tables import ChannelPhotoRow
 
 channel_photos = ChannelPhotoRow.__table__
@@ -42,3 +43,13 @@ def remember_remote_photo_id(
         conn.execute(dialect_insert(channel_photos).values(values).on_conflict_do_nothing())
     elif remote_photo_id(conn, channel, sha256) is None:
         conn.execute(insert(channel_photos).values(values))
+
+
+class SqlChannelPhotos(Repository):
+    """The `ChannelPhotoIds` port on the unit of work's connection."""
+
+    def get(self, channel: str, sha256: str) -> str | None:
+        return remote_photo_id(self.conn, channel, sha256)
+
+    def remember(self, channel: str, sha256: str, remote_id: str) -> None:
+        remember_remote_photo_id(self.conn, channel, sha256, remote_id)

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from storage.repository import Repository
 from storage.tables import ConsoleInboxRow
 
 inbox = ConsoleInboxRow.__table__
@@ -26,3 +27,13 @@ def take_unread(store: Any, chat_id: str, at: datetime) -> list[dict[str, Any]]:
     if rows:
         store.conn.execute(update(inbox).where(inbox.c.id.in_([r.id for r in rows])).values(read_at=at))
     return [dict(r.payload) for r in rows]
+
+
+class SqlConsoleInbox(Repository):
+    """The `ConsoleInbox` port on the unit of work's connection."""
+
+    def append(self, chat_id: str, payload: dict[str, Any], at: datetime) -> None:
+        append(self, chat_id, payload, at)
+
+    def take_unread(self, chat_id: str, at: datetime) -> list[dict[str, Any]]:
+        return take_unread(self, chat_id, at)

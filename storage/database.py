@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-from storage.store import SqlStore
+from storage.store import SqlUnitOfWork
 from storage.urls import normalise_url
 
 T = TypeVar("T")
@@ -48,7 +48,8 @@ def _begin_immediate(conn: Connection) -> None:
 
 
 class Database:
-    """Storage entry point: `await db.run(job)` runs `job(store)` in one transaction, returns the result."""
+    """Storage entry point: `await db.run(job)` runs `job(uow)` (a `SqlUnitOfWork`) in one transaction and
+    returns the result."""
 
     def __init__(self, url: str | URL, *, pool_size: int = 8) -> None:
         self.url = normalise_url(url)
@@ -64,7 +65,7 @@ class Database:
             self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True)
             self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="otklik-db")
 
-    async def run(self, job: Callable[[SqlStore], T]) -> T:
+    async def run(self, job: Callable[[SqlUnitOfWork], T]) -> T:
         loop = asyncio.get_running_loop()
         if self.is_sqlite:
             if self._writer is None:
@@ -74,13 +75,13 @@ class Database:
             return await future
         return await loop.run_in_executor(self._pool, self.run_sync, job)
 
-    def run_sync(self, job: Callable[[SqlStore], T]) -> T:
+    def run_sync(self, job: Callable[[SqlUnitOfWork], T]) -> T:
         """The same, for command-line tools and tests outside an event loop (never inside one)."""
         attempt = 0
         while True:
             try:
                 with self.engine.begin() as conn:
-                    return job(SqlStore(conn, is_sqlite=self.is_sqlite))
+                    return job(SqlUnitOfWork(conn, is_sqlite=self.is_sqlite))
             except (OperationalError, IntegrityError) as exc:
                 attempt += 1
                 if self.is_sqlite or attempt >= PG_RETRIES or not _is_retryable(exc):
@@ -103,7 +104,7 @@ def _is_retryable(exc: DBAPIError) -> bool:
     return code in {"40001", "40P01", "23505"}
 
 
-_Job = tuple[Callable[[SqlStore], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+_Job = tuple[Callable[[SqlUnitOfWork], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 
 
 class _SqliteWriter:
@@ -115,7 +116,7 @@ class _SqliteWriter:
         self._thread = threading.Thread(target=self._loop, name="otklik-sqlite-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, job: Callable[[SqlStore], Any], future: asyncio.Future[Any], loop: Any) -> None:
+    def submit(self, job: Callable[[SqlUnitOfWork], Any], future: asyncio.Future[Any], loop: Any) -> None:
         self._queue.put((job, future, loop))
 
     def stop(self) -> None:
@@ -124,7 +125,7 @@ class _SqliteWriter:
 
     def _loop(self) -> None:
         with self._engine.connect() as conn:
-            store = SqlStore(conn, is_sqlite=True)
+            store = SqlUnitOfWork(conn, is_sqlite=True)
             while True:
                 first = self._queue.get()
                 if first is None:
@@ -144,7 +145,7 @@ class _SqliteWriter:
                 if stopping:
                     return
 
-    def _run_batch(self, conn: Connection, store: SqlStore, batch: list[_Job]) -> None:
+    def _run_batch(self, conn: Connection, store: SqlUnitOfWork, batch: list[_Job]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         raw = store.raw  # savepoints on the raw cursor: SQLAlchemy's cost more than the job's own statements
         try:

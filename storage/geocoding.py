@@ -28,7 +28,8 @@ from geopy.location import Location as GeoLocation
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core.geo import Bounds, Geocoder, GeocoderError, Place
+from core.geo import Bounds, GeocoderError, Place
+from core.ports import Geocoder
 from storage.tables import GeocodeCacheRow
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def user_agent(contact: str = "") -> str:
     return f"otklik/{version} ({about})"
 
 
-class RateLimiter:
+class RequestSlots:
     """At most one request per `interval` seconds, in arrival order. Each caller reserves the next free slot
     and sleeps until it; one whose slot is more than `max_queue` seconds away gets GeocoderError right away
     (its answer would come too late to be useful)."""
@@ -137,7 +138,7 @@ class NominatimGeocoder:
         self.country_codes = list(country_codes)
         if interval is None:  # the public server's policy; your own server sets its own limits
             interval = 1.0 if parts.hostname == PUBLIC_NOMINATIM else 0.0
-        self.limiter = RateLimiter(interval, max_queue)
+        self.limiter = RequestSlots(interval, max_queue)
 
     def _client(self) -> Nominatim:
         return Nominatim(

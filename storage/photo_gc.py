@@ -234,3 +234,8 @@ async def _sweep_batch(run: Runner, photos: PhotoStore, shas: list[str]) -> Coll
         return Collected()
     back = await run(lambda store, found=list(moved): registered(store, found))
     return Collected(len(set(moved) - back), finish(photos, moved, back))
+
+
+async def collect_unused(db: Any, photos: PhotoStore, now: datetime, grace: timedelta) -> Collected:
+    """Remove photos nothing refers to any more, `grace` after their latest upload."""
+    return await collect(db.run, photos, now, grace)

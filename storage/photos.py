@@ -32,6 +32,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core import photo_limits
+from core.ports import (
+    NotAnImage,
+    PhotoNotFound,
+    PhotoRejected,
+    PhotoTooLarge,
+    PhotoTooManyPixels,
+    UnsupportedFormat,
+)
+from storage.repository import Repository
 from storage.tables import PhotoRow
 
 CONTENT_TYPE: Final = "image/jpeg"
@@ -66,33 +75,6 @@ TRANSPOSE: Final = {  # EXIF orientation → the transposition that makes the pi
 }
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-class PhotoRejected(ValueError):
-    """The bytes cannot become a stored photo; the message is for logs, not for residents."""
-
-
-class PhotoTooLarge(PhotoRejected):
-    """More bytes than accepted."""
-
-
-class PhotoTooManyPixels(PhotoRejected):
-    """More pixels than accepted, refused from the header before anything is decoded."""
-
-
-class NotAnImage(PhotoRejected):
-    pass
-
-
-class UnsupportedFormat(NotAnImage):
-    """A picture, but in a format whose decoder we do not run on untrusted bytes (TIFF, BMP, PSD, …)."""
-
-
-class PhotoNotFound(KeyError, FileNotFoundError):
-    """Both a KeyError (unknown address) and a FileNotFoundError, so either `except` reads naturally."""
-
-    def __str__(self) -> str:
-        return f"no stored photo {self.args[0]}" if self.args else "no stored photo"
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,3 +449,23 @@ def register_photo(
         update(table).where(table.c.sha256 == stored.sha256).values(created_at=values["created_at"])
     )
     return False
+
+
+class SqlPhotoRegistry(Repository):
+    """The `PhotoRegistry` port: `register_photo` on the unit of work's connection."""
+
+    def register(self, stored: StoredPhoto, *, now: datetime | None = None) -> bool:
+        return register_photo(self.conn, stored, now=now)
+
+
+__all__ = [
+    "NotAnImage",
+    "PhotoNotFound",
+    "PhotoRejected",
+    "PhotoStore",
+    "PhotoTooLarge",
+    "PhotoTooManyPixels",
+    "StoredPhoto",
+    "UnsupportedFormat",
+    "register_photo",
+]

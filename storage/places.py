@@ -1,4 +1,4 @@
-"""The store's part for places (issue 6): open tickets near a point, and residents supporting a ticket.
+"""Places and "me too": open tickets near a point, and residents supporting a ticket (the `Supporters` port).
 
 Nearby search must stay fast at a million tickets: the index `(category_code, lat, lon)` narrows the search to
 one category and a latitude band, longitude is checked inside the index, and only the few rows left in the
@@ -13,16 +13,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from geopy.distance import distance
-from sqlalchemy import Connection, Float, bindparam, func, insert, select
+from sqlalchemy import Float, bindparam, func, insert, select
 
 from core.domain.tickets import CLOSED_STATUSES, Status
 from core.geo import bounding_box
 from core.messages import ChatRef
 from core.ports import NearbyTicket
-from storage.tables import SubscriptionRow, TicketRow
+from storage.repository import Repository
+from storage.tables import SupporterRow, TicketRow
 
 tickets = TicketRow.__table__
-subscriptions = SubscriptionRow.__table__
+supporters = SupporterRow.__table__
 
 OPEN_STATUSES = tuple(s.value for s in Status if s not in CLOSED_STATUSES)
 SCAN_LIMIT = 64
@@ -56,12 +57,10 @@ def _nearby_query(with_subcategory: bool) -> Any:
 
 NEARBY = _nearby_query(with_subcategory=True)
 NEARBY_NO_SUB = _nearby_query(with_subcategory=False)
-FOLLOWERS = (
-    select(
-        subscriptions.c.channel, subscriptions.c.chat_id, subscriptions.c.user_id, subscriptions.c.language
-    )
-    .where(subscriptions.c.ticket_number == bindparam("number"))
-    .order_by(subscriptions.c.created_at, subscriptions.c.channel, subscriptions.c.chat_id)
+SUPPORTERS_OF = (
+    select(supporters.c.channel, supporters.c.chat_id, supporters.c.user_id, supporters.c.language)
+    .where(supporters.c.ticket_number == bindparam("number"))
+    .order_by(supporters.c.created_at, supporters.c.channel, supporters.c.chat_id)
 )
 RAW_NEARBY = f"""
 SELECT number, lat, lon FROM tickets
@@ -73,10 +72,10 @@ LIMIT {SCAN_LIMIT}
 DETAILS = select(
     tickets.c.number, tickets.c.address, tickets.c.description, tickets.c.status, tickets.c.created_at
 ).where(tickets.c.number.in_(bindparam("numbers", expanding=True)))
-SUPPORTERS = (
-    select(subscriptions.c.ticket_number, func.count())
-    .where(subscriptions.c.ticket_number.in_(bindparam("numbers", expanding=True)))
-    .group_by(subscriptions.c.ticket_number)
+SUPPORTER_COUNTS = (
+    select(supporters.c.ticket_number, func.count())
+    .where(supporters.c.ticket_number.in_(bindparam("numbers", expanding=True)))
+    .group_by(supporters.c.ticket_number)
 )
 
 
@@ -85,87 +84,92 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-class PlacesStore:
-    """Mixed into `SqlStore`; needs its `conn`, `is_sqlite` and (on SQLite) its raw cursor `raw`."""
+def nearby_tickets(
+    repo: Repository,
+    category: str,
+    subcategory: str | None,
+    lat: float,
+    lon: float,
+    radius_m: float,
+    limit: int,
+) -> list[NearbyTicket]:
+    """Open tickets of exactly this (sub)category within `radius_m` metres, nearest first."""
+    box = bounding_box(lat, lon, radius_m)
+    params = {
+        "category": category,
+        "sub": subcategory,
+        "south": box.south,
+        "north": box.north,
+        "west": box.west,
+        "east": box.east,
+        "lat0": lat,
+        "lon0": lon,
+        "shrink": math.cos(math.radians(lat)) ** 2,
+    }
+    if repo.is_sqlite:  # the raw cursor: SQLAlchemy's execution costs ten times SQLite's work here
+        rows = repo.raw.execute(RAW_NEARBY, params).fetchall()
+    else:
+        query = NEARBY if subcategory is not None else NEARBY_NO_SUB
+        rows = repo.conn.execute(query, params).all()
+    near: list[tuple[float, int]] = []
+    for number, row_lat, row_lon in rows:  # nearest first (flat ranking, within ~1 % of the geodesic one)
+        metres = distance((lat, lon), (row_lat, row_lon)).meters
+        if metres > radius_m * STOP_BEYOND:
+            break  # every row after this one is farther still
+        if metres <= radius_m:
+            near.append((metres, number))
+            if len(near) == limit:
+                break
+    if not near:
+        return []
+    near.sort()
+    numbers = [number for _, number in near]
+    details = {row.number: row for row in repo.conn.execute(DETAILS, {"numbers": numbers})}
+    counts = supporter_counts(repo, numbers)
+    return [
+        NearbyTicket(
+            number=number,
+            distance_m=metres,
+            address=details[number].address,
+            description=details[number].description,
+            status=Status(details[number].status),
+            created_at=_utc(details[number].created_at),
+            supporters=counts.get(number, 0),
+        )
+        for metres, number in near
+    ]
 
-    conn: Connection
-    is_sqlite: bool
-    raw: Any
 
-    def nearby_tickets(
-        self, category: str, subcategory: str | None, lat: float, lon: float, radius_m: float, limit: int
-    ) -> list[NearbyTicket]:
-        box = bounding_box(lat, lon, radius_m)
-        params = {
-            "category": category,
-            "sub": subcategory,
-            "south": box.south,
-            "north": box.north,
-            "west": box.west,
-            "east": box.east,
-            "lat0": lat,
-            "lon0": lon,
-            "shrink": math.cos(math.radians(lat)) ** 2,
-        }
-        if self.is_sqlite:  # the raw cursor: SQLAlchemy's execution costs ten times SQLite's work here
-            rows = self.raw.execute(RAW_NEARBY, params).fetchall()
-        else:
-            query = NEARBY if subcategory is not None else NEARBY_NO_SUB
-            rows = self.conn.execute(query, params).all()
-        near: list[tuple[float, int]] = []
-        for number, row_lat, row_lon in rows:  # nearest first (flat ranking, within ~1 % of the geodesic one)
-            metres = distance((lat, lon), (row_lat, row_lon)).meters
-            if metres > radius_m * STOP_BEYOND:
-                break  # every row after this one is farther still
-            if metres <= radius_m:
-                near.append((metres, number))
-                if len(near) == limit:
-                    break
-        if not near:
-            return []
-        near.sort()
-        numbers = [number for _, number in near]
-        details = {row.number: row for row in self.conn.execute(DETAILS, {"numbers": numbers})}
-        counts = self.supporter_counts(numbers)
-        return [
-            NearbyTicket(
-                number=number,
-                distance_m=metres,
-                address=details[number].address,
-                description=details[number].description,
-                status=Status(details[number].status),
-                created_at=_utc(details[number].created_at),
-                supporters=counts.get(number, 0),
-            )
-            for metres, number in near
-        ]
+def supporter_counts(repo: Repository, numbers: list[int]) -> dict[int, int]:
+    if not numbers:
+        return {}
+    return {
+        int(number): int(count) for number, count in repo.conn.execute(SUPPORTER_COUNTS, {"numbers": numbers})
+    }
 
-    def supporter_counts(self, numbers: list[int]) -> dict[int, int]:
-        if not numbers:
-            return {}
-        return {
-            int(number): int(count) for number, count in self.conn.execute(SUPPORTERS, {"numbers": numbers})
-        }
 
-    def is_subscribed(self, number: int, chat: ChatRef) -> bool:
+class SqlSupporters(Repository):
+    """Residents who joined a ticket ("me too"): the `Supporters` port."""
+
+    def includes(self, number: int, chat: ChatRef) -> bool:
         return (
             self.conn.execute(
-                select(subscriptions.c.ticket_number).where(
-                    subscriptions.c.ticket_number == number,
-                    subscriptions.c.channel == chat.channel,
-                    subscriptions.c.chat_id == chat.chat_id,
+                select(supporters.c.ticket_number).where(
+                    supporters.c.ticket_number == number,
+                    supporters.c.channel == chat.channel,
+                    supporters.c.chat_id == chat.chat_id,
                 )
             ).first()
             is not None
         )
 
-    def subscribe(self, number: int, chat: ChatRef, language: str, at: datetime) -> bool:
+    def add(self, number: int, chat: ChatRef, language: str, at: datetime) -> bool:
         """Idempotent; the chat's dialog row lock serialises a chat's own updates, so check-then-insert is
         race-free here."""
-        if self.is_subscribed(number, chat):
+        if self.includes(number, chat):
             return False
         self.conn.execute(
-            insert(subscriptions).values(
+            insert(supporters).values(
                 ticket_number=number,
                 channel=chat.channel,
                 chat_id=chat.chat_id,
@@ -176,12 +180,12 @@ class PlacesStore:
         )
         return True
 
-    def subscribers_of(self, number: int) -> list[ChatRef]:
-        return [chat for chat, _language in self.followers_of(number)]
+    def of(self, number: int) -> list[ChatRef]:
+        return [chat for chat, _language in self.with_languages(number)]
 
-    def followers_of(self, number: int) -> list[tuple[ChatRef, str]]:
+    def with_languages(self, number: int) -> list[tuple[ChatRef, str]]:
         """The supporters with the language each reported in, oldest first: to word their notifications."""
         return [
             (ChatRef(row.channel, row.chat_id, row.user_id), row.language)
-            for row in self.conn.execute(FOLLOWERS, {"number": number})
+            for row in self.conn.execute(SUPPORTERS_OF, {"number": number})
         ]

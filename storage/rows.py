@@ -9,14 +9,14 @@ from sqlalchemy import func, select
 
 from core.domain.tickets import Status
 from core.ports import TicketSummary
-from storage.tables import SubscriptionRow, TicketRow
+from storage.tables import SupporterRow, TicketRow
 
 _tickets = TicketRow.__table__
-_subscriptions = SubscriptionRow.__table__
+_supporters = SupporterRow.__table__
 
 SUPPORTERS = (
     select(func.count())
-    .where(_subscriptions.c.ticket_number == _tickets.c.number)
+    .where(_supporters.c.ticket_number == _tickets.c.number)
     .correlate(_tickets)
     .scalar_subquery()
     .label("supporters")

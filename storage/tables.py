@@ -156,10 +156,10 @@ class TicketEventRow(Base):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
-class SubscriptionRow(Base):
+class SupporterRow(Base):
     """A resident who joined a ticket as the same problem ("me too"): a supporter, told what the author is."""
 
-    __tablename__ = "subscriptions"
+    __tablename__ = "supporters"
     ticket_number: Mapped[int] = mapped_column(ForeignKey("tickets.number"), primary_key=True)
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)

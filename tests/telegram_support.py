@@ -107,7 +107,7 @@ def user_chat(user: TelegramUser) -> ChatRef:
 
 
 async def ticket(engine: Engine, number: int = 1) -> Any:
-    return await engine.db.run(lambda store: store.get_ticket(number))
+    return await engine.db.run(lambda store: store.tickets.get(number))
 
 
 async def open_report(user: TelegramUser) -> None:

@@ -66,7 +66,7 @@ async def test_repeated_latest_update_reasks_the_current_step(engine: Engine) ->
     new = Incoming(r.chat, "42", "ru", button="menu:new")
     assert keys_of(await engine.handle(new)) == ["report.category.ask"]
     assert keys_of(await engine.handle(new)) == ["report.category.ask"]
-    state = await engine.db.run(lambda store: store.load_dialog(r.chat))
+    state = await engine.db.run(lambda store: store.dialogs.load(r.chat))
     assert state is not None and state["flow"] == "report" and state["slots"] == {}
 
 
@@ -98,7 +98,7 @@ async def test_photos_not_kept_at_a_photo_step_are_asked_for_again(engine: Engin
     await r.say("Яма глубиной сантиметров двадцать.")
     await r.send(photos=(NOT_KEPT, NOT_KEPT))
     r.expect("input.bad_photo", "report.photos.ask")
-    state = await engine.db.run(lambda store: store.load_dialog(r.chat))
+    state = await engine.db.run(lambda store: store.dialogs.load(r.chat))
     assert state is not None and "photos" not in state["slots"]
 
 

@@ -188,7 +188,7 @@ async def test_a_redelivered_photo_message_downloads_nothing_again(
     await vk.push(message)  # VK sends it again
     await user.expect("report.photos.ask_more")
     assert vk.downloads == downloads
-    state = await engine.db.run(lambda store: store.load_dialog(user_chat(user)))
+    state = await engine.db.run(lambda store: store.dialogs.load(user_chat(user)))
     assert state is not None and len(state["slots"]["photos"]) == 1
 
 

@@ -24,7 +24,7 @@ async def test_dispatcher_routes_an_unrouted_ticket_and_reroutes_it(engine: Engi
     await roads.join("roads_service")
     r = Resident(engine)
     number = await submit_report(r, **UNCOVERED)
-    ticket = await engine.db.run(lambda store: store.get_ticket(number))
+    ticket = await engine.db.run(lambda store: store.tickets.get(number))
     assert ticket.status == Status.NEW and ticket.organisation == "dispatch"
 
     [card] = await delivered(engine, d)
@@ -43,7 +43,7 @@ async def test_dispatcher_routes_an_unrouted_ticket_and_reroutes_it(engine: Engi
     await d.press(f"dp:to:{number}:city_improvement")
     d.expect("dispatch.routed")
 
-    ticket = await engine.db.run(lambda store: store.get_ticket(number))
+    ticket = await engine.db.run(lambda store: store.tickets.get(number))
     assert ticket.status == Status.ASSIGNED and ticket.organisation == "city_improvement"
     assert ticket.events[-1].action.value == "assign" and ticket.events[-1].actor.startswith("staff:")
     [assigned] = await delivered(engine, r)
@@ -58,7 +58,7 @@ async def test_dispatcher_routes_an_unrouted_ticket_and_reroutes_it(engine: Engi
     d.expect("dispatch.routed")
     await d.send(button=f"dp:to:{number}:roads_service")
     d.expect("dispatch.same")
-    ticket = await engine.db.run(lambda store: store.get_ticket(number))
+    ticket = await engine.db.run(lambda store: store.tickets.get(number))
     assert ticket.organisation == "roads_service"
     assert ticket.events[-1].action.value == "reroute"
     assert ticket.events[-1].data["from"] == "city_improvement"
@@ -89,6 +89,6 @@ async def test_dispatcher_rejects_spam_without_the_wrong_organisation_reason(eng
     assert "rej:wrong_org" not in buttons(d.replies[0])
     await d.press("rej:spam")
     d.expect("staff.reject.done")
-    ticket = await engine.db.run(lambda store: store.get_ticket(number))
+    ticket = await engine.db.run(lambda store: store.tickets.get(number))
     assert ticket.status == Status.REJECTED
     assert text_is((await delivered(engine, r))[0], "notify.rejected")

@@ -52,7 +52,7 @@ async def typed_report(r: Resident, address: str = "ул. Ленина, 5") -> i
 
 
 async def ticket(engine: Engine, number: int):  # type: ignore[no-untyped-def]
-    return await engine.db.run(lambda store: store.get_ticket(number))
+    return await engine.db.run(lambda store: store.tickets.get(number))
 
 
 async def test_dispatcher_places_an_unchecked_address_by_typing_it_then_routes(

@@ -15,7 +15,7 @@ from core.geo import Geocoded, GeocoderError, Lookup, Place, city_bounds, run_lo
 from storage.geocoding import (
     CachedGeocoder,
     NominatimGeocoder,
-    RateLimiter,
+    RequestSlots,
     YandexGeocoder,
     build_geocoder,
     user_agent,
@@ -96,7 +96,7 @@ async def test_public_nominatim_gets_at_most_one_request_per_second() -> None:
     own = NominatimGeocoder("https://geo.city.example:8443/nominatim/", AGENT)
     assert (own.scheme, own.domain) == ("https", "geo.city.example:8443/nominatim")
 
-    limiter = RateLimiter(0.2, max_queue=0.5)
+    limiter = RequestSlots(0.2, max_queue=0.5)
     started = time.monotonic()
     moments = []
 

@@ -145,3 +145,42 @@ def test_the_rating_check_migration_clears_forged_ratings_and_downgrades(databas
     command.downgrade(make_config(database_url), "0001")
     _insert_ticket(database_url, 12)  # no constraint any more
     assert _ratings(database_url) == [4, None, None, 12]
+
+
+def test_supporters_move_to_their_own_table_and_back(database_url: str) -> None:
+    """The "me too" rows of a database from before the rename survive the upgrade and the downgrade."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    upgrade(database_url, "0005")
+    _insert_ticket(database_url, None)
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    row = {"n": 1, "ch": "telegram", "chat": "42", "user": "42", "lang": "en", "at": at}
+    values = "(:n, :ch, :chat, :user, :lang, :at)"
+    columns = "(ticket_number, channel, chat_id, user_id, language, created_at)"
+
+    def rows(table: str) -> list[tuple[object, ...]]:
+        engine = create_engine(normalise_url(database_url), poolclass=pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                found = conn.execute(text(f"SELECT ticket_number, channel, chat_id, language FROM {table}"))
+                return [tuple(r) for r in found]
+        finally:
+            engine.dispose()
+
+    engine = create_engine(normalise_url(database_url), poolclass=pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"INSERT INTO subscriptions {columns} VALUES {values}"), row)
+    finally:
+        engine.dispose()
+
+    upgrade(database_url, "0007")
+    assert "subscriptions" not in _tables(database_url)
+    assert rows("supporters") == [(1, "telegram", "42", "en")]
+    assert _schema_differences(database_url) == []
+
+    command.downgrade(make_config(database_url), "0005")
+    assert "supporters" not in _tables(database_url)
+    assert rows("subscriptions") == [(1, "telegram", "42", "en")]

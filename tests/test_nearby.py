@@ -47,7 +47,7 @@ async def existing(
         created_at=NOW - timedelta(days=2),
         deadline=None,
     )
-    return await engine.db.run(lambda store: store.create_ticket(new))
+    return await engine.db.run(lambda store: store.tickets.create(new))
 
 
 async def to_nearby(r: Resident, at: tuple[float, float], sub: str = "yards.playground") -> None:
@@ -64,7 +64,7 @@ async def test_radius_boundary_49_m_in_51_m_out(engine: Engine) -> None:
     await existing(engine, offset(51, 225))
     await existing(engine, offset(51, 0))
     found = await engine.db.run(
-        lambda store: store.nearby_tickets("yards", "yards.playground", *CENTRE, radius, 5)
+        lambda store: store.tickets.nearby("yards", "yards.playground", *CENTRE, radius, 5)
     )
     assert [t.number for t in found] == [inside]
     assert 48.9 < found[0].distance_m < 49.1
@@ -95,11 +95,11 @@ async def test_joining_a_nearby_ticket_subscribes_and_ends_the_report(engine: En
     r.expect("report.nearby.subscribed", "menu.prompt")
     assert "поддержали: 1" in r.replies[0].text
 
-    assert await engine.db.run(lambda store: store.subscribers_of(number)) == [r.chat]
-    t = await engine.db.run(lambda store: store.get_ticket(number))
+    assert await engine.db.run(lambda store: store.supporters.of(number)) == [r.chat]
+    t = await engine.db.run(lambda store: store.tickets.get(number))
     assert t is not None and t.supporters == 1
-    assert len(await engine.db.run(lambda store: store.list_tickets())) == 1  # no duplicate filed
-    state = await engine.db.run(lambda store: store.load_dialog(r.chat))
+    assert len(await engine.db.run(lambda store: store.tickets.list())) == 1  # no duplicate filed
+    state = await engine.db.run(lambda store: store.dialogs.load(r.chat))
     assert state is not None and "flow" not in state
 
     # the supporter may look at the ticket; its details show the supporters
@@ -119,7 +119,7 @@ async def test_joining_a_nearby_ticket_subscribes_and_ends_the_report(engine: En
     await to_nearby(r, CENTRE)
     await r.press(f"nearby:same:{number}")
     r.expect("report.nearby.already", "menu.prompt")
-    chats = await engine.db.run(lambda store: store.subscribers_of(number))
+    chats = await engine.db.run(lambda store: store.supporters.of(number))
     assert chats == [r.chat, other.chat]
 
 
@@ -137,7 +137,7 @@ async def test_mine_is_different_goes_on_with_the_report(engine: Engine) -> None
     await r.press("photos:done")
     await r.press("review:submit")
     r.expect("report.submitted", "menu.prompt")
-    assert await engine.db.run(lambda store: store.subscribers_of(number)) == []
+    assert await engine.db.run(lambda store: store.supporters.of(number)) == []
 
 
 async def test_the_author_is_not_their_own_supporter(engine: Engine) -> None:
@@ -147,7 +147,7 @@ async def test_the_author_is_not_their_own_supporter(engine: Engine) -> None:
     r.expect("report.nearby.ask")
     await r.press(f"nearby:same:{number}")
     r.expect("report.nearby.already", "menu.prompt")
-    assert await engine.db.run(lambda store: store.subscribers_of(number)) == []
+    assert await engine.db.run(lambda store: store.supporters.of(number)) == []
 
 
 async def test_a_ticket_closed_meanwhile_cannot_be_joined(engine: Engine) -> None:
@@ -155,7 +155,7 @@ async def test_a_ticket_closed_meanwhile_cannot_be_joined(engine: Engine) -> Non
     r = Resident(engine)
     await to_nearby(r, CENTRE)
     r.expect("report.nearby.ask")
-    await engine.db.run(lambda store: store.set_status(number, Status.CLOSED, NOW))
+    await engine.db.run(lambda store: store.tickets.set_status(number, Status.CLOSED, NOW))
     await r.press(f"nearby:same:{number}")
     r.expect("report.nearby.gone", "report.description.ask")
 
@@ -173,4 +173,4 @@ async def test_changing_the_place_at_review_offers_again(engine: Engine) -> None
     r.expect("report.nearby.ask")
     await r.press("nearby:different")
     r.expect("report.review.ask")
-    assert await engine.db.run(lambda store: store.subscribers_of(number)) == []
+    assert await engine.db.run(lambda store: store.supporters.of(number)) == []

@@ -61,9 +61,9 @@ async def test_control_characters_in_a_description_reach_the_staff_card_clean(en
     assert "Глубокая яма у остановки, é." in card.text
     assert not set(INVISIBLE) & set(card.text)
     assert unicodedata.is_normalized("NFC", card.text)
-    ticket = await engine.db.run(lambda store: store.get_ticket(number))
+    ticket = await engine.db.run(lambda store: store.tickets.get(number))
     assert ticket.description == "Глубокая яма у остановки, é."
-    [member] = await engine.db.run(lambda store: store.all_staff())
+    [member] = await engine.db.run(lambda store: store.staff.all())
     assert member.name == "Иван Петров"
 
 

@@ -7,11 +7,12 @@ import asyncio
 
 import pytest
 
+from bots.delivery import LEASE, DeliveryWorker
 from core.messages import ChatRef, Location, Photo, Reply
 from core.ports import DeliveryError, OutgoingMessage
 from storage.database import Database
-from storage.outbox import LEASE, OutboxWorker, claim, decode_reply, encode_reply, list_entries
-from storage.store import SqlStore
+from storage.outbox import decode_reply, encode_reply
+from storage.store import SqlUnitOfWork
 from tests.conftest import NOW, PG_URL
 from tests.fakes import wait_for
 from tests.support import Clock
@@ -43,15 +44,15 @@ def to(chat_id: str, text: str) -> Reply:
 
 
 async def enqueue(db: Database, *replies: Reply) -> None:
-    def job(store: SqlStore) -> None:
+    def job(store: SqlUnitOfWork) -> None:
         for reply in replies:
-            store.enqueue(reply, NOW)
+            store.outbox.enqueue(reply, NOW)
 
     await db.run(job)
 
 
 async def rows(db: Database, status: str = "pending") -> list:  # type: ignore[type-arg]
-    return await db.run(lambda store: list_entries(store, status))
+    return await db.run(lambda store: store.outbox.entries(status))
 
 
 def test_payload_round_trip() -> None:
@@ -68,8 +69,8 @@ def test_payload_round_trip() -> None:
 
 
 async def test_a_message_is_written_only_if_its_transaction_commits(db: Database) -> None:
-    def failing(store: SqlStore) -> None:
-        store.enqueue(to("1", "never"), NOW)
+    def failing(store: SqlUnitOfWork) -> None:
+        store.outbox.enqueue(to("1", "never"), NOW)
         raise RuntimeError("the change failed")
 
     with pytest.raises(RuntimeError):
@@ -81,7 +82,7 @@ async def test_a_message_is_written_only_if_its_transaction_commits(db: Database
 async def test_transient_failures_back_off_exponentially_then_deliver(db: Database) -> None:
     clock = Clock(NOW)
     sender = FlakySender([DeliveryError("timeout"), DeliveryError("502")])
-    worker = OutboxWorker(db, {"test": sender}, clock=clock, base_delay=5, max_attempts=5)
+    worker = DeliveryWorker(db, {"test": sender}, clock=clock, base_delay=5, max_attempts=5)
     await enqueue(db, to("1", "hello"))
 
     assert await worker.run_once() == 1
@@ -104,7 +105,7 @@ async def test_transient_failures_back_off_exponentially_then_deliver(db: Databa
 async def test_retry_after_from_the_platform_is_honoured(db: Database) -> None:
     clock = Clock(NOW)
     sender = FlakySender([DeliveryError("429 Too Many Requests", retry_after=42)])
-    worker = OutboxWorker(db, {"test": sender}, clock=clock)
+    worker = DeliveryWorker(db, {"test": sender}, clock=clock)
     await enqueue(db, to("1", "hi"))
     await worker.run_once()
     [row] = await rows(db)
@@ -125,7 +126,7 @@ async def test_dead_letter_after_n_failures_and_at_once_when_permanent(db: Datab
             DeliveryError("blocked", permanent=True),
         ]
     )
-    worker = OutboxWorker(db, {"test": sender}, clock=clock, base_delay=1, max_attempts=3)
+    worker = DeliveryWorker(db, {"test": sender}, clock=clock, base_delay=1, max_attempts=3)
     await enqueue(db, to("1", "first"), to("2", "second"))
     await worker.run_once()  # 1: down (attempt 1); 2: down (attempt 1)
     clock.advance(seconds=1)
@@ -136,7 +137,7 @@ async def test_dead_letter_after_n_failures_and_at_once_when_permanent(db: Datab
     await worker.run_once()  # 1: succeeds (the script ran out)
     assert sender.delivered == ["first"]
 
-    worker = OutboxWorker(db, {"test": FlakySender([DeliveryError("x")] * 3)}, clock=clock, max_attempts=3)
+    worker = DeliveryWorker(db, {"test": FlakySender([DeliveryError("x")] * 3)}, clock=clock, max_attempts=3)
     await enqueue(db, to("3", "doomed"))
     for _ in range(3):
         clock.advance(hours=1)
@@ -149,7 +150,7 @@ async def test_dead_letter_after_n_failures_and_at_once_when_permanent(db: Datab
 
 async def test_an_unexpected_exception_counts_as_a_transient_failure(db: Database) -> None:
     clock = Clock(NOW)
-    worker = OutboxWorker(db, {"test": FlakySender([KeyError("bug")])}, clock=clock)
+    worker = DeliveryWorker(db, {"test": FlakySender([KeyError("bug")])}, clock=clock)
     await enqueue(db, to("1", "x"))
     await worker.run_once()
     [row] = await rows(db)
@@ -159,7 +160,7 @@ async def test_an_unexpected_exception_counts_as_a_transient_failure(db: Databas
 async def test_one_message_per_chat_at_a_time_in_order_and_spaced(db: Database) -> None:
     clock = Clock(NOW)
     sender = FlakySender(chat_interval=1.0)
-    worker = OutboxWorker(db, {"test": sender}, clock=clock)
+    worker = DeliveryWorker(db, {"test": sender}, clock=clock)
     await enqueue(db, to("A", "a1"), to("A", "a2"), to("B", "b1"), to("A", "a3"))
     assert await worker.run_once() == 2
     assert sorted(sender.delivered) == ["a1", "b1"]
@@ -174,7 +175,7 @@ async def test_one_message_per_chat_at_a_time_in_order_and_spaced(db: Database) 
 async def test_a_failing_head_holds_back_its_chat_only(db: Database) -> None:
     clock = Clock(NOW)
     sender = FlakySender([DeliveryError("down")])
-    worker = OutboxWorker(db, {"test": sender}, clock=clock)
+    worker = DeliveryWorker(db, {"test": sender}, clock=clock)
     await enqueue(db, to("A", "a1"), to("A", "a2"), to("B", "b1"))
     await worker.run_once()
     clock.advance(seconds=1)
@@ -187,7 +188,7 @@ async def test_a_failing_head_holds_back_its_chat_only(db: Database) -> None:
 
 
 async def test_rows_of_channels_without_a_sender_stay_pending(db: Database) -> None:
-    worker = OutboxWorker(db, {"test": FlakySender()}, clock=Clock(NOW))
+    worker = DeliveryWorker(db, {"test": FlakySender()}, clock=Clock(NOW))
     await enqueue(db, Reply(text="tg", chat=ChatRef("telegram", "9", "9")), to("1", "here"))
     report = await worker.flush()
     assert (report.sent, report.pending) == (1, 1)
@@ -213,14 +214,14 @@ async def test_a_row_whose_worker_died_mid_delivery_is_taken_again_within_the_sh
     clock = Clock(NOW)
     stuck = StuckSender()
     await enqueue(db, to("A", "a1"), to("A", "a2"))
-    dying = asyncio.create_task(OutboxWorker(db, {"test": stuck}, clock=clock).run_once())
+    dying = asyncio.create_task(DeliveryWorker(db, {"test": stuck}, clock=clock).run_once())
     await wait_for(lambda: stuck.calls, 5, "the delivery to start")
     dying.cancel()  # the process is killed mid-delivery; the row stays pending under its lease
     with pytest.raises(asyncio.CancelledError):
         await dying
 
     sender = FlakySender()
-    worker = OutboxWorker(db, {"test": sender}, clock=clock)
+    worker = DeliveryWorker(db, {"test": sender}, clock=clock)
     clock.advance(seconds=LEASE - 1)
     assert await worker.run_once() == 0  # still leased: the other worker might be alive
     clock.advance(seconds=1)
@@ -233,12 +234,12 @@ async def test_a_long_delivery_renews_its_lease_and_is_not_taken_twice(db: Datab
     clock = Clock(NOW)
     slow = StuckSender()
     await enqueue(db, to("A", "album"))
-    worker = OutboxWorker(db, {"test": slow}, clock=clock, renew_every=0.01)
+    worker = DeliveryWorker(db, {"test": slow}, clock=clock, renew_every=0.01)
     delivering = asyncio.create_task(worker.run_once())
     await wait_for(lambda: slow.calls, 5, "the delivery to start")
 
     other = FlakySender()
-    second = OutboxWorker(db, {"test": other}, clock=clock)
+    second = DeliveryWorker(db, {"test": other}, clock=clock)
     for _ in range(3):  # the upload takes three leases' time
         clock.advance(seconds=LEASE + 1)
 
@@ -265,7 +266,7 @@ async def test_after_a_transient_failure_a_success_on_the_channel_sends_the_back
 ) -> None:
     clock = Clock(NOW)
     sender = FlakySender([DeliveryError("timeout"), DeliveryError("429", retry_after=42)])
-    worker = OutboxWorker(db, {"test": sender}, clock=clock, base_delay=60)
+    worker = DeliveryWorker(db, {"test": sender}, clock=clock, base_delay=60)
     await enqueue(db, to("A", "a1"), to("C", "c1"), to("A", "a2"))
     assert await worker.run_once() == 2  # a1: timeout (back-off 60 s); c1: the platform says 42 s
     clock.advance(seconds=1)
@@ -284,9 +285,9 @@ async def test_concurrent_claims_skip_each_others_rows_on_postgres(db: Database)
     await enqueue(db, to("A", "a1"), to("B", "b1"), to("C", "c1"))
     with db.engine.connect() as one, db.engine.connect() as two:
         first_tx = one.begin()
-        mine = claim(SqlStore(one, is_sqlite=False), ["test"], NOW, limit=1, lease=60)
+        mine = SqlUnitOfWork(one, is_sqlite=False).outbox.claim(["test"], NOW, limit=1, lease=60)
         second_tx = two.begin()
-        theirs = claim(SqlStore(two, is_sqlite=False), ["test"], NOW, limit=10, lease=60)
+        theirs = SqlUnitOfWork(two, is_sqlite=False).outbox.claim(["test"], NOW, limit=10, lease=60)
         second_tx.commit()
         first_tx.commit()
     assert [m.reply.text for m in mine] == ["a1"]

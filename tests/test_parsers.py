@@ -173,7 +173,7 @@ class Persona:
 
 
 async def _state(who: Resident) -> dict[str, Any]:
-    found = await who.engine.db.run(lambda store: store.load_dialog(who.chat))
+    found = await who.engine.db.run(lambda store: store.dialogs.load(who.chat))
     return copy.deepcopy(found or {})
 
 
@@ -280,7 +280,7 @@ async def test_any_string_as_button_command_or_text_gets_an_answer(
     who = persona.who
     for fields in inputs:
         state = copy.deepcopy(persona.state)
-        await who.engine.db.run(lambda store, state=state: store.save_dialog(who.chat, state, NOW))
+        await who.engine.db.run(lambda store, state=state: store.dialogs.save(who.chat, state, NOW))
         replies = await who.send(**fields)
         assert replies, f"no answer to {fields!r}"
         assert all(reply.text for reply in replies)

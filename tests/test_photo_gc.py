@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bots.app import App
 from bots.background import lifecycle_timers
-from bots.photos import collect_unused, ingest_photo
+from bots.photos import ingest_photo
 from bots.settings import Settings
 from core.domain.tickets import Action, Status, TicketEvent
 from core.engine import Engine
@@ -22,7 +22,7 @@ from core.municipality import Municipality
 from storage.channel_photos import remember_remote_photo_id, remote_photo_id
 from storage.database import Database
 from storage.migrate import upgrade
-from storage.photo_gc import Collected, delete_unreferenced, finish, registered, set_aside
+from storage.photo_gc import Collected, collect_unused, delete_unreferenced, finish, registered, set_aside
 from storage.photos import PhotoStore, StoredPhoto, register_photo
 from storage.tables import PhotoRow
 from tests.conftest import NOW
@@ -117,8 +117,8 @@ async def test_cancelled_drafts_lose_their_photos_tickets_resolutions_and_live_d
     event = TicketEvent(Action.COMMENT, NOW, "test", Status.RESOLVED, Status.RESOLVED, "", (event_sha,))
 
     def refer(store) -> None:  # type: ignore[no-untyped-def]
-        store.enqueue(Reply(text="photo for you", photos=(Photo(outbox_sha),), chat=stranger), NOW)
-        store.add_event(number, event)
+        store.outbox.enqueue(Reply(text="photo for you", photos=(Photo(outbox_sha),), chat=stranger), NOW)
+        store.tickets.add_event(number, event)
         remember_remote_photo_id(store.conn, "telegram", cancelled[0], "AgAD-cancelled")
 
     await db.run(refer)
@@ -129,7 +129,7 @@ async def test_cancelled_drafts_lose_their_photos_tickets_resolutions_and_live_d
     assert collected.photos == len(cancelled)
     assert await rows(db) == kept == files(photos)
     assert await db.run(lambda store: remote_photo_id(store.conn, "telegram", cancelled[0])) is None
-    ticket = await db.run(lambda store: store.get_ticket(number))
+    ticket = await db.run(lambda store: store.tickets.get(number))
     assert ticket is not None and ticket.photos == (ticket_sha,)
     assert ticket.resolution_photos == (resolution_sha,)
 

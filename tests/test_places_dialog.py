@@ -52,7 +52,7 @@ async def finish(r: Resident) -> int:
 
 
 async def ticket(engine: Engine, number: int):  # type: ignore[no-untyped-def]
-    found = await engine.db.run(lambda store: store.get_ticket(number))
+    found = await engine.db.run(lambda store: store.tickets.get(number))
     assert found is not None
     return found
 
@@ -204,7 +204,7 @@ async def test_a_late_or_superseded_answer_is_dropped(geo_engine: Engine) -> Non
     assert await geo_engine.handle(Incoming(r.chat, "late-1", "ru", geocoded=stale)) == []
     await r.command("cancel")  # no report at all any more
     assert await geo_engine.handle(Incoming(r.chat, "late-2", "ru", geocoded=stale)) == []
-    state = await geo_engine.db.run(lambda store: store.load_dialog(r.chat))
+    state = await geo_engine.db.run(lambda store: store.dialogs.load(r.chat))
     assert state is not None and "flow" not in state
 
 

@@ -11,9 +11,18 @@ import pytest
 from core.domain.tickets import Status
 from core.engine import Engine
 from core.messages import Reply
+from core.municipality import Municipality
 from storage.photos import PhotoStore
 from tests.conftest import NOW
+from tests.stores import UNITS_OF_WORK, engine_over
 from tests.support import Clock, Resident, Staff, delivered, invite, stored_photo, submit_report, text_is
+
+
+@pytest.fixture(params=UNITS_OF_WORK)
+def engine(request: pytest.FixtureRequest, demo: Municipality) -> Engine:
+    """The engine over the database and over the in-memory unit of work: the same transcripts on both."""
+    return engine_over(request, demo)
+
 
 ROADS = "roads_service"  # a pothole anywhere in the city goes here
 UK = "uk_pravoberezhnaya"
@@ -24,7 +33,7 @@ def buttons(reply: Reply) -> list[str]:
 
 
 async def ticket_of(engine: Engine, number: int):  # type: ignore[no-untyped-def]
-    return await engine.db.run(lambda store: store.get_ticket(number))
+    return await engine.db.run(lambda store: store.tickets.get(number))
 
 
 async def test_invite_codes_are_single_use_and_expire(engine: Engine) -> None:
@@ -52,7 +61,7 @@ async def test_invite_codes_are_single_use_and_expire(engine: Engine) -> None:
 
     dispatcher = Staff(engine, "d1", name="Диспетчер")
     await dispatcher.join("dispatch", "dispatcher")
-    members = await engine.db.run(lambda store: store.all_staff())
+    members = await engine.db.run(lambda store: store.staff.all())
     assert [(m.organisation, m.role) for m in members] == [(ROADS, "staff"), ("dispatch", "dispatcher")]
 
 

@@ -44,13 +44,13 @@ async def test_removed_staff_are_refused_at_once_and_history_keeps_their_name(en
     await s.send(button=f"st:com:{first}")
     s.expect("staff.comment.ask")  # mid-task when access ends
     second = await submit_report(Resident(engine, "101"), point=(52.2950, 104.2810))
-    me = await engine.db.run(lambda store: store.get_staff(s.chat))
+    me = await engine.db.run(lambda store: store.staff.get(s.chat))
 
-    dropped = await engine.db.run(lambda store: store.remove_staff(me.id, NOW))
+    dropped = await engine.db.run(lambda store: store.staff.remove(me.id, NOW))
     assert dropped == 3  # the cards of the three tickets: never delivered
     statuses = [status for status, _text in await outbox_of(engine, s)]
     assert statuses == ["dropped", "dropped", "pending", "dropped"]  # "taken" is for Ivan the resident
-    assert await engine.db.run(lambda store: store.remove_staff(me.id, NOW)) == 0  # once
+    assert await engine.db.run(lambda store: store.staff.remove(me.id, NOW)) == 0  # once
 
     await s.say("Выезд бригады в четверг.")  # the comment they were typing: refused, the task ends
     s.expect("staff.only", "menu.prompt")
@@ -69,11 +69,11 @@ async def test_removed_staff_are_refused_at_once_and_history_keeps_their_name(en
     assert await outbox_of(engine, s) == before  # no card for them any more
     assert len(await delivered(engine, colleague)) == 4  # the colleague's cards: first, own, second, third
 
-    ticket = await engine.db.run(lambda store: store.get_ticket(first))
+    ticket = await engine.db.run(lambda store: store.tickets.get(first))
     take = ticket.events[2]
     assert take.action.value == "take" and take.actor == f"staff:{me.id}"
     assert take.data["name"] == "Иван Петров"
-    assert (await engine.db.run(lambda store: store.staff_by_id(me.id))).name == "Иван Петров"
+    assert (await engine.db.run(lambda store: store.staff.by_id(me.id))).name == "Иван Петров"
     await colleague.send(button=f"st:res:{first}")  # the ticket they held is not stuck
     colleague.expect("staff.resolve.photos_ask")
 

@@ -10,7 +10,7 @@ from core.engine import Engine
 from core.lifecycle import Tx, apply
 from core.messages import ChatRef, Reply
 from storage.outbox import decode_reply
-from storage.store import SqlStore
+from storage.store import SqlUnitOfWork
 from storage.tables import OutboxRow
 from tests.conftest import NOW
 from tests.support import Resident
@@ -20,7 +20,7 @@ from tests.test_nearby import CENTRE, NEIGHBOUR, existing, offset, to_nearby
 async def outbox(engine: Engine) -> list[Reply]:
     table = OutboxRow.__table__
 
-    def job(store: SqlStore) -> list[Reply]:
+    def job(store: SqlUnitOfWork) -> list[Reply]:
         rows = store.conn.execute(select(table).order_by(table.c.id)).all()
         return [decode_reply(ChatRef(r.channel, r.chat_id, r.user_id), r.payload) for r in rows]
 
@@ -28,8 +28,8 @@ async def outbox(engine: Engine) -> list[Reply]:
 
 
 async def change(engine: Engine, number: int, action: Action, **kwargs: object) -> None:
-    def job(store: SqlStore) -> None:
-        ticket = store.lock_ticket(number)
+    def job(store: SqlUnitOfWork) -> None:
+        ticket = store.tickets.lock(number)
         assert ticket is not None
         apply(Tx(store, engine.municipality, NOW), ticket, action, "staff:0", **kwargs)  # type: ignore[arg-type]
 

@@ -117,7 +117,7 @@ async def test_the_cancel_button_of_the_location_keyboard_cancels(bot: Harness) 
     await open_report(user)
     await user.say(t("ru", "report.cancel"))  # what the reply keyboard's text button types
     user.expect("cancel.done")
-    state = await bot.engine.db.run(lambda store: store.load_dialog(user_chat(user)))
+    state = await bot.engine.db.run(lambda store: store.dialogs.load(user_chat(user)))
     assert state is not None and state.pop("last_event", None)
     assert state == {"lang": "ru", "seen": True}
 

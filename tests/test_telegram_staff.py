@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bots.delivery import DeliveryWorker
 from core.domain.tickets import Status
 from core.engine import Engine
-from storage.outbox import OutboxWorker
 from storage.photos import PhotoStore
 from tests.conftest import NOW
 from tests.fakes.telegram_api import Sent, TelegramUser
@@ -47,7 +47,7 @@ async def report_with_a_photo(resident: TelegramUser, image: bytes) -> int:
 
 
 class Setup:
-    def __init__(self, bot: Harness, worker: OutboxWorker) -> None:
+    def __init__(self, bot: Harness, worker: DeliveryWorker) -> None:
         self.bot = bot
         self.worker = worker
         self.staff = bot.user(6001)
@@ -66,7 +66,7 @@ class Setup:
 async def setup(bot: Harness, engine: Engine) -> Setup:
     engine.clock = moving_clock()
     channel = await bot.start()
-    worker = OutboxWorker(bot.db, {"telegram": channel.sender}, clock=engine.clock)
+    worker = DeliveryWorker(bot.db, {"telegram": channel.sender}, clock=engine.clock)
     return Setup(bot, worker)
 
 

@@ -3,13 +3,23 @@ unrated days, and the overdue job that tells staff and dispatchers once. Time mo
 
 from __future__ import annotations
 
+import pytest
+
 from core.domain.tickets import Status
 from core.engine import Engine
 from core.jobs import auto_close, mark_overdue, run_timers
+from core.municipality import Municipality
 from core.texts import t
 from storage.photos import PhotoStore
 from tests.conftest import NOW
+from tests.stores import UNITS_OF_WORK, engine_over
 from tests.support import Clock, Resident, Staff, delivered, stored_photo, submit_report, text_is
+
+
+@pytest.fixture(params=UNITS_OF_WORK)
+def engine(request: pytest.FixtureRequest, demo: Municipality) -> Engine:
+    """The engine over the database and over the in-memory unit of work: the same transcripts on both."""
+    return engine_over(request, demo)
 
 
 async def resolved_ticket(engine: Engine, photos: PhotoStore) -> tuple[Resident, Staff, int]:
@@ -29,7 +39,7 @@ async def resolved_ticket(engine: Engine, photos: PhotoStore) -> tuple[Resident,
 
 
 async def ticket(engine: Engine, number: int):  # type: ignore[no-untyped-def]
-    return await engine.db.run(lambda store: store.get_ticket(number))
+    return await engine.db.run(lambda store: store.tickets.get(number))
 
 
 async def test_rating_closes_once_and_tells_the_resolver(engine: Engine, photos: PhotoStore) -> None:

@@ -16,7 +16,7 @@ from aiohttp import web
 from bots import runner
 from bots import vk as vk_package
 from bots.settings import Settings
-from bots.vk.api import RateLimiter
+from bots.vk.api import RequestWindow
 from bots.vk.callback import PATH as CALLBACK_PATH
 from bots.vk.channel import VkChannel
 from core.engine import Engine
@@ -67,7 +67,7 @@ async def test_full_report_with_two_photos_in_one_message_and_a_geo_attachment(
     await user.press("review:submit")
     await user.expect("report.submitted", "menu.prompt")
 
-    ticket = await engine.db.run(lambda store: store.get_ticket(1))
+    ticket = await engine.db.run(lambda store: store.tickets.get(1))
     assert ticket is not None
     assert (ticket.lat, ticket.lon) == CENTRE and ticket.location_source == "pin"
     assert ticket.author_channel == "vk" and ticket.author_chat_id == str(user.peer_id)
@@ -103,7 +103,7 @@ async def test_typed_address_in_english_from_a_client_without_callback_buttons(
     await user.expect("report.review.ask")
     await user.press("review:submit")
     await user.expect("report.submitted", "menu.prompt")
-    ticket = await engine.db.run(lambda store: store.get_ticket(1))
+    ticket = await engine.db.run(lambda store: store.tickets.get(1))
     assert (
         ticket is not None and ticket.address == "ул. Карла Маркса, 14" and ticket.location_source == "typed"
     )
@@ -269,7 +269,7 @@ async def test_callback_refuses_a_wrong_secret_and_handles_a_duplicate_once(
     assert await vk.post_callback(url, start, secret="s3cret") == (200, "ok")  # and again
     await asyncio.sleep(0.05)
     assert user.quiet()  # the re-ask's random_id is the same: VK delivers it once
-    assert await engine.db.run(lambda store: store.tickets_of(ChatRef("vk", str(user.peer_id)), 10)) == []
+    assert await engine.db.run(lambda store: store.tickets.of(ChatRef("vk", str(user.peer_id)), 10)) == []
 
 
 async def test_a_report_through_the_callback_api(webhook: tuple[VkChannel, str], vk: FakeVk) -> None:
@@ -367,7 +367,7 @@ async def test_deliver_failures_are_classified(polling: VkChannel, vk: FakeVk) -
 
 # --- pieces -----------------------------------------------------------------------------------------------
 async def test_rate_limiter_allows_at_most_rate_per_window() -> None:
-    limiter = RateLimiter(rate=5, per=0.1)
+    limiter = RequestWindow(rate=5, per=0.1)
     times = []
     started = time.monotonic()
     for _ in range(11):
@@ -380,7 +380,7 @@ async def test_rate_limiter_allows_at_most_rate_per_window() -> None:
 async def test_api_calls_keep_to_the_rate_limit(
     engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
 ) -> None:
-    channel = make_channel(engine, photos, vk, tmp_path, limiter=RateLimiter(rate=4, per=0.1))
+    channel = make_channel(engine, photos, vk, tmp_path, limiter=RequestWindow(rate=4, per=0.1))
     try:
         started = time.monotonic()
         await channel.sender.reply(9009, [Reply(f"{i}") for i in range(10)], "evt")

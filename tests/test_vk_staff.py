@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from bots.delivery import DeliveryWorker
 from bots.vk.channel import VkChannel
 from core.domain.tickets import Status
 from core.engine import Engine
-from storage.outbox import OutboxWorker
 from storage.photos import PhotoStore
 from tests.conftest import NOW
 from tests.fakes.telegram_api import TelegramUser
@@ -41,7 +41,7 @@ async def channel(engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
     await started.stop()
 
 
-async def flush(worker: OutboxWorker) -> None:
+async def flush(worker: DeliveryWorker) -> None:
     report = await worker.flush(linger=0.5)
     assert report.pending == 0 and report.dead == 0, report
 
@@ -95,13 +95,13 @@ async def vk_resolve(staff: VkUser, number: int, done: list[bytes]) -> None:
 async def test_staff_in_vk_resolve_with_photos_and_the_resident_rates(
     channel: VkChannel, vk: FakeVk, engine: Engine, photos: PhotoStore
 ) -> None:
-    worker = OutboxWorker(engine.db, {"vk": channel.sender}, clock=engine.clock)
+    worker = DeliveryWorker(engine.db, {"vk": channel.sender}, clock=engine.clock)
     staff, resident = VkUser(vk, 6001), VkUser(vk, 5001)
     await staff.send("/staff " + await invite(engine, ROADS))
     await staff.expect("staff.joined")
 
     number = await vk_report(resident, jpeg_bytes((200, 40, 40), (320, 240)))
-    ticket = await engine.db.run(lambda store: store.get_ticket(number))
+    ticket = await engine.db.run(lambda store: store.tickets.get(number))
     assert ticket.organisation == ROADS
 
     await flush(worker)
@@ -119,7 +119,7 @@ async def test_staff_in_vk_resolve_with_photos_and_the_resident_rates(
 
     done = [jpeg_bytes((30, 160, 30), (300, 200)), jpeg_bytes((30, 30, 160), (300, 200))]
     await vk_resolve(staff, number, done)
-    ticket = await engine.db.run(lambda store: store.get_ticket(number))
+    ticket = await engine.db.run(lambda store: store.tickets.get(number))
     assert ticket.status == Status.RESOLVED
     assert list(ticket.resolution_photos) == [photos.store(d).sha256 for d in done]
 
@@ -133,7 +133,7 @@ async def test_staff_in_vk_resolve_with_photos_and_the_resident_rates(
     await resident.press(f"vd:rate:{number}:5")
     await resident.expect("verdict.thanks")
     assert news.keyboard is None  # the rating buttons are gone: a second press cannot happen
-    ticket = await engine.db.run(lambda store: store.get_ticket(number))
+    ticket = await engine.db.run(lambda store: store.tickets.get(number))
     assert ticket.status == Status.CLOSED and ticket.rating == 5
     await flush(worker)
     [rated] = await staff.wait(1)
@@ -151,7 +151,7 @@ async def test_reported_in_vk_handled_by_staff_in_telegram(
     channel: VkChannel, telegram: Harness, vk: FakeVk, engine: Engine, photos: PhotoStore
 ) -> None:
     assert telegram.channel is not None
-    worker = OutboxWorker(
+    worker = DeliveryWorker(
         engine.db, {"vk": channel.sender, "telegram": telegram.channel.sender}, clock=engine.clock
     )
     staff: TelegramUser = telegram.user(6101)
@@ -161,7 +161,7 @@ async def test_reported_in_vk_handled_by_staff_in_telegram(
     resident = VkUser(vk, 5101)
     image = jpeg_bytes((180, 60, 20), (320, 240))
     number = await vk_report(resident, image)
-    ticket = await engine.db.run(lambda store: store.get_ticket(number))
+    ticket = await engine.db.run(lambda store: store.tickets.get(number))
 
     before = len(telegram.fake.sent)
     await flush(worker)
@@ -184,7 +184,7 @@ async def test_reported_in_vk_handled_by_staff_in_telegram(
     assert messages[-1].photos == [photos.read(photos.store(done).sha256)]  # Telegram photo in VK
     await resident.press(f"vd:rate:{number}:4")
     await resident.expect("verdict.thanks")
-    ticket = await engine.db.run(lambda store: store.get_ticket(number))
+    ticket = await engine.db.run(lambda store: store.tickets.get(number))
     assert ticket.status == Status.CLOSED and ticket.rating == 4
 
 
@@ -192,7 +192,7 @@ async def test_reported_in_telegram_handled_by_staff_in_vk(
     channel: VkChannel, telegram: Harness, vk: FakeVk, engine: Engine, photos: PhotoStore
 ) -> None:
     assert telegram.channel is not None
-    worker = OutboxWorker(
+    worker = DeliveryWorker(
         engine.db, {"vk": channel.sender, "telegram": telegram.channel.sender}, clock=engine.clock
     )
     staff = VkUser(vk, 6201)
@@ -213,7 +213,7 @@ async def test_reported_in_telegram_handled_by_staff_in_vk(
     await resident.press("review:submit")
     resident.expect("report.submitted", "menu.prompt")
     number = number_in(resident.replies[0].text)
-    ticket = await engine.db.run(lambda store: store.get_ticket(number))
+    ticket = await engine.db.run(lambda store: store.tickets.get(number))
 
     await flush(worker)
     [card] = await staff.wait(1)
@@ -226,5 +226,5 @@ async def test_reported_in_telegram_handled_by_staff_in_vk(
     await flush(worker)
     news = [m for m in telegram.fake.sent if m.chat_id == resident.user_id and m.kind == "photo"]
     assert [m.photo for m in news] == [photos.read(photos.store(done[0]).sha256)]  # VK photo in Telegram
-    ticket = await engine.db.run(lambda store: store.get_ticket(number))
+    ticket = await engine.db.run(lambda store: store.tickets.get(number))
     assert ticket.status == Status.RESOLVED

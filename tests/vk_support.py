@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bots.vk.api import RateLimiter
+from bots.vk.api import RequestWindow
 from bots.vk.channel import VkChannel
 from core.engine import Engine
 from storage.photos import PhotoStore
@@ -25,7 +25,7 @@ def make_channel(
         token=vk.token,
         api_url=vk.api_url,
         data_dir=data_dir,
-        **{"wait": 2, "backoff": 0.01, "limiter": RateLimiter(rate=1000), **options},  # type: ignore[arg-type]
+        **{"wait": 2, "backoff": 0.01, "limiter": RequestWindow(rate=1000), **options},  # type: ignore[arg-type]
     )
 
 

@@ -20,7 +20,6 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -30,11 +29,9 @@ from core.dialogs.steps import label_key
 from core.engine import Engine
 from core.messages import ChatRef, Incoming, Location, Photo, Reply
 from core.parsing import parse_id
+from core.payload import decode_reply
+from core.ports import Database, Photos
 from core.texts import t
-from storage.console_inbox import take_unread
-from storage.database import Database
-from storage.outbox import decode_reply
-from storage.photos import PhotoStore
 
 _DECIMAL = re.compile(r"[-+]?\d{1,3}(?:\.\d{1,12})?")
 """A coordinate as people type it: no exponents, `nan` or `inf` (which `float` would take)."""
@@ -45,7 +42,7 @@ class ConsoleChannel:
         self,
         engine: Engine,
         db: Database,
-        photos: PhotoStore,
+        photos: Photos,
         *,
         user_id: str,
         name: str = "",
@@ -106,7 +103,9 @@ class ConsoleChannel:
 
     async def show_inbox(self) -> None:
         """What the outbox delivered to this user meanwhile (ticket news, staff cards), with photo files."""
-        unread = await self.db.run(partial(take_unread, chat_id=self.chat.chat_id, at=datetime.now(UTC)))
+        unread = await self.db.run(
+            lambda uow: uow.console_inbox.take_unread(self.chat.chat_id, datetime.now(UTC))
+        )
         if not unread:
             return
         language = self.language or self.engine.default_language

@@ -11,15 +11,11 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 
 from bots.console import CHANNEL
-from core.ports import DeliveryError, OutgoingMessage
-from storage.console_inbox import append
-from storage.database import Database
-from storage.outbox import encode_reply
-from storage.photos import PhotoNotFound, PhotoStore
+from core.payload import encode_reply
+from core.ports import Database, DeliveryError, OutgoingMessage, PhotoNotFound, Photos
 
 
 def user_dir(root: Path, chat_id: str) -> Path:
@@ -31,7 +27,7 @@ class ConsoleSender:
     max_per_second = 0.0  # a local table: no platform to protect
     chat_interval = 0.0
 
-    def __init__(self, db: Database, photos: PhotoStore, root: Path) -> None:
+    def __init__(self, db: Database, photos: Photos, root: Path) -> None:
         self.db = db
         self.photos = photos
         self.root = root
@@ -42,7 +38,8 @@ class ConsoleSender:
             raise DeliveryError("outbox message without a recipient", permanent=True)
         files = await asyncio.to_thread(self._copy_photos, message)
         payload = {**encode_reply(reply), "photo_files": files}
-        await self.db.run(partial(append, chat_id=reply.chat.chat_id, payload=payload, at=datetime.now(UTC)))
+        chat_id, at = reply.chat.chat_id, datetime.now(UTC)
+        await self.db.run(lambda uow: uow.console_inbox.append(chat_id, payload, at))
 
     def _copy_photos(self, message: OutgoingMessage) -> list[str]:
         assert message.reply.chat is not None

@@ -17,9 +17,8 @@ from bots.telegram.sender import Limits, TelegramSender
 from bots.telegram.translate import CHANNEL
 from bots.telegram.webhook import PATH, WebhookRoute
 from core.engine import Engine
+from core.ports import Database, Photos
 from core.texts import LANGUAGES, t
-from storage.database import Database
-from storage.photos import PhotoStore
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ class TelegramChannel:
         api: BotApi,
         engine: Engine,
         db: Database,
-        photos: PhotoStore,
+        photos: Photos,
         *,
         webhook_url: str = "",
         webhook_secret: str = "",

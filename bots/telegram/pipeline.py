@@ -33,10 +33,8 @@ from bots.telegram.sender import TelegramSender
 from bots.telegram.translate import MAX_DOWNLOAD, Draft, FileRef, translate
 from core.engine import Engine
 from core.messages import NOT_KEPT, Incoming, Photo, Reply
-from core.ports import DeliveryError
+from core.ports import Database, DeliveryError, Photos
 from core.texts import normalise_language, t
-from storage.database import Database
-from storage.photos import PhotoStore
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +54,7 @@ class Pipeline:
         api: BotApi,
         engine: Engine,
         db: Database,
-        photos: PhotoStore,
+        photos: Photos,
         sender: TelegramSender,
         *,
         album_wait: float = 0.8,

@@ -25,11 +25,8 @@ from bots.telegram.api import BotApi, Markup, RemoveKeyboard, ReplyKeyboard, Upl
 from bots.telegram.render import CallbackCodec, Op, SendPhotos, SendText, render
 from bots.telegram.translate import CHANNEL
 from core.messages import Reply
-from core.ports import DeliveryError, OutgoingMessage
+from core.ports import Database, DeliveryError, OutgoingMessage, PhotoNotFound, Photos
 from core.texts import normalise_language, t
-from storage.channel_photos import remember_remote_photo_id, remote_photo_id
-from storage.database import Database
-from storage.photos import PhotoNotFound, PhotoStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,7 +67,9 @@ class Pace:
         self.tat = max(self.tat, now + seconds + self.tolerance)
 
 
-class RateLimiter:
+class TelegramPacer:
+    """Telegram's two limits at once: messages per chat and messages per bot (a burst allowed on each)."""
+
     def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self.clock = clock
@@ -141,7 +140,7 @@ class FileIds:
     async def get(self, sha256: str) -> str | None:
         file_id = self._memory.get(sha256)
         if file_id is None:
-            file_id = await self.db.run(lambda store: remote_photo_id(store.conn, self.key, sha256))
+            file_id = await self.db.run(lambda uow: uow.channel_photos.get(self.key, sha256))
             if file_id is not None:
                 self._remember(sha256, file_id)
         return file_id
@@ -149,7 +148,7 @@ class FileIds:
     async def put(self, sha256: str, file_id: str) -> None:
         self._remember(sha256, file_id)
         try:
-            await self.db.run(lambda store: remember_remote_photo_id(store.conn, self.key, sha256, file_id))
+            await self.db.run(lambda uow: uow.channel_photos.remember(self.key, sha256, file_id))
         except Exception:  # only a cache: the photo went out; another process uploads it once more
             log.warning("could not record the file_id of photo %s", sha256, exc_info=True)
 
@@ -172,7 +171,7 @@ class TelegramSender:
         self,
         api: BotApi,
         db: Database,
-        photos: PhotoStore,
+        photos: Photos,
         *,
         limits: Limits | None = None,
         default_language: str = "ru",
@@ -180,7 +179,7 @@ class TelegramSender:
         self.api = api
         self.photos = photos
         self.limits = limits or Limits()
-        self.limiter = RateLimiter(self.limits)
+        self.limiter = TelegramPacer(self.limits)
         self.default_language = default_language
         self.codec = CallbackCodec()
         self.keyboards = ReplyKeyboards()

@@ -36,7 +36,7 @@ class BadResponse(Exception):
     """VK answered with something that is not JSON (a proxy's error page, a cut connection)."""
 
 
-class RateLimiter:
+class RequestWindow:
     """At most `rate` acquisitions in any `per` seconds, first come first served; `pause` holds everyone."""
 
     def __init__(
@@ -87,14 +87,14 @@ class VkApi(API):
         *,
         api_url: str,
         http_client: AiohttpClient,
-        limiter: RateLimiter | None = None,
+        limiter: RequestWindow | None = None,
         retries: int = 5,
         backoff: float = 0.5,
         max_backoff: float = 8.0,
     ) -> None:
         super().__init__(token, http_client=http_client, request_rescheduler=_RaiseRescheduler())
         self.API_URL = api_url.rstrip("/") + "/"
-        self.limiter = limiter or RateLimiter()
+        self.limiter = limiter or RequestWindow()
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff

@@ -21,7 +21,7 @@ from bots.vk.api import (
     DEFAULT_API_URL,
     NETWORK_ERRORS,
     BadResponse,
-    RateLimiter,
+    RequestWindow,
     VkApi,
     http_client,
 )
@@ -31,8 +31,7 @@ from bots.vk.polling import Poller
 from bots.vk.sender import VkSender
 from bots.vk.translate import CHANNEL
 from core.engine import Engine
-from storage.database import Database
-from storage.photos import PhotoStore
+from core.ports import Database, Photos
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ class VkChannel:
         self,
         engine: Engine,
         db: Database,
-        photos: PhotoStore,
+        photos: Photos,
         *,
         token: str,
         data_dir: Path,
@@ -53,7 +52,7 @@ class VkChannel:
         confirmation_code: str = "",
         secret: str = "",
         wait: int = 25,
-        limiter: RateLimiter | None = None,
+        limiter: RequestWindow | None = None,
         backoff: float = 0.5,
     ) -> None:
         self.state_dir = Path(data_dir) / "vkbottle"

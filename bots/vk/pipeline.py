@@ -40,9 +40,8 @@ from bots.vk.translate import (
 )
 from core.engine import Engine
 from core.messages import NOT_KEPT, ChatRef, Incoming, Photo, Reply
+from core.ports import Database, Photos
 from core.texts import normalise_language, t
-from storage.database import Database
-from storage.photos import PhotoStore
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ class Pipeline:
         api: VkApi,
         engine: Engine,
         db: Database,
-        photos: PhotoStore,
+        photos: Photos,
         sender: VkSender,
         http_client: AiohttpClient,
         *,

@@ -30,10 +30,7 @@ from bots.vk.api import (
 from bots.vk.render import CURRENT_CLIENT, VkMessage, render
 from bots.vk.translate import CHANNEL, ClientCaps
 from core.messages import Reply
-from core.ports import DeliveryError, OutgoingMessage
-from storage.channel_photos import remember_remote_photo_id, remote_photo_id
-from storage.database import Database
-from storage.photos import PhotoNotFound, PhotoStore
+from core.ports import Database, DeliveryError, OutgoingMessage, PhotoNotFound, Photos
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +79,11 @@ class VkSender:
 
     channel = CHANNEL
     max_per_second = float(RATE)
-    """Read by the outbox worker; every API call also goes through the API's own limiter."""
+    """Delivery's pace for the community; every API call also goes through the API's own limiter."""
+    chat_interval = 1.0
+    """Seconds between two outbox messages to one chat."""
 
-    def __init__(self, api: VkApi, db: Database, photos: PhotoStore, *, upload_retries: int = 3) -> None:
+    def __init__(self, api: VkApi, db: Database, photos: Photos, *, upload_retries: int = 3) -> None:
         self.api = api
         self.db = db
         self.photos = photos
@@ -195,21 +194,19 @@ class VkSender:
     async def attachment(self, sha256: str) -> str:
         """`photo{owner}_{id}_{key}` for a stored photo, uploaded on first use (PhotoNotFound if it is not
         in the store)."""
-        cached = await self.db.run(lambda store: remote_photo_id(store.conn, CHANNEL, sha256))
+        cached = await self.db.run(lambda uow: uow.channel_photos.get(CHANNEL, sha256))
         if cached:
             return cached
         lock = self._upload_locks.setdefault(sha256, asyncio.Lock())
         try:
             async with lock:  # one upload per photo even when several messages carry it at once
-                cached = await self.db.run(lambda store: remote_photo_id(store.conn, CHANNEL, sha256))
+                cached = await self.db.run(lambda uow: uow.channel_photos.get(CHANNEL, sha256))
                 if cached:
                     return cached
                 data = await asyncio.to_thread(self.photos.read, sha256)
                 attachment = await self._upload(data)
                 try:
-                    await self.db.run(
-                        lambda store: remember_remote_photo_id(store.conn, CHANNEL, sha256, attachment)
-                    )
+                    await self.db.run(lambda uow: uow.channel_photos.remember(CHANNEL, sha256, attachment))
                 except Exception:  # only a cache: the photo is uploaded; a later message uploads it again
                     log.warning("could not record the VK attachment of photo %s", sha256, exc_info=True)
                 return attachment

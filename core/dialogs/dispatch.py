@@ -107,7 +107,7 @@ def start_place(ctx: Ctx, number: int) -> list[Reply]:
 def ask_place(ctx: Ctx) -> Reply:
     if ctx.slots.get("place"):  # a pin or an address is being checked: the place step's own questions
         return place.ask(ctx)
-    ticket = ctx.store.get_ticket(number_of(ctx), with_events=False)
+    ticket = ctx.store.tickets.get(number_of(ctx), with_events=False)
     now = place_label(ctx.lang, ticket) if ticket is not None else "—"
     return Reply(
         text=ctx.t("dispatch.place.ask", number=number_of(ctx), place=now),

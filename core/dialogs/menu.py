@@ -34,7 +34,7 @@ def language_menu(ctx: Ctx) -> Reply:
 def my_reports(ctx: Ctx) -> Reply:
     """The resident's own reports and the ones they joined ("me too"), marked; a ticket waiting for the
     resident's verdict is marked too: opening it offers the verdict buttons again."""
-    tickets = ctx.store.tickets_of(ctx.chat, MY_REPORTS_LIMIT)
+    tickets = ctx.store.tickets.of(ctx.chat, MY_REPORTS_LIMIT)
     if not tickets:
         return main_menu(ctx, "mine.empty")
     rows = tuple(((_mark(ctx, t) + _item(ctx, t), MyTicket(t.number).data),) for t in tickets)
@@ -66,11 +66,11 @@ def _item(ctx: Ctx, t: TicketSummary) -> str:
 
 
 def ticket_details(ctx: Ctx, number: int) -> Reply:
-    ticket = ctx.store.get_ticket(number)
+    ticket = ctx.store.tickets.get(number)
     if ticket is None:
         return ctx.reply("ticket.not_found")
     author = (ticket.author_channel, ticket.author_chat_id) == (ctx.chat.channel, ctx.chat.chat_id)
-    if not author and not ctx.store.is_subscribed(number, ctx.chat):  # supporters see it too
+    if not author and not ctx.store.supporters.includes(number, ctx.chat):  # supporters see it too
         return ctx.reply("ticket.not_found")
     hint, buttons = verdict.offer(ctx, ticket)  # missed the rating buttons? here they are again
     text = format_ticket(ctx, ticket)

@@ -37,7 +37,7 @@ def _find(ctx: Ctx) -> list[dict[str, Any]]:
     category = ctx.municipality.category(s.get("subcategory") or s.get("category", ""))
     if lat is None or lon is None or category is None:
         return []
-    found = ctx.store.nearby_tickets(
+    found = ctx.store.tickets.nearby(
         s["category"], s.get("subcategory"), lat, lon, category.nearby_radius_m, MAX_OFFERED
     )
     return [
@@ -102,12 +102,12 @@ def _go_on(ctx: Ctx) -> None:
 
 
 def _join(ctx: Ctx, number: int) -> Reply:
-    ticket = ctx.store.get_ticket(number, with_events=False)
+    ticket = ctx.store.tickets.get(number, with_events=False)
     if ticket is None or not is_open(ticket.status):
         _go_on(ctx)
         return ctx.reply("report.nearby.gone", number=number)
     author = (ticket.author_channel, ticket.author_chat_id) == (ctx.chat.channel, ctx.chat.chat_id)
-    joined = not author and ctx.store.subscribe(number, ctx.chat, ctx.lang, ctx.now)
+    joined = not author and ctx.store.supporters.add(number, ctx.chat, ctx.lang, ctx.now)
     end(ctx)
     if not joined:
         return ctx.reply("report.nearby.already", number=number)

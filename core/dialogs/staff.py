@@ -55,9 +55,9 @@ def not_staff(ctx: Ctx) -> list[Reply]:
 
 def member(ctx: Ctx) -> StaffMember | None:
     """The staff member behind this chat; notifications follow the language they use with the bot."""
-    me = ctx.store.get_staff(ctx.chat)
+    me = ctx.store.staff.get(ctx.chat)
     if me is not None and me.language != ctx.lang:
-        ctx.store.set_staff_language(me.id, ctx.lang)
+        ctx.store.staff.set_language(me.id, ctx.lang)
         me = replace(me, language=ctx.lang)
     return me
 
@@ -74,7 +74,7 @@ def authorise(ctx: Ctx, number: int, *, dispatch: bool = False) -> tuple[StaffMe
     """The member and the ticket (locked); refused politely otherwise. Staff act on their organisation's
     tickets; with `dispatch`, dispatchers act on any ticket."""
     me = staff_member(ctx)
-    ticket = ctx.store.lock_ticket(number)
+    ticket = ctx.store.tickets.lock(number)
     if ticket is None:
         raise Refusal([ctx.reply("staff.not_found", number=number)])
     if ticket.organisation != me.organisation and not (dispatch and me.is_dispatcher):
@@ -90,7 +90,7 @@ def stale(ctx: Ctx, ticket: Ticket) -> Refusal:
 
 def changed(ctx: Ctx, number: int) -> Refusal:
     """Someone else changed the ticket in the meantime."""
-    ticket = ctx.store.get_ticket(number, with_events=False)
+    ticket = ctx.store.tickets.get(number, with_events=False)
     status = ctx.t(f"status.{ticket.status.value}") if ticket is not None else "—"
     return Refusal([ctx.reply("staff.changed", number=number, status=status)])
 
@@ -136,7 +136,7 @@ def queue(ctx: Ctx) -> list[Reply]:
     organisations = [me.organisation]
     if me.is_dispatcher and ctx.municipality.dispatch not in organisations:
         organisations.append(ctx.municipality.dispatch)
-    items = ctx.store.queue(organisations, ctx.now, QUEUE_LIMIT)
+    items = ctx.store.tickets.queue(organisations, ctx.now, QUEUE_LIMIT)
     name = organisation_name(ctx.municipality, ctx.lang, me.organisation)
     if not items:
         return [ctx.reply("staff.queue.empty", organisation=name)]
@@ -176,7 +176,7 @@ def take(ctx: Ctx, number: int) -> list[Reply]:
     if ticket.status == Status.IN_PROGRESS and ticket.taken_by is not None:
         if ticket.taken_by == me.id:
             return [ctx.reply("staff.take.mine", number=number)]
-        holder = ctx.store.staff_by_id(ticket.taken_by)
+        holder = ctx.store.staff.by_id(ticket.taken_by)
         return [ctx.reply("staff.take.already", number=number, name=holder.name if holder else "—")]
     try:
         after = lifecycle.apply(tx(ctx), ticket, Action.TAKE, me.actor, by=me)
@@ -340,7 +340,7 @@ def take_duplicate(ctx: Ctx, incoming: Incoming) -> None:
         raise Retry("staff.reject.duplicate_retry")
     if other == number_of(ctx):
         raise Retry("staff.reject.duplicate_self")
-    if ctx.store.get_ticket(other, with_events=False) is None:
+    if ctx.store.tickets.get(other, with_events=False) is None:
         raise Retry("staff.reject.duplicate_unknown", duplicate=other)
     ctx.slots["duplicate_of"] = other
 

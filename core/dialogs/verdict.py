@@ -29,7 +29,7 @@ def actor(ctx: Ctx) -> str:
 
 def own_ticket(ctx: Ctx, number: int) -> Ticket:
     """The resident's own ticket, locked; refused for anyone else's."""
-    ticket = ctx.store.lock_ticket(number)
+    ticket = ctx.store.tickets.lock(number)
     if ticket is None or not is_author(ctx, ticket):
         raise Refusal([ctx.reply("verdict.not_yours")])
     return ticket

@@ -1,0 +1,336 @@
+"""`SqlTickets` (the `Tickets` port): tickets, their events and photos, and the queries staff, timers and
+reports run over them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, insert, select, update
+
+from core.domain.policy import WAITING
+from core.domain.tickets import Action, Status, Ticket, TicketEvent
+from core.messages import ChatRef
+from core.ports import NearbyTicket, NewTicket, TicketSummary
+from storage.places import nearby_tickets, supporters
+from storage.repository import Repository
+from storage.rows import SUPPORTERS, ticket_summary, utc
+from storage.tables import TicketEventRow, TicketPhotoRow, TicketRow
+
+tickets = TicketRow.__table__
+tickets_t = tickets
+ticket_photos = TicketPhotoRow.__table__
+photos_t = ticket_photos
+ticket_events = TicketEventRow.__table__
+events_t = ticket_events
+INSERT_TICKET = insert(tickets).returning(tickets.c.number)
+
+"""Statuses in which an organisation (or the dispatcher) owes the resident something."""
+
+TICKET_COLUMNS = {
+    "status": "status",
+    "updated_at": "updated_at",
+    "organisation": "organisation_code",
+    "taken_by": "taken_by",
+    "resolved_at": "resolved_at",
+    "rating": "rating",
+    "overdue_notified": "overdue_notified",
+    "lat": "lat",
+    "lon": "lon",
+    "address": "address",
+    "location_source": "location_source",
+}
+
+
+class SqlTickets(Repository):
+    def create(self, ticket: NewTicket) -> int:
+        number = self.conn.execute(
+            INSERT_TICKET,
+            dict(
+                category_code=ticket.category,
+                subcategory_code=ticket.subcategory,
+                lat=ticket.lat,
+                lon=ticket.lon,
+                address=ticket.address,
+                location_source=ticket.location_source,
+                description=ticket.description,
+                author_channel=ticket.author.channel,
+                author_chat_id=ticket.author.chat_id,
+                author_user_id=ticket.author.user_id,
+                language=ticket.language,
+                organisation_code=ticket.organisation,
+                status=ticket.status.value,
+                created_at=ticket.created_at,
+                updated_at=ticket.created_at,
+                deadline=ticket.deadline,
+            ),
+        ).scalar_one()
+        if ticket.photos:
+            self.conn.execute(
+                insert(ticket_photos),
+                [
+                    {"ticket_number": number, "position": i, "sha256": sha, "kind": "report"}
+                    for i, sha in enumerate(ticket.photos)
+                ],
+            )
+        return int(number)
+
+    def add_event(self, number: int, event: TicketEvent) -> None:
+        self.conn.execute(
+            insert(ticket_events),
+            dict(
+                ticket_number=number,
+                action=event.action.value,
+                at=event.at,
+                actor=event.actor,
+                from_status=event.from_status.value if event.from_status else None,
+                to_status=event.to_status.value,
+                comment=event.comment,
+                photos=list(event.photos),
+                data=dict(event.data),
+            ),
+        )
+
+    def set_status(self, number: int, status: Status, at: datetime) -> None:
+        self.conn.execute(
+            update(tickets).where(tickets.c.number == number).values(status=status.value, updated_at=at)
+        )
+
+    def get(self, number: int, *, with_events: bool = True) -> Ticket | None:
+        row = self.conn.execute(select(tickets).where(tickets.c.number == number)).mappings().first()
+        if row is None:
+            return None
+        photos = self.conn.execute(
+            select(ticket_photos.c.sha256)
+            .where(ticket_photos.c.ticket_number == number, ticket_photos.c.kind == "report")
+            .order_by(ticket_photos.c.position)
+        ).scalars()
+        followers = tuple(self.uow.supporters.with_languages(number))
+        ticket = Ticket(
+            number=row["number"],
+            category=row["category_code"],
+            subcategory=row["subcategory_code"],
+            lat=row["lat"],
+            lon=row["lon"],
+            address=row["address"],
+            location_source=row["location_source"],
+            description=row["description"],
+            photos=tuple(photos),
+            author_channel=row["author_channel"],
+            author_chat_id=row["author_chat_id"],
+            author_user_id=row["author_user_id"],
+            organisation=row["organisation_code"],
+            status=Status(row["status"]),
+            created_at=utc(row["created_at"]),  # type: ignore[arg-type]
+            deadline=utc(row["deadline"]),
+            rating=row["rating"],
+            language=row["language"],
+            taken_by=row["taken_by"],
+            resolved_at=utc(row["resolved_at"]),
+            overdue_notified=bool(row["overdue_notified"]),
+            resolution_photos=self.photos_of_kind(number, "resolution"),
+            supporters=len(followers),
+            followers=followers,
+        )
+        if with_events:
+            ticket.events = [
+                TicketEvent(
+                    action=Action(e["action"]),
+                    at=utc(e["at"]),  # type: ignore[arg-type]
+                    actor=e["actor"],
+                    from_status=Status(e["from_status"]) if e["from_status"] else None,
+                    to_status=Status(e["to_status"]),
+                    comment=e["comment"],
+                    photos=tuple(e["photos"] or ()),
+                    data=dict(e["data"] or {}),
+                )
+                for e in self.conn.execute(
+                    select(ticket_events)
+                    .where(ticket_events.c.ticket_number == number)
+                    .order_by(ticket_events.c.id)
+                ).mappings()
+            ]
+        return ticket
+
+    def _summaries(self, query: Any) -> list[TicketSummary]:
+        return [ticket_summary(r) for r in self.conn.execute(query)]
+
+    def of(self, chat: ChatRef, limit: int) -> Sequence[TicketSummary]:
+        """The chat's own reports and the tickets it joined ("me too", marked `joined`), newest first."""
+        own = self._summaries(
+            select(tickets, SUPPORTERS)
+            .where(tickets.c.author_channel == chat.channel, tickets.c.author_chat_id == chat.chat_id)
+            .order_by(tickets.c.number.desc())
+            .limit(limit)
+        )
+        joined = [
+            replace(t, joined=True)
+            for t in self._summaries(
+                select(tickets, SUPPORTERS)
+                .join(supporters, supporters.c.ticket_number == tickets.c.number)
+                .where(supporters.c.channel == chat.channel, supporters.c.chat_id == chat.chat_id)
+                .order_by(tickets.c.number.desc())
+                .limit(limit)
+            )
+        ]
+        return sorted([*own, *joined], key=lambda t: t.number, reverse=True)[:limit]
+
+    def list(self, status: Status | None = None, limit: int = 100) -> Sequence[TicketSummary]:
+        query = select(tickets, SUPPORTERS).order_by(tickets.c.number.desc()).limit(limit)
+        if status is not None:
+            query = query.where(tickets.c.status == status.value)
+        return self._summaries(query)
+
+    def count_by(self, column: str) -> dict[str, int]:
+        col = tickets.c[column]
+        return {
+            str(key): int(n)
+            for key, n in self.conn.execute(select(col, func.count()).group_by(col).order_by(col))
+        }
+
+    def lock(self, number: int) -> Ticket | None:
+        if not self.is_sqlite:  # SQLite: the single writer already serialises every transaction
+            locked = self.conn.execute(
+                select(tickets_t.c.number).where(tickets_t.c.number == number).with_for_update()
+            ).first()
+            if locked is None:
+                return None
+        return self.get(number)
+
+    def update(self, number: int, expected: Status, changes: Mapping[str, Any]) -> bool:
+        values = {TICKET_COLUMNS[key]: value for key, value in changes.items()}
+        if isinstance(values.get("status"), Status):
+            values["status"] = values["status"].value
+        done = self.conn.execute(
+            update(tickets_t)
+            .where(tickets_t.c.number == number, tickets_t.c.status == expected.value)
+            .values(values)
+            .returning(tickets_t.c.number)
+        ).first()
+        return done is not None
+
+    def add_photos(self, number: int, photos: Sequence[str], kind: str) -> None:
+        if not photos:
+            return
+        last = self.conn.execute(
+            select(func.max(photos_t.c.position)).where(photos_t.c.ticket_number == number)
+        ).scalar()
+        start = -1 if last is None else int(last)
+        self.conn.execute(
+            insert(photos_t),
+            [
+                {"ticket_number": number, "position": start + 1 + i, "sha256": sha, "kind": kind}
+                for i, sha in enumerate(photos)
+            ],
+        )
+
+    def photos_of_kind(self, number: int, kind: str) -> tuple[str, ...]:
+        return tuple(
+            self.conn.execute(
+                select(photos_t.c.sha256)
+                .where(photos_t.c.ticket_number == number, photos_t.c.kind == kind)
+                .order_by(photos_t.c.position)
+            ).scalars()
+        )
+
+    # --- queues and timers -------------------------------------------------------------------------------
+    def queue(self, organisations: Sequence[str], now: datetime, limit: int) -> Sequence[TicketSummary]:
+        deadline = tickets_t.c.deadline
+        overdue = case((deadline < now, 0), else_=1)
+        rows = self.conn.execute(
+            select(tickets_t, SUPPORTERS)
+            .where(
+                tickets_t.c.organisation_code.in_(list(organisations)),
+                tickets_t.c.status.in_(sorted(s.value for s in WAITING)),
+            )
+            .order_by(overdue, SUPPORTERS.desc(), deadline.is_(None), deadline, tickets_t.c.number)
+            .limit(limit)
+        )
+        return [ticket_summary(r) for r in rows]
+
+    def to_autoclose(self, resolved_before: datetime, limit: int) -> Sequence[int]:
+        return list(
+            self.conn.execute(
+                select(tickets_t.c.number)
+                .where(
+                    tickets_t.c.status == Status.RESOLVED.value, tickets_t.c.resolved_at <= resolved_before
+                )
+                .order_by(tickets_t.c.number)
+                .limit(limit)
+            ).scalars()
+        )
+
+    def newly_overdue(self, now: datetime, limit: int) -> Sequence[int]:
+        return list(
+            self.conn.execute(
+                select(tickets_t.c.number)
+                .where(
+                    tickets_t.c.status.in_(sorted(s.value for s in WAITING)),
+                    tickets_t.c.deadline < now,
+                    tickets_t.c.overdue_notified.is_(False),
+                )
+                .order_by(tickets_t.c.number)
+                .limit(limit)
+            ).scalars()
+        )
+
+    def held_by(self, staff_id: int) -> list[int]:
+        """Tickets in progress that this person took: their colleagues can still resolve or reject them."""
+        return list(
+            self.conn.execute(
+                select(tickets_t.c.number)
+                .where(tickets_t.c.taken_by == staff_id, tickets_t.c.status == Status.IN_PROGRESS.value)
+                .order_by(tickets_t.c.number)
+            ).scalars()
+        )
+
+    def nearby(
+        self, category: str, subcategory: str | None, lat: float, lon: float, radius_m: float, limit: int
+    ) -> list[NearbyTicket]:
+        return nearby_tickets(self, category, subcategory, lat, lon, radius_m, limit)
+
+    def stats_rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every ticket (the fields statistics need) and every event, for `core.stats`."""
+        ticket_rows = [
+            {
+                "number": r.number,
+                "status": r.status,
+                "category": r.category_code,
+                "organisation": r.organisation_code,
+                "created_at": utc(r.created_at),
+                "deadline": utc(r.deadline),
+                "rating": r.rating,
+            }
+            for r in self.conn.execute(
+                select(
+                    tickets_t.c.number,
+                    tickets_t.c.status,
+                    tickets_t.c.category_code,
+                    tickets_t.c.organisation_code,
+                    tickets_t.c.created_at,
+                    tickets_t.c.deadline,
+                    tickets_t.c.rating,
+                ).order_by(tickets_t.c.number)
+            )
+        ]
+        event_rows = [
+            {
+                "number": r.ticket_number,
+                "action": r.action,
+                "at": utc(r.at),
+                "actor": r.actor,
+                "data": dict(r.data or {}),
+            }
+            for r in self.conn.execute(
+                select(
+                    events_t.c.ticket_number,
+                    events_t.c.action,
+                    events_t.c.at,
+                    events_t.c.actor,
+                    events_t.c.data,
+                ).order_by(events_t.c.id)
+            )
+        ]
+        return ticket_rows, event_rows
