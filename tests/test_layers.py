@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import grimp
-import pytest
 
 PACKAGES = ("core", "bots", "storage", "migrations")
 REPO = Path(__file__).resolve().parents[1]
@@ -48,14 +47,7 @@ def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
     return found
 
 
-KNOWN = {"core.municipality", "core.domain.routing"}
-
-
 def test_no_import_cycle_among_our_packages() -> None:
-    """Type-only imports (under TYPE_CHECKING) are left out: they never run. The one known cycle is expected
-    to fail until the TOML parser leaves the model; any other cycle fails the test."""
+    """Type-only imports (under TYPE_CHECKING) are left out: they never run."""
     graph = grimp.build_graph(*PACKAGES, exclude_type_checking_imports=True)
-    cycles = _cycles(graph)
-    assert [c for c in cycles if set(c) != KNOWN] == []
-    if cycles:
-        pytest.xfail("municipality↔routing cycle, fixed by the shape branch")
+    assert _cycles(graph) == []
