@@ -205,6 +205,7 @@ async def test_vk_photos_sent_at_the_main_menu_are_not_downloaded(
 
 
 # --- #5 -----------------------------------------------------------------------------------------------------
+@pytest.mark.e2e
 async def test_vk_reply_lost_in_a_kill_after_the_commit_is_given_after_the_restart(
     vk: FakeVk, tmp_path: Path
 ) -> None:

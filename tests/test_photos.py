@@ -316,6 +316,7 @@ def test_the_decode_budget_makes_a_second_big_decode_wait() -> None:
     second.join(5)
 
 
+@pytest.mark.e2e
 def test_storing_a_40_megapixel_png_stays_within_its_memory_budget(tmp_path: Path) -> None:
     """Peak memory of the costliest picture within the limits, measured in a process of its own."""
     script = f"""
