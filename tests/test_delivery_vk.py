@@ -91,7 +91,7 @@ async def test_vk_callback_deterministic_failure_is_ok_and_apologised_for_once(
     calls = fault(monkeypatch, engine, KeyError("slots"))
     assert await vk.post_callback(callback, start, secret=SECRET) == (200, "ok")
     assert await vk.post_callback(callback, start, secret=SECRET) == (200, "ok")  # sent again anyway
-    await asyncio.sleep(0.05)
+    await vk.settled()
     assert apologies(vk, user) == 1 and len(calls) == 1
     assert tracebacks(caplog) == 1
 
