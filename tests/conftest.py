@@ -76,11 +76,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'otklik.sqlite3'}"
 
 
-@pytest.fixture
-def sql_engine(database_url: str) -> Iterator[SqlEngine]:
-    """A sync SQLAlchemy engine on an empty database with every table created."""
-    engine = create_engine(normalise_url(database_url))
+@pytest.fixture(scope="session")
+def declared_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file with every declared table, created once per run and copied per test."""
+    path = tmp_path_factory.mktemp("template") / "declared.sqlite3"
+    engine = create_engine(f"sqlite:///{path}")
     Base.metadata.create_all(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def sql_engine(request: pytest.FixtureRequest, database_url: str) -> Iterator[SqlEngine]:
+    """A sync SQLAlchemy engine on an empty database with every table created."""
+    if database_url.startswith("sqlite:///"):
+        shutil.copyfile(request.getfixturevalue("declared_template"), database_url.removeprefix("sqlite:///"))
+    engine = create_engine(normalise_url(database_url))
+    if not database_url.startswith("sqlite:///"):
+        Base.metadata.create_all(engine)
     yield engine
     engine.dispose()
 
