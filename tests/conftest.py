@@ -111,7 +111,7 @@ def demo() -> Municipality:
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file upgraded to head once per run: copying it is ~100x cheaper than running every
-    migration for every test (tests/test_migrations.py still runs them on empty databases)."""
+    migration for every test (tests/storage/test_migrations.py still runs them on empty databases)."""
     path = tmp_path_factory.mktemp("template") / "migrated.sqlite3"
     upgrade(f"sqlite:///{path}")
     return path

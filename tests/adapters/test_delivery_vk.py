@@ -22,10 +22,10 @@ from bots.vk.channel import CALLBACK_PATH, MAX_BODY, VkChannel
 from core.engine import Engine
 from core.messages import ChatRef, Reply
 from storage.photos import PhotoStore
+from tests.e2e.test_vk_process import _environment, _run, _stop
 from tests.fakes import serve, wait_for
 from tests.fakes.vk_api import FakeVk, VkUser
 from tests.support import jpeg_bytes, text_is
-from tests.test_vk_process import _environment, _run, _stop
 from tests.vk_support import make_channel, start_polling, to_photo_step
 
 SECRET = "s3cret"

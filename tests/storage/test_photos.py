@@ -322,7 +322,7 @@ def test_storing_a_40_megapixel_png_stays_within_its_memory_budget(tmp_path: Pat
     script = f"""
 import sys
 from pathlib import Path
-sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
 from storage.photos import PhotoStore
 from tests.fakes import images
 data = images.png(7300, 5470)  # 39.9 megapixels, RGBA: 160 MB decoded
