@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -29,6 +30,16 @@ from storage.urls import normalise_url
 from tests.fakes.vk_api import FakeVk
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests under tests/e2e start whole processes (`otklik run`, scripts, the CLI): they carry the `e2e`
+    marker, so that `pytest -m "not e2e"` is the fast tier; elsewhere a test says `@pytest.mark.e2e`."""
+    e2e = TESTS / "e2e"
+    for item in items:
+        if item.path.is_relative_to(e2e):
+            item.add_marker(pytest.mark.e2e)
 
 
 def _reset_postgres(engine: SqlEngine) -> None:
@@ -66,11 +77,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'otklik.sqlite3'}"
 
 
-@pytest.fixture
-def sql_engine(database_url: str) -> Iterator[SqlEngine]:
-    """A sync SQLAlchemy engine on an empty database with every table created."""
-    engine = create_engine(normalise_url(database_url))
+@pytest.fixture(scope="session")
+def declared_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file with every declared table, created once per run and copied per test."""
+    path = tmp_path_factory.mktemp("template") / "declared.sqlite3"
+    engine = create_engine(f"sqlite:///{path}")
     Base.metadata.create_all(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def sql_engine(request: pytest.FixtureRequest, database_url: str) -> Iterator[SqlEngine]:
+    """A sync SQLAlchemy engine on an empty database with every table created."""
+    if database_url.startswith("sqlite:///"):
+        shutil.copyfile(request.getfixturevalue("declared_template"), database_url.removeprefix("sqlite:///"))
+    engine = create_engine(normalise_url(database_url))
+    if not database_url.startswith("sqlite:///"):
+        Base.metadata.create_all(engine)
     yield engine
     engine.dispose()
 
@@ -85,9 +109,22 @@ def demo() -> Municipality:
     return load_toml_file(DEMO_CONFIG_PATH)
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file upgraded to head once per run: copying it is ~100x cheaper than running every
+    migration for every test (tests/storage/test_migrations.py still runs them on empty databases)."""
+    path = tmp_path_factory.mktemp("template") / "migrated.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    upgrade(database_url)
+def db(request: pytest.FixtureRequest, database_url: str) -> Iterator[Database]:
+    """A database at the latest schema: a copy of the migrated template (SQLite) or migrated (PostgreSQL)."""
+    if database_url.startswith("sqlite:///"):
+        shutil.copyfile(request.getfixturevalue("migrated_template"), database_url.removeprefix("sqlite:///"))
+    else:
+        upgrade(database_url)
     database = Database(database_url)
     yield database
     database.close()

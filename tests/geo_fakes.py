@@ -205,7 +205,7 @@ async def serve_fake_geocoder() -> AsyncIterator[FakeGeocoderServer]:
     app.router.add_get("/search", fake.nominatim_search)
     app.router.add_get("/reverse", fake.nominatim_reverse)
     app.router.add_get("/1.x/", fake.yandex)
-    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -84,6 +84,11 @@ class FakeVk:
     """Peers that have blocked the community: messages.send answers error 901."""
     uploads: dict[int, bytes] = field(default_factory=dict)
     long_polls: int = 0
+    confirmed: int = 0
+    """The highest `ts` a long-poll request asked from: the bot handled every event before it (it asks for
+    the next batch only after handling the last one)."""
+    in_flight: int = 0
+    """API method calls received and not yet answered."""
     downloads: list[str] = field(default_factory=list)
     """Names of hosted files fetched (a user's photos downloaded by the bot)."""
     hang: set[str] = field(default_factory=set)
@@ -147,6 +152,15 @@ class FakeVk:
         async with self._changed:
             self.events.extend(updates)
             self._changed.notify_all()
+
+    async def settled(self, timeout: float = 5.0) -> None:
+        """A barrier before asserting silence: every queued long-poll event is confirmed as handled and no
+        API call is being answered. (An event posted to the Callback API is handled before its `ok`.)"""
+        await wait_for(
+            lambda: self.confirmed >= len(self.events) and not self.in_flight,
+            timeout,
+            f"long poll to confirm {len(self.events)} event(s), {self.in_flight} call(s) in flight",
+        )
 
     def calls_of(self, method: str) -> list[dict[str, str]]:
         return [params for name, params in self.calls if name == method]
@@ -261,6 +275,13 @@ class FakeVk:
 
     # --- the API --------------------------------------------------------------------------------------------
     async def _method(self, request: web.Request) -> web.Response:
+        self.in_flight += 1
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         params = dict(request.query)
         params.update({k: str(v) for k, v in (await request.post()).items()})
@@ -459,6 +480,7 @@ class FakeVk:
             ts = int(query.get("ts", ""))
         except ValueError:
             return web.json_response({"failed": 1, "ts": str(len(self.events))})
+        self.confirmed = max(self.confirmed, ts)
         wait = min(float(query.get("wait", 25)), self.max_wait)
         async with self._changed:
             with contextlib.suppress(TimeoutError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from core.engine import Engine
@@ -82,6 +83,7 @@ async def test_removed_staff_are_refused_at_once_and_history_keeps_their_name(en
     s.expect("staff.queue.title")
 
 
+@pytest.mark.e2e
 def test_staff_remove_from_the_command_line(otklik) -> None:  # type: ignore[no-untyped-def]
     code = json.loads(otklik("staff", "invite", "roads_service", "--json"))["code"]
     otklik("chat", "--user", "ivan", "--name", "Иван", stdin=f"/staff {code}\n")

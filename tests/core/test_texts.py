@@ -13,7 +13,7 @@ import pytest
 
 from core.texts import DATE_FIELDS, LANGUAGES, catalogue, date, forms, normalise_language, plural_category, t
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KEY = re.compile(r"[a-z_]+(\.[a-z_0-9]+)+")
 PLURAL_CATEGORIES = {"ru": {"one", "few", "many", "other"}, "en": {"one", "other"}}
 

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bots.app import App
@@ -241,6 +242,7 @@ async def test_the_lifecycle_timers_collect_photos(
     assert await rows(engine.db) == {kept}
 
 
+@pytest.mark.e2e
 async def test_otklik_photos_gc_removes_what_nothing_refers_to(
     otklik, env: dict[str, str], tmp_path: Path, demo: Municipality
 ) -> None:  # type: ignore[no-untyped-def]

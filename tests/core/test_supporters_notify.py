@@ -13,8 +13,8 @@ from storage.outbox import decode_reply
 from storage.store import SqlUnitOfWork
 from storage.tables import OutboxRow
 from tests.conftest import NOW
+from tests.core.test_nearby import CENTRE, NEIGHBOUR, existing, offset, to_nearby
 from tests.support import Resident
-from tests.test_nearby import CENTRE, NEIGHBOUR, existing, offset, to_nearby
 
 
 async def outbox(engine: Engine) -> list[Reply]:

@@ -189,6 +189,7 @@ async def test_photos_sent_at_the_main_menu_are_not_downloaded(
 
 
 # --- #5: no lost reply after a crash ------------------------------------------------------------------------
+@pytest.mark.e2e
 async def test_a_reply_lost_in_a_kill_after_the_commit_is_given_after_the_restart(
     tmp_path: Path, library: str, env: dict[str, str], otklik: Any
 ) -> None:

@@ -426,6 +426,7 @@ async def test_outbox_message_resumes_after_a_failure_without_repeating_the_albu
 
 
 # --- the real process ---------------------------------------------------------------------------------------
+@pytest.mark.e2e
 async def test_otklik_run_serves_telegram_and_a_restart_resumes_the_dialog(tmp_path: Path) -> None:
     """`otklik run` stopped with SIGTERM mid-dialog and started again. Through python-telegram-bot: aiogram
     takes 5–15 s to import in each process, and the in-process tests above cover it the same way."""

@@ -159,6 +159,7 @@ async def test_only_dispatchers_set_the_place(engine: Engine) -> None:
     r.expect("staff.only", "menu.prompt")
 
 
+@pytest.mark.e2e
 def test_dispatcher_places_and_routes_in_the_console(otklik) -> None:  # type: ignore[no-untyped-def]
     report = "/start\n1\nДороги\n1\nул. Ленина, 5\nГлубокая яма у остановки, объезжают.\n1\n1\n"
     otklik("chat", "--user", "resident", stdin=report)  # GEOCODER=off: the typed address is kept

@@ -103,6 +103,7 @@ TELEGRAM_SECRETS = (TOKEN, TOKEN.split(":", 1)[1])
 
 
 @pytest.mark.parametrize("library", ["aiogram", "ptb"])
+@pytest.mark.e2e
 async def test_no_bot_token_in_the_log_of_telegram_polling(
     telegram: FakeTelegram, tmp_path: Path, library: str
 ) -> None:
@@ -127,6 +128,7 @@ async def test_no_bot_token_in_the_log_of_telegram_polling(
     assert_no_secret(output, *TELEGRAM_SECRETS)
 
 
+@pytest.mark.e2e
 async def test_no_bot_token_or_webhook_secret_in_the_log_of_the_telegram_webhook(
     telegram: FakeTelegram, tmp_path: Path
 ) -> None:
@@ -170,6 +172,7 @@ def _vk_environment(vk: FakeVk, tmp_path: Path, **extra: str) -> dict[str, str]:
     )
 
 
+@pytest.mark.e2e
 async def test_no_group_token_in_the_log_of_vk_long_poll(vk: FakeVk, tmp_path: Path) -> None:
     async def talk() -> None:
         user = VkUser(vk, 9303)
@@ -183,6 +186,7 @@ async def test_no_group_token_in_the_log_of_vk_long_poll(vk: FakeVk, tmp_path: P
     assert_no_secret(output, vk.token)
 
 
+@pytest.mark.e2e
 async def test_no_group_token_or_secret_in_the_log_of_the_vk_callback_api(vk: FakeVk, tmp_path: Path) -> None:
     port = _free_port()
     env = _vk_environment(

@@ -24,10 +24,10 @@ from bots.vk.channel import VkChannel
 from core.engine import Engine
 from core.messages import ChatRef, Reply
 from storage.photos import PhotoStore
+from tests.e2e.test_vk_process import _environment, _run, _stop
 from tests.fakes import serve, wait_for
 from tests.fakes.vk_api import FakeVk, VkUser
 from tests.support import jpeg_bytes, text_is
-from tests.test_vk_process import _environment, _run, _stop
 from tests.vk_support import make_channel, start_polling, to_photo_step
 
 SECRET = "s3cret"
@@ -93,7 +93,7 @@ async def test_vk_callback_deterministic_failure_is_ok_and_apologised_for_once(
     calls = fault(monkeypatch, engine, KeyError("slots"))
     assert await vk.post_callback(callback, start, secret=SECRET) == (200, "ok")
     assert await vk.post_callback(callback, start, secret=SECRET) == (200, "ok")  # sent again anyway
-    await asyncio.sleep(0.05)
+    await vk.settled()
     assert apologies(vk, user) == 1 and len(calls) == 1
     assert tracebacks(caplog) == 1
 
@@ -207,6 +207,7 @@ async def test_vk_photos_sent_at_the_main_menu_are_not_downloaded(
 
 
 # --- #5 -----------------------------------------------------------------------------------------------------
+@pytest.mark.e2e
 async def test_vk_reply_lost_in_a_kill_after_the_commit_is_given_after_the_restart(
     vk: FakeVk, tmp_path: Path
 ) -> None:

@@ -17,7 +17,7 @@ from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.vk_api import FakeVk
 from tests.telegram_support import LIBRARIES
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SETUP_ERROR = 2
 STARTUP_LINES = ("otklik: database ", "otklik: data folder ", "otklik: channels: ")
 """What `otklik run` says before it starts the channels (which database, folder, channels)."""

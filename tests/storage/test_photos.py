@@ -316,12 +316,13 @@ def test_the_decode_budget_makes_a_second_big_decode_wait() -> None:
     second.join(5)
 
 
+@pytest.mark.e2e
 def test_storing_a_40_megapixel_png_stays_within_its_memory_budget(tmp_path: Path) -> None:
     """Peak memory of the costliest picture within the limits, measured in a process of its own."""
     script = f"""
 import sys
 from pathlib import Path
-sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
 from storage.photos import PhotoStore
 from tests.fakes import images
 data = images.png(7300, 5470)  # 39.9 megapixels, RGBA: 160 MB decoded

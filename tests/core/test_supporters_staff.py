@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from core.engine import Engine
 from core.messages import Reply
 from tests.conftest import NOW
@@ -69,6 +71,7 @@ async def test_staff_card_shows_the_supporter_count(engine: Engine) -> None:
     assert "Supported by residents: 1" in en.replies[0].text
 
 
+@pytest.mark.e2e
 def test_tickets_list_shows_supporters(otklik) -> None:  # type: ignore[no-untyped-def]
     report = "/start\n1\nДороги\n1\n/loc 52.2870 104.2810\nГлубокая яма у остановки, объезжают.\n1\n1\n"
     otklik("chat", "--user", "author", stdin=report)

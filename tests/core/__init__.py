@@ -1,0 +1,1 @@
+"""Engine, dialogs and domain: the real engine over a database, no platform library, no process."""

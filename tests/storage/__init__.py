@@ -1,0 +1,1 @@
+"""Storage: the database, its migrations, the outbox and the photo store."""
