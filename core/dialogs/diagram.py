@@ -17,7 +17,7 @@ from core.dialogs.steps import Step, always
 HEADER = """# Dialogs
 
 Generated from `core/dialogs/registry.py` by `python -m core.dialogs.diagram > docs/dialogs.md`; do not edit
-by hand (`tests/test_dialog_diagram.py` fails when this file is not current). Every dialog also ends on
+by hand (`tests/core/test_dialog_diagram.py` fails when this file is not current). Every dialog also ends on
 /cancel, and a staff dialog when the person's staff access ends.
 """
 

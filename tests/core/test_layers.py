@@ -10,7 +10,7 @@ from pathlib import Path
 import grimp
 
 PACKAGES = ("core", "bots", "storage", "migrations")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_import_contracts_are_kept() -> None:

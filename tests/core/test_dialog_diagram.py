@@ -8,7 +8,7 @@ from pathlib import Path
 from core.dialogs import diagram
 from core.dialogs.registry import DIALOGS, STARTED_BY
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "dialogs.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "dialogs.md"
 
 
 def test_the_dialog_diagram_is_current() -> None:
