@@ -56,7 +56,7 @@ async def run_round(
     measured is the bot's, not the simulation's."""
     fields = DIALOG[step]
     if prefix == "warm" and "location" in fields:  # elsewhere: the warm-up's tickets would otherwise be
-        fields = {"location": Location(52.3100, 104.2600)}  # offered to everyone as "me too" (issue 6)
+        fields = {"location": Location(52.3100, 104.2600)}  # offered to everyone as "me too"
     pending = iter(range(residents))
 
     async def worker() -> None:

@@ -73,7 +73,7 @@ async def lifecycle_timers(app: App, senders: dict[str, ChannelSender], stopping
 
 
 async def prune_processed_events(app: App) -> int:
-    """Forget delivery ids older than PROCESSED_EVENTS_DAYS (issue 9 #7): each update leaves one row, and
+    """Forget delivery ids older than PROCESSED_EVENTS_DAYS: each update leaves one row, and
     no platform redelivers after days. Returns how many were removed."""
     before = app.engine.clock() - timedelta(days=app.settings.processed_events_days)
     removed = await app.db.run(lambda store: store.events.prune(before))

@@ -40,7 +40,7 @@ class Place:
     lon: float
     area: str = ""
     shown: str = ""
-    """The address in the resident's language when it differs from `address` (issue 10): staff get the
+    """The address in the resident's language when it differs from `address`: staff get the
     city's language, the resident their own."""
 
     @property

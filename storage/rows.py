@@ -21,7 +21,7 @@ SUPPORTERS = (
     .scalar_subquery()
     .label("supporters")
 )
-"""The ticket's supporter count ("me too", issue 6) as a column of a `select(tickets, SUPPORTERS)`."""
+"""The ticket's supporter count ("me too") as a column of a `select(tickets, SUPPORTERS)`."""
 
 
 def utc(value: datetime | None) -> datetime | None:

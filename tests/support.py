@@ -95,7 +95,7 @@ async def stored_photo(
     return stored.sha256
 
 
-# --- the staff side (issue 3): a mutable clock, staff members, reports in one call, the outbox -------------
+# --- the staff side: a mutable clock, staff members, reports in one call, the outbox -------------
 class Clock:
     """A clock the test moves: `engine.clock = clock`; time-based jobs take `clock()` as `now`."""
 

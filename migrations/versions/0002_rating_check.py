@@ -1,4 +1,4 @@
-"""ticket rating is 1..5 or NULL (issue 9: a forged button stored rating 12)
+"""ticket rating is 1..5 or NULL (a forged button stored rating 12)
 
 Revision ID: 0002
 Revises: 0001

@@ -1,4 +1,4 @@
-"""processed_events keyed by bot too (issue 9 #7)
+"""processed_events keyed by bot too
 
 Telegram update_ids and VK event ids are unique per bot or community only: after the operator switches bots on
 the same database, a new bot's update 1 must not be taken for the old bot's. Rows already recorded keep an

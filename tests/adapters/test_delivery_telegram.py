@@ -1,4 +1,5 @@
-"""Issue 9 #3, #5, #7, #8 through the real aiogram and python-telegram-bot code against the fake Bot API:
+"""Failures, repeats, redeliveries and photo downloads through the real aiogram and python-telegram-bot code
+against the fake Bot API:
 failures that would repeat are confirmed and apologised for once, transient ones are redelivered; a reply
 lost with a killed process is given after the restart; two bots' update ids do not collide; photos sent where
 no step takes them are not downloaded; an unparsable webhook body is a 400."""

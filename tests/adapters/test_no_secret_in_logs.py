@@ -1,4 +1,4 @@
-"""No secret in any log (issue 9, item 6): `otklik -v run` serves each channel against the fake platforms,
+"""No secret in any log: `otklik -v run` serves each channel against the fake platforms,
 a message goes through, and nothing it printed contains the bot token, the VK group token or the webhook
 secret. Before the fix, python-telegram-bot's httpx logged `…/bot<token>/getUpdates` on every request."""
 

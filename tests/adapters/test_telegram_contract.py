@@ -484,7 +484,7 @@ async def test_otklik_run_serves_telegram_and_a_restart_resumes_the_dialog(tmp_p
         await fake.stop()
 
 
-# --- issue 10, item 13: a photo sent with a caption at the description step ---------------------------------
+# --- a photo sent with a caption at the description step ---------------------------------
 async def test_captioned_photo_at_the_description_step_is_kept_with_its_caption_as_the_description(
     bot: Harness, photos: PhotoStore
 ) -> None:
@@ -506,7 +506,7 @@ async def test_captioned_photo_at_the_description_step_is_kept_with_its_caption_
     assert list(made.photos) == [photos.store(image).sha256]
 
 
-# --- issue 10, item 16: a slow geocoder shows "typing…" instead of silence ----------------------------------
+# --- a slow geocoder shows "typing…" instead of silence ----------------------------------
 async def test_a_slow_geocoder_shows_typing_then_the_answer(
     engine: Engine, photos: PhotoStore, library: str
 ) -> None:

@@ -134,7 +134,7 @@ def test_no_callback_data_is_built_outside_the_grammar() -> None:
     """Callback strings are built only by core/buttons.py: no f-string in core/ starts with a namespace."""
     namespaces = {literal[0] for literal in (b._literals(cls) for cls in b.FORMATS)}
     offenders = []
-    for path in (Path(__file__).resolve().parent.parent / "core").rglob("*.py"):
+    for path in (Path(__file__).resolve().parents[2] / "core").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
                 head = str(node.values[0].value)

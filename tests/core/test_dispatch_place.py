@@ -1,4 +1,4 @@
-"""Issue 10, item 9: the dispatcher places a ticket whose typed address could not be checked — a pin or a
+"""The dispatcher places a ticket whose typed address could not be checked — a pin or a
 typed address, geocoded as for residents (geopy's Nominatim client against the fake Nominatim) —, confirms,
 the ticket's place changes with a `place` event in its history, and routing follows, with the organisation
 routing finds for the new point first."""

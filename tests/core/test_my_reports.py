@@ -1,4 +1,4 @@
-"""Issue 10, item 10: `/my` gives back the verdict buttons a resident missed (while the verdict window is
+"""`/my` gives back the verdict buttons a resident missed (while the verdict window is
 open) and lists the tickets a supporter joined, marked as joined."""
 
 from __future__ import annotations

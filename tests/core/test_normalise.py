@@ -1,4 +1,4 @@
-"""Text input is normalised once where it enters the engine (issue 9.12): NFC, no control, bidi-override or
+"""Text input is normalised once where it enters the engine: NFC, no control, bidi-override or
 zero-width characters, so staff get clean cards on every channel, and input that was only such characters is
 an empty message."""
 

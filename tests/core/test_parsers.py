@@ -1,4 +1,4 @@
-"""Every button and command parser survives any string (issue 9.2): residents, staff and dispatchers, in the
+"""Every button and command parser survives any string: residents, staff and dispatchers, in the
 states where the parsers are reachable, get at least one polite reply to any button data, command argument or
 text, and no update raises. Numbers are ASCII digits and bounded (core/parsing.py)."""
 

@@ -146,7 +146,7 @@ async def test_address_not_found_offers_retype_pin_or_keep(geo_engine: Engine) -
 
 
 async def test_pick_button_with_a_unicode_digit_is_stale(geo_engine: Engine) -> None:
-    """Issue 9: `place:pick:²` raised ValueError ("²".isdigit() is true, int("²") is not)."""
+    """A forged `place:pick:²` raised ValueError ("²".isdigit() is true, int("²") is not)."""
     r = Resident(geo_engine)
     await to_place_step(r)
     await r.say("ул. Советская, 3")
@@ -233,7 +233,7 @@ async def test_the_same_lookup_twice_is_answered_from_the_cache(
     assert fake_geo.count("/reverse") == 1
 
 
-# --- issue 10, item 15: staff get the city's language, the resident their own -----------------------------
+# --- staff get the city's language, the resident their own -----------------------------
 async def test_english_residents_pin_is_stored_in_the_citys_language_and_shown_in_english(
     geo_engine: Engine, fake_geo: FakeGeocoderServer
 ) -> None:
@@ -307,7 +307,7 @@ async def finish_submitted(r: Resident) -> int:
     return int(re.search(r"(?:№|No\.) (\d+)", r.replies[0].text).group(1))  # type: ignore[union-attr]
 
 
-# --- issue 10, item 16: a slow lookup is announced, not met with silence ------------------------------------
+# --- a slow lookup is announced, not met with silence ------------------------------------
 def slow_engine(engine: Engine, fake_geo: FakeGeocoderServer, progress_after: float) -> Engine:
     geocoder = CachedGeocoder(NominatimGeocoder(fake_geo.url, user_agent()), engine.db)
     return Engine(

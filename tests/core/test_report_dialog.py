@@ -298,7 +298,7 @@ async def test_concurrent_updates_for_one_chat_keep_state_consistent(
     assert state is not None and sorted(state["slots"]["photos"]) == sorted(shas)
 
 
-# --- issue 10, item 13: photos sent early, repeats and the limit said exactly; item 14: natural texts -----
+# --- photos sent early, repeats and the limit said exactly; natural texts -----
 async def to_description(r: Resident, point: tuple[float, float] = CENTRE) -> None:
     await start_report(r)
     await r.press("cat:roads")

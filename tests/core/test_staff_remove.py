@@ -1,4 +1,4 @@
-"""Issue 10, item 12: `otklik staff remove PERSON` ends a person's staff access at once — their next staff
+"""`otklik staff remove PERSON` ends a person's staff access at once — their next staff
 button or command is refused as for anyone who is not staff, a staff task they had started ends, what was
 queued for them as staff is never delivered — while ticket history keeps who did what."""
 

@@ -1,4 +1,4 @@
-"""Supporters ('me too', issue 6) hear about the ticket's progress with its author, each in their language;
+"""Supporters ('me too') hear about the ticket's progress with its author, each in their language;
 only the author is asked to rate the work."""
 
 from __future__ import annotations

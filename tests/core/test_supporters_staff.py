@@ -1,4 +1,4 @@
-"""Issue 10, item 8: residents are told that joining a nearby report raises its priority — staff see the
+"""Residents are told that joining a nearby report raises its priority — staff see the
 supporter count on the card, `/queue` puts the most supported first after the overdue ones, and
 `otklik tickets list` shows the count."""
 

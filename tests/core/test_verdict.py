@@ -180,7 +180,7 @@ async def test_overdue_job_marks_and_notifies_once(engine: Engine) -> None:
     assert "срок истёк" in s.replies[0].text
 
 
-# --- issue 9: a forged rating button ------------------------------------------------------------------------
+# --- a forged rating button ------------------------------------------------------------------------
 async def test_forged_rating_12_is_refused(engine: Engine, photos: PhotoStore) -> None:
     """Only the scores the buttons carry (1–5) rate; anything else is the stale-button answer, and the ticket
     stays resolved and unrated (it used to store 12, close the ticket and say "12 из 5")."""
@@ -208,7 +208,8 @@ async def test_forged_rating_with_an_empty_score_is_refused(engine: Engine, phot
 
 
 def test_stats_ignore_a_forged_rating_stored_before_the_fix() -> None:
-    """A "12" (or "12345") that a forged button stored before issue 9 does not lift the city's mean rating."""
+    """A "12" (or "12345") that a forged button stored before the rating was checked does not lift the city's
+    mean rating."""
     from core.stats import compute
 
     def closed(number: int) -> dict[str, object]:
@@ -230,7 +231,7 @@ def test_stats_ignore_a_forged_rating_stored_before_the_fix() -> None:
 
 
 async def test_reopen_photos_repeat_and_limit_are_said_exactly(engine: Engine, photos: PhotoStore) -> None:
-    """Issue 10, item 13: a repeated photo is not "added", and at 5 of 5 the prompt stops asking for more."""
+    """A repeated photo is not "added", and at 5 of 5 the prompt stops asking for more."""
     r, _s, number = await resolved_ticket(engine, photos)
     await r.send(button=f"vd:nf:{number}")
     await r.say("Яму засыпали щебнем, после дождя она снова на месте.")

@@ -1,5 +1,5 @@
-"""Issue 9 #3, #5, #7 below the adapters: the failure classification, the engine's answer to a repeated
-update, photos not downloaded, and the pruning of processed events by the timers."""
+"""Failures, repeats and redeliveries below the adapters: the failure classification, the engine's answer to a
+repeated update, photos not downloaded, and the pruning of processed events by the timers."""
 
 from __future__ import annotations
 

@@ -74,7 +74,7 @@ def test_missing_url_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
         command.upgrade(make_config(), "head")
 
 
-# --- issue 9: the ticket rating is 1..5 or NULL in the database itself -------------------------------------
+# --- the ticket rating is 1..5 or NULL in the database itself -------------------------------------
 def _insert_ticket(url: str, rating: int | None) -> None:
     """A ticket row written straight into the database, past every check the code makes."""
     from datetime import UTC, datetime

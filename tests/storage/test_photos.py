@@ -201,7 +201,7 @@ def test_register_photo_twice_adds_one_row(store: PhotoStore, sql_engine: Engine
     assert row["content_type"] == "image/jpeg"
 
 
-# --- hostile pictures (issue 9, item 4) ------------------------------------------------------------------
+# --- hostile pictures ------------------------------------------------------------------
 def _saved(image: Image.Image, fmt: str, **options: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, fmt, **options)
