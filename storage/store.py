@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
@@ -135,22 +136,50 @@ class SqlDialogs(Repository):
 
 
 class SqlUnitOfWork:
-    """One transaction's ports, all on the same connection: what `Database.run` hands a job."""
+    """One transaction's ports, all on the same connection: what `Database.run` hands a job. Each port is made
+    on first use: an ordinary update touches two of them, and a unit of work is made per update."""
 
     def __init__(self, conn: Connection, *, is_sqlite: bool) -> None:
         self.conn = conn
         self.is_sqlite = is_sqlite
         self._cursor: Any = None
-        self.events = SqlEvents(self)
-        self.dialogs = SqlDialogs(self)
-        self.tickets = SqlTickets(self)
-        self.staff = SqlStaff(self)
-        self.supporters = SqlSupporters(self)
-        self.outbox = SqlOutbox(self)
-        # what channel adapters record about photos (`AdapterUnitOfWork`)
-        self.photo_registry = SqlPhotoRegistry(self)
-        self.channel_photos = SqlChannelPhotos(self)
-        self.console_inbox = SqlConsoleInbox(self)
+
+    @cached_property
+    def events(self) -> SqlEvents:
+        return SqlEvents(self)
+
+    @cached_property
+    def dialogs(self) -> SqlDialogs:
+        return SqlDialogs(self)
+
+    @cached_property
+    def tickets(self) -> SqlTickets:
+        return SqlTickets(self)
+
+    @cached_property
+    def staff(self) -> SqlStaff:
+        return SqlStaff(self)
+
+    @cached_property
+    def supporters(self) -> SqlSupporters:
+        return SqlSupporters(self)
+
+    @cached_property
+    def outbox(self) -> SqlOutbox:
+        return SqlOutbox(self)
+
+    # what channel adapters record about photos (`AdapterUnitOfWork`)
+    @cached_property
+    def photo_registry(self) -> SqlPhotoRegistry:
+        return SqlPhotoRegistry(self)
+
+    @cached_property
+    def channel_photos(self) -> SqlChannelPhotos:
+        return SqlChannelPhotos(self)
+
+    @cached_property
+    def console_inbox(self) -> SqlConsoleInbox:
+        return SqlConsoleInbox(self)
 
     @property
     def raw(self) -> Any:
