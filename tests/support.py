@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import cache
@@ -31,6 +32,16 @@ def _pattern(language: str, key: str) -> re.Pattern[str]:
 def text_is(reply: Reply, key: str, language: str = "ru") -> bool:
     """The reply's text was made from catalogue `key` (with any parameters)."""
     return bool(_pattern(language, key).fullmatch(reply.text))
+
+
+def assert_texts(texts: Sequence[str], keys: Sequence[str], languages: Sequence[str] = ("ru",)) -> None:
+    """The one check behind every user helper's `expect` (engine, Telegram, VK): these messages are exactly
+    these catalogue keys, in order, each in one of `languages`."""
+    assert len(texts) == len(keys), f"expected {tuple(keys)}, got {[text[:80] for text in texts]}"
+    for text, key in zip(texts, keys, strict=True):
+        assert any(_pattern(lang, key).fullmatch(text) for lang in languages), (
+            f"expected {key!r}, got {text[:200]!r}"
+        )
 
 
 class Resident:
@@ -71,11 +82,7 @@ class Resident:
 
     def expect(self, *keys: str) -> None:
         """The last replies are exactly these catalogue keys, in order."""
-        lang = self.language or "ru"
-        got = [r.text[:80] for r in self.replies]
-        assert len(self.replies) == len(keys), f"expected {keys}, got {got}"
-        for reply, key in zip(self.replies, keys, strict=True):
-            assert text_is(reply, key, lang), f"expected {key!r}, got {reply.text[:200]!r}"
+        assert_texts([r.text for r in self.replies], keys, (self.language or "ru",))
 
 
 def jpeg_bytes(color: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (64, 48)) -> bytes:

@@ -30,8 +30,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from core.messages import Reply
 from tests.fakes import serve, wait_for
-from tests.support import jpeg_bytes, text_is
+from tests.support import assert_texts, jpeg_bytes, text_is
 
 TOKEN = "123456:fake-token-for-otklik-tests"
 BOT_ID = 123456
@@ -664,13 +665,9 @@ class TelegramUser:
 
     def expect(self, *keys: str) -> None:
         """The text messages of the last action are exactly these catalogue keys, in order."""
-        got = [m for m in self.replies if m.kind == "text"]
-        assert len(got) == len(keys), f"expected {keys}, got {[m.text[:80] for m in got]}"
-        for message, key in zip(got, keys, strict=True):
-            assert text_is_any(message.text, key), f"expected {key!r}, got {message.text[:200]!r}"
+        assert_texts([m.text for m in self.replies if m.kind == "text"], keys, ("ru", "en"))
 
 
 def text_is_any(text: str, key: str) -> bool:
-    from core.messages import Reply
-
+    """The text was made from catalogue `key` in either language."""
     return any(text_is(Reply(text=text), key, lang) for lang in ("ru", "en"))

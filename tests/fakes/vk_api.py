@@ -26,9 +26,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from core.messages import Reply
 from tests.fakes import serve, wait_for
-from tests.support import text_is
+from tests.support import assert_texts
 
 TOKEN = "vk-test-token"
 GROUP_ID = 4242
@@ -651,12 +650,7 @@ class VkUser:
     async def expect(self, *keys: str, timeout: float = 5.0) -> list[Sent]:
         """The next messages to this user are exactly these catalogue texts, in order."""
         fresh = await self.wait(len(keys), timeout)
-        got = [m.text[:80] for m in fresh]
-        assert len(fresh) == len(keys), f"expected {keys}, got {got}"
-        for message, key in zip(fresh, keys, strict=True):
-            assert text_is(Reply(message.text), key, self.language), (
-                f"expected {key!r}, got {message.text[:200]!r}"
-            )
+        assert_texts([m.text for m in fresh], keys, (self.language,))
         return fresh
 
     def quiet(self) -> bool:
