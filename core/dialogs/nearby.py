@@ -111,4 +111,4 @@ def _join(ctx: Ctx, number: int) -> Reply:
     end(ctx)
     if not joined:
         return ctx.reply("report.nearby.already", number=number)
-    return ctx.reply("report.nearby.subscribed", number=number, supporters=ticket.supporters + 1)
+    return ctx.reply("report.nearby.joined", number=number, supporters=ticket.supporters + 1)

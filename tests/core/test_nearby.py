@@ -85,14 +85,14 @@ async def test_only_open_tickets_of_the_same_subcategory_are_offered(engine: Eng
     r.expect("report.description.ask")  # nothing to offer: the step is skipped
 
 
-async def test_joining_a_nearby_ticket_subscribes_and_ends_the_report(engine: Engine) -> None:
+async def test_joining_a_nearby_ticket_makes_a_supporter_and_ends_the_report(engine: Engine) -> None:
     number = await existing(engine, offset(20, 10))
     r = Resident(engine, chat_id="300")
     await to_nearby(r, CENTRE)
     r.expect("report.nearby.ask")
     assert f"№ {number}" in r.replies[0].text and "качели" in r.replies[0].text
     await r.press(f"nearby:same:{number}")
-    r.expect("report.nearby.subscribed", "menu.prompt")
+    r.expect("report.nearby.joined", "menu.prompt")
     assert "поддержали: 1" in r.replies[0].text
 
     assert await engine.db.run(lambda store: store.supporters.of(number)) == [r.chat]
@@ -114,7 +114,7 @@ async def test_joining_a_nearby_ticket_subscribes_and_ends_the_report(engine: En
     await to_nearby(other, offset(5, 300))
     other.expect("report.nearby.ask")
     await other.press(f"nearby:same:{number}")
-    other.expect("report.nearby.subscribed", "menu.prompt")
+    other.expect("report.nearby.joined", "menu.prompt")
     assert "supporters: 2" in other.replies[0].text
     await to_nearby(r, CENTRE)
     await r.press(f"nearby:same:{number}")

@@ -115,7 +115,7 @@ async def test_nearby_button_with_a_unicode_digit_is_stale(engine: Engine) -> No
         await r.send(button=f"nearby:same:{odd}")
         r.expect("button.stale", "report.nearby.ask")
     await r.send(button=f"nearby:same:{number}")
-    r.expect("report.nearby.subscribed", "menu.prompt")
+    r.expect("report.nearby.joined", "menu.prompt")
 
 
 async def test_duplicate_number_with_a_unicode_digit_is_reasked(engine: Engine) -> None:

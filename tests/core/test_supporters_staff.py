@@ -31,7 +31,7 @@ async def support(r: Resident, number: int, point: tuple[float, float]) -> None:
     await r.pin(*point)
     r.expect("report.nearby.ask")
     await r.press(f"nearby:same:{number}")
-    r.expect("report.nearby.subscribed", "menu.prompt")
+    r.expect("report.nearby.joined", "menu.prompt")
 
 
 async def test_queue_orders_overdue_then_supporters_then_deadline(engine: Engine) -> None:
