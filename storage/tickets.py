@@ -107,7 +107,7 @@ class SqlTickets(Repository):
             .where(ticket_photos.c.ticket_number == number, ticket_photos.c.kind == "report")
             .order_by(ticket_photos.c.position)
         ).scalars()
-        followers = tuple(self.uow.supporters.with_languages(number))
+        supporter_chats = tuple(self.uow.supporters.with_languages(number))
         ticket = Ticket(
             number=row["number"],
             category=row["category_code"],
@@ -131,8 +131,8 @@ class SqlTickets(Repository):
             resolved_at=utc(row["resolved_at"]),
             overdue_notified=bool(row["overdue_notified"]),
             resolution_photos=self.photos_of_kind(number, "resolution"),
-            supporters=len(followers),
-            followers=followers,
+            supporters=len(supporter_chats),
+            supporter_chats=supporter_chats,
         )
         if with_events:
             ticket.events = [

@@ -136,7 +136,7 @@ class Ticket:
     events: list[TicketEvent] = field(default_factory=list)
     supporters: int = 0
     """Residents who joined the ticket as the same problem ('me too'), the author not counted."""
-    followers: tuple[tuple[ChatRef, str], ...] = ()
+    supporter_chats: tuple[tuple[ChatRef, str], ...] = ()
     """Those supporters' chats and languages: they hear about the ticket's progress with its author."""
     taken_by: int | None = None
     """Id of the staff member who took the ticket (None when nobody has it)."""

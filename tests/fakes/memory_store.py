@@ -162,13 +162,13 @@ class MemoryTickets:
         stored = self.data.tickets.get(number)
         if stored is None:
             return None
-        followers = tuple(self.supporters.with_languages(number))
+        supporter_chats = tuple(self.supporters.with_languages(number))
         return replace(
             stored.ticket,
             photos=self._photos(stored, "report"),
             resolution_photos=self._photos(stored, "resolution"),
-            supporters=len(followers),
-            followers=followers,
+            supporters=len(supporter_chats),
+            supporter_chats=supporter_chats,
             events=[copy.copy(e) for e in stored.ticket.events] if with_events else [],
         )
 
