@@ -1,5 +1,5 @@
-"""`otklik run`: start every configured channel, the shared HTTP server for webhooks, and background jobs;
-stop them all cleanly on SIGINT/SIGTERM."""
+"""`otklik run`: start every configured channel, the shared HTTP server (webhooks, health, the city's web)
+and background jobs; stop them all cleanly on SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from bots.app import App
 from bots.background import deliver_outbox, lifecycle_timers
 from bots.errors import SetupError
 from core.ports import ChannelSender
+from web.server import build_http
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,8 @@ class Channel(Protocol):
     sender: ChannelSender
 
     async def start(self, http: web.Application | None) -> None:
-        """Begin receiving. Webhook channels add their routes to `http` (before it starts listening)."""
+        """Begin receiving. Webhook channels add their routes to `http` (before it starts listening); tests of
+        polling pass None."""
 
     async def stop(self) -> None:
         """Stop receiving; finish the update in hand; leave no task behind."""
@@ -62,7 +64,7 @@ async def serve(app: App, channels: list[Channel]) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stopping.set)
 
-    http = web.Application() if app.settings.webhook_base_url else None
+    http = build_http(app)
     started: list[Channel] = []
     jobs: list[asyncio.Task[None]] = []
     runner: web.AppRunner | None = None
@@ -70,11 +72,10 @@ async def serve(app: App, channels: list[Channel]) -> None:
         for channel in channels:
             started.append(channel)  # stopped below even if its start fails: it closes its HTTP session
             await channel.start(http)
-        if http is not None:
-            runner = web.AppRunner(http)
-            await runner.setup()
-            await _listen(runner, app.settings.http_host, app.settings.http_port)
-            log.info("webhooks on http://%s:%s", app.settings.http_host, app.settings.http_port)
+        runner = web.AppRunner(http)
+        await runner.setup()
+        address = await _listen(runner, app.settings.http_host, app.settings.http_port)
+        log.info("http on %s", address)
 
         senders = {channel.name: channel.sender for channel in channels}
         jobs = [asyncio.create_task(job(app, senders, stopping)) for job in background_jobs()]
@@ -89,10 +90,13 @@ async def serve(app: App, channels: list[Channel]) -> None:
             await runner.cleanup()
 
 
-async def _listen(runner: web.AppRunner, host: str, port: int) -> None:
+async def _listen(runner: web.AppRunner, host: str, port: int) -> str:
+    """Start listening and return the address actually bound (`HTTP_PORT=0` picks a free port)."""
     try:
         await web.TCPSite(runner, host, port).start()
     except OSError as exc:
         raise SetupError(
             f"cannot listen on {host}:{port} ({exc.strerror}); change HTTP_HOST or HTTP_PORT"
         ) from exc
+    bound_host, bound_port = runner.addresses[0][:2]
+    return f"http://{bound_host}:{bound_port}"

@@ -45,7 +45,10 @@ class Settings(BaseSettings):
     webhook_base_url: str = ""
     webhook_secret: SecretStr | None = None
     http_host: str = "127.0.0.1"
-    http_port: int = 8080
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    """The dashboard, health checks, webhooks, Open311 and the widget share this one server; 0 picks a free
+    port (tests)."""
+    http_max_body_bytes: int = Field(default=24 * 1024 * 1024, ge=1024 * 1024)
 
     geocoder: Literal["nominatim", "yandex", "off"] = "nominatim"
     nominatim_url: str = "https://nominatim.openstreetmap.org"

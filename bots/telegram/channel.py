@@ -104,7 +104,7 @@ class TelegramChannel:
         await self._set_commands()
         if self.webhook is not None:
             if http is None:
-                raise RuntimeError("Telegram webhook mode needs the shared HTTP server (WEBHOOK_BASE_URL)")
+                raise RuntimeError("Telegram webhook mode needs the shared HTTP server")
             self.webhook.install(http)
             await self.api.set_webhook(self.webhook_url, self.webhook.secret.decode())
         else:

@@ -27,4 +27,5 @@ def create_channel(app: App) -> VkChannel | None:
         api_url=settings.vk_api_url,
         confirmation_code=settings.vk_confirmation_code,
         secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else "",
+        callback_api=bool(settings.webhook_base_url),
     )

@@ -54,7 +54,10 @@ class VkChannel:
         wait: int = 25,
         limiter: RequestWindow | None = None,
         backoff: float = 0.5,
+        callback_api: bool = False,
     ) -> None:
+        self.callback_api = callback_api
+        """Serve the Callback API on the shared HTTP server instead of polling (WEBHOOK_BASE_URL is set)."""
         self.state_dir = Path(data_dir) / "vkbottle"
         self.wait = wait
         self.http_client = http_client()
@@ -75,7 +78,7 @@ class VkChannel:
     async def start(self, http: web.Application | None) -> None:
         self.callback.closed = False
         await self._check_token()
-        if http is None:
+        if not self.callback_api or http is None:
             self.poller = Poller(self.api, self.pipeline, self.state_dir, wait=self.wait)
             self.poller.start()
             log.info("VK: Bots Long Poll")

@@ -43,7 +43,7 @@ async def polling(engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
 @pytest.fixture
 async def callback(engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path) -> AsyncIterator[str]:
     http = web.Application()
-    channel = make_channel(engine, photos, vk, tmp_path / "data", secret=SECRET)
+    channel = make_channel(engine, photos, vk, tmp_path / "data", secret=SECRET, callback_api=True)
     await channel.start(http)
     runner, url = await serve(http)
     yield url + CALLBACK_PATH

@@ -219,7 +219,7 @@ async def webhook(
     engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
 ) -> AsyncIterator[tuple[VkChannel, str]]:
     http = web.Application()
-    channel = make_channel(engine, photos, vk, tmp_path / "data", secret="s3cret")
+    channel = make_channel(engine, photos, vk, tmp_path / "data", secret="s3cret", callback_api=True)
     await channel.start(http)
     http_runner, url = await serve(http)
     yield channel, url + CALLBACK_PATH
@@ -239,7 +239,9 @@ async def test_callback_confirmation_with_the_configured_code(
     engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
 ) -> None:
     http = web.Application()
-    channel = make_channel(engine, photos, vk, tmp_path, confirmation_code="from-env", group_id=vk.group_id)
+    channel = make_channel(
+        engine, photos, vk, tmp_path, confirmation_code="from-env", group_id=vk.group_id, callback_api=True
+    )
     await channel.start(http)
     http_runner, url = await serve(http)
     try:

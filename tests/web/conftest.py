@@ -1,0 +1,3 @@
+from tests.web_support import app, browser, http
+
+__all__ = ["app", "browser", "http"]
