@@ -9,7 +9,6 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
 from bots.app import App, Collected
 from bots.console import CHANNEL as CONSOLE
@@ -80,14 +79,3 @@ async def prune_processed_events(app: App) -> int:
     if removed:
         log.info("pruned %d processed events older than %s", removed, before.isoformat(timespec="seconds"))
     return removed
-
-
-async def console_with_jobs(app: App, console: Any) -> None:
-    """`otklik run` without messenger tokens: the console channel, with delivery and timers running."""
-    stopping = asyncio.Event()
-    jobs = [asyncio.create_task(job(app, {}, stopping)) for job in (deliver_outbox, lifecycle_timers)]
-    try:
-        await console.run()
-    finally:
-        stopping.set()
-        await asyncio.gather(*jobs, return_exceptions=True)

@@ -19,7 +19,6 @@ from sqlalchemy.exc import OperationalError
 
 from bots import staff_cli
 from bots.app import build_app, load_config_file, prepare_data_folder, prepare_database
-from bots.background import console_with_jobs
 from bots.console.channel import ConsoleChannel
 from bots.errors import SetupError
 from bots.logging_setup import install_redaction
@@ -217,13 +216,16 @@ def _run(settings: Settings) -> int:
                 "otklik: no TELEGRAM_BOT_TOKEN or VK_GROUP_TOKEN set — opening the console channel.",
                 file=sys.stderr,
             )
-            console = ConsoleChannel(app.engine, app.db, app.photos, user_id=_login())
-            asyncio.run(console_with_jobs(app, console))  # with outbox delivery and the timers
-        else:
-            asyncio.run(serve(app, channels))
+        console = None if channels else ConsoleChannel(app.engine, app.db, app.photos, user_id=_login())
+        # The console talks in this terminal while the HTTP server, outbox delivery and timers run beside it.
+        asyncio.run(serve(app, channels, until=console.run if console else None, on_listening=_announce_http))
     finally:
         app.close()
     return 0
+
+
+def _announce_http(address: str) -> None:
+    print(f"otklik: http {address} (health: {address}/healthz)", file=sys.stderr)
 
 
 def _mention_old_data_folder(settings: Settings) -> None:

@@ -57,7 +57,15 @@ def configured_channels(app: App) -> list[Channel]:
     return [channel for factory in channel_factories() if (channel := factory(app)) is not None]
 
 
-async def serve(app: App, channels: list[Channel]) -> None:
+async def serve(
+    app: App,
+    channels: list[Channel],
+    *,
+    until: Callable[[], Awaitable[None]] | None = None,
+    on_listening: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM — or, with `until` (the console channel's conversation), until it ends.
+    `on_listening` hears the address the HTTP server bound, to be told to the operator."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -76,11 +84,16 @@ async def serve(app: App, channels: list[Channel]) -> None:
         await runner.setup()
         address = await _listen(runner, app.settings.http_host, app.settings.http_port)
         log.info("http on %s", address)
+        if on_listening is not None:
+            on_listening(address)
 
         senders = {channel.name: channel.sender for channel in channels}
         jobs = [asyncio.create_task(job(app, senders, stopping)) for job in background_jobs()]
         log.info("otklik is running: %s", ", ".join(senders) or "no channels")
-        await stopping.wait()
+        if until is None:
+            await stopping.wait()
+        else:
+            await until()
     finally:
         for channel in started:
             await channel.stop()
