@@ -1,0 +1,217 @@
+"""`SqlOpen311` (the `Open311Store` port): API keys, what Open311 POSTs brought, and the public reads of
+tickets and their changes. A page of `search` is four statements whatever its size: the tickets, then their
+first photos, latest public notes and submitted links for those numbers only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from core.domain.tickets import Action, Status, TicketEvent
+from core.ports import ApiKey, PublicTicket, PublicUpdate, RequestQuery, Submission
+from storage.repository import Repository
+from storage.rows import utc
+from storage.tables import (
+    Open311KeyRow,
+    Open311SubmissionRow,
+    TicketEventRow,
+    TicketPhotoRow,
+    TicketRow,
+)
+
+keys_t = Open311KeyRow.__table__
+submissions_t = Open311SubmissionRow.__table__
+tickets_t = TicketRow.__table__
+events_t = TicketEventRow.__table__
+photos_t = TicketPhotoRow.__table__
+
+NOTE_ACTIONS = (Action.COMMENT.value, Action.RESOLVE.value, Action.REJECT.value)
+"""Events whose text is meant for the resident, so public: staff comments, resolution comments, reasons."""
+UPDATE_ACTIONS = tuple(a.value for a in Action if a not in (Action.OVERDUE, Action.PLACE))
+"""What `servicerequestupdates` lists: every lifecycle change and public note (not internal flags)."""
+PERSON_FIELDS = ("email", "first_name", "last_name", "phone", "device_id", "account_id")
+
+
+def _key(r: Any) -> ApiKey:
+    return ApiKey(
+        name=r.name,
+        can_write=bool(r.can_write),
+        rate_per_minute=int(r.rate_per_minute),
+        created_at=utc(r.created_at),  # type: ignore[arg-type]
+        revoked_at=utc(r.revoked_at),
+    )
+
+
+def _event(r: Any) -> TicketEvent:
+    return TicketEvent(
+        action=Action(r.action),
+        at=utc(r.at),  # type: ignore[arg-type]
+        actor="",  # who did it is not public
+        from_status=Status(r.from_status) if r.from_status else None,
+        to_status=Status(r.to_status),
+        comment=r.comment,
+        photos=tuple(r.photos or ()),
+        data=dict(r.data or {}),
+    )
+
+
+class SqlOpen311(Repository):
+    # --- keys -------------------------------------------------------------------------------------------
+    def add_key(self, key: ApiKey, key_hash: str) -> bool:
+        if self.conn.execute(select(keys_t.c.name).where(keys_t.c.name == key.name)).first() is not None:
+            return False
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(
+                    insert(keys_t).values(
+                        name=key.name,
+                        key_hash=key_hash,
+                        can_write=key.can_write,
+                        rate_per_minute=key.rate_per_minute,
+                        created_at=key.created_at,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        row = self.conn.execute(select(keys_t).where(keys_t.c.key_hash == key_hash)).first()
+        return _key(row) if row is not None else None
+
+    def keys(self) -> Sequence[ApiKey]:
+        return [
+            _key(r) for r in self.conn.execute(select(keys_t).order_by(keys_t.c.created_at, keys_t.c.name))
+        ]
+
+    def revoke_key(self, name: str, at: datetime) -> bool:
+        done = self.conn.execute(
+            update(keys_t)
+            .where(keys_t.c.name == name, keys_t.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+            .returning(keys_t.c.name)
+        ).first()
+        return done is not None
+
+    # --- submissions ------------------------------------------------------------------------------------
+    def record(self, submission: Submission, at: datetime) -> None:
+        self.conn.execute(
+            insert(submissions_t).values(
+                ticket_number=submission.number,
+                key_name=submission.key_name,
+                media_url=submission.media_url,
+                created_at=at,
+                **{name: getattr(submission, name) for name in PERSON_FIELDS},
+            )
+        )
+
+    def submission(self, number: int) -> Submission | None:
+        r = self.conn.execute(select(submissions_t).where(submissions_t.c.ticket_number == number)).first()
+        if r is None:
+            return None
+        return Submission(
+            number=r.ticket_number,
+            key_name=r.key_name,
+            media_url=r.media_url,
+            **{name: getattr(r, name) for name in PERSON_FIELDS},
+        )
+
+    # --- public reads -----------------------------------------------------------------------------------
+    def search(self, query: RequestQuery) -> Sequence[PublicTicket]:
+        t = tickets_t.c
+        columns = (
+            t.number, t.status, t.category_code, t.subcategory_code, t.description, t.organisation_code,
+            t.created_at, t.updated_at, t.deadline, t.address, t.lat, t.lon,
+        )  # fmt: skip
+        stmt = select(*columns)
+        if query.numbers:
+            stmt = stmt.where(t.number.in_(list(query.numbers)))
+        else:
+            if query.service_codes:
+                codes = list(query.service_codes)
+                stmt = stmt.where(
+                    or_(
+                        t.subcategory_code.in_(codes),
+                        and_(t.subcategory_code.is_(None), t.category_code.in_(codes)),
+                    )
+                )
+            if query.start is not None:
+                stmt = stmt.where(t.created_at >= query.start)
+            if query.end is not None:
+                stmt = stmt.where(t.created_at <= query.end)
+            if query.statuses:
+                stmt = stmt.where(t.status.in_(sorted(s.value for s in query.statuses)))
+        rows = list(self.conn.execute(stmt.order_by(t.number.desc()).limit(query.limit).offset(query.offset)))
+        if not rows:
+            return []
+        numbers = [r.number for r in rows]
+        first_photo = self._first_photos(numbers)
+        notes = self._latest_notes(numbers)
+        links = dict(
+            self.conn.execute(
+                select(submissions_t.c.ticket_number, submissions_t.c.media_url).where(
+                    submissions_t.c.ticket_number.in_(numbers)
+                )
+            ).all()
+        )
+        return [
+            PublicTicket(
+                number=r.number,
+                status=Status(r.status),
+                category=r.category_code,
+                subcategory=r.subcategory_code,
+                description=r.description,
+                organisation=r.organisation_code,
+                created_at=utc(r.created_at),  # type: ignore[arg-type]
+                updated_at=utc(r.updated_at),  # type: ignore[arg-type]
+                deadline=utc(r.deadline),
+                address=r.address,
+                lat=r.lat,
+                lon=r.lon,
+                photo=first_photo.get(r.number),
+                media_url=links.get(r.number) or "",
+                note=notes.get(r.number),
+            )
+            for r in rows
+        ]
+
+    def _first_photos(self, numbers: list[int]) -> dict[int, str]:
+        first = (
+            select(photos_t.c.ticket_number, func.min(photos_t.c.position).label("position"))
+            .where(photos_t.c.ticket_number.in_(numbers), photos_t.c.kind == "report")
+            .group_by(photos_t.c.ticket_number)
+            .subquery()
+        )
+        rows = self.conn.execute(
+            select(photos_t.c.ticket_number, photos_t.c.sha256).join(
+                first,
+                and_(
+                    first.c.ticket_number == photos_t.c.ticket_number, first.c.position == photos_t.c.position
+                ),
+            )
+        )
+        return {r.ticket_number: r.sha256 for r in rows}
+
+    def _latest_notes(self, numbers: list[int]) -> dict[int, TicketEvent]:
+        latest = (
+            select(func.max(events_t.c.id))
+            .where(events_t.c.ticket_number.in_(numbers), events_t.c.action.in_(NOTE_ACTIONS))
+            .group_by(events_t.c.ticket_number)
+        )
+        rows = self.conn.execute(select(events_t).where(events_t.c.id.in_(latest)))
+        return {r.ticket_number: _event(r) for r in rows}
+
+    def updates(self, start: datetime, end: datetime, limit: int, offset: int) -> Sequence[PublicUpdate]:
+        rows = self.conn.execute(
+            select(events_t, tickets_t.c.status.label("ticket_status"))
+            .join(tickets_t, tickets_t.c.number == events_t.c.ticket_number)
+            .where(events_t.c.at >= start, events_t.c.at <= end, events_t.c.action.in_(UPDATE_ACTIONS))
+            .order_by(events_t.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return [PublicUpdate(r.id, r.ticket_number, _event(r), Status(r.to_status)) for r in rows]
