@@ -1,4 +1,5 @@
-"""open311: partner systems' API keys (hashed) and what their POSTs brought besides the ticket
+"""open311: partner systems' API keys (hashed), what their POSTs brought besides the ticket, and indexes for
+the public reads by time
 
 Revision ID: 0009
 Revises: 0007
@@ -51,9 +52,13 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_open311_submissions_key_name"), "open311_submissions", ["key_name"], unique=False
     )
+    op.create_index("ix_tickets_created_at", "tickets", ["created_at"], unique=False)
+    op.create_index("ix_ticket_events_at", "ticket_events", ["at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_ticket_events_at", table_name="ticket_events")
+    op.drop_index("ix_tickets_created_at", table_name="tickets")
     op.drop_index(op.f("ix_open311_submissions_key_name"), table_name="open311_submissions")
     op.drop_table("open311_submissions")
     op.drop_table("open311_keys")

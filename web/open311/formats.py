@@ -30,12 +30,11 @@ def iso(moment: datetime | None, tz: ZoneInfo) -> str | None:
     return None if moment is None else moment.astimezone(tz).isoformat(timespec="seconds")
 
 
-def _json_value(value: Any) -> Any:
+def _json_default(value: Any) -> Any:
+    """json.dumps calls this only for what it cannot write itself: the nested lists."""
     if isinstance(value, Nested):
-        return [_json_value(v) for v in value.items]
-    if isinstance(value, Mapping):
-        return {k: _json_value(v) for k, v in value.items()}
-    return value
+        return list(value.items)
+    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 def _xml_text(value: Any) -> str:
@@ -88,9 +87,11 @@ def respond(
             charset="utf-8",
             headers=headers,
         )
-    doc = _json_value(items) if element is None else [_json_value(i) for i in items]  # type: ignore[union-attr]
+    doc = items if element is None else list(items)  # type: ignore[arg-type]
     return web.Response(
-        body=json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+        body=json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=_json_default).encode(
+            "utf-8"
+        ),
         status=status,
         content_type="application/json",
         charset="utf-8",

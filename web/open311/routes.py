@@ -45,6 +45,7 @@ class Open311:
         self.app = app
         self.settings = app.settings
         self.limiter = RateLimiter()
+        self._notices: dict[tuple[str, datetime, str | None], str] = {}
 
     # --- shared -----------------------------------------------------------------------------------------
     @property
@@ -75,6 +76,12 @@ class Open311:
         document, and an unexpected failure a 500 in the same shape (details only in the log)."""
 
         async def serve(request: web.Request) -> web.Response:
+            response = await answer(request)
+            if request.method == "GET":  # public reads: open-data portals and maps read them from browsers
+                response.headers["Access-Control-Allow-Origin"] = "*"
+            return response
+
+        async def answer(request: web.Request) -> web.Response:
             fmt = request.match_info["fmt"]
             lang = self.language(request)
             try:
@@ -192,15 +199,24 @@ class Open311:
 
     # --- requests ---------------------------------------------------------------------------------------
     def notice(self, lang: str, deadline: datetime | None, organisation: str | None) -> str | None:
+        """The deadline sentence; remembered per (language, deadline, organisation): a page of 1,000 requests
+        has a few dozen distinct ones."""
         if deadline is None:
             return None
+        key = (lang, deadline, organisation)
+        if (said := self._notices.get(key)) is not None:
+            return said
         org = self.municipality.organisation(organisation)
-        return t(
+        said = t(
             lang,
             "open311.notice",
             deadline=local_date(self.municipality, lang, deadline),
             organisation=org.name(lang) if org else (organisation or "—"),
         )
+        if len(self._notices) > 10_000:
+            self._notices.clear()
+        self._notices[key] = said
+        return said
 
     def photo_url(self, sha256: str | None) -> str | None:
         prefix = self.settings.open311_photo_url
