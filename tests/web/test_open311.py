@@ -21,6 +21,7 @@ from core.change import Tx
 from core.domain.tickets import Action, Status
 from core.engine import Engine
 from core.lifecycle import apply
+from storage.database import Database
 from storage.geocoding import CachedGeocoder, NominatimGeocoder, user_agent
 from tests.fakes import serve
 from tests.geo_fakes import LENINA_5, FakeGeocoderServer, serve_fake_geocoder
@@ -226,8 +227,9 @@ async def test_requests_in_both_formats_with_the_spec_fields(client: Client, app
     key = await new_key(app)
     _, doc, _ = await client.post("json", report(key, media_url="https://photos.example.org/a.jpg"))
     number = doc[0]["service_request_id"]
-    status, items, _ = await client.get("/requests.json")
+    status, items, headers = await client.get("/requests.json")
     assert status == 200 and [i["service_request_id"] for i in items] == [number]
+    assert headers["Access-Control-Allow-Origin"] == "*"  # open data: browsers may read it
     (item,) = items
     assert list(item) == REQUEST_FIELDS
     assert item["status"] == "open" and item["service_code"] == "roads.pothole"
@@ -439,6 +441,27 @@ async def test_rate_limit_answers_429_with_retry_after(client: Client, app: App)
     limiter = RateLimiter(window=60)
     assert limiter.hit("a", 1, 0.0) is None and limiter.hit("a", 1, 30.0) == 30
     assert limiter.hit("a", 1, 60.0) is None  # the window moved on
+
+
+async def test_the_api_key_may_come_in_the_url(client: Client, app: App) -> None:
+    key = await new_key(app)
+    data = report("")
+    del data["api_key"]
+    status, doc, _ = await client.post("json", data, params={"api_key": key})
+    assert status == 200 and doc[0]["service_request_id"]
+
+
+async def test_a_database_outage_is_a_500_in_the_spec_shape(app: App) -> None:
+    unreachable = Database("postgresql://postgres@127.0.0.1:1/nothing-listens-here")
+    runner, url = await serve(build_http(replace(app, db=unreachable)))
+    try:
+        async with aiohttp.ClientSession() as session:
+            for fmt in ("json", "xml"):
+                status, doc, _ = await Client(session, url).get(f"/requests.{fmt}")
+                assert status == 500 and codes_of(doc) == [500]
+    finally:
+        await runner.cleanup()
+        unreachable.close()
 
 
 # --- addresses through the Geocoder port --------------------------------------------------------------------

@@ -326,6 +326,8 @@ class Open311:
         body = await self.body(request)
         problems = Problems()
         fields = parsing.form(body, problems)
+        if "api_key" not in fields and "api_key" in request.query:  # some clients send it in the URL
+            fields["api_key"] = request.query["api_key"]
         key = await self.caller(request, fields, write=True)
         assert key is not None
         lang = self.language(request, fields.get("locale", ""))
