@@ -63,8 +63,10 @@ class Client:
         self.session = session
         self.base = base + BASE
 
-    async def get(self, path: str, **params: str) -> tuple[int, Any, Any]:
-        async with self.session.get(self.base + path, params=params) as response:
+    async def get(
+        self, path: str, headers: dict[str, str] | None = None, **params: str
+    ) -> tuple[int, Any, Any]:
+        async with self.session.get(self.base + path, params=params, headers=headers) as response:
             return response.status, _parse(path, await response.read(), response), response.headers
 
     async def post(self, fmt: str = "json", data: Any = None, **kwargs: Any) -> tuple[int, Any, Any]:
@@ -335,6 +337,12 @@ async def test_filters_windows_and_pages(client: Client, app: App, engine: Engin
         "/requests.xml", start_date="2026-01-01T00:00:00Z", end_date="2026-12-01T00:00:00Z"
     )
     assert status == 400 and codes_of(doc) == [400]  # more than 90 days
+    status, doc, _ = await client.get("/requests.json", service_code=",".join(["roads.pothole"] * 101))
+    assert status == 400 and codes_of(doc) == [400]
+    for fmt in ("json", "xml"):
+        status, doc, _ = await client.get(f"/requests.{fmt}", jurisdiction_id="moscow")
+        assert status == 400 and codes_of(doc) == [400]
+    assert await listed(jurisdiction_id="irkutsk") == numbers[::-1]
     status, doc, _ = await client.get("/requests.json", status="pending", page="0", service_code="nope")
     assert status == 400 and codes_of(doc) == [400, 400, 400]  # every wrong field at once
     status, doc, _ = await client.get(
@@ -438,6 +446,16 @@ async def test_rate_limit_answers_429_with_retry_after(client: Client, app: App)
     assert 1 <= int(headers["Retry-After"]) <= 60
     status, _, _ = await client.post("json", report(key))
     assert status == 429
+    for _ in range(3):  # reads without a key: counted per client, behind a local proxy by X-Forwarded-For
+        status, _, _ = await client.get("/services.json", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert status == 200
+    app.settings.open311_rate_per_minute = 1
+    status, _, _ = await client.get("/services.json", headers={"X-Forwarded-For": "198.51.100.1"})
+    assert status == 200
+    status, _, headers = await client.get("/services.json", headers={"X-Forwarded-For": "198.51.100.1"})
+    assert status == 429 and "Retry-After" in headers
+    status, _, _ = await client.get("/services.json", headers={"X-Forwarded-For": "198.51.100.2"})
+    assert status == 200
     limiter = RateLimiter(window=60)
     assert limiter.hit("a", 1, 0.0) is None and limiter.hit("a", 1, 30.0) == 30
     assert limiter.hit("a", 1, 60.0) is None  # the window moved on

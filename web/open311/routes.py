@@ -37,6 +37,8 @@ SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = datetime(2026, 12, 1, tzinfo=UTC)
 """When this API last changed in a way clients notice (discovery's `changeset`)."""
 ADDRESS_MAX = 300
+MAX_CODES = 100
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
 Handler = Callable[[web.Request, str, str], Awaitable[web.Response]]
 
 
@@ -113,7 +115,7 @@ class Open311:
         caller, limit = (
             (f"key:{key.name}", key.rate_per_minute)
             if key is not None
-            else (f"addr:{request.remote}", self.settings.open311_rate_per_minute)
+            else (f"addr:{client_address(request)}", self.settings.open311_rate_per_minute)
         )
         wait = self.limiter.hit(caller, limit, time.monotonic())
         if wait is not None:
@@ -261,6 +263,9 @@ class Open311:
             )
         else:
             codes = tuple(c.strip() for c in params.get("service_code", "").split(",") if c.strip())
+            if len(codes) > MAX_CODES:
+                problems.add(400, "service_codes", max=MAX_CODES)
+                codes = ()
             for code in codes:
                 if self.service(code) is None and self.municipality.category(code) is None:
                     problems.add(400, "service_filter", code=code[:64])
@@ -430,6 +435,16 @@ class Open311:
             raise reject(400, "not_found", city=m.name(lang))
         place = inside[0]
         return _with(report, lat=place.lat, lon=place.lon, address=place.address, location_source="geocoded")
+
+
+def client_address(request: web.Request) -> str:
+    """Who a read without a key is counted against: the peer, or — behind a reverse proxy on this machine —
+    the address that proxy appended last to X-Forwarded-For (earlier entries are the client's own claim)."""
+    remote = request.remote or ""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and remote in LOOPBACK:
+        return forwarded.split(",")[-1].strip()[:64] or remote
+    return remote
 
 
 def _with(report: Report, **changes: Any) -> Report:
