@@ -456,6 +456,10 @@ class Open311Store(Protocol):
 
     def submission(self, number: int) -> Submission | None: ...
 
+    def forget_person(self, numbers: Sequence[int] = (), *, filed_before: datetime | None = None) -> int:
+        """Erase the person fields of these tickets' submissions (or of all filed before `filed_before`):
+        what "forget me" and retention do to a partner's resident. The link and key stay; returns how many."""
+
     def search(self, query: RequestQuery) -> Sequence[PublicTicket]: ...
 
     def updates(self, start: datetime, end: datetime, limit: int, offset: int) -> Sequence[PublicUpdate]:

@@ -120,6 +120,14 @@ class SqlOpen311(Repository):
             **{name: getattr(r, name) for name in PERSON_FIELDS},
         )
 
+    def forget_person(self, numbers: Sequence[int] = (), *, filed_before: datetime | None = None) -> int:
+        if not numbers and filed_before is None:
+            return 0
+        s = submissions_t.c
+        which = s.ticket_number.in_(list(numbers)) if numbers else s.created_at < filed_before
+        blank = dict.fromkeys(PERSON_FIELDS, "")
+        return self.conn.execute(update(submissions_t).where(which).values(**blank)).rowcount
+
     # --- public reads -----------------------------------------------------------------------------------
     def search(self, query: RequestQuery) -> Sequence[PublicTicket]:
         t = tickets_t.c

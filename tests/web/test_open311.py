@@ -23,9 +23,10 @@ from core.engine import Engine
 from core.lifecycle import apply
 from storage.database import Database
 from storage.geocoding import CachedGeocoder, NominatimGeocoder, user_agent
+from storage.photos import PhotoStore
 from tests.fakes import serve
 from tests.geo_fakes import LENINA_5, FakeGeocoderServer, serve_fake_geocoder
-from tests.support import Staff, delivered
+from tests.support import Staff, delivered, stored_photo
 from web.open311.limits import RateLimiter
 from web.open311.parsing import public_link
 from web.server import build_http
@@ -197,6 +198,10 @@ async def test_post_files_a_routed_ticket_and_the_staff_get_its_card(
     kept = await engine.db.run(lambda uow: uow.open311.submission(number))
     assert kept is not None and kept.email == PERSON["email"] and kept.phone == PERSON["phone"]
     assert kept.media_url == "https://photos.example.org/1.jpg" and kept.key_name == "city-app"
+    assert await engine.db.run(lambda uow: uow.open311.forget_person([number])) == 1  # "forget me"
+    forgotten = await engine.db.run(lambda uow: uow.open311.submission(number))
+    assert forgotten is not None and forgotten.email == forgotten.phone == forgotten.account_id == ""
+    assert forgotten.media_url == kept.media_url
     pending = await engine.db.run(lambda uow: uow.outbox.entries())
     assert all(e.chat.channel != "open311" for e in pending)  # nothing queued for a partner system
     status, root, _ = await client.post("xml", report(key, description="Ещё одна яма, рядом."))
@@ -293,6 +298,41 @@ async def test_a_resolution_shows_in_the_request_and_in_the_updates(
     status, root, _ = await client.get("/servicerequestupdates.xml")
     assert status == 200 and root.tag == "service_request_updates"
     assert {c.tag for c in root} == {"request_update"} and len(root) == 6
+
+
+async def test_staff_work_the_ticket_in_the_bot_and_the_partner_sees_it(
+    client: Client, app: App, engine: Engine, photos: PhotoStore
+) -> None:
+    """The whole path: filed over Open311, in the staff's queue, taken and resolved with a photo through the
+    bot's staff dialog, and read back as the request's note and as updates with the public photo."""
+    staff = Staff(engine, "roads-2")
+    await staff.join("roads_service")
+    key = await new_key(app)
+    _, doc, _ = await client.post("json", report(key))
+    number = int(doc[0]["service_request_id"])
+    await staff.command("queue")
+    assert any(data == f"st:open:{number}" for _label, data in staff.buttons())
+    await staff.press(f"st:open:{number}")
+    await staff.press(f"st:take:{number}")
+    staff.expect("staff.take.done")
+    await staff.send(button=f"st:res:{number}")
+    done_photo = await stored_photo(engine, photos, (0, 200, 0))
+    await staff.photos(done_photo)
+    await staff.press("res:done")
+    await staff.say("Яму заделали асфальтом.")
+    staff.expect("staff.resolve.done")
+    app.settings.open311_photo_url = "https://city.example.org/photos/"
+    status, root, _ = await client.get(f"/requests/{number}.xml")
+    assert status == 200 and root.findtext("request/status_notes") == "Яму заделали асфальтом."
+    assert root.findtext("request/status") == "open"  # resolved: the verdict (or the auto-close) closes it
+    _, updates, _ = await client.get("/servicerequestupdates.json", locale="en")
+    mine = [u for u in updates if u["service_request_id"] == str(number)]
+    assert [u["description"] for u in mine] == [
+        "report created", "sent to the organisation", "taken into work",
+        "work completed: Яму заделали асфальтом.",
+    ]  # fmt: skip
+    assert mine[-1]["media_url"] == f"https://city.example.org/photos/{done_photo}"
+    assert all(u["media_url"] is None for u in mine[:-1])
 
 
 async def test_filters_windows_and_pages(client: Client, app: App, engine: Engine) -> None:
