@@ -142,12 +142,8 @@ class SqlOpen311(Repository):
         else:
             if query.service_codes:
                 codes = list(query.service_codes)
-                stmt = stmt.where(
-                    or_(
-                        t.subcategory_code.in_(codes),
-                        and_(t.subcategory_code.is_(None), t.category_code.in_(codes)),
-                    )
-                )
+                # a subcategory code is a service; a category code selects its whole group
+                stmt = stmt.where(or_(t.subcategory_code.in_(codes), t.category_code.in_(codes)))
             if query.start is not None:
                 stmt = stmt.where(t.created_at >= query.start)
             if query.end is not None:

@@ -21,6 +21,8 @@ from core.change import Tx
 from core.domain.tickets import Action, Status
 from core.engine import Engine
 from core.lifecycle import apply
+from core.messages import ChatRef
+from core.ports import NewTicket
 from storage.database import Database
 from storage.geocoding import CachedGeocoder, NominatimGeocoder, user_agent
 from storage.photos import PhotoStore
@@ -300,6 +302,22 @@ async def test_a_resolution_shows_in_the_request_and_in_the_updates(
     assert {c.tag for c in root} == {"request_update"} and len(root) == 6
 
 
+async def test_xml_stays_well_formed_whatever_an_old_ticket_holds(client: Client, engine: Engine) -> None:
+    """Text was not always normalised when stored: characters XML cannot carry are left out of the XML."""
+    legacy = NewTicket(
+        category="roads", subcategory="roads.pothole", lat=52.287, lon=104.281, address="улица\x0bЛенина",
+        location_source="pin", description="яма\x00\x07 <b>&amp;</b>", photos=(),
+        author=ChatRef("telegram", "1", "1"), language="ru", organisation="roads_service",
+        status=Status.ASSIGNED, created_at=engine.clock(), deadline=None,
+    )  # fmt: skip
+    await engine.db.run(lambda uow: uow.tickets.create(legacy))
+    status, root, _ = await client.get("/requests.xml")
+    assert status == 200 and root.findtext("request/description") == "яма <b>&amp;</b>"
+    assert root.findtext("request/address") == "улицаЛенина"
+    _, items, _ = await client.get("/requests.json")
+    assert items[0]["description"] == "яма\x00\x07 <b>&amp;</b>"  # JSON escapes them
+
+
 async def test_staff_work_the_ticket_in_the_bot_and_the_partner_sees_it(
     client: Client, app: App, engine: Engine, photos: PhotoStore
 ) -> None:
@@ -350,6 +368,7 @@ async def test_filters_windows_and_pages(client: Client, app: App, engine: Engin
     assert await listed() == numbers[::-1]
     assert await listed(service_code="lighting.not_working") == [numbers[2]]
     assert await listed(service_code="roads.pothole,lighting.not_working") == numbers[::-1]
+    assert await listed(service_code="roads") == [numbers[1], numbers[0]]  # a category: its whole group
     assert await listed(status="closed") == []
     assert await listed(status="open,closed") == numbers[::-1]
     assert await listed(page_size="2") == numbers[:0:-1]
