@@ -16,6 +16,7 @@ from core.change import Tx
 from core.domain.tickets import Action, Status, TicketEvent, is_open
 from core.labels import reason_text
 from core.messages import ChatRef
+from core.municipality import Category, Municipality
 from core.ports import ApiKey, Open311UnitOfWork, Submission, UnitOfWork
 from core.reporting import Filed, Report, file_ticket
 from core.texts import t
@@ -69,6 +70,20 @@ STATUS_OF = {
 
 def service_code(category: str, subcategory: str | None) -> str:
     return subcategory or category
+
+
+def services(m: Municipality) -> list[tuple[Category, Category]]:
+    """(group, service) pairs: every subcategory, and a category without any is a service of its own."""
+    return [(top, sub) for top in m.top_categories() for sub in (m.subcategories(top.code) or [top])]
+
+
+def service_of(m: Municipality, code: str) -> tuple[str, str | None] | None:
+    """(category, subcategory) of a service code; None when it is not one (a category with subcategories
+    is a group, not a service)."""
+    category = m.category(code)
+    if category is None or (category.parent is None and m.subcategories(code)):
+        return None
+    return (category.parent, category.code) if category.parent else (category.code, None)
 
 
 def public_note(lang: str, event: TicketEvent | None) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -18,17 +17,15 @@ from bots.app import App
 from core import open311
 from core.change import Tx
 from core.domain.tickets import Action
-from core.geo import Lookup, run_lookup
 from core.labels import local_date
-from core.municipality import Category, Municipality
+from core.municipality import Municipality
 from core.open311 import open_or_closed, public_note, service_code, update_description
-from core.ports import ApiKey, Open311UnitOfWork, PublicTicket, PublicUpdate, RequestQuery, Submission
-from core.reporting import Report
+from core.ports import ApiKey, Open311UnitOfWork, PublicTicket, PublicUpdate, RequestQuery
 from core.texts import LANGUAGES, t
-from web.open311 import parsing
+from web.open311 import filing, parsing
 from web.open311.formats import FORMATS, Nested, errors, iso, respond
 from web.open311.limits import RateLimiter
-from web.open311.parsing import Problems, Rejected, clean, reject, single
+from web.open311.parsing import Problems, Rejected, reject, single
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +33,6 @@ BASE = "/open311/v2"
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = datetime(2026, 12, 1, tzinfo=UTC)
 """When this API last changed in a way clients notice (discovery's `changeset`)."""
-ADDRESS_MAX = 300
 MAX_CODES = 100
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 Handler = Callable[[web.Request, str, str], Awaitable[web.Response]]
@@ -139,18 +135,6 @@ class Open311:
         return params
 
     # --- services ---------------------------------------------------------------------------------------
-    def services(self) -> list[tuple[Category, Category]]:
-        """(group, service) pairs: every subcategory, and a category without any is a service of its own."""
-        m = self.municipality
-        return [(top, sub) for top in m.top_categories() for sub in (m.subcategories(top.code) or [top])]
-
-    def service(self, code: str) -> tuple[str, str | None] | None:
-        """(category, subcategory) of a service code, None when it is not one."""
-        category = self.municipality.category(code)
-        if category is None or (category.parent is None and self.municipality.subcategories(code)):
-            return None
-        return (category.parent, category.code) if category.parent else (category.code, None)
-
     async def discovery(self, request: web.Request, fmt: str, lang: str) -> web.Response:
         await self.query(request)
         base = (self.settings.webhook_base_url.rstrip("/") or f"{request.scheme}://{request.host}") + BASE
@@ -177,7 +161,7 @@ class Open311:
     async def service_list(self, request: web.Request, fmt: str, lang: str) -> web.Response:
         await self.query(request)
         items = []
-        for group, service in self.services():
+        for group, service in open311.services(self.municipality):
             names = {*group.names.values(), *service.names.values()} - {service.name(lang)}
             items.append(
                 {
@@ -195,7 +179,7 @@ class Open311:
     async def service_definition(self, request: web.Request, fmt: str, lang: str) -> web.Response:
         await self.query(request)
         code = request.match_info["code"]
-        if self.service(code) is None:
+        if open311.service_of(self.municipality, code) is None:
             raise reject(404, "service", code=code[:64])
         raise reject(404, "no_definition", code=code)  # no service asks extra questions (metadata=false)
 
@@ -267,7 +251,7 @@ class Open311:
                 problems.add(400, "service_codes", max=MAX_CODES)
                 codes = ()
             for code in codes:
-                if self.service(code) is None and self.municipality.category(code) is None:
+                if self.municipality.category(code) is None:
                     problems.add(400, "service_filter", code=code[:64])
             statuses: frozenset[Any] = frozenset()
             for word in (w.strip() for w in params.get("status", "").split(",") if w.strip()):
@@ -328,7 +312,7 @@ class Open311:
 
     # --- POST requests ----------------------------------------------------------------------------------
     async def create(self, request: web.Request, fmt: str, lang: str) -> web.Response:
-        body = await self.body(request)
+        body = await filing.read_body(request)
         problems = Problems()
         fields = parsing.form(body, problems)
         if "api_key" not in fields and "api_key" in request.query:  # some clients send it in the URL
@@ -337,12 +321,12 @@ class Open311:
         assert key is not None
         lang = self.language(request, fields.get("locale", ""))
         self.check_jurisdiction(fields)
-        report, submission = self.validate(fields, key, lang, problems)
+        m = self.municipality
+        report, submission = filing.validate(m, fields, key, lang, problems)
         if problems:
             raise Rejected(problems, lang=lang)
-        report = await self.locate(report, fields, lang)
+        report = await filing.locate(self.app.engine, report, lang, self.settings.default_language)
         now = self.app.engine.clock()
-        m = self.municipality
         filed = await self.app.db.run(lambda uow: open311.submit(Tx(uow, m, now), report, submission))
         log.info("open311: key %s filed ticket %s", key.name, filed.number)
         answer = {
@@ -351,90 +335,6 @@ class Open311:
             "account_id": None,
         }
         return respond(fmt, "service_requests", "request", [answer])
-
-    async def body(self, request: web.Request) -> bytes:
-        if request.content_type != "application/x-www-form-urlencoded":
-            raise reject(400, "body", max=parsing.MAX_BODY)
-        if request.content_length is not None and request.content_length > parsing.MAX_BODY:
-            raise reject(400, "body", max=parsing.MAX_BODY)
-        body = await request.content.read(parsing.MAX_BODY + 1)
-        if len(body) > parsing.MAX_BODY:
-            raise reject(400, "body", max=parsing.MAX_BODY)
-        return body
-
-    def validate(
-        self, fields: Mapping[str, str], key: ApiKey, lang: str, problems: Problems
-    ) -> tuple[Report, Submission]:
-        code = fields.get("service_code", "").strip()
-        service = self.service(code) if code else None
-        if not code:
-            problems.add(400, "service_code")
-        elif service is None:
-            problems.add(400, "service_filter", code=code[:64])
-        description = clean(fields.get("description", ""))
-        if not description:
-            problems.add(400, "description")
-        elif len(description) > parsing.DESCRIPTION_MAX:
-            problems.add(400, "too_long", field="description", max=parsing.DESCRIPTION_MAX)
-        has_lat, has_lon = "lat" in fields, "long" in fields
-        lat = parsing.coordinate("lat", fields["lat"], 90, problems) if has_lat else None
-        lon = parsing.coordinate("long", fields["long"], 180, problems) if has_lon else None
-        address = clean(fields.get("address_string", ""))
-        if has_lat != has_lon or (not has_lat and not address):
-            problems.add(400, "location")
-        if len(address) > ADDRESS_MAX:
-            problems.add(400, "too_long", field="address_string", max=ADDRESS_MAX)
-        if lat is not None and lon is not None and not self.municipality.contains(lat, lon):
-            problems.add(400, "outside", city=self.municipality.name(lang))
-        media_url = fields.get("media_url", "").strip()
-        if media_url and not parsing.public_link(media_url):
-            problems.add(400, "media_url")
-        person = {}
-        for name, most in parsing.PERSON_LIMITS.items():
-            value = clean(fields.get(name, ""))
-            if len(value) > most:
-                problems.add(400, "too_long", field=name, max=most)
-            elif (value and name == "email" and not parsing.EMAIL.fullmatch(value)) or (
-                value and name == "phone" and not parsing.PHONE.fullmatch(value)
-            ):
-                problems.add(400, "invalid", field=name)
-            person[name] = value
-        category, subcategory = service or ("", None)
-        report = Report(
-            category=category,
-            subcategory=subcategory,
-            lat=lat,
-            lon=lon,
-            address=address,
-            location_source="pin" if lat is not None else "typed",
-            description=description,
-            photos=(),
-            author=open311.author(key),
-            language=lang,
-        )
-        return report, Submission(number=0, key_name=key.name, media_url=media_url, **person)
-
-    async def locate(self, report: Report, fields: Mapping[str, str], lang: str) -> Report:
-        """A pin is checked against the boundary (done) and given its address when the partner sent none; a
-        typed address is geocoded inside the city like a resident's, and kept unverified (for the dispatcher
-        to place) when the geocoder cannot say."""
-        engine, m = self.app.engine, self.municipality
-        city = self.settings.default_language
-        if report.lat is not None and report.lon is not None:
-            if report.address or engine.geocoder is None:
-                return report
-            lookup = Lookup("open311", "reverse", city, lat=report.lat, lon=report.lon)
-            found = await run_lookup(engine.geocoder, lookup, m, engine.geocode_timeout)
-            return _with(report, address=found.places[0].address) if found.ok and found.places else report
-        lookup = Lookup("open311", "search", city, query=report.address)
-        found = await run_lookup(engine.geocoder, lookup, m, engine.geocode_timeout)
-        if not found.ok:
-            return _with(report, location_source="typed_unverified")
-        inside = [p for p in found.places if m.contains(p.lat, p.lon)]
-        if not inside:
-            raise reject(400, "not_found", city=m.name(lang))
-        place = inside[0]
-        return _with(report, lat=place.lat, lon=place.lon, address=place.address, location_source="geocoded")
 
 
 def client_address(request: web.Request) -> str:
@@ -445,10 +345,6 @@ def client_address(request: web.Request) -> str:
     if forwarded and remote in LOOPBACK:
         return forwarded.split(",")[-1].strip()[:64] or remote
     return remote
-
-
-def _with(report: Report, **changes: Any) -> Report:
-    return replace(report, **changes)
 
 
 def install(http: web.Application, app: App) -> None:
