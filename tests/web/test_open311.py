@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import string
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -23,6 +26,7 @@ from core.engine import Engine
 from core.lifecycle import apply
 from core.messages import ChatRef
 from core.ports import NewTicket
+from core.texts import LANGUAGES, catalogue, forms
 from storage.database import Database
 from storage.geocoding import CachedGeocoder, NominatimGeocoder, user_agent
 from storage.photos import PhotoStore
@@ -607,3 +611,21 @@ async def test_the_georeport_client_library_reads_both_formats(http: str, app: A
     assert any(s["service_code"] == "roads.pothole" for s in services)
     assert requests["service_request_id"] == number  # xmltodict: a single element is not a list
     assert one["service_code"] == "roads.pothole" and one["status"] == "open"
+
+
+# --- texts ------------------------------------------------------------------------------------------------
+def test_every_error_the_door_can_give_is_described_in_both_languages() -> None:
+    """Error keys are built (`open311.error.{key}`), so the catalogue test cannot see them: find each
+    `reject(…)` / `problems.add(…)` in web/open311 and check its description, with the same placeholders."""
+    source = "".join(p.read_text() for p in (Path(__file__).parents[2] / "web" / "open311").glob("*.py"))
+    used = set(re.findall(r"(?:reject|add)\(\s*\d{3},\s*\"(\w+)\"", source))
+    assert {"api_key", "outside", "rate", "format", "media_url"} <= used
+
+    def names(language: str, key: str) -> set[str]:
+        text = catalogue(language)[key]
+        return {n for form in forms(text) for _, n, _, _ in string.Formatter().parse(form) if n}
+
+    for key in [*sorted(used), "internal"]:
+        for language in LANGUAGES:
+            assert f"open311.error.{key}" in catalogue(language), (language, key)
+            assert names(language, f"open311.error.{key}") == names("ru", f"open311.error.{key}")

@@ -103,7 +103,7 @@ class Open311:
         given = params.get("api_key", "")
         key: ApiKey | None = None
         if given or write:
-            key = await self.app.db.run(lambda uow: open311.find_key(uow, given))
+            key = await self.app.db.run(lambda uow: open311.find_key(uow, given)) if given else None
             if key is None:
                 raise reject(403, "api_key")
             if write and not key.can_write:
