@@ -151,10 +151,13 @@ class SqlOpen311(Repository):
             if query.statuses:
                 stmt = stmt.where(t.status.in_(sorted(s.value for s in query.statuses)))
         newest_first = (t.created_at.desc(), t.number.desc())  # the index on created_at gives this order
-        rows = list(self.conn.execute(stmt.order_by(*newest_first).limit(query.limit).offset(query.offset)))
+        page = stmt.order_by(*newest_first).limit(query.limit).offset(query.offset)
+        rows = list(self.conn.execute(page))
         if not rows:
             return []
-        numbers = [r.number for r in rows]
+        # The page again as a subquery rather than a list of 1,000 bound numbers: SQLAlchemy renders an
+        # expanding IN anew on every call (≈ 5-10 ms a list), SQLite re-runs the page's index scan in ≈ 1 ms.
+        numbers = select(page.subquery().c.number)
         first_photo = self._first_photos(numbers)
         notes = self._latest_notes(numbers)
         links = dict(
@@ -196,7 +199,7 @@ class SqlOpen311(Repository):
             return utc(value)
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
-    def _first_photos(self, numbers: list[int]) -> dict[int, str]:
+    def _first_photos(self, numbers: Any) -> dict[int, str]:
         first = (
             select(photos_t.c.ticket_number, func.min(photos_t.c.position).label("position"))
             .where(photos_t.c.ticket_number.in_(numbers), photos_t.c.kind == "report")
@@ -213,7 +216,7 @@ class SqlOpen311(Repository):
         )
         return {r.ticket_number: r.sha256 for r in rows}
 
-    def _latest_notes(self, numbers: list[int]) -> dict[int, TicketEvent]:
+    def _latest_notes(self, numbers: Any) -> dict[int, TicketEvent]:
         latest = (
             select(func.max(events_t.c.id))
             .where(events_t.c.ticket_number.in_(numbers), events_t.c.action.in_(NOTE_ACTIONS))
