@@ -78,6 +78,15 @@ class Settings(BaseSettings):
         """A relative DATA_DIR is taken from the directory the command starts in, once, and shown whole."""
         return value.expanduser().absolute()
 
+    @field_validator("open311_photo_url")
+    @classmethod
+    def _photo_prefix(cls, value: str) -> str:
+        """A prefix partners will follow: an http(s) address, or nothing."""
+        value = value.strip()
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("expected an http(s) address prefix, e.g. https://city.example.org/photos/")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

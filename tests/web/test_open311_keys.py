@@ -74,3 +74,11 @@ def test_keys_add_list_revoke(data_dir: Path, capsys: pytest.CaptureFixture[str]
         db.close()
     status, out, _ = run(capsys, "open311", "keys", "list")
     assert "revoked" in out.splitlines()[0] and "viewer" in out
+
+
+def test_a_photo_prefix_that_is_not_a_web_address_is_a_wrong_setting(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPEN311_PHOTO_URL", "/srv/photos/")
+    status, _, err = run(capsys, "open311", "keys", "list")
+    assert status == 2 and "OPEN311_PHOTO_URL" in err
