@@ -100,8 +100,9 @@ async def client(http: str) -> AsyncIterator[Client]:
         yield Client(session, http)
 
 
-def report(key: str, **fields: str) -> dict[str, str]:
-    data = {
+def report(key: str, **fields: str | None) -> dict[str, str]:
+    """A valid filing form; a field given as None is left out."""
+    data: dict[str, str | None] = {
         "api_key": key,
         "service_code": "roads.pothole",
         "lat": CENTRE[0],
@@ -442,8 +443,8 @@ async def test_bad_fields_are_each_named_in_one_answer(client: Client, app: App,
     assert status == 400 and codes_of(doc) == [400] * 4  # unknown field, category not a service, text, lat
     cases: list[dict[str, str]] = [
         report(key, description="x" * 4001),
-        report(key, lat=None, long=None),  # type: ignore[arg-type]
-        report(key, long=None),  # type: ignore[arg-type]
+        report(key, lat=None, long=None),
+        report(key, long=None),
         report(key, lat="nan"),
         report(key, email="not-an-email"),
         report(key, phone="call me maybe"),
@@ -568,19 +569,19 @@ async def test_a_typed_address_is_geocoded_inside_the_city(
     client, app, fake = geo_client
     key = await new_key(app)
     no_pin = {"lat": None, "long": None}
-    status, doc, _ = await client.post("json", report(key, address_string="улица Ленина, 5", **no_pin))  # type: ignore[arg-type]
+    status, doc, _ = await client.post("json", report(key, address_string="улица Ленина, 5", **no_pin))
     assert status == 200, doc
     ticket = await engine.db.run(lambda uow: uow.tickets.get(int(doc[0]["service_request_id"])))
     assert ticket is not None and ticket.location_source == "geocoded"
     assert (ticket.lat, ticket.lon) == (pytest.approx(LENINA_5.lat), pytest.approx(LENINA_5.lon))
     assert ticket.organisation == "roads_service"
-    status, doc, _ = await client.post("json", report(key, address_string="Садовая улица, 7", **no_pin))  # type: ignore[arg-type]
+    status, doc, _ = await client.post("json", report(key, address_string="Садовая улица, 7", **no_pin))
     assert status == 400 and codes_of(doc) == [400]  # in the city's box, outside its boundary
     status, doc, _ = await client.post("json", report(key))  # a pin gets its address
     pinned = await engine.db.run(lambda uow: uow.tickets.get(int(doc[0]["service_request_id"])))
     assert pinned is not None and "Ленина" in pinned.address
     fake.mode = "error"  # the geocoder is down: the typed address is kept for the dispatcher to place
-    status, doc, _ = await client.post("json", report(key, address_string="улица Новая, 1", **no_pin))  # type: ignore[arg-type]
+    status, doc, _ = await client.post("json", report(key, address_string="улица Новая, 1", **no_pin))
     assert status == 200
     kept = await engine.db.run(lambda uow: uow.tickets.get(int(doc[0]["service_request_id"])))
     assert kept is not None and kept.location_source == "typed_unverified" and kept.lat is None
