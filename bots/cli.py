@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from bots import staff_cli
+from bots import open311_cli, staff_cli
 from bots.app import build_app, load_config_file, prepare_data_folder, prepare_database
 from bots.console.channel import ConsoleChannel
 from bots.errors import SetupError
@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     gc = photos.add_parser("gc", help="remove photos nothing refers to (after PHOTO_GC_HOURS)")
     gc.add_argument("--hours", type=float, default=None, help="grace period instead of PHOTO_GC_HOURS")
     staff_cli.add_commands(sub)  # staff invite|list, outbox flush|list
+    open311_cli.add_commands(sub)  # open311 keys add|list|revoke
     return parser
 
 
@@ -170,6 +171,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return _photos_gc(settings, args.hours)
         case "staff" | "outbox":
             return staff_cli.run(args, settings)
+        case "open311":
+            return open311_cli.run(args, settings)
     return 2
 
 

@@ -60,11 +60,32 @@ class Settings(BaseSettings):
     processed_events_days: int = Field(default=7, ge=1)
     """How long delivery ids are kept for dedupe: far past Telegram's and VK's redelivery windows."""
 
+    open311_jurisdiction_id: str = ""
+    """The jurisdiction Open311 requests may name (empty: the municipality's code); `jurisdiction_id` is
+    optional for clients, and a different one is refused."""
+    open311_rate_per_minute: int = Field(default=60, ge=1, le=100_000)
+    """Open311 requests a minute per API key made by `otklik open311 keys add` (its `--rate` overrides it),
+    and per client address for requests without a key."""
+    open311_photo_url: str = ""
+    """Where the public reads report photos: `media_url` is this prefix followed by the photo's sha256
+    (e.g. the dashboard's public photo route). Empty: report photos are not public, no `media_url`."""
+    open311_contact: str = ""
+    """The contact line of Open311's discovery document (who runs the API)."""
+
     @field_validator("data_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
         """A relative DATA_DIR is taken from the directory the command starts in, once, and shown whole."""
         return value.expanduser().absolute()
+
+    @field_validator("open311_photo_url")
+    @classmethod
+    def _photo_prefix(cls, value: str) -> str:
+        """A prefix partners will follow: an http(s) address, or nothing."""
+        value = value.strip()
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("expected an http(s) address prefix, e.g. https://city.example.org/photos/")
+        return value
 
     @field_validator("database_url")
     @classmethod

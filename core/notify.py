@@ -204,10 +204,16 @@ NOTICES: dict[Action, tuple[Notice, ...]] = {
 
 
 # --- recipients (the store reads) ---------------------------------------------------------------------------
+NO_INBOX_CHANNELS = frozenset({"open311"})
+"""Doors whose authors have no chat to tell: a partner system filing through Open311 follows its tickets with
+`requests` and `servicerequestupdates` instead (a message queued for it would never leave the outbox)."""
+
+
 def resident_recipients(ticket: Ticket) -> list[tuple[ChatRef, str]]:
     """Who hears about a ticket's progress, and in which language: its author, then its supporters — those
     who joined it as the same problem ("me too") — each in the language they reported in."""
-    return [(ticket.author, ticket.language), *ticket.supporter_chats]
+    author = [] if ticket.author_channel in NO_INBOX_CHANNELS else [(ticket.author, ticket.language)]
+    return [*author, *ticket.supporter_chats]
 
 
 def _others(members: Iterable[StaffMember], actor: StaffMember | None) -> list[StaffMember]:

@@ -364,3 +364,107 @@ class AdapterUnitOfWork(UnitOfWork, Protocol):
     photo_registry: PhotoRegistry
     channel_photos: ChannelPhotoIds
     console_inbox: ConsoleInbox
+
+
+# --- Open311: partner systems' API keys, what they filed, and the public view of tickets -----------------
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A partner system's Open311 key: only its sha256 is stored; `name` is the ticket channel's suffix."""
+
+    name: str
+    can_write: bool
+    rate_per_minute: int
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What an Open311 POST brought besides the ticket: the link it gave and the optional person fields.
+    The person fields are personal data: stored apart from the ticket, never shown by any GET."""
+
+    number: int
+    key_name: str
+    media_url: str = ""
+    email: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    phone: str = ""
+    device_id: str = ""
+    account_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestQuery:
+    """`GET requests`: `numbers` (when given) overrides every other filter."""
+
+    numbers: tuple[int, ...] = ()
+    service_codes: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    statuses: frozenset[Status] = frozenset()
+    limit: int = 1000
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PublicTicket:
+    """A ticket as the public may see it: no author, no staff, no person fields."""
+
+    number: int
+    status: Status
+    category: str
+    subcategory: str | None
+    description: str
+    organisation: str | None
+    created_at: datetime
+    updated_at: datetime
+    deadline: datetime | None
+    address: str
+    lat: float | None
+    lon: float | None
+    photo: str | None
+    """sha256 of the first report photo, if any."""
+    media_url: str
+    """The link an Open311 POST gave ("" otherwise)."""
+    note: TicketEvent | None
+    """The latest public note: a reject reason, a staff comment to the resident, a resolution comment."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublicUpdate:
+    """One change of a ticket as `servicerequestupdates` lists it."""
+
+    id: int
+    number: int
+    event: TicketEvent
+    status: Status
+
+
+class Open311Store(Protocol):
+    def add_key(self, key: ApiKey, key_hash: str) -> bool:
+        """False when a key of this name exists (revoked ones included: names are never reused)."""
+
+    def key_by_hash(self, key_hash: str) -> ApiKey | None: ...
+
+    def keys(self) -> Sequence[ApiKey]: ...
+
+    def revoke_key(self, name: str, at: datetime) -> bool:
+        """False when no active key has this name."""
+
+    def record(self, submission: Submission, at: datetime) -> None: ...
+
+    def submission(self, number: int) -> Submission | None: ...
+
+    def forget_person(self, numbers: Sequence[int] = (), *, filed_before: datetime | None = None) -> int:
+        """Erase the person fields of these tickets' submissions (or of all filed before `filed_before`):
+        what "forget me" and retention do to a partner's resident. The link and key stay; returns how many."""
+
+    def search(self, query: RequestQuery) -> Sequence[PublicTicket]: ...
+
+    def updates(self, start: datetime, end: datetime, limit: int, offset: int) -> Sequence[PublicUpdate]:
+        """Lifecycle events between `start` and `end`, oldest first."""
+
+
+class Open311UnitOfWork(UnitOfWork, Protocol):
+    open311: Open311Store

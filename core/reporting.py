@@ -1,64 +1,112 @@
-"""Turning a finished draft into a ticket: route it, give it a deadline, record its first events."""
+"""Turning a finished report into a ticket: route it, give it a deadline, record its first events, tell
+staff. One function, `file_ticket`, whatever the door: the bot's review step and Open311's POST call it."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
 
 from core.change import Tx
 from core.context import Ctx
 from core.domain.calendar import deadline as compute_deadline
 from core.domain.routing import route
 from core.domain.tickets import Action, Status, TicketEvent, next_status
-from core.messages import Reply
+from core.messages import ChatRef, Reply
 from core.notify import submitted
 from core.ports import NewTicket
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What a resident (or a partner system) reports: category, place, description, photos."""
+
+    category: str
+    subcategory: str | None
+    lat: float | None
+    lon: float | None
+    address: str
+    location_source: str
+    description: str
+    photos: tuple[str, ...]
+    author: ChatRef
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Filed:
+    number: int
+    organisation: str
+    deadline: datetime
+
+
+def file_ticket(tx: Tx, report: Report) -> Filed:
+    """Create the ticket routed to its organisation (or the dispatcher) with its deadline and its first
+    events, and queue the staff card, all in the caller's transaction."""
+    m = tx.municipality
+    category_code = report.subcategory or report.category
+    category = m.category(category_code)
+    assert category is not None
+    organisation = route(m, category_code, report.lat, report.lon)
+    routed = organisation != m.dispatch
+    due = compute_deadline(tx.now, category.sla_days, m.timezone)
+    status = next_status(None, Action.CREATE)
+    number = tx.store.tickets.create(
+        NewTicket(
+            category=report.category,
+            subcategory=report.subcategory,
+            lat=report.lat,
+            lon=report.lon,
+            address=report.address,
+            location_source=report.location_source,
+            description=report.description,
+            photos=report.photos,
+            author=report.author,
+            language=report.language,
+            organisation=organisation,
+            status=Status.ASSIGNED if routed else status,
+            created_at=tx.now,
+            deadline=due,
+        )
+    )
+    actor = f"resident:{report.author.key}"
+    tx.store.tickets.add_event(number, TicketEvent(Action.CREATE, tx.now, actor, None, status))
+    if routed:
+        assigned = next_status(status, Action.ASSIGN)
+        tx.store.tickets.add_event(
+            number,
+            TicketEvent(
+                Action.ASSIGN, tx.now, "router", status, assigned, data={"organisation": organisation}
+            ),
+        )
+    submitted(tx, number, organisation)  # staff (or dispatchers) get the card
+    return Filed(number, organisation, due)
 
 
 def submit_report(ctx: Ctx) -> Reply:
     s = ctx.slots
     m = ctx.municipality
-    category_code = s.get("subcategory") or s["category"]
-    category = m.category(category_code)
-    assert category is not None
     location = s["location"]
-    lat, lon = location.get("lat"), location.get("lon")
-    organisation = route(m, category_code, lat, lon)
-    routed = organisation != m.dispatch
-    due = compute_deadline(ctx.now, category.sla_days, m.timezone)
-    status = next_status(None, Action.CREATE)
-    actor = f"resident:{ctx.chat.key}"
-    number = ctx.store.tickets.create(
-        NewTicket(
+    filed = file_ticket(
+        Tx(ctx.store, m, ctx.now),
+        Report(
             category=s["category"],
             subcategory=s.get("subcategory"),
-            lat=lat,
-            lon=lon,
+            lat=location.get("lat"),
+            lon=location.get("lon"),
             address=location.get("address", ""),
             location_source=location.get("source", "typed"),
             description=s["description"],
             photos=tuple(s.get("photos", ())),
             author=ctx.chat,
             language=ctx.lang,
-            organisation=organisation,
-            status=Status.ASSIGNED if routed else status,
-            created_at=ctx.now,
-            deadline=due,
-        )
+        ),
     )
-    ctx.store.tickets.add_event(number, TicketEvent(Action.CREATE, ctx.now, actor, None, status))
-    if routed:
-        assigned = next_status(status, Action.ASSIGN)
-        ctx.store.tickets.add_event(
-            number,
-            TicketEvent(
-                Action.ASSIGN, ctx.now, "router", status, assigned, data={"organisation": organisation}
-            ),
-        )
-    submitted(Tx(ctx.store, m, ctx.now), number, organisation)  # staff (or dispatchers) get the card
     ctx.state.pop("flow", None)
     ctx.state.pop("slots", None)
-    org = m.organisation(organisation)
+    org = m.organisation(filed.organisation)
     return ctx.reply(
         "report.submitted",
-        number=number,
-        organisation=org.name(ctx.lang) if org else organisation,
-        deadline=ctx.local(due),
+        number=filed.number,
+        organisation=org.name(ctx.lang) if org else filed.organisation,
+        deadline=ctx.local(filed.deadline),
     )

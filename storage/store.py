@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql
 from core.messages import ChatRef
 from storage.channel_photos import SqlChannelPhotos
 from storage.console_inbox import SqlConsoleInbox
+from storage.open311 import SqlOpen311
 from storage.outbox import SqlOutbox
 from storage.photos import SqlPhotoRegistry
 from storage.places import SqlSupporters
@@ -167,6 +168,10 @@ class SqlUnitOfWork:
     @cached_property
     def outbox(self) -> SqlOutbox:
         return SqlOutbox(self)
+
+    @cached_property
+    def open311(self) -> SqlOpen311:
+        return SqlOpen311(self)
 
     # what channel adapters record about photos (`AdapterUnitOfWork`)
     @cached_property

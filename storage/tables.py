@@ -276,3 +276,39 @@ class ChannelPhotoRow(Base):
     sha256: Mapped[str] = mapped_column(ForeignKey("photos.sha256"), primary_key=True)
     remote_id: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Open311KeyRow(Base):
+    """A partner system's Open311 API key (`otklik open311 keys add`): only the key's sha256 is kept."""
+
+    __tablename__ = "open311_keys"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    can_write: Mapped[bool] = mapped_column(Boolean, default=True)
+    rate_per_minute: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+
+class Open311SubmissionRow(Base):
+    """What an Open311 POST brought besides the ticket: its media link and the optional person fields, which
+    are personal data — kept apart from the ticket and never shown by a GET."""
+
+    __tablename__ = "open311_submissions"
+    ticket_number: Mapped[int] = mapped_column(ForeignKey("tickets.number"), primary_key=True)
+    key_name: Mapped[str] = mapped_column(ForeignKey("open311_keys.name"), index=True)
+    media_url: Mapped[str] = mapped_column(Text, default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    device_id: Mapped[str] = mapped_column(String(64), default="")
+    account_id: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+# Open311's public reads: the default window of `GET requests` (by creation time) and the updates extension
+# (events by time) stay index range scans at 100k tickets. Declared here, after the tables, to keep the
+# Open311 schema in one place.
+Index("ix_tickets_created_at", TicketRow.__table__.c.created_at)
+Index("ix_ticket_events_at", TicketEventRow.__table__.c.at)
