@@ -12,7 +12,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from bots import telegram, vk
+from bots import telegram, vk, widget
 from bots.app import App
 from bots.background import deliver_outbox, lifecycle_timers
 from bots.errors import SetupError
@@ -46,7 +46,7 @@ BackgroundJob = Callable[[App, dict[str, ChannelSender], asyncio.Event], Awaitab
 
 def channel_factories() -> list[ChannelFactory]:
     """Every channel otklik knows; each returns None unless its settings are present."""
-    return [telegram.create_channel, vk.create_channel]
+    return [telegram.create_channel, vk.create_channel, widget.create_channel]
 
 
 def background_jobs() -> list[BackgroundJob]:

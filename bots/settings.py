@@ -60,6 +60,18 @@ class Settings(BaseSettings):
     processed_events_days: int = Field(default=7, ge=1)
     """How long delivery ids are kept for dedupe: far past Telegram's and VK's redelivery windows."""
 
+    widget_origins: str = ""
+    """The website chat widget: the sites allowed to embed it (`https://city.ru,https://www.city.ru`; `self`
+    for only this server's own `/chat` page). Empty: the widget is off. CORS and the frame rules follow it."""
+    widget_secret: SecretStr | None = None
+    """Signs residents' widget tokens. Unset: a random one kept in `DATA_DIR/widget.secret` (set it when
+    several processes serve the widget)."""
+    widget_rate_per_minute: int = Field(default=30, ge=1)
+    """Messages (and uploads, each costing three) one widget resident may send per minute, after a burst of as
+    many (at least 20)."""
+    widget_tiles_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    """Map tiles of the widget's map picker (Leaflet's URL template)."""
+
     @field_validator("data_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:

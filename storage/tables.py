@@ -276,3 +276,17 @@ class ChannelPhotoRow(Base):
     sha256: Mapped[str] = mapped_column(ForeignKey("photos.sha256"), primary_key=True)
     remote_id: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class WidgetInboxRow(Base):
+    """Messages the outbox delivered to widget residents: streamed to an open panel at once, kept for the next
+    visit (`read_at` empty: the unread badge). `chat_id` is a hash of the resident's token, not the token."""
+
+    __tablename__ = "widget_inbox"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chat_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    read_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+    __table_args__ = (Index(None, "chat_id", "id"),)
