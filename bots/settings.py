@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     """The website chat widget: the sites allowed to embed it (`https://city.ru,https://www.city.ru`; `self`
     for only this server's own `/chat` page). Empty: the widget is off. CORS and the frame rules follow it."""
     widget_secret: SecretStr | None = None
-    """Signs residents' widget tokens. Unset: a random one kept in `DATA_DIR/widget.secret` (set it when
+    """Signs residents' widget tokens. Unset: a random one kept in `DATA_DIR/widget-secret` (set it when
     several processes serve the widget)."""
     widget_rate_per_minute: int = Field(default=30, ge=1)
     """Messages (and uploads, each costing three) one widget resident may send per minute, after a burst of as

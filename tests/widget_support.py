@@ -4,6 +4,7 @@ API as the panel does and to have the outbox deliver through the widget's sender
 
 from __future__ import annotations
 
+import io
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from bots.app import App
 from bots.delivery import DeliveryWorker
+from bots.widget.identity import Identity, load_identity
 from bots.widget.sender import WidgetSender
 from core import lifecycle
 from core.domain.tickets import Action
@@ -119,6 +121,23 @@ class Panel:
         return list(body["replies"])
 
 
+def identity(app: App) -> Identity:
+    """The server's own token signer (the same secret file in DATA_DIR)."""
+    return load_identity(app.settings)
+
+
+def with_gps(data: bytes) -> bytes:
+    """The JPEG with an EXIF GPS position, as a phone camera writes it."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (52.0, 17.0, 0.0), 3: "E", 4: (104.0, 17.0, 0.0)}
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
 async def deliver(app: App) -> int:
     """Run the outbox once through the widget's sender (as `otklik run`'s worker does)."""
     worker = DeliveryWorker(app.db, {"widget": WidgetSender(app.db)})
@@ -138,4 +157,14 @@ async def staff_comment(app: App, number: int, text: str) -> None:
     await app.db.run(job)
 
 
-__all__ = ["Panel", "Site", "deliver", "site", "staff_comment", "widget", "widget_app"]
+__all__ = [
+    "Panel",
+    "Site",
+    "deliver",
+    "identity",
+    "site",
+    "staff_comment",
+    "widget",
+    "widget_app",
+    "with_gps",
+]

@@ -31,6 +31,13 @@ class Unavailable(Exception):
     """A transient failure (database, network): the browser may send the same action again (same id)."""
 
 
+def create_channel(app: App) -> WidgetChannel | None:
+    """The `channel_factories()` entry: None unless WIDGET_ORIGINS is set."""
+    if not app.settings.widget_origins.strip():
+        return None
+    return WidgetChannel(app)
+
+
 class WidgetChannel:
     """For the runner: the sender the delivery worker uses; the routes are installed by web/widget."""
 

@@ -58,10 +58,10 @@ class Identity:
 
 
 def load_identity(settings: Settings) -> Identity:
-    """From WIDGET_SECRET, or a random secret kept (mode 0600) in DATA_DIR/widget.secret, made once."""
+    """From WIDGET_SECRET, or a random secret kept (mode 0600) in DATA_DIR/widget-secret, made once."""
     if settings.widget_secret is not None and settings.widget_secret.get_secret_value():
         return Identity(settings.widget_secret.get_secret_value().encode())
-    path = settings.data_dir / "widget.secret"
+    path = settings.data_dir / "widget-secret"
     return Identity(_file_secret(path))
 
 
