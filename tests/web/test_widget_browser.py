@@ -113,3 +113,32 @@ async def test_a_resident_files_a_whole_report_from_the_city_site(
     await wait_for_text(page, "Яму засыпали щебнем.")
     await expect(badge).to_be_hidden()
     await ctx.close()
+
+
+async def test_the_chat_page_speaks_english_and_takes_the_browsers_location(
+    browser: Any, widget: str, widget_app: App
+) -> None:
+    ctx = await browser.new_context(
+        geolocation={"latitude": 52.2870, "longitude": 104.2810}, permissions=["geolocation"]
+    )
+    page = await ctx.new_page()
+    await page.goto(widget + "/chat?lang=en")
+    await wait_for_text(page, t("en", "menu.welcome")[:30])
+    await expect(page.locator("otklik-widget .launcher")).to_be_hidden()  # the page is the panel
+    await press(page, t("en", "menu.new").split()[-1])
+    await wait_for_text(page, t("en", "report.category.ask")[:20])
+    await bot_messages(page).last.locator(".choice").first.click()
+    await expect(bot_messages(page)).to_have_count(4, timeout=WAIT)
+    await bot_messages(page).last.locator(".choice").first.click()
+    await wait_for_text(page, t("en", "report.location.ask")[:20])
+    await press(page, t("en", "widget.ui.my_location"))
+    await wait_for_text(page, t("en", "report.description.ask", min=10, count=2000)[:20])
+    await expect(page.locator("otklik-widget .msg.me").last).to_contain_text("52.28700, 104.28100")
+
+    # a reload keeps the conversation and asks the pending question again
+    await page.reload()
+    await expect(page.locator("otklik-widget .msg.me").filter(has_text="52.28700")).to_have_count(1)
+    await expect(bot_messages(page).last).to_contain_text(
+        t("en", "report.description.ask", min=10, count=2000)[:20], timeout=WAIT
+    )
+    await ctx.close()
