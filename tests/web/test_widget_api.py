@@ -3,16 +3,20 @@ strict parsing, rate limits, and answers in the resident's language."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
+from datetime import UTC, datetime
 
 import aiohttp
 from PIL import Image
 
 from bots.app import App
 from bots.widget.render import photo_url
+from core.messages import ChatRef, Photo, Reply
 from core.texts import t
 from tests.fakes.images import photo, png
-from tests.widget_support import Panel, Site, identity, site, widget, widget_app, with_gps
+from tests.widget_support import Panel, Site, deliver, identity, site, widget, widget_app, with_gps
 
 __all__ = ["site", "widget", "widget_app"]
 
@@ -224,3 +228,52 @@ async def test_photos_are_checked_as_for_the_bots(widget: str, widget_app: App) 
         assert len(kept) == 1, "only the photo a step took was stored"
         assert kept[0].size == (2560, 1920)
         assert not kept[0].getexif().get_ifd(0x8825), "the GPS position is stripped"
+
+
+async def read_events(response: aiohttp.ClientResponse, count: int) -> list[dict]:
+    """The next `count` events of a stream (bounded by the caller's timeout)."""
+    events: list[dict] = []
+    buffer = b""
+    while len(events) < count:
+        buffer += await response.content.readany()
+        while b"\n\n" in buffer:
+            chunk, buffer = buffer.split(b"\n\n", 1)
+            data = [line[6:] for line in chunk.split(b"\n") if line.startswith(b"data: ")]
+            if data:
+                events.append(json.loads(b"".join(data)))
+    return events
+
+
+async def test_completion_photos_reach_the_open_stream_and_only_their_resident_can_load_them(
+    widget: str, widget_app: App
+) -> None:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        panel = Panel(session, widget, lang="en")
+        await panel.open()
+        chat_id = identity(widget_app).chat_id(panel.token)
+        assert chat_id is not None
+        stored = widget_app.photos.store(photo(800, 600))
+        await widget_app.db.run(lambda uow: uow.photo_registry.register(stored))
+        events_url = widget + "/widget/api/events?after=0"
+        async with session.get(events_url, headers=panel.headers(json=False)) as stream:
+            assert stream.headers["Content-Type"].startswith("text/event-stream")
+            notice = Reply(
+                text="Work done on report No. 7.",
+                photos=(Photo(stored.sha256),),
+                chat=ChatRef("widget", chat_id, chat_id),
+            )
+            await widget_app.db.run(lambda uow: uow.outbox.enqueue(notice, datetime.now(UTC)))
+            assert await deliver(widget_app) == 1
+            (event,) = await asyncio.wait_for(read_events(stream, 1), 10)
+        assert event["reply"]["text"] == "Work done on report No. 7."
+        assert event["unread"] == 1 and event["read"] is False
+        (url,) = event["reply"]["photos"]
+        async with session.get(widget + url, headers=panel.headers(json=False)) as response:
+            assert response.status == 200 and await response.read() == widget_app.photos.read(stored.sha256)
+        other = Panel(session, widget)
+        await other.open()
+        async with session.get(widget + url, headers=other.headers(json=False)) as response:
+            assert response.status == 404
+        status, body = await panel.post("/widget/api/read", {"up_to": event["id"]})
+        assert (status, body) == (200, {"unread": 0})
+        assert (await panel.open())["unread"] == 0
