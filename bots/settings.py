@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     many (at least 20)."""
     widget_tiles_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     """Map tiles of the widget's map picker (Leaflet's URL template)."""
+    vk_app_secret: SecretStr | None = None
+    """The protected key of the VK Mini App that opens the widget's map for VK residents: launch parameters
+    signed with it are trusted (the map page as a Telegram Web App needs only TELEGRAM_BOT_TOKEN)."""
 
     @field_validator("data_dir")
     @classmethod

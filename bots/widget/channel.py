@@ -116,6 +116,17 @@ class Conversations:
                 fields = {"unsupported": problem or "bad_photo"}
             return await self._handle(replace(incoming, **fields))  # type: ignore[arg-type]
 
+    async def relay(self, incoming: Incoming) -> None:
+        """An update of a messenger resident that came over our HTTP API (the map as a Telegram Web App or a
+        VK Mini App): its answers go to their chat through the outbox, as any message to another channel."""
+        async with self._turn(incoming.chat.key):
+            replies = await self._handle(incoming)
+            now = self.engine.clock()
+            chat = incoming.chat
+            await self.app.db.run(
+                lambda uow: [uow.outbox.enqueue(replace(reply, chat=chat), now) for reply in replies]
+            )
+
     async def _ingest(self, data: bytes) -> Photo | str:
         return await ingest_photo(self.app.db, self.app.photos, data)
 

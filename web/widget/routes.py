@@ -19,7 +19,9 @@ import hmac
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,8 +36,9 @@ from bots.widget.limits import UPLOAD_COST, RateLimits
 from bots.widget.live import LIVE
 from bots.widget.render import render
 from bots.widget.translate import BODY_MAX, BadAction, event_id, language, parse_body, translate
+from bots.widget.webapps import telegram_user, vk_user
 from core.geo import GeocoderError, city_bounds
-from core.messages import Incoming
+from core.messages import ChatRef, Incoming
 from core.payload import decode_reply
 from core.photo_limits import MAX_MB, MAX_PHOTOS
 from core.texts import LANGUAGES, catalogue, normalise_language, t
@@ -56,6 +59,8 @@ CAPTION_MAX = 2000
 _SHA = re.compile(r"[0-9a-f]{64}")
 _AFTER = re.compile(r"\d{1,18}")
 API_HEADERS = "Content-Type, X-Widget, X-Widget-Token, X-Widget-Lang"
+MESSENGER_FRAMES = {"telegram": "https://web.telegram.org", "vk": "https://vk.com https://*.vk.com"}
+"""Where the messengers' web versions frame a Web App / Mini App (their mobile apps use a web view)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATE = web.AppKey("widget", "WidgetDoor")
@@ -308,6 +313,40 @@ class WidgetDoor:
         ]
         return web.json_response({"places": places})
 
+    async def webapp_point(self, request: web.Request) -> web.StreamResponse:
+        """The map page opened as a Telegram Web App or a VK Mini App returns a point: the platform's signed
+        launch data says which messenger resident it is (forged: 403). The pin goes through the engine as
+        that resident's update; the answers reach them in their messenger through the outbox."""
+        body = await self.json_body(request)
+        if set(body) - {"id", "platform", "data", "lat", "lon", "lang"}:
+            raise Refused(400, "fields", "widget.error.bad_request")
+        chat = self._webapp_chat(body.get("platform"), body.get("data"))
+        self.limit(request, chat.key)
+        try:
+            point = translate(
+                {"id": body.get("id"), "kind": "location", "lat": body.get("lat"), "lon": body.get("lon")},
+                chat.chat_id,
+                None,
+            )
+        except BadAction as exc:
+            raise Refused(400, exc.code, "widget.error.bad_request") from None
+        incoming = replace(point, chat=chat, event_key="map-" + point.event_key)
+        await self.conversations.relay(incoming)
+        return web.json_response({"ok": True})
+
+    def _webapp_chat(self, platform: object, data: object) -> ChatRef:
+        if not isinstance(data, str):
+            raise Refused(400, "data", "widget.error.bad_request")
+        now = time.time()
+        user: str | None = None
+        if platform == "telegram" and self.settings.telegram_bot_token is not None:
+            user = telegram_user(data, self.settings.telegram_bot_token.get_secret_value(), now)
+        elif platform == "vk" and self.settings.vk_app_secret is not None:
+            user = vk_user(data, self.settings.vk_app_secret.get_secret_value(), now)
+        if user is None:
+            raise Refused(403, "signature", "widget.error.signature")
+        return ChatRef(str(platform), user, user)
+
     async def events(self, request: web.Request) -> web.StreamResponse:
         """Server-Sent Events: the resident's delivered messages after `after`, then each new one as the
         outbox delivers it (woken by the sender; looked for every POLL_SECONDS in any case)."""
@@ -385,14 +424,15 @@ class WidgetDoor:
             headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
         )
 
-    def page(self, name: str, request: web.Request, **values: Any) -> web.Response:
+    def page(self, name: str, request: web.Request, framed_by: str = "", **values: Any) -> web.Response:
         lang = self.lang(request)
+        ancestors = f"{self.frame_ancestors()} {framed_by}".strip()
         html = self.templates.get_template(name).render(lang=lang, ui=ui_texts(lang), **values)
         return web.Response(
             text=html,
             content_type="text/html",
             headers={
-                "Content-Security-Policy": f"frame-ancestors {self.frame_ancestors()}",
+                "Content-Security-Policy": f"frame-ancestors {ancestors}",
                 "X-Content-Type-Options": "nosniff",
                 "Referrer-Policy": "same-origin",
                 "Cache-Control": "no-store",
@@ -405,18 +445,23 @@ class WidgetDoor:
     async def map(self, request: web.Request) -> web.StreamResponse:
         """The map picker, framed by the panel: it posts the chosen point to the page that opened it, whose
         origin must be this server's own or one in WIDGET_ORIGINS."""
+        app = request.query.get("app", "")
         parent = request.query.get("origin", "")
-        if parent != str(request.url.origin()) and parent not in self.origins:
+        if app not in ("", "telegram", "vk"):
+            raise web.HTTPBadRequest(text="unknown app")
+        if not app and parent != str(request.url.origin()) and parent not in self.origins:
             raise web.HTTPForbidden(text="origin not allowed")
         municipality = self.app.engine.municipality
         bounds = city_bounds(municipality)
         config = {
             "bounds": [[bounds.south, bounds.west], [bounds.north, bounds.east]],
             "tiles": self.settings.widget_tiles_url,
-            "parent": parent,
-            "search": self.app.engine.geocoder is not None,
+            "parent": "" if app else parent,
+            "app": app,
+            "search": self.app.engine.geocoder is not None and not app,
         }
-        return self.page("map.html", request, config=config)
+        framed_by = MESSENGER_FRAMES.get(app, "")
+        return self.page("map.html", request, config=config, framed_by=framed_by)
 
 
 async def _bounded(part: BodyPartReader, limit: int) -> bytes | str:
@@ -475,6 +520,7 @@ def install(http: web.Application, app: App) -> None:
         ("/widget/api/read", door.read, "POST"),
         ("/widget/api/events", door.events, "GET"),
         ("/widget/api/geocode", door.geocode, "GET"),
+        ("/widget/api/webapp/point", door.webapp_point, "POST"),
         ("/widget/photo/{sha}", door.photo, "GET"),
     ):
         router.add_route(method, path, door.api(handler))

@@ -21,13 +21,40 @@
   }
   map.on("click", function (e) { place(e.latlng); });
 
-  function post(message) { window.parent.postMessage(message, config.parent); }
+  function post(message) { if (config.parent) window.parent.postMessage(message, config.parent); }
+  function closeApp() {
+    if (window.TelegramWebviewProxy) window.TelegramWebviewProxy.postEvent("web_app_close", "{}");
+  }
+  function launchData() {
+    if (config.app === "telegram") return new URLSearchParams(location.hash.slice(1)).get("tgWebAppData") || "";
+    return location.search.slice(1);
+  }
+  function sendToBot(at) {
+    var id = Array.prototype.map.call(crypto.getRandomValues(new Uint8Array(12)), function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+    fetch("/widget/api/webapp/point", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Widget": "1", "X-Widget-Lang": lang },
+      body: JSON.stringify({ id: id, platform: config.app, data: launchData(), lat: at.lat, lon: at.lng })
+    })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+      .then(function (answer) {
+        hint.textContent = answer.ok ? T.map_sent : answer.body.message || T.network;
+        if (answer.ok) setTimeout(closeApp, 800);
+      })
+      .catch(function () { hint.textContent = T.network; });
+  }
   document.getElementById("confirm").addEventListener("click", function () {
     if (!marker) { hint.textContent = T.map_no_point; return; }
     var at = marker.getLatLng();
-    post({ type: "otklik-point", lat: at.lat, lon: at.lng });
+    if (config.app) sendToBot(at);
+    else post({ type: "otklik-point", lat: at.lat, lon: at.lng });
   });
-  document.getElementById("cancel").addEventListener("click", function () { post({ type: "otklik-map-close" }); });
+  document.getElementById("cancel").addEventListener("click", function () {
+    if (config.app) closeApp();
+    else post({ type: "otklik-map-close" });
+  });
 
   var results = document.getElementById("results");
   document.getElementById("search").addEventListener("submit", function (e) {
