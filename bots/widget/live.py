@@ -38,6 +38,9 @@ class Live:
             for event in events:
                 event.set()
 
+    def streams(self, chat_id: str) -> int:
+        return len(self._waiting.get(chat_id, ()))
+
     @property
     def connections(self) -> int:
         return sum(len(events) for events in self._waiting.values())

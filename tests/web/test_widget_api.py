@@ -277,3 +277,26 @@ async def test_completion_photos_reach_the_open_stream_and_only_their_resident_c
         status, body = await panel.post("/widget/api/read", {"up_to": event["id"]})
         assert (status, body) == (200, {"unread": 0})
         assert (await panel.open())["unread"] == 0
+
+
+async def test_one_resident_cannot_hold_unbounded_event_streams(widget: str) -> None:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        panel = Panel(session, widget)
+        await panel.open()
+        url, headers = widget + "/widget/api/events", panel.headers(json=False)
+        streams = []
+        try:
+            for _ in range(8):
+                response = await session.get(url, headers=headers)
+                assert response.status == 200
+                await response.content.readuntil(b"\n\n")  # ": open": the stream is registered
+                streams.append(response)
+            async with session.get(url, headers=headers) as refused:
+                assert refused.status == 429
+        finally:
+            for response in streams:
+                response.close()
+        other = Panel(session, widget)
+        await other.open()
+        async with session.get(url, headers=other.headers(json=False)) as response:
+            assert response.status == 200

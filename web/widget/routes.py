@@ -53,6 +53,8 @@ POLL_SECONDS = 15.0
 """An open event stream looks at the inbox this often even when not woken (another process delivered), and
 sends a keep-alive comment so proxies keep it open."""
 STREAM_BATCH = 50
+STREAMS_PER_RESIDENT = 8
+"""Open event streams one resident may hold (tabs of the city's site): more is a loop or an attack."""
 GEOCODE_TIMEOUT = 5.0
 QUERY_MAX = 200
 CAPTION_MAX = 2000
@@ -356,6 +358,8 @@ class WidgetDoor:
         if not _AFTER.fullmatch(after_raw):
             raise Refused(400, "after", "widget.error.bad_request")
         last = int(after_raw)
+        if LIVE.streams(chat_id) >= STREAMS_PER_RESIDENT:
+            raise Refused(429, "streams", "widget.error.rate", seconds=int(POLL_SECONDS))
         stream = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
