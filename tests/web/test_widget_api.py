@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import aiohttp
@@ -15,8 +16,10 @@ from bots.app import App
 from bots.widget.render import photo_url
 from core.messages import ChatRef, Photo, Reply
 from core.texts import t
+from tests.fakes import serve
 from tests.fakes.images import photo, png
 from tests.widget_support import Panel, Site, deliver, identity, site, widget, widget_app, with_gps
+from web.server import build_http
 
 __all__ = ["site", "widget", "widget_app"]
 
@@ -300,3 +303,26 @@ async def test_one_resident_cannot_hold_unbounded_event_streams(widget: str) -> 
         await other.open()
         async with session.get(url, headers=other.headers(json=False)) as response:
             assert response.status == 200
+
+
+async def test_oversized_uploads_are_refused_with_an_answer(widget: str, widget_app: App) -> None:
+    async with aiohttp.ClientSession() as session:
+        panel = Panel(session, widget, lang="en")
+        await panel.open()
+        await to_description(panel)
+        await panel.texts("text", text="A deep pothole at the bus stop, cars swerve.")
+        status, body = await upload(panel, b"\xff\xd8" + secrets.token_bytes(21 * 1024 * 1024))
+        assert status == 200
+        assert body["replies"][0]["text"] == t("en", "input.photo_too_large", max_mb=20)
+        assert not list(widget_app.photos.root.rglob("*.jpg"))
+
+    small = widget_app.settings.model_copy(update={"http_max_body_bytes": 1024 * 1024})
+    runner, url = await serve(build_http(replace(widget_app, settings=small)))
+    try:
+        async with aiohttp.ClientSession() as session:
+            panel = Panel(session, url, lang="en")
+            await panel.open()
+            status, body = await upload(panel, photo(300, 200), secrets.token_bytes(1024 * 1024))
+            assert (status, body["message"]) == (413, t("en", "widget.error.too_many_bytes", max_mb=1))
+    finally:
+        await runner.cleanup()

@@ -7,9 +7,9 @@
 - **Where from**: a request carrying an `Origin` is served only for this server's own origin and those in
   `WIDGET_ORIGINS` (403 otherwise); CORS answers name exactly that origin. Every API call must carry the
   `X-Widget` header, which no form or plain link can send cross-site (CSRF), and JSON must say so.
-- **How much**: bodies are read up to a bound (JSON 96 KiB, photos `MAX_PHOTOS` × `MAX_MB`), strictly
-  parsed; a resident and an address are rate-limited. Every refusal is a JSON `{error, message}` with the
-  message in the resident's language.
+- **How much**: bodies are read up to a bound (JSON 96 KiB; photos `MAX_PHOTOS` of `MAX_MB` each, at most
+  `HTTP_MAX_BODY_BYTES` in all, chunked or not) and parsed strictly; a resident and an address are
+  rate-limited. Every refusal is a JSON `{error, message}` with the message in the resident's language.
 """
 
 from __future__ import annotations
@@ -135,7 +135,14 @@ class WidgetDoor:
             raise Refused(415, "content_type", "widget.error.bad_request")
         if request.content_length is not None and request.content_length > BODY_MAX:
             raise Refused(413, "too_large", "widget.error.too_long")
-        raw = await request.content.read(BODY_MAX + 1)
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await request.content.read(64 * 1024):  # read() may return part of what came
+            size += len(chunk)
+            if size > BODY_MAX:
+                raise Refused(413, "too_large", "widget.error.too_long")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
         try:
             return parse_body(raw)
         except BadAction as exc:
@@ -243,35 +250,49 @@ class WidgetDoor:
         assert chat_id is not None
         if request.content_type != "multipart/form-data":
             raise Refused(415, "content_type", "widget.error.bad_request")
-        limit = MAX_PHOTOS * MAX_MB * 1024 * 1024 + 64 * 1024
-        if request.content_length is not None and request.content_length > limit:
-            raise Refused(413, "too_large", "widget.error.too_many_bytes", max_mb=MAX_MB, max=MAX_PHOTOS)
+        if request.content_length is not None and request.content_length > self.upload_budget:
+            raise self.too_much()
         self.limit(request, chat_id, UPLOAD_COST)
         key, caption, files = await self._read_photos(request)
         incoming = Incoming(chat_of(chat_id), "w" + key, self.lang(request))
         replies = await self.conversations.upload(incoming, files, caption)
         return web.json_response({"replies": self.replies(chat_id, replies)})
 
+    @property
+    def upload_budget(self) -> int:
+        """Bytes one upload may carry in all (HTTP_MAX_BODY_BYTES), whatever its framing says."""
+        return self.settings.http_max_body_bytes
+
+    def too_much(self) -> Refused:
+        megabytes = self.upload_budget // (1024 * 1024)
+        return Refused(413, "too_large", "widget.error.too_many_bytes", max_mb=megabytes)
+
     async def _read_photos(self, request: web.Request) -> tuple[str, str | None, list[bytes | str]]:
+        """The multipart upload read part by part, each bounded, all within `upload_budget`: a chunked body
+        (no Content-Length) is bounded as well as a declared one."""
         reader = await request.multipart()
+        budget = Budget(self.upload_budget, self.too_much)
         key: str | None = None
         caption: str | None = None
         files: list[bytes | str] = []
-        per_file = MAX_MB * 1024 * 1024
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise Refused(400, "multipart", "widget.error.bad_request")
             if part.name == "id" and key is None:
                 try:
-                    key = event_id((await part.read(decode=False))[:80].decode("ascii", "replace"))
+                    key = event_id((await budget.read(part, 80) or b"").decode("ascii", "replace"))
                 except BadAction:
                     raise Refused(400, "id", "widget.error.bad_request") from None
             elif part.name == "caption" and caption is None:
-                caption = (await part.read_chunk(CAPTION_MAX * 4)).decode("utf-8", "replace")[:CAPTION_MAX]
+                text = await budget.read(part, CAPTION_MAX * 4)
+                if text is None:
+                    raise Refused(413, "too_large", "widget.error.too_long")
+                caption = text.decode("utf-8", "replace")[:CAPTION_MAX]
             elif part.name == "photo":
                 if len(files) >= MAX_PHOTOS:
                     raise Refused(413, "too_many", "widget.error.too_many_photos", max=MAX_PHOTOS)
-                files.append(await _bounded(part, per_file))
+                data = await budget.read(part, MAX_MB * 1024 * 1024)
+                files.append(data if data is not None else "photo_too_large")
             else:
                 raise Refused(400, "multipart", "widget.error.bad_request")
         if key is None or not files:
@@ -468,18 +489,25 @@ class WidgetDoor:
         return self.page("map.html", request, config=config, framed_by=framed_by)
 
 
-async def _bounded(part: BodyPartReader, limit: int) -> bytes | str:
-    """A file part read up to `limit` bytes; past it, the rest is drained and the refusal's kind returned."""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await part.read_chunk(256 * 1024):
-        size += len(chunk)
-        if size > limit:
-            while await part.read_chunk(256 * 1024):
-                pass
-            return "photo_too_large"
-        chunks.append(chunk)
-    return b"".join(chunks)
+class Budget:
+    """Bytes left for one request's parts; past it the request is refused at once."""
+
+    def __init__(self, left: int, refusal: Callable[[], Refused]) -> None:
+        self.left = left
+        self.refusal = refusal
+
+    async def read(self, part: BodyPartReader, limit: int) -> bytes | None:
+        """The part, or None when it is longer than `limit` (the rest is read off and counted, not kept)."""
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await part.read_chunk(256 * 1024):
+            self.left -= len(chunk)
+            if self.left < 0:
+                raise self.refusal()
+            size += len(chunk)
+            if size <= limit:
+                chunks.append(chunk)
+        return b"".join(chunks) if size <= limit else None
 
 
 def _same(a: str, b: str) -> bool:
