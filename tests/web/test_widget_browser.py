@@ -5,6 +5,7 @@ arrives live in the open panel; a closed panel shows an unread badge on the next
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from playwright.async_api import expect
 from bots.app import App
 from core.texts import t
 from tests.fakes.images import photo
-from tests.widget_support import Site, deliver, site, staff_comment, widget, widget_app
+from tests.support import Resident, Staff, stored_photo, submit_report
+from tests.widget_support import Site, deliver, identity, site, staff_comment, widget, widget_app
 
 __all__ = ["site", "widget", "widget_app"]
 
@@ -141,4 +143,44 @@ async def test_the_chat_page_speaks_english_and_takes_the_browsers_location(
     await expect(bot_messages(page).last).to_contain_text(
         t("en", "report.description.ask", min=10, count=2000)[:20], timeout=WAIT
     )
+    await ctx.close()
+
+
+async def test_the_completion_photo_arrives_live_and_the_resident_rates_five(
+    browser: Any, site: Site, widget: str, widget_app: App
+) -> None:
+    engine = widget_app.engine
+    token = identity(widget_app).issue()
+    chat_id = identity(widget_app).chat_id(token)
+    assert chat_id is not None
+    resident = Resident(engine, chat_id, channel="widget")
+    number = await submit_report(resident)
+
+    ctx = await browser.new_context()
+    saved = json.dumps({"token": token, "lastId": 0, "log": []})
+    await ctx.add_init_script(
+        f"localStorage.setItem({json.dumps('otklik-widget:' + widget)}, {json.dumps(saved)})"
+    )
+    page = await ctx.new_page()
+    await page.goto(site.url + "/")
+    await page.locator("otklik-widget .launcher").click()
+    await expect(bot_messages(page).first).to_be_visible(timeout=WAIT)
+
+    staff = Staff(engine, "9001", channel="telegram")  # the organisation's staff, in their messenger
+    await staff.join("roads_service")
+    await staff.send(button=f"st:take:{number}")
+    await staff.send(button=f"st:res:{number}")
+    await staff.photos(await stored_photo(engine, widget_app.photos, (0, 150, 0)))
+    await staff.send(button="res:done")
+    await staff.send(button="res:skip")
+    staff.expect("staff.resolve.done")
+    assert await deliver(widget_app) >= 2  # "taken" and "resolved, with the photo"
+
+    notice = bot_messages(page).filter(has=page.locator("img")).last
+    await expect(notice.locator("img")).to_have_attribute("src", re.compile("^blob:"), timeout=WAIT)
+    assert await notice.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    await notice.locator(".choice").filter(has_text=re.compile("^5")).first.click()
+    await wait_for_text(page, t("ru", "verdict.thanks", rating=5, number=number))
+    ticket = await widget_app.db.run(lambda uow: uow.tickets.get(number))
+    assert ticket is not None and ticket.rating == 5
     await ctx.close()
