@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d{1,5})?")
 
 
 def default_data_dir() -> Path:
@@ -80,6 +82,16 @@ class Settings(BaseSettings):
     def _absolute_data_dir(cls, value: Path) -> Path:
         """A relative DATA_DIR is taken from the directory the command starts in, once, and shown whole."""
         return value.expanduser().absolute()
+
+    @field_validator("widget_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        """Each entry an origin as browsers send it (`https://city.ru`, `http://localhost:8000`) or `self`:
+        the list goes into CORS and Content-Security-Policy headers, so nothing else may pass."""
+        for entry in (e.strip() for e in value.split(",")):
+            if entry and entry != "self" and not _ORIGIN.fullmatch(entry.rstrip("/")):
+                raise ValueError(f"{entry!r} is not an origin like https://city.ru (or self)")
+        return value.strip()
 
     @field_validator("database_url")
     @classmethod

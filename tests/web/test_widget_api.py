@@ -326,3 +326,22 @@ async def test_oversized_uploads_are_refused_with_an_answer(widget: str, widget_
             assert (status, body["message"]) == (413, t("en", "widget.error.too_many_bytes", max_mb=1))
     finally:
         await runner.cleanup()
+
+
+def test_widget_origins_must_be_origins_since_they_go_into_headers() -> None:
+    from pydantic import ValidationError
+
+    from bots.settings import Settings, describe_errors
+
+    assert (
+        Settings(_env_file=None, widget_origins=" https://city.ru,self ").widget_origins
+        == "https://city.ru,self"
+    )  # type: ignore[call-arg]
+    for bad in ("city.ru", "https://city.ru; script-src *", "https://city.ru/path", "javascript:alert(1)"):
+        try:
+            Settings(_env_file=None, widget_origins=bad)  # type: ignore[call-arg]
+        except ValidationError as exc:
+            (line,) = describe_errors(exc)
+            assert line.startswith("WIDGET_ORIGINS: ") and "not an origin" in line
+        else:
+            raise AssertionError(bad)
