@@ -208,6 +208,8 @@ class WidgetDoor:
         """Open a panel: the resident's token (a new one when none or a forged one came), what to show first,
         and how many delivered messages they have not seen."""
         body = await self.json_body(request)
+        if set(body) - {"lang"}:
+            raise Refused(400, "fields", "widget.error.bad_request")
         lang = language(body.get("lang")) or self.lang(request)
         chat_id = self.chat_id(request, required=False)
         token = request.headers.get("X-Widget-Token") or request.cookies.get(COOKIE)
@@ -304,6 +306,8 @@ class WidgetDoor:
         assert chat_id is not None
         body = await self.json_body(request)
         up_to = body.get("up_to")
+        if set(body) - {"up_to"}:
+            raise Refused(400, "fields", "widget.error.bad_request")
         if not isinstance(up_to, int) or isinstance(up_to, bool) or not 0 <= up_to < 2**62:
             raise Refused(400, "up_to", "widget.error.bad_request")
         now = datetime.now(UTC)
