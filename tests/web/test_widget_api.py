@@ -345,3 +345,19 @@ def test_widget_origins_must_be_origins_since_they_go_into_headers() -> None:
             assert line.startswith("WIDGET_ORIGINS: ") and "not an origin" in line
         else:
             raise AssertionError(bad)
+
+
+async def test_an_action_sent_again_after_a_lost_answer_is_handled_once(widget: str, widget_app: App) -> None:
+    async with aiohttp.ClientSession() as session:
+        panel = Panel(session, widget)
+        await panel.open()
+        await to_description(panel)
+        action = {"id": "retry-0001", "kind": "text", "text": "Глубокая яма у остановки, машины объезжают."}
+        first = await panel.post("/widget/api/send", action)
+        again = await panel.post("/widget/api/send", action)
+        asked = t("ru", "report.photos.ask", max=5)
+        assert [r["text"] for r in first[1]["replies"]] == [asked]
+        assert [r["text"] for r in again[1]["replies"]] == [asked]  # asked again, not taken twice
+        chat = identity(widget_app).chat_id(panel.token)
+        state = await widget_app.db.run(lambda uow: uow.dialogs.load(ChatRef("widget", chat or "")))
+        assert state is not None and state["slots"]["description"].startswith("Глубокая яма")
