@@ -94,12 +94,12 @@ async def webapp_server(app: App) -> Any:
     await runner.cleanup()
 
 
-async def at_place_step(app: App) -> None:
-    """A Telegram resident in the middle of a report, asked for the place."""
+async def at_place_step(app: App, chat: ChatRef = RESIDENT) -> None:
+    """A messenger resident in the middle of a report, asked for the place."""
     for n, what in enumerate(({"command": "start"}, {"button": "menu:new"}, {"button": "cat:roads"})):
-        replies = await app.engine.handle(Incoming(RESIDENT, f"u{n}", "ru", **what))
+        replies = await app.engine.handle(Incoming(chat, f"u{n}", "ru", **what))
     first = replies[-1].buttons[0][0][1]
-    replies = await app.engine.handle(Incoming(RESIDENT, "u9", "ru", button=first))
+    replies = await app.engine.handle(Incoming(chat, "u9", "ru", button=first))
     assert replies[-1].ask_location
 
 
@@ -155,3 +155,24 @@ async def test_the_map_page_as_a_telegram_web_app_sends_the_clicked_point(
     await page.locator("#confirm").click()
     await expect(page.locator("#hint")).to_have_text(t("ru", "widget.ui.map_sent"), timeout=10_000)
     assert await outbox_for(app, RESIDENT) == [t("ru", "report.description.ask", min=10, count=2000)]
+
+
+async def test_a_point_from_the_vk_mini_app_moves_the_residents_report_on(webapp_server: Any) -> None:
+    url, app = webapp_server
+    vk_resident = ChatRef("vk", "42", "42")
+    await at_place_step(app, vk_resident)
+    params = {
+        "vk_user_id": "42",
+        "vk_app_id": "51234",
+        "vk_ts": str(int(time.time())),
+        "vk_platform": "desktop_web",
+    }
+    forged = urlencode({**params, "sign": vk_sign(params, "not-our-app-secret")})
+    assert (await post_point(url, "vk", forged))[0] == 403
+    altered = urlencode({**params, "vk_user_id": "43", "sign": vk_sign(params, VK_SECRET)})
+    assert (await post_point(url, "vk", altered))[0] == 403
+    assert await outbox_for(app, vk_resident) == []
+
+    signed = urlencode({**params, "sign": vk_sign(params, VK_SECRET)})
+    assert await post_point(url, "vk", signed) == (200, {"ok": True})
+    assert await outbox_for(app, vk_resident) == [t("ru", "report.description.ask", min=10, count=2000)]
