@@ -361,3 +361,16 @@ async def test_an_action_sent_again_after_a_lost_answer_is_handled_once(widget: 
         chat = identity(widget_app).chat_id(panel.token)
         state = await widget_app.db.run(lambda uow: uow.dialogs.load(ChatRef("widget", chat or "")))
         assert state is not None and state["slots"]["description"].startswith("Глубокая яма")
+
+
+async def test_the_servers_own_pages_behind_a_tls_proxy_are_not_refused(widget: str) -> None:
+    """A proxy terminating TLS hands us http; the browser says Origin: https://<our host>."""
+    async with aiohttp.ClientSession() as session:
+        host = widget.removeprefix("http://")
+        panel = Panel(session, widget, origin=f"https://{host}")
+        assert (await panel.open())["token"]
+        async with session.get(widget + "/widget/map", params={"origin": f"https://{host}"}) as response:
+            assert response.status == 200
+        lookalike = Panel(session, widget, origin=f"https://{host}.evil.example")
+        status, _body = await lookalike.post("/widget/api/session", {"lang": "ru"})
+        assert status == 403

@@ -110,9 +110,15 @@ class WidgetDoor:
         origin = request.headers.get("Origin")
         if origin is None:
             return ""
-        if origin == str(request.url.origin()) or origin in self.origins:
+        if self.own(origin, request) or origin in self.origins:
             return origin
         return None
+
+    @staticmethod
+    def own(origin: str, request: web.Request) -> bool:
+        """This server's own pages (/chat, the map): the same host, over either scheme, since a proxy that
+        terminates TLS hands us plain HTTP for what the browser calls https://."""
+        return origin in (f"http://{request.host}", f"https://{request.host}")
 
     def frame_ancestors(self) -> str:
         return " ".join(["'self'", *sorted(self.origins)])
@@ -478,7 +484,7 @@ class WidgetDoor:
         parent = request.query.get("origin", "")
         if app not in ("", "telegram", "vk"):
             raise web.HTTPBadRequest(text="unknown app")
-        if not app and parent != str(request.url.origin()) and parent not in self.origins:
+        if not app and not self.own(parent, request) and parent not in self.origins:
             raise web.HTTPForbidden(text="origin not allowed")
         municipality = self.app.engine.municipality
         bounds = city_bounds(municipality)
