@@ -216,7 +216,7 @@ def _run(settings: Settings) -> int:
         _mention_old_data_folder(settings)
         if not channels:
             print(
-                "otklik: no TELEGRAM_BOT_TOKEN or VK_GROUP_TOKEN set — opening the console channel.",
+                "otklik: no TELEGRAM_BOT_TOKEN, VK_GROUP_TOKEN or WIDGET_ORIGINS set — opening the console.",
                 file=sys.stderr,
             )
         console = None if channels else ConsoleChannel(app.engine, app.db, app.photos, user_id=_login())

@@ -16,6 +16,7 @@ from bots import telegram, vk
 from bots.app import App
 from bots.background import deliver_outbox, lifecycle_timers
 from bots.errors import SetupError
+from bots.widget.channel import create_channel as create_widget
 from core.ports import ChannelSender
 from web.server import build_http
 
@@ -46,7 +47,7 @@ BackgroundJob = Callable[[App, dict[str, ChannelSender], asyncio.Event], Awaitab
 
 def channel_factories() -> list[ChannelFactory]:
     """Every channel otklik knows; each returns None unless its settings are present."""
-    return [telegram.create_channel, vk.create_channel]
+    return [telegram.create_channel, vk.create_channel, create_widget]
 
 
 def background_jobs() -> list[BackgroundJob]:

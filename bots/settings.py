@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d{1,5})?")
 
 
 def default_data_dir() -> Path:
@@ -71,6 +73,20 @@ class Settings(BaseSettings):
     (e.g. the dashboard's public photo route). Empty: report photos are not public, no `media_url`."""
     open311_contact: str = ""
     """The contact line of Open311's discovery document (who runs the API)."""
+    widget_origins: str = ""
+    """The website chat widget: the sites allowed to embed it (`https://city.ru,https://www.city.ru`; `self`
+    for only this server's own `/chat` page). Empty: the widget is off. CORS and the frame rules follow it."""
+    widget_secret: SecretStr | None = None
+    """Signs residents' widget tokens. Unset: a random one kept in `DATA_DIR/widget-secret` (set it when
+    several processes serve the widget)."""
+    widget_rate_per_minute: int = Field(default=30, ge=1)
+    """Messages (and uploads, each costing three) one widget resident may send per minute, after a burst of as
+    many (at least 20)."""
+    widget_tiles_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    """Map tiles of the widget's map picker (Leaflet's URL template)."""
+    vk_app_secret: SecretStr | None = None
+    """The protected key of the VK Mini App that opens the widget's map for VK residents: launch parameters
+    signed with it are trusted (the map page as a Telegram Web App needs only TELEGRAM_BOT_TOKEN)."""
 
     @field_validator("data_dir")
     @classmethod
@@ -86,6 +102,16 @@ class Settings(BaseSettings):
         if value and not value.startswith(("https://", "http://")):
             raise ValueError("expected an http(s) address prefix, e.g. https://city.example.org/photos/")
         return value
+
+    @field_validator("widget_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        """Each entry an origin as browsers send it (`https://city.ru`, `http://localhost:8000`) or `self`:
+        the list goes into CORS and Content-Security-Policy headers, so nothing else may pass."""
+        for entry in (e.strip() for e in value.split(",")):
+            if entry and entry != "self" and not _ORIGIN.fullmatch(entry.rstrip("/")):
+                raise ValueError(f"{entry!r} is not an origin like https://city.ru (or self)")
+        return value.strip()
 
     @field_validator("database_url")
     @classmethod

@@ -358,12 +358,38 @@ class ConsoleInbox(Protocol):
         """Unread messages of this user, oldest first, now marked read."""
 
 
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """One message delivered to a widget resident: its row id (the stream's position), the `Reply` payload
+    (core/payload.py) and whether the resident has seen it."""
+
+    id: int
+    payload: dict[str, Any]
+    read: bool
+
+
+class WidgetInbox(Protocol):
+    """What delivery left for a widget resident: streamed to an open panel, kept for the next visit."""
+
+    def append(self, chat_id: str, payload: dict[str, Any], at: datetime) -> int:
+        """Keep one delivered message; returns its id (ids grow: a stream resumes after the last one seen)."""
+
+    def after(self, chat_id: str, after_id: int, limit: int) -> list[InboxItem]:
+        """The resident's messages with ids above `after_id`, oldest first."""
+
+    def unread(self, chat_id: str) -> int: ...
+
+    def mark_read(self, chat_id: str, up_to: int, at: datetime) -> int:
+        """Mark the resident's messages up to this id as seen; returns how many were unread."""
+
+
 class AdapterUnitOfWork(UnitOfWork, Protocol):
     """The unit of work as channel adapters see it: the core's ports and the photo bookkeeping."""
 
     photo_registry: PhotoRegistry
     channel_photos: ChannelPhotoIds
     console_inbox: ConsoleInbox
+    widget_inbox: WidgetInbox
 
 
 # --- Open311: partner systems' API keys, what they filed, and the public view of tickets -----------------

@@ -26,6 +26,7 @@ from storage.repository import Repository
 from storage.staff_store import SqlStaff
 from storage.tables import DialogRow, ProcessedEventRow, TicketRow
 from storage.tickets import SqlTickets
+from storage.widget_inbox import SqlWidgetInbox
 
 dialogs = DialogRow.__table__
 events = ProcessedEventRow.__table__
@@ -185,6 +186,10 @@ class SqlUnitOfWork:
     @cached_property
     def console_inbox(self) -> SqlConsoleInbox:
         return SqlConsoleInbox(self)
+
+    @cached_property
+    def widget_inbox(self) -> SqlWidgetInbox:
+        return SqlWidgetInbox(self)
 
     @property
     def raw(self) -> Any:

@@ -312,3 +312,17 @@ class Open311SubmissionRow(Base):
 # Open311 schema in one place.
 Index("ix_tickets_created_at", TicketRow.__table__.c.created_at)
 Index("ix_ticket_events_at", TicketEventRow.__table__.c.at)
+
+
+class WidgetInboxRow(Base):
+    """Messages the outbox delivered to widget residents: streamed to an open panel at once, kept for the next
+    visit (`read_at` empty: the unread badge). `chat_id` is a hash of the resident's token, not the token."""
+
+    __tablename__ = "widget_inbox"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chat_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    read_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+    __table_args__ = (Index(None, "chat_id", "id"),)
