@@ -15,6 +15,7 @@ from core.demo import DEMO_CONFIG_PATH
 from core.engine import Engine
 from core.municipality import Municipality
 from core.municipality_file import load_toml_file
+from core.personal_data import PrivacyPolicy
 from core.ports import Geocoder
 from storage.database import Database
 from storage.geocoding import build_geocoder
@@ -110,5 +111,12 @@ def build_app(settings: Settings) -> App:
     except Exception:
         db.close()
         raise
-    engine = Engine(db, municipality, default_language=settings.default_language, geocoder=geocoder)
+    policy = PrivacyPolicy(settings.consent_required, settings.retention_days)
+    engine = Engine(
+        db,
+        municipality,
+        default_language=settings.default_language,
+        geocoder=geocoder,
+        privacy_policy=policy,
+    )
     return App(settings=settings, db=db, photos=PhotoStore(settings.data_dir / "photos"), engine=engine)

@@ -207,7 +207,8 @@ NOTICES: dict[Action, tuple[Notice, ...]] = {
 def resident_recipients(ticket: Ticket) -> list[tuple[ChatRef, str]]:
     """Who hears about a ticket's progress, and in which language: its author, then its supporters — those
     who joined it as the same problem ("me too") — each in the language they reported in."""
-    return [(ticket.author, ticket.language), *ticket.supporter_chats]
+    author = [(ticket.author, ticket.language)] if ticket.author_channel else []  # "" : the resident left
+    return [*author, *ticket.supporter_chats]
 
 
 def _others(members: Iterable[StaffMember], actor: StaffMember | None) -> list[StaffMember]:

@@ -22,6 +22,7 @@ from storage.outbox import SqlOutbox
 from storage.photos import SqlPhotoRegistry
 from storage.places import SqlSupporters
 from storage.repository import Repository
+from storage.residents import SqlResidents
 from storage.staff_store import SqlStaff
 from storage.tables import DialogRow, ProcessedEventRow, TicketRow
 from storage.tickets import SqlTickets
@@ -167,6 +168,10 @@ class SqlUnitOfWork:
     @cached_property
     def outbox(self) -> SqlOutbox:
         return SqlOutbox(self)
+
+    @cached_property
+    def residents(self) -> SqlResidents:
+        return SqlResidents(self)
 
     # what channel adapters record about photos (`AdapterUnitOfWork`)
     @cached_property

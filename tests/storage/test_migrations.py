@@ -179,6 +179,7 @@ def test_supporters_move_to_their_own_table_and_back(database_url: str) -> None:
     upgrade(database_url, "0007")
     assert "subscriptions" not in _tables(database_url)
     assert rows("supporters") == [(1, "telegram", "42", "en")]
+    upgrade(database_url, "head")  # later revisions add tables of their own: compare at the head
     assert _schema_differences(database_url) == []
 
     command.downgrade(make_config(database_url), "0005")

@@ -1,0 +1,225 @@
+"""Residents' personal data (issue 16): the consent notice gates reports, /mydata shows what is kept,
+/forget leaves nothing that names the resident, retention anonymises closed tickets."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from sqlalchemy import String, Text, cast, select, text
+
+from bots.reports import stats_document
+from core.engine import Engine
+from core.jobs import run_timers
+from core.personal_data import NOTICE_VERSION, PrivacyPolicy
+from storage.photos import PhotoStore
+from storage.tables import Base
+from tests.conftest import NOW
+from tests.support import Clock, Resident, Staff, delivered, stored_photo, submit_report, text_is
+
+
+@pytest.fixture
+def engine(engine: Engine) -> Engine:
+    """The conftest engine with the consent notice required, as `otklik run` builds it."""
+    engine.privacy = PrivacyPolicy(consent_required=True, retention_days=365)
+    return engine
+
+
+async def agree(r: Resident) -> None:
+    await r.command("start")
+    r.expect("menu.welcome", "privacy.notice")
+    await r.press("pd:consent:yes")
+    r.expect("privacy.agreed")
+
+
+async def test_first_contact_shows_the_notice_with_the_policy_link_and_records_the_agreement(
+    engine: Engine,
+) -> None:
+    r = Resident(engine)
+    await r.say("Здравствуйте")
+    r.expect("menu.welcome", "privacy.notice")
+    notice = r.replies[1]
+    assert "https://admirk.ru/personal-data/" in notice.text and "1 год" in notice.text
+    assert r.buttons()[0][1] == "pd:consent:yes" and r.buttons()[1][1] == "pd:consent:no"
+    await r.press("pd:consent:yes")
+    r.expect("privacy.agreed")
+    consent = await engine.db.run(lambda store: store.residents.consent(r.chat))
+    assert consent is not None and consent.agreed and consent.version == f"{NOTICE_VERSION}/ru"
+    assert consent.at == NOW
+    await r.command("new")
+    r.expect("report.category.ask")
+
+
+async def test_a_report_waits_for_consent_then_goes_on(engine: Engine) -> None:
+    """A resident who goes straight to /new (or had tickets before the notice existed) is asked once."""
+    r = Resident(engine)
+    await r.command("new")
+    r.expect("privacy.notice")
+    await r.press("pd:consent:yes")
+    r.expect("privacy.agreed", "report.category.ask")
+    number = await submit_report(r)
+    assert number > 0
+    await r.command("new")  # asked once only
+    r.expect("report.category.ask")
+
+
+async def test_a_resident_who_declines_can_read_help_but_cannot_file(engine: Engine) -> None:
+    r = Resident(engine, language="en")
+    await r.command("start")
+    r.expect("menu.welcome", "privacy.notice")
+    await r.press("pd:consent:no")
+    r.expect("privacy.declined")
+    await r.command("help")
+    assert text_is(r.replies[0], "help.text", "en")
+    await r.command("new")
+    r.expect("privacy.required", "privacy.notice")
+    await r.press("pd:consent:yes")  # changed their mind
+    r.expect("privacy.agreed", "report.category.ask")
+    consent = await engine.db.run(lambda store: store.residents.consent(r.chat))
+    assert consent is not None and consent.agreed and consent.version.endswith("/en")
+
+
+async def test_the_engine_built_without_a_policy_asks_nothing(db: object, demo: object) -> None:
+    bare = Engine(db, demo, clock=lambda: NOW)  # type: ignore[arg-type]
+    r = Resident(bare)
+    await r.command("start")
+    r.expect("menu.welcome", "menu.prompt")
+
+
+# --- /mydata ----------------------------------------------------------------------------------------------
+async def test_mydata_lists_chats_consent_tickets_photos_and_supported_tickets(
+    engine: Engine, photos: PhotoStore
+) -> None:
+    r = Resident(engine, "777")
+    await agree(r)
+    sha = await stored_photo(engine, photos)
+    number = await submit_report(r, photos=(sha,))
+    await r.command("mydata")
+    r.expect("privacy.mydata")
+    [reply] = r.replies
+    assert reply.document is not None and reply.document.filename.endswith(".json")
+    kept = json.loads(reply.document.content)
+    assert kept["chats"][0]["chat_id"] == "777" and kept["language"] == "ru"
+    assert kept["consent"]["agreed"] is True
+    [ticket] = kept["tickets"]
+    assert ticket["number"] == number and ticket["photos"] == [{"sha256": sha, "kind": "report"}]
+    assert ticket["description"].startswith("Глубокая яма")
+    assert f"№{number}" in reply.text
+
+
+# --- /forget ----------------------------------------------------------------------------------------------
+def _scan(engine: Engine, needles: list[str]) -> list[str]:
+    """Every row of every table (from the models' metadata, so a table added later is scanned too) whose
+    text contains one of `needles` as a whole token: what /forget must leave none of."""
+    pattern = re.compile(r"(?<![0-9A-Za-z])(" + "|".join(re.escape(n) for n in needles) + r")(?![0-9A-Za-z])")
+
+    def scan(store: object) -> list[str]:
+        conn = store.conn  # type: ignore[attr-defined]
+        found = []
+        for table in Base.metadata.sorted_tables:
+            columns = [cast(c, Text) if not isinstance(c.type, String) else c for c in table.columns]
+            for row in conn.execute(select(*columns)):
+                for column, value in zip(table.columns, row, strict=True):
+                    if value is not None and pattern.search(str(value)):
+                        found.append(f"{table.name}.{column.name}={str(value)[:80]}")
+        return found
+
+    return engine.db.run_sync(scan)  # type: ignore[attr-defined, no-any-return]
+
+
+async def test_forget_leaves_no_row_or_file_naming_the_resident_while_their_tickets_still_count(
+    engine: Engine, photos: PhotoStore
+) -> None:
+    clock = Clock(NOW)
+    engine.clock = clock
+    s = Staff(engine, "staff-1")
+    await s.join("roads_service")
+    r = Resident(engine, "4815162342")
+    await agree(r)
+    number = await submit_report(r, photos=(await stored_photo(engine, photos),))
+    other = Resident(engine, "neighbour-9")
+    await agree(other)
+    await submit_report(other, description="Ещё одна яма, рядом с той, что уже была.")
+    # r supports a second ticket ("me too"), leaves a pending notification and a half-finished draft
+    # with a photo nothing else refers to
+    await r.command("new")
+    await r.press("cat:roads")
+    await r.press("sub:roads.pothole")
+    await r.pin(52.2870, 104.2810)
+    draft = await stored_photo(engine, photos, (10, 200, 10))
+    if any(data == "nearby:different" for _label, data in r.buttons()):
+        await r.press("nearby:different")
+    await r.say("Черновик, который не будет отправлен.")
+    await r.photos(draft)
+    await s.command("queue")
+    await s.press(f"st:open:{number}")
+    await s.press(f"st:take:{number}")  # the resident is notified: a pending outbox row
+    assert _scan(engine, ["4815162342"])
+    before = await engine.db.run(lambda store: stats_document(store, clock()))
+
+    await r.command("forget")
+    r.expect("privacy.forget_confirm")
+    await r.press("pd:forget:yes")
+    r.expect("privacy.forgotten")
+
+    assert _scan(engine, ["4815162342"]) == []
+    assert not photos.exists(draft) or not await engine.db.run(
+        lambda store: store.conn.execute(text("select 1 from photos where sha256 = :s"), {"s": draft}).first()
+    )
+    after = await engine.db.run(lambda store: stats_document(store, clock()))
+    assert after == before  # the tickets still count
+    ticket = await engine.db.run(lambda store: store.tickets.get(number))
+    assert ticket is not None and ticket.author_channel == "" and ticket.photos
+    logged = await engine.db.run(
+        lambda store: store.conn.execute(text("select action, source, tickets from privacy_log")).all()
+    )
+    assert [tuple(row) for row in logged] == [("forget", "resident", 1)]
+    # staff keep working; nobody is notified as the resident, and the card says the resident left
+    await s.command("queue")
+    await s.press(f"st:open:{number}")
+    await s.press(f"st:com:{number}") if any(d == f"st:com:{number}" for _l, d in s.buttons()) else None
+    cards = await engine.db.run(lambda store: store.tickets.get(number))
+    assert cards is not None
+    from core.cards import card_text
+
+    assert text_is_in(card_text(engine.municipality, clock(), "ru", cards, "-"), "privacy.resident_left")
+    assert await delivered(engine, r) == []
+    # writing again: a stranger, asked for consent anew
+    await r.command("start")
+    r.expect("menu.welcome", "privacy.notice")
+
+
+def text_is_in(text_: str, key: str) -> bool:
+    from core.texts import t
+
+    return t("ru", key) in text_
+
+
+# --- retention --------------------------------------------------------------------------------------------
+async def test_retention_anonymises_tickets_closed_longer_ago_than_the_setting(engine: Engine) -> None:
+    clock = Clock(NOW)
+    engine.clock = clock
+    s = Staff(engine, "staff-1")
+    await s.join("roads_service")
+    r = Resident(engine, "55501")
+    await agree(r)
+    number = await submit_report(r)
+    await s.command("queue")
+    await s.press(f"st:open:{number}")
+    await s.press(f"st:rej:{number}")
+    await s.press("rej:spam")
+    ticket = await engine.db.run(lambda store: store.tickets.get(number))
+    assert ticket is not None and ticket.status == "rejected", [d for _l, d in s.buttons()]
+
+    def timers(store: object) -> dict[str, list[int]]:
+        return run_timers(store, engine.municipality, clock(), retention_days=365)  # type: ignore[arg-type]
+
+    clock.advance(days=364)
+    assert (await engine.db.run(timers))["anonymised"] == []
+    clock.advance(days=2)
+    assert (await engine.db.run(timers))["anonymised"] == [number]
+    assert (await engine.db.run(timers))["anonymised"] == []  # once
+    ticket = await engine.db.run(lambda store: store.tickets.get(number))
+    assert ticket is not None and ticket.author_channel == "" and ticket.status == "rejected"
+    assert all(not e.actor.startswith("resident:") for e in ticket.events)
