@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from bots import staff_cli
+from bots import privacy_cli, staff_cli
 from bots.app import build_app, load_config_file, prepare_data_folder, prepare_database
 from bots.background import console_with_jobs
 from bots.console.channel import ConsoleChannel
@@ -78,7 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     gc = photos.add_parser("gc", help="remove photos nothing refers to (after PHOTO_GC_HOURS)")
     gc.add_argument("--hours", type=float, default=None, help="grace period instead of PHOTO_GC_HOURS")
+    privacy_cli.add_photo_commands(photos)  # photos hide
     staff_cli.add_commands(sub)  # staff invite|list, outbox flush|list
+    privacy_cli.add_commands(sub)  # residents forget|show
     return parser
 
 
@@ -167,8 +169,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return _tickets(settings, args)
         case "stats":
             return _stats(settings, args.json)
+        case "photos" if args.photos_command == "hide":
+            return privacy_cli.hide_photo(args, settings)
         case "photos":
             return _photos_gc(settings, args.hours)
+        case "residents":
+            return privacy_cli.run(args, settings)
         case "staff" | "outbox":
             return staff_cli.run(args, settings)
     return 2

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from bots.telegram.api import BotApi, Markup, RemoveKeyboard, ReplyKeyboard, Upload
-from bots.telegram.render import CallbackCodec, Op, SendPhotos, SendText, render
+from bots.telegram.render import CallbackCodec, Op, SendDocument, SendPhotos, SendText, render
 from bots.telegram.translate import CHANNEL
 from core.messages import Reply
 from core.ports import Database, DeliveryError, OutgoingMessage, PhotoNotFound, Photos
@@ -263,6 +263,8 @@ class TelegramSender:
                 self.keyboards.removed(chat_id)
         elif isinstance(op, SendPhotos):
             await self._send_photos(chat_id, op, strict)
+        elif isinstance(op, SendDocument):
+            await self.call(chat_id, 1, lambda: self.api.send_document(chat_id, op.filename, op.data))
         else:
             await self.call(chat_id, 1, lambda: self.api.send_location(chat_id, op.lat, op.lon))
 
