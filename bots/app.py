@@ -21,7 +21,7 @@ from storage.database import Database
 from storage.geocoding import build_geocoder
 from storage.migrate import upgrade
 from storage.municipality_store import load_municipality, save_municipality
-from storage.photo_gc import Collected, collect_unused
+from storage.photo_gc import Collected, collect_unused, remove_files
 from storage.photos import PhotoStore
 from storage.store import SqlUnitOfWork
 
@@ -46,6 +46,10 @@ class App:
     async def collect_photos(self, now: datetime, grace: timedelta) -> Collected:
         """Photos nothing refers to, `grace` after their latest upload: file and row removed."""
         return await collect_unused(self.db, self.photos, now, grace)
+
+    async def remove_photo_files(self, shas: list[str]) -> Collected:
+        """The files of photos whose rows are gone (a forgotten resident's drafts), unless uploaded again."""
+        return await remove_files(self.db.run, self.photos, shas)
 
 
 def prepare_database(settings: Settings) -> None:

@@ -17,7 +17,6 @@ from typing import Any
 from bots.app import build_app
 from bots.settings import Settings
 from core.messages import ChatRef
-from storage.photo_gc import remove_files
 
 _CHAT = re.compile(r"(?P<channel>[a-z][a-z0-9_]{0,15}):(?P<chat_id>[^\s:]{1,64})")
 
@@ -66,7 +65,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return count, list(store.residents.removed_photos)
 
         anonymised, shas = app.db.run_sync(forget)
-        removed = asyncio.run(remove_files(app.db.run, app.photos, shas)) if shas else None
+        removed = asyncio.run(app.remove_photo_files(shas)) if shas else None
     finally:
         app.close()
     result = {"tickets_anonymised": anonymised, "photos_removed": len(shas)}

@@ -241,6 +241,8 @@ class Engine:
         registry.revoked(ctx)  # staff access ended mid-dialog: refused
         if incoming.command is not None:
             return self._command(ctx, incoming.command.lower(), incoming.args.strip().lower())
+        if dialog is not None and (notice := privacy.gate_draft(ctx, dialog)) is not None:
+            return notice
         if dialog is not None:
             replies, handled = run_step(ctx, dialog.steps, incoming)
             if handled:

@@ -107,7 +107,9 @@ class SqlResidents(Repository):
             .where(ticket_photos.c.ticket_number.in_(numbers))
             .order_by(ticket_photos.c.ticket_number, ticket_photos.c.position)
         ):
-            photos.setdefault(p.ticket_number, []).append({"sha256": p.sha256, "kind": p.kind})
+            photos.setdefault(p.ticket_number, []).append(
+                {"sha256": p.sha256, "kind": p.kind, "hidden": bool(p.hidden)}
+            )
         history: dict[int, list[dict[str, Any]]] = {}
         for e in c.execute(select(events).where(events.c.ticket_number.in_(numbers)).order_by(events.c.id)):
             history.setdefault(e.ticket_number, []).append(

@@ -17,20 +17,26 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from core.buttons import ConsentAnswer, ForgetAnswer
+from core.buttons import ConsentAnswer, ForgetAnswer, parse
 from core.context import Ctx
-from core.dialogs.dialog import begin, end
+from core.dialogs import staff
+from core.dialogs.dialog import Dialog, begin, end
 from core.dialogs.menu import main_menu
 from core.dialogs.report import REPORT
+from core.dialogs.steps import DIALOG_KEY, current_step, input_kind
 from core.messages import Document, Reply
 from core.personal_data import NOTICE_VERSION
 
 AFTER_CONSENT = "after_consent"
 """Dialog state: the command that asked for consent, run once the resident agrees."""
+CONSENTED: Final = "pd"
+"""Dialog state: the chat's agreement is on record (a cache, so a report's steps cost no extra query; it
+goes with the state on /forget)."""
 FORGOTTEN: Final = "forgotten"
 """Dialog state: the chat was just forgotten — the engine must not write its state back."""
 EXPORT_NAME = "otklik-my-data.json"
 GATED: Final = {REPORT.command: REPORT}
+GATED_BY_NAME: Final = {REPORT.name: REPORT}
 """Dialogs that wait for consent (`Dialog.personal`), by the command that starts them: run on agreeing."""
 
 
@@ -64,10 +70,11 @@ def first_contact(ctx: Ctx) -> list[Reply]:
 def gate(ctx: Ctx, command: str) -> list[Reply] | None:
     """None when the chat may start a dialog that stores personal data; otherwise the notice (with why,
     for a resident who declined), and `command` is remembered to run once they agree."""
-    if not ctx.privacy.consent_required:
+    if not ctx.privacy.consent_required or ctx.state.get(CONSENTED):
         return None
     consent = ctx.store.residents.consent(ctx.chat)
     if consent is not None and consent.agreed:
+        ctx.state[CONSENTED] = 1
         return None
     ctx.state[AFTER_CONSENT] = command
     said = [notice(ctx)]
@@ -79,11 +86,27 @@ def answer_consent(ctx: Ctx, pressed: ConsentAnswer) -> list[Reply]:
     ctx.store.residents.record_consent(ctx.chat, agreed, f"{NOTICE_VERSION}/{ctx.lang}", ctx.now)
     then = ctx.state.pop(AFTER_CONSENT, None)
     if not agreed:
+        ctx.state.pop(CONSENTED, None)
+        end(ctx)  # a draft begun before the notice existed is not filed without consent
         return [main_menu(ctx, "privacy.declined")]
+    ctx.state[CONSENTED] = 1
+    if (active := ctx.state.get(DIALOG_KEY)) is not None and active in {d.name for d in GATED.values()}:
+        step = current_step(ctx, GATED_BY_NAME[active].steps)  # a draft waiting for consent: go on with it
+        return [ctx.reply("privacy.agreed"), *([step.prompt(ctx)] if step is not None else [])]
     dialog = GATED.get(then) if isinstance(then, str) else None
     if dialog is not None:
         return [ctx.reply("privacy.agreed"), *begin(ctx, dialog)]
     return [main_menu(ctx, "privacy.agreed")]
+
+
+def gate_draft(ctx: Ctx, dialog: Dialog) -> list[Reply] | None:
+    """A personal dialog already running without consent on record (begun before the notice existed, or
+    consent withdrawn meanwhile): the notice comes before any further step; the draft waits."""
+    if not dialog.personal or not ctx.privacy.consent_required or ctx.state.get(CONSENTED):
+        return None
+    if input_kind(ctx.incoming) == "button" and isinstance(parse(ctx.incoming.button), ConsentAnswer):
+        return None  # the answer to the notice itself
+    return gate(ctx, dialog.command)
 
 
 # --- /mydata ---------------------------------------------------------------------------------------------
@@ -135,10 +158,25 @@ def answer_forget(ctx: Ctx, pressed: ForgetAnswer) -> list[Reply]:
     return [said]
 
 
+# --- /hide N P (staff) -------------------------------------------------------------------------------------
+def hide_photo(ctx: Ctx, args: str) -> list[Reply]:
+    """`/hide TICKET N`: staff of the ticket's organisation, or a dispatcher, hide its N-th photo (a face, a
+    licence plate) from residents and every public view or export; the organisation still sees it."""
+    parts = args.split()
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) <= 12 for p in parts):
+        staff.staff_member(ctx)  # not staff: refused as such, before any word about the syntax
+        return [ctx.reply("privacy.hide_usage")]
+    number, position = int(parts[0]), int(parts[1])
+    staff.authorise(ctx, number, dispatch=True)
+    if not ctx.store.residents.hide_photo(number, position, ctx.now, "staff"):
+        return [ctx.reply("privacy.hide_missing", number=number, position=position)]
+    return [ctx.reply("privacy.hidden", number=number, position=position)]
+
+
 def about_privacy(ctx: Ctx, _args: str = "") -> list[Reply]:
     """`/privacy`: the notice again, with the answer on record, and what the resident can do."""
     return [notice(ctx), ctx.reply("privacy.commands")]
 
 
-COMMANDS: Final = {"privacy": about_privacy, "mydata": my_data, "forget": ask_forget}
+COMMANDS: Final = {"privacy": about_privacy, "mydata": my_data, "forget": ask_forget, "hide": hide_photo}
 ACTIONS: Final = {ConsentAnswer: answer_consent, ForgetAnswer: answer_forget}

@@ -103,7 +103,9 @@ async def test_mydata_lists_chats_consent_tickets_photos_and_supported_tickets(
     assert kept["chats"][0]["chat_id"] == "777" and kept["language"] == "ru"
     assert kept["consent"]["agreed"] is True
     [ticket] = kept["tickets"]
-    assert ticket["number"] == number and ticket["photos"] == [{"sha256": sha, "kind": "report"}]
+    assert ticket["number"] == number and ticket["photos"] == [
+        {"sha256": sha, "kind": "report", "hidden": False}
+    ]
     assert ticket["description"].startswith("Глубокая яма")
     assert f"№{number}" in reply.text
 
@@ -223,3 +225,61 @@ async def test_retention_anonymises_tickets_closed_longer_ago_than_the_setting(e
     ticket = await engine.db.run(lambda store: store.tickets.get(number))
     assert ticket is not None and ticket.author_channel == "" and ticket.status == "rejected"
     assert all(not e.actor.startswith("resident:") for e in ticket.events)
+
+
+async def test_a_draft_begun_before_the_notice_existed_waits_for_consent(engine: Engine) -> None:
+    """Deployed mid-report: the resident's next step shows the notice; agreeing goes on with the draft,
+    declining drops it — a report is never stored without consent."""
+    policy = engine.privacy
+    engine.privacy = PrivacyPolicy(consent_required=False)
+    r = Resident(engine)
+    await r.command("new")
+    await r.press("cat:roads")
+    r.expect("report.subcategory.ask")
+    engine.privacy = policy  # the new version is deployed
+    await r.press("sub:roads.pothole")
+    r.expect("privacy.notice")
+    await r.press("pd:consent:yes")
+    r.expect("privacy.agreed", "report.subcategory.ask")
+    await r.press("sub:roads.pothole")
+    r.expect("report.location.ask")
+
+    other = Resident(engine, "declines")
+    engine.privacy = PrivacyPolicy(consent_required=False)
+    await other.command("new")
+    engine.privacy = policy
+    await other.press("cat:roads")
+    r_keys = ("privacy.notice",)
+    other.expect(*r_keys)
+    await other.press("pd:consent:no")
+    other.expect("privacy.declined")
+    state = await engine.db.run(lambda store: store.dialogs.load(other.chat))
+    assert state is not None and "flow" not in state
+
+
+async def test_hidden_photos_are_left_out_of_exports_and_refused_to_strangers(
+    engine: Engine, photos: PhotoStore
+) -> None:
+    from bots.reports import ticket_document
+
+    s = Staff(engine, "staff-1")
+    await s.join("roads_service")
+    r = Resident(engine, "31337")
+    await agree(r)
+    shas = (await stored_photo(engine, photos), await stored_photo(engine, photos, (0, 0, 250)))
+    number = await submit_report(r, photos=shas)
+    stranger = Resident(engine, "nobody")
+    await stranger.command("hide", f"{number} 1")
+    stranger.expect("staff.only", "menu.prompt")
+    await s.command("hide", f"{number} 3")
+    s.expect("privacy.hide_missing")
+    await s.command("hide", f"{number} 1")
+    s.expect("privacy.hidden")
+    ticket = await engine.db.run(lambda store: store.tickets.get(number))
+    assert ticket is not None and ticket.photos == shas  # staff still see both
+    doc = ticket_document(ticket)
+    assert doc["photos"] == [shas[1]] and doc["hidden_photos"] == 1
+    assert shas[0] not in json.dumps(doc)
+    await r.command("mydata")
+    kept = json.loads(r.replies[0].document.content)  # type: ignore[union-attr]
+    assert [p["hidden"] for p in kept["tickets"][0]["photos"]] == [True, False]
