@@ -12,10 +12,12 @@ from sqlalchemy import String, Text, cast, select, text
 from bots.reports import stats_document
 from core.engine import Engine
 from core.jobs import run_timers
+from core.municipality import Municipality
 from core.personal_data import NOTICE_VERSION, PrivacyPolicy
 from storage.photos import PhotoStore
 from storage.tables import Base
 from tests.conftest import NOW
+from tests.stores import UNITS_OF_WORK, engine_over
 from tests.support import Clock, Resident, Staff, delivered, stored_photo, submit_report, text_is
 
 
@@ -26,6 +28,14 @@ def engine(engine: Engine) -> Engine:
     return engine
 
 
+@pytest.fixture(params=UNITS_OF_WORK)
+def either(request: pytest.FixtureRequest, demo: Municipality) -> Engine:
+    """The consent transcripts run over the database and over the in-memory unit of work."""
+    built = engine_over(request, demo)
+    built.privacy = PrivacyPolicy(consent_required=True, retention_days=365)
+    return built
+
+
 async def agree(r: Resident) -> None:
     await r.command("start")
     r.expect("menu.welcome", "privacy.notice")
@@ -34,9 +44,9 @@ async def agree(r: Resident) -> None:
 
 
 async def test_first_contact_shows_the_notice_with_the_policy_link_and_records_the_agreement(
-    engine: Engine,
+    either: Engine,
 ) -> None:
-    r = Resident(engine)
+    r = Resident(either)
     await r.say("Здравствуйте")
     r.expect("menu.welcome", "privacy.notice")
     notice = r.replies[1]
@@ -44,16 +54,16 @@ async def test_first_contact_shows_the_notice_with_the_policy_link_and_records_t
     assert r.buttons()[0][1] == "pd:consent:yes" and r.buttons()[1][1] == "pd:consent:no"
     await r.press("pd:consent:yes")
     r.expect("privacy.agreed")
-    consent = await engine.db.run(lambda store: store.residents.consent(r.chat))
+    consent = await either.db.run(lambda store: store.residents.consent(r.chat))
     assert consent is not None and consent.agreed and consent.version == f"{NOTICE_VERSION}/ru"
     assert consent.at == NOW
     await r.command("new")
     r.expect("report.category.ask")
 
 
-async def test_a_report_waits_for_consent_then_goes_on(engine: Engine) -> None:
+async def test_a_report_waits_for_consent_then_goes_on(either: Engine) -> None:
     """A resident who goes straight to /new (or had tickets before the notice existed) is asked once."""
-    r = Resident(engine)
+    r = Resident(either)
     await r.command("new")
     r.expect("privacy.notice")
     await r.press("pd:consent:yes")
@@ -64,8 +74,8 @@ async def test_a_report_waits_for_consent_then_goes_on(engine: Engine) -> None:
     r.expect("report.category.ask")
 
 
-async def test_a_resident_who_declines_can_read_help_but_cannot_file(engine: Engine) -> None:
-    r = Resident(engine, language="en")
+async def test_a_resident_who_declines_can_read_help_but_cannot_file(either: Engine) -> None:
+    r = Resident(either, language="en")
     await r.command("start")
     r.expect("menu.welcome", "privacy.notice")
     await r.press("pd:consent:no")
@@ -76,7 +86,7 @@ async def test_a_resident_who_declines_can_read_help_but_cannot_file(engine: Eng
     r.expect("privacy.required", "privacy.notice")
     await r.press("pd:consent:yes")  # changed their mind
     r.expect("privacy.agreed", "report.category.ask")
-    consent = await engine.db.run(lambda store: store.residents.consent(r.chat))
+    consent = await either.db.run(lambda store: store.residents.consent(r.chat))
     assert consent is not None and consent.agreed and consent.version.endswith("/en")
 
 
@@ -227,16 +237,16 @@ async def test_retention_anonymises_tickets_closed_longer_ago_than_the_setting(e
     assert all(not e.actor.startswith("resident:") for e in ticket.events)
 
 
-async def test_a_draft_begun_before_the_notice_existed_waits_for_consent(engine: Engine) -> None:
+async def test_a_draft_begun_before_the_notice_existed_waits_for_consent(either: Engine) -> None:
     """Deployed mid-report: the resident's next step shows the notice; agreeing goes on with the draft,
     declining drops it — a report is never stored without consent."""
-    policy = engine.privacy
-    engine.privacy = PrivacyPolicy(consent_required=False)
-    r = Resident(engine)
+    policy = either.privacy
+    either.privacy = PrivacyPolicy(consent_required=False)
+    r = Resident(either)
     await r.command("new")
     await r.press("cat:roads")
     r.expect("report.subcategory.ask")
-    engine.privacy = policy  # the new version is deployed
+    either.privacy = policy  # the new version is deployed
     await r.press("sub:roads.pothole")
     r.expect("privacy.notice")
     await r.press("pd:consent:yes")
@@ -244,16 +254,16 @@ async def test_a_draft_begun_before_the_notice_existed_waits_for_consent(engine:
     await r.press("sub:roads.pothole")
     r.expect("report.location.ask")
 
-    other = Resident(engine, "declines")
-    engine.privacy = PrivacyPolicy(consent_required=False)
+    other = Resident(either, "declines")
+    either.privacy = PrivacyPolicy(consent_required=False)
     await other.command("new")
-    engine.privacy = policy
+    either.privacy = policy
     await other.press("cat:roads")
     r_keys = ("privacy.notice",)
     other.expect(*r_keys)
     await other.press("pd:consent:no")
     other.expect("privacy.declined")
-    state = await engine.db.run(lambda store: store.dialogs.load(other.chat))
+    state = await either.db.run(lambda store: store.dialogs.load(other.chat))
     assert state is not None and "flow" not in state
 
 
@@ -283,3 +293,26 @@ async def test_hidden_photos_are_left_out_of_exports_and_refused_to_strangers(
     await r.command("mydata")
     kept = json.loads(r.replies[0].document.content)  # type: ignore[union-attr]
     assert [p["hidden"] for p in kept["tickets"][0]["photos"]] == [True, False]
+
+
+async def test_forget_asks_first_and_the_resident_is_a_stranger_afterwards(either: Engine) -> None:
+    r = Resident(either, "2718")
+    await agree(r)
+    number = await submit_report(r)
+    await r.command("forget")
+    r.expect("privacy.forget_confirm")
+    await r.press("pd:forget:no")
+    r.expect("privacy.forget_kept")
+    assert await either.db.run(lambda store: store.residents.consent(r.chat)) is not None
+    await r.command("forget")
+    await r.press("pd:forget:yes")
+    r.expect("privacy.forgotten")
+    assert await either.db.run(lambda store: store.dialogs.load(r.chat)) is None
+    assert await either.db.run(lambda store: store.residents.consent(r.chat)) is None
+    ticket = await either.db.run(lambda store: store.tickets.get(number))
+    assert ticket is not None and ticket.author_channel == "" and ticket.status == "assigned"
+    assert [e.actor for e in ticket.events if e.actor.startswith("resident")] == ["resident"]
+    await r.command("my")
+    r.expect("mine.empty")
+    await r.command("new")
+    r.expect("privacy.notice")
