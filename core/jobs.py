@@ -61,7 +61,9 @@ def anonymise_expired(store: UnitOfWork, now: datetime, retention_days: int, lim
     same anonymisation as `/forget`); 0 days keeps them as they are."""
     if retention_days <= 0:
         return []
-    return store.residents.anonymise_closed(now - timedelta(days=retention_days), now, limit)
+    before = now - timedelta(days=retention_days)
+    store.residents.forget_removed_staff(before, now)
+    return store.residents.anonymise_closed(before, now, limit)
 
 
 def run_timers(

@@ -3,7 +3,10 @@ notice before their first report, and how long closed tickets keep their author'
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass
+from functools import cache
 from typing import Final
 
 NOTICE_VERSION = "2026-12-01"
@@ -21,3 +24,16 @@ class PrivacyPolicy:
 
 NO_CONSENT: Final = PrivacyPolicy(consent_required=False)
 """What an engine built bare (tests, benchmarks) applies: no notice before reports."""
+
+
+@cache
+def _log_key() -> bytes:
+    return secrets.token_bytes(16)
+
+
+def pseudonym(value: object) -> str:
+    """What logs say instead of a chat or user id (152-ФЗ: no personal data in logs): a keyed hash, the same
+    for one id throughout a process — so one person's trouble can be followed — that no log reader can turn
+    back into the id (the key lives in the process only; plain hashes of 10-digit ids are guessable)."""
+    digest = hashlib.blake2s(str(value).encode(), key=_log_key(), digest_size=6).hexdigest()
+    return f"id~{digest}"

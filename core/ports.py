@@ -218,6 +218,10 @@ class Residents(Protocol):
     def anonymise_closed(self, before: datetime, at: datetime, limit: int) -> list[int]:
         """Anonymise tickets closed or rejected before `before` (retention); their numbers."""
 
+    def forget_removed_staff(self, before: datetime, at: datetime) -> int:
+        """Retention for people: staff removed before `before` stay in history only as "staff of ORG" (name,
+        chat and user id replaced); how many."""
+
     def hide_photo(self, number: int, position: int, at: datetime, source: str) -> bool:
         """Hide a ticket's photo (1-based position among all its photos) from residents and public views;
         False when there is no such photo."""

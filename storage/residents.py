@@ -55,6 +55,11 @@ _SHA = re.compile(r"[0-9a-f]{64}")
 CONSOLE = "console"
 
 
+def removed_name(organisation: str) -> str:
+    """How a removed staff member appears once retention has passed: their organisation, not their name."""
+    return f"staff of {organisation}"
+
+
 def _iso(moment: datetime | None) -> str | None:
     return utc(moment).isoformat() if moment is not None else None  # type: ignore[union-attr]
 
@@ -254,6 +259,31 @@ class SqlResidents(Repository):
         c.execute(delete(supporters).where(supporters.c.ticket_number.in_(numbers)))
         self.log("retention", "timer", "", len(numbers), at)
         return numbers
+
+    def forget_removed_staff(self, before: datetime, at: datetime) -> int:
+        c = self.conn
+        gone = c.execute(
+            select(staff.c.id, staff.c.organisation_code).where(
+                staff.c.active.is_(False), staff.c.removed_at < before, ~staff.c.chat_id.like("removed-%")
+            )
+        ).all()
+        for member in gone:
+            label = removed_name(member.organisation_code)
+            c.execute(
+                update(staff)
+                .where(staff.c.id == member.id)
+                .values(name=label, chat_id=f"removed-{member.id}", user_id=f"removed-{member.id}")
+            )
+            for event in c.execute(
+                select(events.c.id, events.c.data).where(events.c.actor == f"staff:{member.id}")
+            ).all():
+                data = dict(event.data or {})
+                if "name" in data:
+                    data["name"] = label
+                    c.execute(update(events).where(events.c.id == event.id).values(data=data))
+        if gone:
+            self.log("staff_retention", "timer", "", 0, at)
+        return len(gone)
 
     # --- photos ------------------------------------------------------------------------------------------
     def hide_photo(self, number: int, position: int, at: datetime, source: str) -> bool:

@@ -316,3 +316,37 @@ async def test_forget_asks_first_and_the_resident_is_a_stranger_afterwards(eithe
     r.expect("mine.empty")
     await r.command("new")
     r.expect("privacy.notice")
+
+
+async def test_removed_staff_stay_in_history_only_as_staff_of_their_organisation_after_retention(
+    engine: Engine,
+) -> None:
+    clock = Clock(NOW)
+    engine.clock = clock
+    s = Staff(engine, "staff-ivan", name="Иван Петров")
+    await s.join("roads_service")
+    r = Resident(engine)
+    await agree(r)
+    number = await submit_report(r)
+    await s.send(button=f"st:take:{number}")
+    s.expect("staff.take.done")
+    me = await engine.db.run(lambda store: store.staff.get(s.chat))
+    assert me is not None
+    await engine.db.run(lambda store: store.staff.remove(me.id, clock()))
+
+    def timers(store: object) -> dict[str, list[int]]:
+        return run_timers(store, engine.municipality, clock(), retention_days=365)  # type: ignore[arg-type]
+
+    clock.advance(days=364)
+    await engine.db.run(timers)
+    assert (await engine.db.run(lambda store: store.staff.by_id(me.id))).name == "Иван Петров"  # type: ignore[union-attr]
+    clock.advance(days=2)
+    await engine.db.run(timers)
+    after = await engine.db.run(lambda store: store.staff.by_id(me.id))
+    assert after is not None and after.name == "staff of roads_service"
+    assert after.chat.chat_id == f"removed-{me.id}"
+    ticket = await engine.db.run(lambda store: store.tickets.get(number))
+    assert ticket is not None
+    [take] = [e for e in ticket.events if e.action.value == "take"]
+    assert take.actor == f"staff:{me.id}" and take.data["name"] == "staff of roads_service"
+    assert _scan(engine, ["Иван", "Петров"]) == []  # their chat stays: a resident like any other

@@ -473,6 +473,19 @@ class MemoryResidents:
             self.log("retention", "timer", "", len(numbers), at)
         return numbers
 
+    def forget_removed_staff(self, before: datetime, at: datetime) -> int:
+        gone = [
+            m
+            for m in self.data.staff.values()
+            if m.removed_at is not None
+            and m.removed_at < before
+            and not m.chat.chat_id.startswith("removed-")
+        ]
+        for m in gone:
+            ghost = ChatRef(m.chat.channel, f"removed-{m.id}", f"removed-{m.id}")
+            self.data.staff[m.id] = replace(m, chat=ghost, name=f"staff of {m.organisation}")
+        return len(gone)
+
     def hide_photo(self, number: int, position: int, at: datetime, source: str) -> bool:
         stored = self.data.tickets.get(number)
         if stored is None or not 1 <= position <= len(stored.photos):
