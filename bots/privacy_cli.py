@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import re
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,7 +51,9 @@ def parse_chat(text: str) -> ChatRef | None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     chat = parse_chat(args.chat)
     if chat is None:
-        print(f"otklik: expected CHANNEL:ID (e.g. telegram:123456789), got {args.chat[:80]!r}")
+        print(
+            f"otklik: expected CHANNEL:ID (e.g. telegram:123456789), got {args.chat[:80]!r}", file=sys.stderr
+        )
         return 2
     app = build_app(settings)
     try:
@@ -89,7 +92,7 @@ def hide_photo(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         app.close()
     if not done:
-        print(f"otklik: ticket {args.ticket} has no photo {args.position}")
+        print(f"otklik: ticket {args.ticket} has no photo {args.position}", file=sys.stderr)
         return 2
     print(f"ticket {args.ticket}: photo {args.position} hidden from residents and public views")
     return 0

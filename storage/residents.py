@@ -183,6 +183,15 @@ class SqlResidents(Repository):
 
     # --- forgetting --------------------------------------------------------------------------------------
     def forget(self, chat: ChatRef, at: datetime, source: str) -> int:
+        if self.is_sqlite:  # deleted rows are overwritten in the file, not left in free pages
+            self.raw.execute("PRAGMA secure_delete = ON")
+        try:
+            return self._forget(chat, at, source)
+        finally:
+            if self.is_sqlite:
+                self.raw.execute("PRAGMA secure_delete = OFF")
+
+    def _forget(self, chat: ChatRef, at: datetime, source: str) -> int:
         c = self.conn
         where_dialog = (dialogs.c.channel == chat.channel, dialogs.c.chat_id == chat.chat_id)
         drafts = set()
