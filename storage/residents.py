@@ -305,15 +305,28 @@ class SqlResidents(Repository):
         )
         if not 1 <= position <= len(positions):
             return False
-        self.conn.execute(
+        sha = self.conn.execute(
             update(ticket_photos)
             .where(
                 ticket_photos.c.ticket_number == number, ticket_photos.c.position == positions[position - 1]
             )
             .values(hidden=True)
-        )
+            .returning(ticket_photos.c.sha256)
+        ).scalar_one()
+        self._unsend(sha)
         self.log("photo_hidden", source, "", 1, at)
         return True
+
+    def _unsend(self, sha: str) -> None:
+        """Take a hidden photo out of messages still waiting for residents (staff messages keep it)."""
+        for row in self.conn.execute(
+            select(outbox.c.id, outbox.c.payload).where(outbox.c.status == "pending")
+        ):
+            payload = dict(row.payload or {})
+            if sha not in (payload.get("photos") or []) or (payload.get("extra") or {}).get("staff"):
+                continue
+            payload["photos"] = [p for p in payload["photos"] if p != sha]
+            self.conn.execute(update(outbox).where(outbox.c.id == row.id).values(payload=payload))
 
     def log(self, action: str, source: str, channel: str, count: int, at: datetime) -> None:
         self.conn.execute(

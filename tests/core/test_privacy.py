@@ -350,3 +350,24 @@ async def test_removed_staff_stay_in_history_only_as_staff_of_their_organisation
     [take] = [e for e in ticket.events if e.action.value == "take"]
     assert take.actor == f"staff:{me.id}" and take.data["name"] == "staff of roads_service"
     assert _scan(engine, ["Иван", "Петров"]) == []  # their chat stays: a resident like any other
+
+
+async def test_a_hidden_completion_photo_is_taken_out_of_the_residents_undelivered_notice(
+    engine: Engine, photos: PhotoStore
+) -> None:
+    s = Staff(engine)
+    await s.join("roads_service")
+    r = Resident(engine)
+    await agree(r)
+    number = await submit_report(r)
+    await s.send(button=f"st:take:{number}")
+    await s.send(button=f"st:res:{number}")
+    face = await stored_photo(engine, photos, (0, 150, 0))
+    await s.photos(face)
+    await s.send(button="res:done")
+    await s.send(button="res:skip")
+    s.expect("staff.resolve.done")
+    await s.command("hide", f"{number} 1")  # no report photos: the completion photo is the first
+    s.expect("privacy.hidden")
+    notes = await delivered(engine, r)
+    assert [n for n in notes if text_is(n, "notify.resolved")] and all(not n.photos for n in notes)
