@@ -63,7 +63,9 @@ def anonymise_expired(store: UnitOfWork, now: datetime, retention_days: int, lim
         return []
     before = now - timedelta(days=retention_days)
     store.residents.forget_removed_staff(before, now)
-    return store.residents.anonymise_closed(before, now, limit)
+    anonymised = store.residents.anonymise_closed(before, now, limit)
+    store.residents.prune_idle(before, now)
+    return anonymised
 
 
 def run_timers(

@@ -218,6 +218,10 @@ class Residents(Protocol):
     def anonymise_closed(self, before: datetime, at: datetime, limit: int) -> list[int]:
         """Anonymise tickets closed or rejected before `before` (retention); their numbers."""
 
+    def prune_idle(self, before: datetime, at: datetime) -> int:
+        """Retention for chats: delivered messages older than `before`, and the state and consent of chats
+        silent since then that no ticket or subscription names any more; how many chats."""
+
     def forget_removed_staff(self, before: datetime, at: datetime) -> int:
         """Retention for people: staff removed before `before` stay in history only as "staff of ORG" (name,
         chat and user id replaced); how many."""

@@ -269,6 +269,41 @@ class SqlResidents(Repository):
         self.log("retention", "timer", "", len(numbers), at)
         return numbers
 
+    def prune_idle(self, before: datetime, at: datetime) -> int:
+        c = self.conn
+        c.execute(delete(outbox).where(outbox.c.status != "pending", outbox.c.created_at < before))
+        c.execute(
+            delete(console_inbox).where(
+                console_inbox.c.read_at.is_not(None), console_inbox.c.created_at < before
+            )
+        )
+        named = (
+            select(tickets.c.number)
+            .where(
+                tickets.c.author_channel == dialogs.c.channel, tickets.c.author_chat_id == dialogs.c.chat_id
+            )
+            .exists()
+        )
+        supporting = (
+            select(supporters.c.ticket_number)
+            .where(supporters.c.channel == dialogs.c.channel, supporters.c.chat_id == dialogs.c.chat_id)
+            .exists()
+        )
+        idle = c.execute(
+            select(dialogs.c.channel, dialogs.c.chat_id).where(
+                dialogs.c.updated_at < before, ~named, ~supporting
+            )
+        ).all()
+        for chat in idle:
+            where = (residents.c.channel == chat.channel, residents.c.chat_id == chat.chat_id)
+            c.execute(delete(residents).where(*where))
+            c.execute(
+                delete(dialogs).where(dialogs.c.channel == chat.channel, dialogs.c.chat_id == chat.chat_id)
+            )
+        if idle:
+            self.log("retention_idle", "timer", "", 0, at)
+        return len(idle)
+
     def forget_removed_staff(self, before: datetime, at: datetime) -> int:
         c = self.conn
         gone = c.execute(

@@ -227,10 +227,15 @@ async def test_retention_anonymises_tickets_closed_longer_ago_than_the_setting(e
     def timers(store: object) -> dict[str, list[int]]:
         return run_timers(store, engine.municipality, clock(), retention_days=365)  # type: ignore[arg-type]
 
+    await delivered(engine, r)  # the rejection notice went out (a sent outbox row naming the chat)
     clock.advance(days=364)
     assert (await engine.db.run(timers))["anonymised"] == []
+    assert _scan(engine, ["55501"])
     clock.advance(days=2)
     assert (await engine.db.run(timers))["anonymised"] == [number]
+    # the chat, silent for the retention period and named by no ticket now: its state, consent and
+    # delivered messages go too
+    assert _scan(engine, ["55501"]) == []
     assert (await engine.db.run(timers))["anonymised"] == []  # once
     ticket = await engine.db.run(lambda store: store.tickets.get(number))
     assert ticket is not None and ticket.author_channel == "" and ticket.status == "rejected"

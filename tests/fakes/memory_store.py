@@ -473,6 +473,10 @@ class MemoryResidents:
             self.log("retention", "timer", "", len(numbers), at)
         return numbers
 
+    def prune_idle(self, before: datetime, at: datetime) -> int:
+        """The fake keeps no dialog timestamps or delivered messages: nothing to prune."""
+        return 0
+
     def forget_removed_staff(self, before: datetime, at: datetime) -> int:
         gone = [
             m
