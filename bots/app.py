@@ -15,12 +15,13 @@ from core.demo import DEMO_CONFIG_PATH
 from core.engine import Engine
 from core.municipality import Municipality
 from core.municipality_file import load_toml_file
+from core.personal_data import PrivacyPolicy
 from core.ports import Geocoder
 from storage.database import Database
 from storage.geocoding import build_geocoder
 from storage.migrate import upgrade
 from storage.municipality_store import load_municipality, save_municipality
-from storage.photo_gc import Collected, collect_unused
+from storage.photo_gc import Collected, collect_unused, remove_files
 from storage.photos import PhotoStore
 from storage.store import SqlUnitOfWork
 
@@ -45,6 +46,10 @@ class App:
     async def collect_photos(self, now: datetime, grace: timedelta) -> Collected:
         """Photos nothing refers to, `grace` after their latest upload: file and row removed."""
         return await collect_unused(self.db, self.photos, now, grace)
+
+    async def remove_photo_files(self, shas: list[str]) -> Collected:
+        """The files of photos whose rows are gone (a forgotten resident's drafts), unless uploaded again."""
+        return await remove_files(self.db.run, self.photos, shas)
 
 
 def prepare_database(settings: Settings) -> None:
@@ -110,5 +115,12 @@ def build_app(settings: Settings) -> App:
     except Exception:
         db.close()
         raise
-    engine = Engine(db, municipality, default_language=settings.default_language, geocoder=geocoder)
+    policy = PrivacyPolicy(settings.consent_required, settings.retention_days)
+    engine = Engine(
+        db,
+        municipality,
+        default_language=settings.default_language,
+        geocoder=geocoder,
+        privacy_policy=policy,
+    )
     return App(settings=settings, db=db, photos=PhotoStore(settings.data_dir / "photos"), engine=engine)

@@ -51,7 +51,12 @@ async def lifecycle_timers(app: App, senders: dict[str, ChannelSender], stopping
     while not stopping.is_set():
         try:
             done = await app.db.run(
-                partial(run_timers, municipality=app.engine.municipality, now=app.engine.clock())
+                partial(
+                    run_timers,
+                    municipality=app.engine.municipality,
+                    now=app.engine.clock(),
+                    retention_days=app.engine.privacy.retention_days,
+                )
             )
             if any(done.values()):
                 log.info("timers: %s", {k: len(v) for k, v in done.items()})

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from bots import open311_cli, staff_cli
+from bots import open311_cli, privacy_cli, staff_cli
 from bots.app import build_app, load_config_file, prepare_data_folder, prepare_database
 from bots.console.channel import ConsoleChannel
 from bots.errors import SetupError
@@ -77,8 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     gc = photos.add_parser("gc", help="remove photos nothing refers to (after PHOTO_GC_HOURS)")
     gc.add_argument("--hours", type=float, default=None, help="grace period instead of PHOTO_GC_HOURS")
+    privacy_cli.add_photo_commands(photos)  # photos hide
     staff_cli.add_commands(sub)  # staff invite|list, outbox flush|list
     open311_cli.add_commands(sub)  # open311 keys add|list|revoke
+    privacy_cli.add_commands(sub)  # residents forget|show
     return parser
 
 
@@ -167,8 +169,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return _tickets(settings, args)
         case "stats":
             return _stats(settings, args.json)
+        case "photos" if args.photos_command == "hide":
+            return privacy_cli.hide_photo(args, settings)
         case "photos":
             return _photos_gc(settings, args.hours)
+        case "residents":
+            return privacy_cli.run(args, settings)
         case "staff" | "outbox":
             return staff_cli.run(args, settings)
         case "open311":

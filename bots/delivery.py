@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bots.pacing import CallSpacer
+from core.personal_data import pseudonym
 from core.ports import ChannelSender, Database, DeliveryError, OutgoingMessage
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class DeliveryWorker:
             except DeliveryError as exc:
                 error = exc
             except Exception as exc:  # a bug or an unexpected library error: retry, and say so in the log
-                log.exception("outbox message %s to %s failed", message.id, chat.key)
+                log.exception("outbox message %s to %s failed", message.id, pseudonym(chat.key))
                 error = DeliveryError(f"{type(exc).__name__}: {exc}")
             finally:
                 done.set()
@@ -128,7 +129,7 @@ class DeliveryWorker:
         if error.permanent or failures >= self.max_attempts:
             retry_at = None
             self.stats["dead"] += 1
-            log.warning("outbox message %s to %s is dead: %s", message.id, chat.key, error)
+            log.warning("outbox message %s to %s is dead: %s", message.id, pseudonym(chat.key), error)
         else:
             delay = error.retry_after if error.retry_after is not None else self.backoff(failures)
             retry_at = now + timedelta(seconds=max(0.0, delay))

@@ -56,16 +56,17 @@ def ticket_document(t: Ticket, tz: tzinfo = UTC) -> dict[str, Any]:
         "address": t.address,
         "location_source": t.location_source,
         "description": t.description,
-        "photos": list(t.photos),
+        "photos": list(t.public_photos(t.photos)),  # hidden photos stay out of every export
+        "hidden_photos": len(t.hidden_photos),
         "organisation": t.organisation,
-        "author": f"{t.author_channel}:{t.author_chat_id}",
+        "author": f"{t.author_channel}:{t.author_chat_id}" if t.author_channel else None,  # None: left
         "created_at": _iso(t.created_at),
         "deadline": _iso(t.deadline),
         "rating": t.rating,
         "overdue": is_overdue(t, datetime.now(UTC)),
         "taken_by": t.taken_by,
         "resolved_at": _iso(t.resolved_at),
-        "resolution_photos": list(t.resolution_photos),
+        "resolution_photos": list(t.public_photos(t.resolution_photos)),
         "supporters": t.supporters,  # residents who joined it as the same problem ("me too")
         "events": [
             {
@@ -75,7 +76,7 @@ def ticket_document(t: Ticket, tz: tzinfo = UTC) -> dict[str, Any]:
                 "from_status": e.from_status.value if e.from_status else None,
                 "to_status": e.to_status.value,
                 "comment": e.comment,
-                "photos": list(e.photos),
+                "photos": list(t.public_photos(e.photos)),
                 "data": dict(e.data),
             }
             for e in t.events

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     after their latest upload."""
     processed_events_days: int = Field(default=7, ge=1)
     """How long delivery ids are kept for dedupe: far past Telegram's and VK's redelivery windows."""
+    consent_required: bool = True
+    """Residents see the personal-data notice and agree before their first report (152-ФЗ); off only for
+    scripted tests of other features."""
+    retention_days: int = Field(default=3 * 365, ge=0)
+    """Tickets closed or rejected this many days ago are anonymised by the timers (their author's identity
+    removed, the ticket kept for statistics); 0 keeps them for ever. Also stated in the notice."""
 
     open311_jurisdiction_id: str = ""
     """The jurisdiction Open311 requests may name (empty: the municipality's code); `jurisdiction_id` is

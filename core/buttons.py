@@ -271,6 +271,23 @@ class ReopenPhotosDone(ButtonData):
     WIRE = ("ro", "done")
 
 
+# --- personal data (core/dialogs/privacy.py) ------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ConsentAnswer(ButtonData):
+    """*I agree* / *I decline* under the personal-data notice."""
+
+    answer: str
+    WIRE = ("pd", "consent", Field("answer", _one_of("yes", "no")))
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetAnswer(ButtonData):
+    """*Delete my data* / *Keep it* under the `/forget` confirmation."""
+
+    answer: str
+    WIRE = ("pd", "forget", Field("answer", _one_of("yes", "no")))
+
+
 FORMATS: Final[tuple[type[ButtonData], ...]] = (
     Menu, Language, MyTicket, Cancel, Category, Subcategory, SubcategoryBack, PlaceAnswer, PlacePick,
     NearbySame, NearbyDifferent, PhotosDone, ReviewSubmit, ReviewEdit,
@@ -278,6 +295,7 @@ FORMATS: Final[tuple[type[ButtonData], ...]] = (
     ResolveNoComment, RejectReason,
     RouteChoices, RouteTo, SetPlace, PlaceSave, PlaceAgain,
     Rate, NotFixed, ReopenPhotosDone,
+    ConsentAnswer, ForgetAnswer,
 )  # fmt: skip
 """Every callback format the bot ships."""
 

@@ -26,6 +26,15 @@ def staff_extra(member: StaffMember) -> dict[str, str]:
 def card_text(
     m: Municipality, now: datetime, lang: str, ticket: Ticket, headline: str, taken_by: str = ""
 ) -> str:
+    text = _card_text(m, now, lang, ticket, headline, taken_by)
+    # "" : the resident asked to be forgotten (or retention anonymised the ticket): staff should know why
+    # nobody answers a question or rates the work.
+    return text if ticket.author_channel else f"{text}\n{t(lang, 'privacy.resident_left')}"
+
+
+def _card_text(
+    m: Municipality, now: datetime, lang: str, ticket: Ticket, headline: str, taken_by: str = ""
+) -> str:
     return t(
         lang,
         "staff.card.text",

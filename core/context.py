@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from core.geo import Lookup
 from core.messages import Button, ChatRef, Incoming, Reply
 from core.municipality import Municipality
+from core.personal_data import NO_CONSENT, PrivacyPolicy
 from core.ports import UnitOfWork
 from core.texts import date, t
 
@@ -46,6 +47,8 @@ class Ctx:
     lookups: list[Lookup] = field(default_factory=list)
     city_language: str = "ru"
     """The municipality's language: addresses are stored in it for staff, whatever the resident speaks."""
+    privacy: PrivacyPolicy = NO_CONSENT
+    """The engine's personal-data policy: whether the consent notice gates reports, the retention period."""
 
     @property
     def lang(self) -> str:

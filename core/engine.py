@@ -18,13 +18,14 @@ from functools import partial
 from core import buttons
 from core.buttons import Cancel, Language, Menu, MyTicket
 from core.context import Ctx, Refusal
-from core.dialogs import menu, place, registry
+from core.dialogs import menu, place, privacy, registry
 from core.dialogs.dialog import Dialog, begin, end
 from core.dialogs.steps import DIALOG_KEY, current_step, input_kind, run_step, unsupported_reply
 from core.geo import DEFAULT_TIMEOUT, Lookup, run_lookup
 from core.messages import ChatRef, Incoming, Reply
 from core.municipality import Municipality
 from core.normalise import normalise_incoming
+from core.personal_data import PrivacyPolicy
 from core.photo_limits import MAX_PHOTOS
 from core.ports import Database, Geocoder, UnitOfWork
 from core.texts import LANGUAGES, normalise_language, t
@@ -64,6 +65,7 @@ class Engine:
         geocoder: Geocoder | None = None,
         geocode_timeout: float = DEFAULT_TIMEOUT,
         progress_after: float = PROGRESS_AFTER,
+        privacy_policy: PrivacyPolicy | None = None,
     ) -> None:
         self.db = db
         self.municipality = municipality
@@ -72,6 +74,9 @@ class Engine:
         self.geocoder = geocoder  # None: geocoding is off
         self.geocode_timeout = geocode_timeout
         self.progress_after = progress_after
+        self.privacy = privacy_policy or PrivacyPolicy(consent_required=False)
+        """The composition root passes the operator's policy; engines built bare (tests, benchmarks) ask
+        for no consent."""
 
     async def handle(self, incoming: Incoming, progress: Progress | None = None) -> list[Reply]:
         """One update → the replies. `progress`, when given, gets an interim notice if the update waits on
@@ -126,6 +131,7 @@ class Engine:
             self.clock(),
             geocoding=self.geocoder is not None,
             city_language=self.default_language,
+            privacy=self.privacy,
         )
         if not state.get(DIALOG_KEY) and not menu_when_idle:
             return ctx.lang, []
@@ -151,6 +157,7 @@ class Engine:
             now,
             geocoding=self.geocoder is not None,
             city_language=self.default_language,
+            privacy=self.privacy,
         )
         if not fresh:
             return self._repeated(ctx, incoming)
@@ -161,7 +168,8 @@ class Engine:
         replies = in_language(self._dispatch(ctx, incoming), ctx.lang)
         if incoming.event_key and incoming.geocoded is None:
             state[LAST_EVENT] = f"{incoming.bot}:{incoming.event_key}"
-        store.dialogs.save(chat, state, now)
+        if not state.get(privacy.FORGOTTEN):  # a forgotten chat leaves no state behind
+            store.dialogs.save(chat, state, now)
         if lookups is not None:  # a retried transaction replaces what an earlier attempt asked for
             lookups[:] = ctx.lookups
         return replies
@@ -233,6 +241,8 @@ class Engine:
         registry.revoked(ctx)  # staff access ended mid-dialog: refused
         if incoming.command is not None:
             return self._command(ctx, incoming.command.lower(), incoming.args.strip().lower())
+        if dialog is not None and (notice := privacy.gate_draft(ctx, dialog)) is not None:
+            return notice
         if dialog is not None:
             replies, handled = run_step(ctx, dialog.steps, incoming)
             if handled:
@@ -249,7 +259,7 @@ class Engine:
         if kind == "unsupported":
             return [unsupported_reply(ctx, incoming.unsupported or "other"), menu.main_menu(ctx)]
         ctx.state["seen"] = True
-        return [ctx.reply("menu.welcome"), menu.main_menu(ctx)]
+        return [ctx.reply("menu.welcome"), *privacy.first_contact(ctx)]
 
     def _reask(self, ctx: Ctx) -> list[Reply]:
         """Whatever the user was last asked, asked again (after help, a language change, a stale button)."""
@@ -263,7 +273,7 @@ class Engine:
             case "start":
                 if (dialog := registry.active(ctx)) is not None:
                     return [ctx.reply(dialog.resume), *self._reask(ctx)]
-                return [ctx.reply("menu.welcome"), menu.main_menu(ctx)]
+                return [ctx.reply("menu.welcome"), *privacy.first_contact(ctx)]
             case "help":
                 said = registry.help_text(ctx) or ctx.reply("help.text", max_photos=MAX_PHOTOS)
                 return [said, *self._reask(ctx)]
@@ -319,4 +329,6 @@ class Engine:
     def _start(self, ctx: Ctx, dialog: Dialog) -> list[Reply]:
         if registry.active(ctx) is dialog:
             return [ctx.reply(dialog.resume), *self._reask(ctx)]
+        if dialog.personal and (notice := privacy.gate(ctx, dialog.command)) is not None:
+            return notice
         return begin(ctx, dialog)

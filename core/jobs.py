@@ -4,7 +4,7 @@ auto-close of resolved tickets left unrated, and the once-only overdue mark with
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from core import lifecycle
 from core.domain.policy import AUTOCLOSE_AFTER, is_overdue
@@ -56,8 +56,23 @@ def mark_overdue(
     )
 
 
-def run_timers(store: UnitOfWork, municipality: Municipality, now: datetime) -> dict[str, list[int]]:
+def anonymise_expired(store: UnitOfWork, now: datetime, retention_days: int, limit: int = BATCH) -> list[int]:
+    """Retention: tickets closed or rejected more than `retention_days` ago stop naming their author (the
+    same anonymisation as `/forget`); 0 days keeps them as they are."""
+    if retention_days <= 0:
+        return []
+    before = now - timedelta(days=retention_days)
+    store.residents.forget_removed_staff(before, now)
+    anonymised = store.residents.anonymise_closed(before, now, limit)
+    store.residents.prune_idle(before, now)
+    return anonymised
+
+
+def run_timers(
+    store: UnitOfWork, municipality: Municipality, now: datetime, retention_days: int = 0
+) -> dict[str, list[int]]:
     return {
         "closed": auto_close(store, municipality, now),
         "overdue": mark_overdue(store, municipality, now),
+        "anonymised": anonymise_expired(store, now, retention_days),
     }

@@ -66,6 +66,16 @@ class Incoming:
     so after the operator switches bots on the same database old keys do not swallow new updates."""
 
 
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A file sent with a reply (the resident's `/mydata` export). Channels that cannot send files degrade
+    it (VK: the content as text), never drop it."""
+
+    filename: str
+    content: bytes
+    mime_type: str = "application/json"
+
+
 Button = tuple[str, str]
 """(label, data). `data` is at most 64 bytes so it fits Telegram callback data."""
 
@@ -83,3 +93,5 @@ class Reply:
     """The language of the texts, for whatever a channel adds in its own words (Telegram's *Send my
     location* button); None when the maker did not say (the channel then uses the chat's language)."""
     extra: dict[str, str] = field(default_factory=dict)
+    document: Document | None = None
+    """A file to send after the text (direct replies only: the outbox does not carry files)."""

@@ -81,6 +81,8 @@ class Municipality:
     organisations: tuple[Organisation, ...]
     dispatch: str
     extra: dict[str, Any] = field(default_factory=dict)
+    privacy_policy_url: str = ""
+    """The city's personal-data policy (152-ФЗ), linked from the notice residents agree to; "" when none."""
     # Derived data (prepared geometries, routing tables), built on first use. A per-instance dict rather
     # than a module-level cache keyed by id(): ids are reused after garbage collection, and this dies with
     # the object. `dataclasses.replace` gives the copy a fresh, empty cache, so derived data never outlives
@@ -154,6 +156,8 @@ class Municipality:
             ],
             "extra": self.extra,
         }
+        if self.privacy_policy_url:  # absent when unset: older documents keep their checksum
+            document["privacy_policy_url"] = self.privacy_policy_url
         return copy.deepcopy(document)
 
     @classmethod
@@ -192,6 +196,7 @@ class Municipality:
                     for o in doc["organisations"]
                 ),
                 extra=dict(doc.get("extra") or {}),
+                privacy_policy_url=str(doc.get("privacy_policy_url") or ""),
             )
         except (KeyError, TypeError) as exc:
             raise ConfigError([f"document: malformed configuration document ({exc!r})"]) from exc

@@ -36,6 +36,7 @@ MAX_SLA_DAYS = 365
 MAX_NEARBY_RADIUS_M = 10_000
 CATEGORY_NAME_MAX = 200  # storage.tables.CategoryRow.name_* length
 ORGANISATION_NAME_MAX = 300  # storage.tables.OrganisationRow.name_* length
+POLICY_URL_MAX = 300
 
 _CODE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 _NAME_KEY_RE = re.compile(r"^name_([a-z]{2,3})$")
@@ -96,13 +97,16 @@ class _Parser:
     def municipality(self, raw: dict[str, Any]) -> Municipality:
         self.unknown_keys(raw, "", {"municipality", "categories", "organisations", "extra"})
         code = names = timezone = dispatch = boundary = None
+        policy = ""
         head = self.table(raw, "municipality", "municipality", required=True)
         if head is not None:  # a missing table is one problem, not one per missing key
-            self.unknown_keys(head, "municipality", {"code", "timezone", "boundary", "dispatch"}, names=True)
+            known = {"code", "timezone", "boundary", "dispatch", "privacy_policy_url"}
+            self.unknown_keys(head, "municipality", known, names=True)
             code = self.code(head, "municipality")
             names = self.names(head, "municipality", CATEGORY_NAME_MAX)
             timezone = self.timezone(head, "municipality.timezone")
             dispatch = self.string(head, "dispatch", "municipality")
+            policy = self.policy_url(head.get("privacy_policy_url"), "municipality.privacy_policy_url")
             if "boundary" in head:
                 boundary = self.geometry(head["boundary"], "municipality.boundary")
             else:
@@ -136,6 +140,7 @@ class _Parser:
             organisations=tuple(organisations),
             dispatch=dispatch,
             extra=extra,
+            privacy_policy_url=policy,
         )
 
     def categories(self, raw: Any) -> list[Category]:
@@ -355,6 +360,21 @@ class _Parser:
                 f"must be an integer number of metres from 0 to {MAX_NEARBY_RADIUS_M}, got {value!r}",
             )
             return inherited
+        return value
+
+    def policy_url(self, value: Any, path: str) -> str:
+        """The optional link residents are shown with the personal-data notice: an absolute http(s) URL."""
+        if value is None:
+            return ""
+        if (
+            not isinstance(value, str)
+            or not value.startswith(("https://", "http://"))
+            or len(value) > POLICY_URL_MAX
+            or not value.isprintable()
+            or " " in value
+        ):
+            self.error(path, f"must be an http(s) URL of at most {POLICY_URL_MAX} characters")
+            return ""
         return value
 
     def timezone(self, table: dict[str, Any], path: str) -> str | None:

@@ -212,7 +212,9 @@ NO_INBOX_CHANNELS = frozenset({"open311"})
 def resident_recipients(ticket: Ticket) -> list[tuple[ChatRef, str]]:
     """Who hears about a ticket's progress, and in which language: its author, then its supporters — those
     who joined it as the same problem ("me too") — each in the language they reported in."""
-    author = [] if ticket.author_channel in NO_INBOX_CHANNELS else [(ticket.author, ticket.language)]
+    # No one to tell: a partner system (Open311 reads its own updates) or a resident who left ("").
+    left_or_partner = not ticket.author_channel or ticket.author_channel in NO_INBOX_CHANNELS
+    author = [] if left_or_partner else [(ticket.author, ticket.language)]
     return [*author, *ticket.supporter_chats]
 
 

@@ -187,6 +187,53 @@ class Outbox(Protocol):
         """Queue a message to `reply.chat`; it exists only if the caller's transaction commits."""
 
 
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """A resident's answer to the personal-data notice: agreed or declined, to which version, when."""
+
+    agreed: bool
+    version: str
+    at: datetime
+
+
+class Residents(Protocol):
+    """Residents' personal data (152-ФЗ): consent, what is kept about a chat, forgetting it, retention.
+
+    Personal data of a resident is their chat identity wherever it is stored (tickets' author, supporters,
+    dialog state, outbox and console messages to them, consent): `forget` and `anonymise_closed` remove or
+    blank it in one place, so tickets stay for the city's statistics without naming anyone."""
+
+    def consent(self, chat: ChatRef) -> Consent | None:
+        """The chat's latest answer to the notice; None when it was never shown an answer."""
+
+    def record_consent(self, chat: ChatRef, agreed: bool, version: str, at: datetime) -> None: ...
+
+    def about(self, chat: ChatRef) -> dict[str, Any]:
+        """Everything kept about the chat, as JSON-ready data (`/mydata`)."""
+
+    def forget(self, chat: ChatRef, at: datetime, source: str) -> int:
+        """Delete the chat's personal data and anonymise its tickets; logged without personal data. Returns
+        how many tickets were anonymised."""
+
+    def anonymise_closed(self, before: datetime, at: datetime, limit: int) -> list[int]:
+        """Anonymise tickets closed or rejected before `before` (retention); their numbers."""
+
+    def prune_idle(self, before: datetime, at: datetime) -> int:
+        """Retention for chats: delivered messages older than `before`, and the state and consent of chats
+        silent since then that no ticket or subscription names any more; how many chats."""
+
+    def forget_removed_staff(self, before: datetime, at: datetime) -> int:
+        """Retention for people: staff removed before `before` stay in history only as "staff of ORG" (name,
+        chat and user id replaced); how many."""
+
+    def hide_photo(self, number: int, position: int, at: datetime, source: str) -> bool:
+        """Hide a ticket's photo (1-based position among all its photos) from residents and public views;
+        False when there is no such photo."""
+
+    def log(self, action: str, source: str, channel: str, tickets: int, at: datetime) -> None:
+        """Record a personal-data action (forget, mydata, retention, photo_hidden) without naming anyone."""
+
+
 class UnitOfWork(Protocol):
     """One open transaction, seen through focused ports.
 
@@ -199,6 +246,7 @@ class UnitOfWork(Protocol):
     staff: Staff
     supporters: Supporters
     outbox: Outbox
+    residents: Residents
 
 
 class Geocoder(Protocol):

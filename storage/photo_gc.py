@@ -239,3 +239,34 @@ async def _sweep_batch(run: Runner, photos: PhotoStore, shas: list[str]) -> Coll
 async def collect_unused(db: Any, photos: PhotoStore, now: datetime, grace: timedelta) -> Collected:
     """Remove photos nothing refers to any more, `grace` after their latest upload."""
     return await collect(db.run, photos, now, grace)
+
+
+def delete_if_unreferenced(store: Any, shas: list[str]) -> list[str]:
+    """Delete now (in the caller's transaction), whatever their age, the rows of these photos if nothing
+    refers to them: the draft photos of a resident who asked to be forgotten. The caller removes the files
+    after the commit (`remove_files`); the collector's sweep gets any it misses."""
+    if not shas:
+        return []
+    conn = store.conn
+    unattached = set(
+        conn.execute(
+            select(photos_t.c.sha256).where(
+                photos_t.c.sha256.in_(shas), ~exists().where(ticket_photos.c.sha256 == photos_t.c.sha256)
+            )
+        ).scalars()
+    )
+    doomed = sorted(unattached - _referenced(conn, unattached))
+    if not doomed:
+        return []
+    conn.execute(delete(channel_photos).where(channel_photos.c.sha256.in_(doomed)))
+    conn.execute(delete(photos_t).where(photos_t.c.sha256.in_(doomed)))
+    return doomed
+
+
+async def remove_files(run: Runner, photos: PhotoStore, shas: list[str]) -> Collected:
+    """Remove the files of photos whose rows were deleted, unless uploaded again meanwhile."""
+    moved = set_aside(photos, shas)
+    if not moved:
+        return Collected()
+    back = await run(lambda store, found=list(moved): registered(store, found))
+    return Collected(len(set(moved) - back), finish(photos, moved, back))

@@ -23,6 +23,7 @@ from storage.outbox import SqlOutbox
 from storage.photos import SqlPhotoRegistry
 from storage.places import SqlSupporters
 from storage.repository import Repository
+from storage.residents import SqlResidents
 from storage.staff_store import SqlStaff
 from storage.tables import DialogRow, ProcessedEventRow, TicketRow
 from storage.tickets import SqlTickets
@@ -173,6 +174,9 @@ class SqlUnitOfWork:
     @cached_property
     def open311(self) -> SqlOpen311:
         return SqlOpen311(self)
+
+    def residents(self) -> SqlResidents:
+        return SqlResidents(self)
 
     # what channel adapters record about photos (`AdapterUnitOfWork`)
     @cached_property

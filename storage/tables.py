@@ -140,6 +140,9 @@ class TicketPhotoRow(Base):
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     sha256: Mapped[str] = mapped_column(ForeignKey("photos.sha256"))
     kind: Mapped[str] = mapped_column(String(16), default="report")
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    """Hidden by staff (a face, a licence plate): kept for the organisation, never shown to residents or in
+    any public view or export (`otklik photos hide`)."""
 
 
 class TicketEventRow(Base):
@@ -326,3 +329,31 @@ class WidgetInboxRow(Base):
     read_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
 
     __table_args__ = (Index(None, "chat_id", "id"),)
+
+
+class ResidentRow(Base):
+    """A resident's personal-data record per chat (152-ФЗ): whether they agreed to the notice, which version
+    of it, and when. `/forget` deletes the row with everything else that names the chat."""
+
+    __tablename__ = "residents"
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), default="")
+    consent: Mapped[bool] = mapped_column(Boolean)
+    """True: agreed; False: declined (they may read help but not file)."""
+    consent_version: Mapped[str] = mapped_column(String(32))
+    consent_at: Mapped[datetime] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class PrivacyLogRow(Base):
+    """What was done to personal data and when (forget, data export, retention), without naming anyone: an
+    operator can show that a request was honoured without keeping the data it removed."""
+
+    __tablename__ = "privacy_log"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(16))  # forget | mydata | retention | photo_hidden
+    source: Mapped[str] = mapped_column(String(16))  # resident | operator | timer | staff
+    channel: Mapped[str] = mapped_column(String(16), default="")
+    tickets: Mapped[int] = mapped_column(Integer, default=0)
+    at: Mapped[datetime] = mapped_column(Timestamp, index=True)

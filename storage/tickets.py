@@ -131,6 +131,13 @@ class SqlTickets(Repository):
             resolved_at=utc(row["resolved_at"]),
             overdue_notified=bool(row["overdue_notified"]),
             resolution_photos=self.photos_of_kind(number, "resolution"),
+            hidden_photos=frozenset(
+                self.conn.execute(
+                    select(ticket_photos.c.sha256).where(
+                        ticket_photos.c.ticket_number == number, ticket_photos.c.hidden.is_(True)
+                    )
+                ).scalars()
+            ),
             supporters=len(supporter_chats),
             supporter_chats=supporter_chats,
         )

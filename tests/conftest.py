@@ -165,6 +165,9 @@ OTKLIK = str(Path(sys.executable).with_name("otklik"))
 def env(database_url: str, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "VK_", "DATABASE_"))}
     env.update(DATA_DIR=str(tmp_path / "data"), GEOCODER="off", PYTHONUNBUFFERED="1", HTTP_PORT="0")
+    env["CONSENT_REQUIRED"] = (
+        "false"  # scripted dialogs of other features; tests/e2e/test_privacy_cli.py has it on
+    )
     if not database_url.startswith("sqlite"):
         env["DATABASE_URL"] = database_url
     return env

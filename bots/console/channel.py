@@ -186,6 +186,9 @@ class ConsoleChannel:
             lines.extend(f"  [{i}] {label}" for i, (label, _data) in enumerate(flat, 1))
         if reply.ask_location:
             lines.append("  (📍 /loc LAT LON)")
+        if reply.document is not None:  # a terminal shows the file itself
+            lines.append(f"📎 {reply.document.filename}:")
+            lines.append(reply.document.content.decode("utf-8", "replace"))
         self.out.write("\n".join(lines) + "\n\n")
         self.out.flush()
 

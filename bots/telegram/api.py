@@ -101,6 +101,9 @@ class BotApi(Protocol):
 
     async def send_location(self, chat_id: int, lat: float, lon: float) -> None: ...
 
+    async def send_document(self, chat_id: int, filename: str, data: bytes) -> None:
+        """sendDocument of a file made for the user (the `/mydata` export)."""
+
     async def remove_inline_keyboard(self, chat_id: int, message_id: int) -> None: ...
 
     async def answer_callback(self, callback_id: str) -> None: ...

@@ -33,6 +33,7 @@ from bots.telegram.sender import TelegramSender
 from bots.telegram.translate import MAX_DOWNLOAD, Draft, FileRef, translate
 from core.engine import Engine
 from core.messages import NOT_KEPT, Incoming, Photo, Reply
+from core.personal_data import pseudonym
 from core.ports import Database, DeliveryError, Photos
 from core.texts import normalise_language, t
 
@@ -213,7 +214,7 @@ class Pipeline:
                 if not exc.permanent:  # not confirmed: the redelivery re-asks (Engine._repeated)
                     raise
                 # The update is handled (committed); only the answer is lost. Blocked: nobody to tell.
-                log.warning("could not answer chat %s: %s", chat_id, exc)
+                log.warning("could not answer chat %s: %s", pseudonym(chat_id), exc)
                 return
 
     async def _incoming(self, drafts: list[Draft]) -> Incoming:
@@ -281,4 +282,4 @@ class Pipeline:
                 await self.sender.acknowledge(draft.chat_id, draft.callback_id, None)
             await self.sender.send(draft.chat_id, Reply(text=t(language, "channel.error")), language)
         except Exception as exc:
-            log.warning("could not tell chat %s about the failure: %s", draft.chat_id, exc)
+            log.warning("could not tell chat %s about the failure: %s", pseudonym(draft.chat_id), exc)

@@ -149,6 +149,9 @@ class PtbApi:
     async def send_location(self, chat_id: int, lat: float, lon: float) -> None:
         await self.bot.send_location(chat_id, latitude=lat, longitude=lon)
 
+    async def send_document(self, chat_id: int, filename: str, data: bytes) -> None:
+        await self.bot.send_document(chat_id, data, filename=filename)
+
     async def remove_inline_keyboard(self, chat_id: int, message_id: int) -> None:
         await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
 

@@ -47,7 +47,15 @@ class SendLocation:
     lon: float
 
 
-Op = SendText | SendPhotos | SendLocation
+@dataclass(frozen=True, slots=True)
+class SendDocument:
+    """A file (the resident's `/mydata` export) → sendDocument."""
+
+    filename: str
+    data: bytes
+
+
+Op = SendText | SendPhotos | SendLocation | SendDocument
 
 
 class CallbackCodec:
@@ -92,6 +100,8 @@ def render(reply: Reply, *, location_label: str, codec: CallbackCodec) -> list[O
         parts = split_text(text) if text.strip() else [EMPTY_TEXT]
         ops.extend(SendText(part) for part in parts[:-1])
         ops.append(SendText(parts[-1], markup))
+    if reply.document is not None:
+        ops.append(SendDocument(reply.document.filename, reply.document.content))
     return ops
 
 

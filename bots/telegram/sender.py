@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from bots.telegram.api import BotApi, Markup, RemoveKeyboard, ReplyKeyboard, Upload
-from bots.telegram.render import CallbackCodec, Op, SendPhotos, SendText, render
+from bots.telegram.render import CallbackCodec, Op, SendDocument, SendPhotos, SendText, render
 from bots.telegram.translate import CHANNEL
 from core.messages import Reply
+from core.personal_data import pseudonym
 from core.ports import Database, DeliveryError, OutgoingMessage, PhotoNotFound, Photos
 from core.texts import normalise_language, t
 
@@ -241,7 +242,9 @@ class TelegramSender:
         except Exception as exc:
             if self.api.failure(exc) is None:
                 raise
-            log.debug("could not remove the keyboard of message %s in %s: %s", message_id, chat_id, exc)
+            log.debug(
+                "could not remove the keyboard of message %s in %s: %s", message_id, pseudonym(chat_id), exc
+            )
 
     async def typing(self, chat_id: int) -> None:
         """The interim notice of a slow update (a geocoder lookup), as Telegram's "typing…" indicator.
@@ -249,7 +252,7 @@ class TelegramSender:
         try:
             await self.call(chat_id, 1, lambda: self.api.send_typing(chat_id))
         except DeliveryError as exc:
-            log.debug("sendChatAction failed in %s: %s", chat_id, exc)
+            log.debug("sendChatAction failed in %s: %s", pseudonym(chat_id), exc)
 
     async def execute(self, chat_id: int, op: Op, *, strict: bool = False) -> None:
         """One planned call. `strict` (outbox messages): a photo missing from the store fails the message for
@@ -263,6 +266,8 @@ class TelegramSender:
                 self.keyboards.removed(chat_id)
         elif isinstance(op, SendPhotos):
             await self._send_photos(chat_id, op, strict)
+        elif isinstance(op, SendDocument):
+            await self.call(chat_id, 1, lambda: self.api.send_document(chat_id, op.filename, op.data))
         else:
             await self.call(chat_id, 1, lambda: self.api.send_location(chat_id, op.lat, op.lon))
 
@@ -346,7 +351,7 @@ class TelegramSender:
                     self.limiter.hold(chat_id, wait)
                     if wait > self.limits.max_retry_after or attempt >= self.limits.attempts:
                         raise DeliveryError(failure.message, retry_after=wait) from exc
-                    log.warning("Telegram flood control in chat %s: waiting %.1fs", chat_id, wait)
+                    log.warning("Telegram flood control in chat %s: waiting %.1fs", pseudonym(chat_id), wait)
                     continue  # `acquire` now waits until the hold is over
                 if failure.kind in ("network", "server"):
                     if attempt >= self.limits.attempts:

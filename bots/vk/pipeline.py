@@ -40,6 +40,7 @@ from bots.vk.translate import (
 )
 from core.engine import Engine
 from core.messages import NOT_KEPT, ChatRef, Incoming, Photo, Reply
+from core.personal_data import pseudonym
 from core.ports import Database, Photos
 from core.texts import normalise_language, t
 
@@ -103,7 +104,7 @@ class Pipeline:
             await self.engine.give_up(Incoming(chat, key, bot=self._bot(update)))
             await self.sender.reply(peer, [Reply(text=t(language, "channel.error"))], f"{key}:error")
         except Exception as exc:
-            log.warning("VK: could not tell %s about the failure: %s", peer, exc)
+            log.warning("VK: could not tell %s about the failure: %s", pseudonym(peer), exc)
 
     # --- one event -----------------------------------------------------------------------------------------
     def _bot(self, update: dict[str, Any]) -> str:
@@ -193,7 +194,7 @@ class Pipeline:
             person = (response.get("response") or [{}])[0]
             name = " ".join(p for p in (person.get("first_name"), person.get("last_name")) if p)
         except (*API_ERRORS, LookupError, AttributeError) as exc:
-            log.info("VK users.get %s failed: %s", user_id, exc)
+            log.info("VK users.get %s failed: %s", pseudonym(user_id), exc)
             return ""
         self._names[user_id] = name
         while len(self._names) > NAME_CACHE:

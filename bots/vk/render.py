@@ -77,6 +77,10 @@ def render(reply: Reply, caps: ClientCaps = CURRENT_CLIENT) -> list[VkMessage]:
         if not messages:
             return []
         messages[-1] = replace(messages[-1], keyboard=keyboard)
+    if reply.document is not None:  # documents need VK's docs upload, not granted to every community token:
+        # the file's text follows as messages of its own, so nothing the resident asked for is dropped
+        body = reply.document.content.decode("utf-8", "replace")
+        messages.extend(VkMessage(text=part) for part in split_text(f"📎 {reply.document.filename}\n{body}"))
     return messages
 
 

@@ -30,6 +30,7 @@ from bots.vk.api import (
 from bots.vk.render import CURRENT_CLIENT, VkMessage, render
 from bots.vk.translate import CHANNEL, ClientCaps
 from core.messages import Reply
+from core.personal_data import pseudonym
 from core.ports import Database, DeliveryError, OutgoingMessage, PhotoNotFound, Photos
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,9 @@ class VkSender:
             params.update(peer_id=peer_id, conversation_message_id=cmid, keyboard=NO_KEYBOARD)
             await self.api.request("messages.edit", params)
         except (*API_ERRORS, LookupError, AttributeError, TypeError) as exc:
-            log.info("VK: could not take the keyboard off message %s in %s: %s", cmid, peer_id, exc)
+            log.info(
+                "VK: could not take the keyboard off message %s in %s: %s", cmid, pseudonym(peer_id), exc
+            )
 
     async def send(
         self,

@@ -34,6 +34,8 @@ class Dialog:
     """What follows its end (submitted, cancelled or left for a "me too"): the resident's main menu."""
     command: str = ""
     """The command (and main-menu item) that starts it; staff dialogs start from ticket-card buttons."""
+    personal: bool = False
+    """It stores the resident's personal data (a report): the consent notice comes first when required."""
     finish: Finish | None = None
     """The action it ends in, run once the last applicable slot is filled (the record's steps are wrapped to
     do so); None when one of its steps ends it."""

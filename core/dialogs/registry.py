@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from core.buttons import ButtonData
 from core.context import Ctx, Refusal
-from core.dialogs import dispatch, report, staff, verdict
+from core.dialogs import dispatch, privacy, report, staff, verdict
 from core.dialogs.dialog import Dialog, end
 from core.dialogs.steps import DIALOG_KEY
 from core.messages import Reply
@@ -34,10 +34,15 @@ STARTED_BY: Final[dict[str, Dialog]] = {d.command: d for d in DIALOGS.values() i
 """Dialogs a command starts (`/new`); the others start from a ticket-card button."""
 
 Action = Callable[[Ctx, Any], list[Reply]]
-ACTIONS: Final[dict[type[ButtonData], Action]] = {**staff.ACTIONS, **dispatch.ACTIONS, **verdict.ACTIONS}
+ACTIONS: Final[dict[type[ButtonData], Action]] = {
+    **staff.ACTIONS,
+    **dispatch.ACTIONS,
+    **verdict.ACTIONS,
+    **privacy.ACTIONS,
+}
 """Buttons on ticket notifications, by their parsed type: each acts on the ticket it carries."""
 
-COMMANDS: Final[dict[str, Callable[[Ctx, str], list[Reply]]]] = dict(staff.COMMANDS)
+COMMANDS: Final[dict[str, Callable[[Ctx, str], list[Reply]]]] = {**staff.COMMANDS, **privacy.COMMANDS}
 """Commands besides the engine's own (/start, /help, /cancel, /language, /my and the dialogs' own)."""
 
 

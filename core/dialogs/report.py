@@ -222,6 +222,12 @@ STEPS: tuple[Step, ...] = (
 )  # fmt: skip
 
 REPORT = Dialog(
-    "report", STEPS, resume="report.resume", cancelled="cancel.done", then_menu=True, command="new"
+    "report",
+    STEPS,
+    resume="report.resume",
+    cancelled="cancel.done",
+    then_menu=True,
+    command="new",
+    personal=True,
 )
 """A resident's new report; its review step submits it, or "me too" ends it (core/dialogs/nearby.py)."""

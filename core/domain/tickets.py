@@ -143,6 +143,13 @@ class Ticket:
     resolved_at: datetime | None = None
     overdue_notified: bool = False
     resolution_photos: tuple[str, ...] = ()
+    hidden_photos: frozenset[str] = frozenset()
+    """Photos staff hid (a face, a plate): shown to staff only, never in a resident's or public view or
+    export (`public_photos`)."""
+
+    def public_photos(self, photos: tuple[str, ...]) -> tuple[str, ...]:
+        """`photos` without the hidden ones: what any resident-facing, public or export path may show."""
+        return tuple(sha for sha in photos if sha not in self.hidden_photos) if self.hidden_photos else photos
 
     @property
     def author(self) -> ChatRef:

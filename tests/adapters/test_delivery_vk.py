@@ -212,7 +212,9 @@ async def test_vk_reply_lost_in_a_kill_after_the_commit_is_given_after_the_resta
     vk: FakeVk, tmp_path: Path
 ) -> None:
     """`otklik run` (long poll) killed with SIGKILL while it sends the answer to a committed button press."""
-    env = _environment(vk, tmp_path / "data")
+    env = _environment(
+        vk, tmp_path / "data", CONSENT_REQUIRED="false"
+    )  # consent: tests/e2e/test_vk_process.py
 
     async def start() -> asyncio.subprocess.Process:
         polls = vk.long_polls

@@ -438,6 +438,7 @@ async def test_otklik_run_serves_telegram_and_a_restart_resumes_the_dialog(tmp_p
         TELEGRAM_BOT_TOKEN=TOKEN,
         TELEGRAM_API_URL=fake.url,
         TELEGRAM_LIBRARY="ptb",
+        CONSENT_REQUIRED="false",  # consent through Telegram: tests/adapters/test_telegram_privacy.py
         DATA_DIR=str(tmp_path / "data"),
         GEOCODER="off",
         PYTHONUNBUFFERED="1",

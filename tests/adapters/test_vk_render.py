@@ -133,3 +133,15 @@ def test_the_fake_refuses_what_vk_refuses() -> None:
         check_keyboard({"inline": True, "buttons": [[{"action": {"type": "text", "label": "x"}}]] * 7})
     with pytest.raises(ApiError):
         check_keyboard({"buttons": [[{"action": {"type": "text", "label": "x" * 41}}]]})
+
+
+def test_a_document_is_sent_as_text_messages_after_the_reply() -> None:
+    """VK degrades the /mydata export to its text (never dropped), split at the message limit."""
+    from core.messages import Document
+
+    content = ('{"tickets": [' + ",".join(['{"description": "' + "я" * 90 + '"}'] * 60) + "]}").encode()
+    messages = render(Reply(text="Что хранится о вас", document=Document("otklik-my-data.json", content)))
+    assert messages[0].text == "Что хранится о вас"
+    rest = "".join(m.text for m in messages[1:])
+    assert len(messages) > 2 and rest.startswith("📎 otklik-my-data.json")
+    assert rest.replace("\n", "").endswith("]}") and all(len(m.text) <= 4096 for m in messages)

@@ -52,6 +52,8 @@ SHIPPED: dict[str, b.ButtonData] = {
     f"vd:rate:{MAX_ID}:5": b.Rate(MAX_ID, 5),
     "vd:nf:12": b.NotFixed(12),
     "ro:done": b.ReopenPhotosDone(),
+    "pd:consent:yes": b.ConsentAnswer("yes"),
+    "pd:forget:no": b.ForgetAnswer("no"),
 }
 
 

@@ -294,3 +294,21 @@ def test_file_problems_are_prefixed_with_the_path(tmp_path: Path) -> None:
 
 def test_config_error_is_a_value_error() -> None:
     assert issubclass(ConfigError, ValueError)
+
+
+def test_the_privacy_policy_link_is_optional_checked_and_kept_in_the_document(demo: Municipality) -> None:
+    """The link shown with the personal-data notice (issue 16): absent → "", an http(s) URL or refused."""
+    assert parse_toml(MINIMAL).privacy_policy_url == ""
+    assert "privacy_policy_url" not in parse_toml(MINIMAL).to_document()  # older checksums stay
+    with_link = MINIMAL.replace(
+        'dispatch = "dispatch"', 'dispatch = "dispatch"\nprivacy_policy_url = "https://city.example/pd"', 1
+    )
+    city = parse_toml(with_link)
+    assert city.privacy_policy_url == "https://city.example/pd"
+    assert Municipality.from_document(city.to_document()) == city
+    for bad in ('"javascript:alert(1)"', '"https://x y"', "42"):
+        wrong = MINIMAL.replace(
+            'dispatch = "dispatch"', f'dispatch = "dispatch"\nprivacy_policy_url = {bad}', 1
+        )
+        assert any(p.startswith("municipality.privacy_policy_url:") for p in problems_of(wrong)), bad
+    assert demo.privacy_policy_url.startswith("https://")

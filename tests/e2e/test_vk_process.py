@@ -62,7 +62,9 @@ async def test_otklik_run_long_poll_answers_what_was_sent_while_it_was_down(
     try:
         user = VkUser(vk, 9101)
         await user.send("/start")
-        await user.expect("menu.welcome", "menu.prompt")
+        await user.expect("menu.welcome", "privacy.notice")  # `otklik run` asks for consent first
+        await user.press("pd:consent:yes")
+        await user.expect("privacy.agreed")
         await user.press("menu:new")
         await user.expect("report.category.ask")
         await _stop(process)
@@ -113,7 +115,7 @@ async def test_otklik_run_callback_api(vk: FakeVk, tmp_path: Path) -> None:
 
         user = VkUser(vk, 9102, deliver=deliver)
         await user.send("/start")
-        await user.expect("menu.welcome", "menu.prompt")
+        await user.expect("menu.welcome", "privacy.notice")
         assert vk.long_polls == 0 and vk.calls_of("groups.getLongPollServer") == []
     finally:
         await _stop(process)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from core.domain.tickets import CLOSED_STATUSES, Status, Ticket, TicketEvent
 from core.messages import ChatRef, Reply
-from core.ports import Invite, NearbyTicket, NewStaff, NewTicket, StaffMember, TicketSummary
+from core.ports import Consent, Invite, NearbyTicket, NewStaff, NewTicket, StaffMember, TicketSummary
 
 T = TypeVar("T")
 
@@ -66,6 +66,9 @@ class Data:
     invites: dict[str, Invite] = field(default_factory=dict)
     code_failures: list[tuple[ChatRef, datetime]] = field(default_factory=list)
     outbox: list[Reply] = field(default_factory=list)
+    consents: dict[tuple[str, str], Consent] = field(default_factory=dict)
+    privacy_log: list[tuple[str, str, str, int, datetime]] = field(default_factory=list)
+    hidden: set[tuple[int, int]] = field(default_factory=set)
 
 
 class MemoryEvents:
@@ -399,6 +402,106 @@ class MemoryOutbox:
         self.data.outbox.append(reply)
 
 
+class MemoryResidents:
+    """Consent and forgetting over the dicts (the SQL store's `SqlResidents` semantics, minus photo rows)."""
+
+    def __init__(self, data: Data) -> None:
+        self.data = data
+
+    def consent(self, chat: ChatRef) -> Consent | None:
+        return self.data.consents.get((chat.channel, chat.chat_id))
+
+    def record_consent(self, chat: ChatRef, agreed: bool, version: str, at: datetime) -> None:
+        self.data.consents[(chat.channel, chat.chat_id)] = Consent(agreed, version, at)
+
+    def about(self, chat: ChatRef) -> dict[str, Any]:
+        state = self.data.dialogs.get((chat.channel, chat.chat_id)) or {}
+        consent = self.consent(chat)
+        own = [s.ticket for s in self.data.tickets.values() if s.ticket.author == chat]
+        return {
+            "chats": [{"channel": chat.channel, "chat_id": chat.chat_id, "user_id": chat.user_id}],
+            "language": state.get("lang"),
+            "draft": state.get("slots") or None,
+            "consent": {"agreed": consent.agreed, "version": consent.version, "at": consent.at.isoformat()}
+            if consent
+            else None,
+            "tickets": [
+                {"number": t.number, "description": t.description, "photos": list(t.photos)} for t in own
+            ],
+            "supported_tickets": [
+                {"number": n}
+                for n, rows in self.data.supporters.items()
+                if any(s.chat.key == chat.key for s in rows)
+            ],
+        }
+
+    def forget(self, chat: ChatRef, at: datetime, source: str) -> int:
+        key = (chat.channel, chat.chat_id)
+        self.data.dialogs.pop(key, None)
+        self.data.consents.pop(key, None)
+        for number, rows in self.data.supporters.items():
+            self.data.supporters[number] = [s for s in rows if s.chat.key != chat.key]
+        self.data.outbox = [r for r in self.data.outbox if r.chat is None or r.chat.key != chat.key]
+        self.data.code_failures = [(c, t) for c, t in self.data.code_failures if c.key != chat.key]
+        numbers = [n for n, s in self.data.tickets.items() if s.ticket.author.key == chat.key]
+        self._anonymise(numbers, f"resident:{chat.key}")
+        self.log("forget", source, chat.channel, len(numbers), at)
+        return len(numbers)
+
+    def _anonymise(self, numbers: Sequence[int], actor: str | None = None) -> None:
+        for number in numbers:
+            ticket = self.data.tickets[number].ticket
+            ticket.author_channel = ticket.author_chat_id = ticket.author_user_id = ""
+        for stored in self.data.tickets.values():
+            stored.ticket.events = [
+                replace(e, actor="resident")
+                if e.actor == actor or (stored.ticket.number in numbers and e.actor.startswith("resident:"))
+                else e
+                for e in stored.ticket.events
+            ]
+
+    def anonymise_closed(self, before: datetime, at: datetime, limit: int) -> list[int]:
+        numbers = sorted(
+            n
+            for n, s in self.data.tickets.items()
+            if s.ticket.status in CLOSED_STATUSES and s.updated_at < before and s.ticket.author_channel
+        )[:limit]
+        self._anonymise(numbers)
+        for number in numbers:
+            self.data.supporters.pop(number, None)
+        if numbers:
+            self.log("retention", "timer", "", len(numbers), at)
+        return numbers
+
+    def prune_idle(self, before: datetime, at: datetime) -> int:
+        """The fake keeps no dialog timestamps or delivered messages: nothing to prune."""
+        return 0
+
+    def forget_removed_staff(self, before: datetime, at: datetime) -> int:
+        gone = [
+            m
+            for m in self.data.staff.values()
+            if m.removed_at is not None
+            and m.removed_at < before
+            and not m.chat.chat_id.startswith("removed-")
+        ]
+        for m in gone:
+            ghost = ChatRef(m.chat.channel, f"removed-{m.id}", f"removed-{m.id}")
+            self.data.staff[m.id] = replace(m, chat=ghost, name=f"staff of {m.organisation}")
+        return len(gone)
+
+    def hide_photo(self, number: int, position: int, at: datetime, source: str) -> bool:
+        stored = self.data.tickets.get(number)
+        if stored is None or not 1 <= position <= len(stored.photos):
+            return False
+        self.data.hidden.add((number, position))
+        self.log("photo_hidden", source, "", 1, at)
+        return True
+
+    def log(self, action: str, source: str, channel: str, tickets: int, at: datetime) -> None:
+        self.data.privacy_log.append((action, source, channel, tickets, at))
+
+
 class MemoryUnitOfWork:
     """The ports of one job, over the database's data."""
 
@@ -409,6 +512,7 @@ class MemoryUnitOfWork:
         self.tickets = MemoryTickets(data, self.supporters)
         self.staff = MemoryStaff(data)
         self.outbox = MemoryOutbox(data)
+        self.residents = MemoryResidents(data)
 
 
 class InMemoryDatabase:

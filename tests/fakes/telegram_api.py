@@ -340,6 +340,20 @@ class FakeTelegram:
             results.append(self._record(sent, content))
         return results
 
+    async def _m_sendDocument(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        chat_id = self._chat(params)
+        value = params.get("document")
+        name = value.removeprefix("attach://") if isinstance(value, str) else "document"
+        data = files.get(name) or files.get("document")
+        if data is None:
+            raise ApiError(400, "Bad Request: there is no document in the request")
+        if len(data) > 50 * 1024 * 1024:
+            raise ApiError(400, "Bad Request: file is too big")
+        sent = Sent(0, chat_id, "document", photo=data, file_id=self.add_file(data))
+        return self._record(
+            sent, {"document": {"file_id": sent.file_id, "file_unique_id": "u" + sent.file_id}}
+        )
+
     async def _m_sendLocation(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         chat_id = self._chat(params)
         lat, lon = float(params["latitude"]), float(params["longitude"])

@@ -292,3 +292,20 @@ async def test_concurrent_claims_skip_each_others_rows_on_postgres(db: Database)
         first_tx.commit()
     assert [m.reply.text for m in mine] == ["a1"]
     assert sorted(m.reply.text for m in theirs) == ["b1", "c1"]
+
+
+async def test_a_dead_message_is_logged_without_the_recipients_id(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """152-ФЗ: no personal data in logs — the chat id appears only as a keyed hash (`pseudonym`)."""
+    from core.personal_data import pseudonym
+
+    worker = DeliveryWorker(
+        db, {"test": FlakySender([DeliveryError("blocked", permanent=True)])}, clock=Clock(NOW)
+    )
+    await enqueue(db, to("9876543210", "bye"))
+    with caplog.at_level("WARNING", logger="bots.delivery"):
+        await worker.run_once()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "is dead" in logged and "9876543210" not in logged
+    assert pseudonym("test:9876543210") in logged and pseudonym("test:9876543210") != pseudonym("test:1")
