@@ -175,6 +175,7 @@ class SqlUnitOfWork:
     def open311(self) -> SqlOpen311:
         return SqlOpen311(self)
 
+    @cached_property
     def residents(self) -> SqlResidents:
         return SqlResidents(self)
 
