@@ -110,5 +110,11 @@ def build_app(settings: Settings) -> App:
     except Exception:
         db.close()
         raise
-    engine = Engine(db, municipality, default_language=settings.default_language, geocoder=geocoder)
+    engine = Engine(
+        db,
+        municipality,
+        default_language=settings.default_language,
+        geocoder=geocoder,
+        web_url=settings.web_url,
+    )
     return App(settings=settings, db=db, photos=PhotoStore(settings.data_dir / "photos"), engine=engine)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -76,6 +77,9 @@ async def serve(app: App, channels: list[Channel]) -> None:
         await runner.setup()
         address = await _listen(runner, app.settings.http_host, app.settings.http_port)
         log.info("http on %s", address)
+        if not (app.settings.web_base_url or app.settings.webhook_base_url):
+            app.engine.web_url = address  # `/web` links point at the port actually bound (HTTP_PORT=0)
+        print(f"otklik: web at {app.engine.web_url}/web (sign in: /web in the bot)", file=sys.stderr)
 
         senders = {channel.name: channel.sender for channel in channels}
         jobs = [asyncio.create_task(job(app, senders, stopping)) for job in background_jobs()]

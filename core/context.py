@@ -46,6 +46,8 @@ class Ctx:
     lookups: list[Lookup] = field(default_factory=list)
     city_language: str = "ru"
     """The municipality's language: addresses are stored in it for staff, whatever the resident speaks."""
+    web_url: str = ""
+    """Where the city's web is reached from outside (sign-in links from `/web`)."""
 
     @property
     def lang(self) -> str:

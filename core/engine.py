@@ -64,6 +64,7 @@ class Engine:
         geocoder: Geocoder | None = None,
         geocode_timeout: float = DEFAULT_TIMEOUT,
         progress_after: float = PROGRESS_AFTER,
+        web_url: str = "http://127.0.0.1:8080",
     ) -> None:
         self.db = db
         self.municipality = municipality
@@ -72,6 +73,7 @@ class Engine:
         self.geocoder = geocoder  # None: geocoding is off
         self.geocode_timeout = geocode_timeout
         self.progress_after = progress_after
+        self.web_url = web_url  # the base of `/web` sign-in links
 
     async def handle(self, incoming: Incoming, progress: Progress | None = None) -> list[Reply]:
         """One update → the replies. `progress`, when given, gets an interim notice if the update waits on
@@ -151,6 +153,7 @@ class Engine:
             now,
             geocoding=self.geocoder is not None,
             city_language=self.default_language,
+            web_url=self.web_url,
         )
         if not fresh:
             return self._repeated(ctx, incoming)

@@ -25,6 +25,7 @@ from storage.repository import Repository
 from storage.staff_store import SqlStaff
 from storage.tables import DialogRow, ProcessedEventRow, TicketRow
 from storage.tickets import SqlTickets
+from storage.web_store import SqlTicketSearch, SqlWebLogins
 
 dialogs = DialogRow.__table__
 events = ProcessedEventRow.__table__
@@ -167,6 +168,14 @@ class SqlUnitOfWork:
     @cached_property
     def outbox(self) -> SqlOutbox:
         return SqlOutbox(self)
+
+    @cached_property
+    def web_logins(self) -> SqlWebLogins:
+        return SqlWebLogins(self)
+
+    @cached_property
+    def ticket_search(self) -> SqlTicketSearch:
+        return SqlTicketSearch(self)
 
     # what channel adapters record about photos (`AdapterUnitOfWork`)
     @cached_property

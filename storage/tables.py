@@ -129,6 +129,7 @@ class TicketRow(Base):
         Index(None, "author_channel", "author_chat_id", "number"),
         Index(None, "organisation_code", "status"),
         Index(None, "category_code", "lat", "lon"),  # nearby search: a bounding box per category
+        Index(None, "lat", "lon"),  # the web's map: what is in view, whatever the category
         # A resident rates 1–5 or not at all; the database refuses anything else, whatever the code does.
         CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating_range"),
     )
@@ -276,3 +277,27 @@ class ChannelPhotoRow(Base):
     sha256: Mapped[str] = mapped_column(ForeignKey("photos.sha256"), primary_key=True)
     remote_id: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class WebLinkRow(Base):
+    """A one-time sign-in link to the city's web (`/web` in the bot, `otklik web link`); only its sha256 is
+    kept, so a copy of the database signs nobody in."""
+
+    __tablename__ = "web_links"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    used_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+
+class WebSessionRow(Base):
+    """A browser session opened by a sign-in link; the cookie holds the token, the row its sha256. Ended by
+    sign-out, by its expiry, or when the person's staff access ends."""
+
+    __tablename__ = "web_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    ended_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from core.buttons import ButtonData
 from core.context import Ctx, Refusal
-from core.dialogs import dispatch, report, staff, verdict
+from core.dialogs import dispatch, report, staff, verdict, web
 from core.dialogs.dialog import Dialog, end
 from core.dialogs.steps import DIALOG_KEY
 from core.messages import Reply
@@ -37,7 +37,7 @@ Action = Callable[[Ctx, Any], list[Reply]]
 ACTIONS: Final[dict[type[ButtonData], Action]] = {**staff.ACTIONS, **dispatch.ACTIONS, **verdict.ACTIONS}
 """Buttons on ticket notifications, by their parsed type: each acts on the ticket it carries."""
 
-COMMANDS: Final[dict[str, Callable[[Ctx, str], list[Reply]]]] = dict(staff.COMMANDS)
+COMMANDS: Final[dict[str, Callable[[Ctx, str], list[Reply]]]] = {**staff.COMMANDS, **web.COMMANDS}
 """Commands besides the engine's own (/start, /help, /cancel, /language, /my and the dialogs' own)."""
 
 
