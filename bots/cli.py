@@ -12,12 +12,13 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from bots import staff_cli
+from bots import staff_cli, web_cli
 from bots.app import build_app, load_config_file, prepare_data_folder, prepare_database
 from bots.background import console_with_jobs
 from bots.console.channel import ConsoleChannel
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     show = tickets.add_parser("show", help="one ticket with its history")
     show.add_argument("number", type=int)
     show.add_argument("--json", action="store_true")
+    web_cli.add_export_command(tickets)
 
     stats = sub.add_parser("stats", help="counts, response and resolution times, ratings, reopen rate")
     stats.add_argument("--json", action="store_true")
@@ -79,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     gc = photos.add_parser("gc", help="remove photos nothing refers to (after PHOTO_GC_HOURS)")
     gc.add_argument("--hours", type=float, default=None, help="grace period instead of PHOTO_GC_HOURS")
     staff_cli.add_commands(sub)  # staff invite|list, outbox flush|list
+    web_cli.add_web_commands(sub)  # web link
     return parser
 
 
@@ -171,6 +174,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return _photos_gc(settings, args.hours)
         case "staff" | "outbox":
             return staff_cli.run(args, settings)
+        case "web":
+            return _with_app(settings, lambda app: web_cli.web_link(app, args))
     return 2
 
 
@@ -251,6 +256,8 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
     app = build_app(settings)
     tz = ZoneInfo(app.engine.municipality.timezone)  # times are shown in the city's time, with its zone
     try:
+        if args.tickets_command == "export":
+            return web_cli.export(app, args)
         if args.tickets_command == "list":
             status = Status(args.status) if args.status else None
             rows = app.db.run_sync(lambda store: store.tickets.list(status, args.limit))
@@ -289,6 +296,14 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
                     f"{e['actor']} {e['comment']}"
                 )
         return 0
+    finally:
+        app.close()
+
+
+def _with_app(settings: Settings, job: Any) -> int:
+    app = build_app(settings)
+    try:
+        return int(job(app))
     finally:
         app.close()
 

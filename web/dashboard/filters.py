@@ -28,7 +28,7 @@ class Chosen:
     form: dict[str, object]
 
 
-def _day(text: str) -> date | None:
+def parse_day(text: str) -> date | None:
     try:
         return date.fromisoformat(text[:10]) if len(text) == 10 else None
     except ValueError:
@@ -66,7 +66,7 @@ def parse(
     )
     if scope:  # staff: their organisation, whatever the form says
         organisations = scope
-    start, end = _day(query.get("from", "")), _day(query.get("to", ""))
+    start, end = parse_day(query.get("from", "")), parse_day(query.get("to", ""))
     where = TicketFilter(
         statuses=statuses,
         categories=categories,
