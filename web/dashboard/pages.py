@@ -266,17 +266,39 @@ class Desk:
             return web.json_response({"error": "bbox=west,south,east,north is required"}, status=400)
         where = filters.with_bbox(self.chosen(request, viewer).where, bbox)
         found = await self.app.db.run(lambda store: store.ticket_search.find(where, MAP_MAX + 1))
-        features = []
-        for p in found[:MAP_MAX]:
-            row = self.row(viewer.lang, p)
-            features.append(
-                {
-                    "type": "Feature",
-                    "id": p.number,
-                    "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
-                    "properties": {**row, "status_name": t(viewer.lang, f"status.{p.status.value}")},
-                }
-            )
+        lang, m, now = viewer.lang, self.municipality, self.now()
+        names: dict[str | None, str] = {}
+
+        def name(code: str | None, kind: str) -> str:
+            """Names once per answer, not once per marker: a bbox may hold thousands."""
+            key = f"{kind}:{code}"
+            if key not in names:
+                if kind == "category":
+                    category = m.category(code or "")
+                    names[key] = category.name(lang) if category else str(code)
+                elif kind == "organisation":
+                    names[key] = organisation_name(m, lang, code)
+                else:
+                    names[key] = t(lang, f"status.{code}")
+            return names[key]
+
+        features = [
+            {
+                "type": "Feature",
+                "id": p.number,
+                "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
+                "properties": {
+                    "number": p.number,
+                    "status": p.status.value,
+                    "status_name": name(p.status.value, "status"),
+                    "category": name(p.subcategory or p.category, "category"),
+                    "organisation": name(p.organisation, "organisation"),
+                    "address": p.address,
+                    "overdue": is_overdue(p, now),
+                },
+            }
+            for p in found[:MAP_MAX]
+        ]
         doc = {"type": "FeatureCollection", "features": features, "truncated": len(found) > MAP_MAX}
         response = web.json_response(doc, content_type="application/geo+json")
         response.headers["Cache-Control"] = "no-store"
