@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from core.engine import Engine
-from tests.support import Clock, Resident, Staff, delivered, jpeg_bytes, keys_of, submit_report
+from tests.support import Clock, Resident, Staff, delivered, invite, jpeg_bytes, keys_of, submit_report
 
 LINK = re.compile(r"(http://\S+/web/login/[A-Za-z0-9_-]{43})")
 ROADS_POINT = (52.2870, 104.2810)
@@ -335,3 +335,30 @@ async def test_resolving_without_a_photo_is_refused(city: dict[str, Any], engine
             assert "flash error" in await page.text()
     ticket = await engine.db.run(lambda store: store.tickets.get(city["pothole"]))
     assert ticket.status.value == "assigned" and not ticket.resolution_photos
+
+
+async def test_a_form_posted_from_another_site_is_refused(city: dict[str, Any]) -> None:
+    async with await signed_in(city["roads"]) as session:
+        token = await csrf_of(session, city["web"] + "/web")
+        url = city["web"] + f"/web/tickets/{city['pothole']}/take"
+        async with session.post(url, data={"csrf": token}, headers={"Origin": "https://evil.example"}) as bad:
+            assert bad.status == 403
+        link = await web_link(city["light"])
+        data = {"token": link.rsplit("/", 1)[1]}
+        async with session.post(
+            city["web"] + "/web/login", data=data, headers={"Origin": "https://evil.example"}
+        ) as bad:
+            assert bad.status == 403
+
+
+async def test_an_admin_sees_the_whole_city_in_english(engine: Engine, city: dict[str, Any]) -> None:
+    admin = Staff(engine, "admin-1", name="Mayor", language="en", channel="console")
+    code = await invite(engine, "roads_service", "admin")
+    await admin.command("staff", code)
+    async with await signed_in(admin) as session:
+        async with session.get(city["web"] + f"/web/tickets/{city['lamp']}") as page:
+            assert page.status == 200
+            assert "Report No." in await page.text()
+        async with session.get(city["web"] + "/web/export.csv") as export:
+            rows = list(csv.DictReader(io.StringIO((await export.read()).decode("utf-8-sig"))))
+    assert len(rows) == 2

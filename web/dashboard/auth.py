@@ -10,6 +10,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -113,6 +114,15 @@ def take_flash(request: web.Request, signer: Signer) -> tuple[list[str], str] | 
         return [str(t) for t in doc["t"]], "error" if doc.get("k") == "error" else "ok"
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def same_origin(request: web.Request) -> bool:
+    """A POST whose browser names another site as its origin is refused whatever it carries (login CSRF:
+    being signed in to someone else's session). Browsers send Origin on every POST; tools may not."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc == request.host
 
 
 def accept_language(request: web.Request, default: str) -> str:

@@ -149,6 +149,8 @@ class Desk:
                 auth.clear_session(response)
                 return response
             if request.method == "POST":
+                if not auth.same_origin(request):
+                    return self.message(viewer.lang, "web.csrf", 403, viewer)
                 form = await request.post()
                 sent = form.get("csrf")
                 if not isinstance(sent, str) or not _same(sent, viewer.csrf):
@@ -179,9 +181,11 @@ class Desk:
         return self.render("login.html", lang, token=token, intro=intro)
 
     async def login(self, request: web.Request) -> web.StreamResponse:
+        lang = auth.accept_language(request, self.app.settings.default_language)
+        if not auth.same_origin(request):
+            return self.message(lang, "web.csrf", 403)
         form = await request.post()
         token = form.get("token")
-        lang = auth.accept_language(request, self.app.settings.default_language)
         if not isinstance(token, str):
             return self.message(lang, "web.link.invalid", 404)
         now = self.now()
