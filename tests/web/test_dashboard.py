@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from typing import Any
 
@@ -17,6 +18,8 @@ import pytest
 from core.engine import Engine
 from tests.support import Clock, Resident, Staff, delivered, invite, jpeg_bytes, keys_of, submit_report
 
+SHOTS = os.environ.get("OTKLIK_SCREENSHOTS", "")
+"""A folder to save the browser tests' screenshots in (README's pictures: OTKLIK_SCREENSHOTS=docs/screenshots)."""
 LINK = re.compile(r"(http://\S+/web/login/[A-Za-z0-9_-]{43})")
 ROADS_POINT = (52.2870, 104.2810)
 LIGHT_POINT = (52.2890, 104.2850)
@@ -27,6 +30,11 @@ def web(engine: Engine, http: str) -> str:
     """The HTTP server's base URL, which the bot's `/web` links point at."""
     engine.web_url = http
     return http
+
+
+async def shot(page: Any, name: str) -> None:
+    if SHOTS:
+        await page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
 async def web_link(member: Staff) -> str:
@@ -99,7 +107,7 @@ async def test_the_link_works_once_and_a_reused_link_gets_a_clear_page(city: dic
         async with first.get(link) as page:
             body = await page.text()
             assert page.status == 200 and "Ольга Дорожная" in body
-            assert page.headers["Referrer-Policy"] == "no-referrer"
+            assert page.headers["Referrer-Policy"] == "same-origin"
         async with first.get(link) as again:  # looking (a link preview) does not use it up
             assert again.status == 200
         token = link.rsplit("/", 1)[1]
@@ -286,11 +294,12 @@ async def test_in_a_browser_staff_sign_in_see_markers_filter_and_resolve_with_a_
     await page.select_option("select[name=category]", "lighting")
     await page.click("#apply")
     await page.wait_for_selector("#map[data-markers='1']", state="attached", timeout=10_000)
+    await shot(page, "map-phone")
     rows = page.locator("#list tbody tr")
     assert await rows.count() == 1 and await rows.first.get_attribute("data-number") == str(city["lamp"])
     await page.close()
 
-    page = await browser.new_page()
+    page = await browser.new_page(viewport={"width": 1200, "height": 900})
     await page.route(re.compile(r"^https?://(?!127\.0\.0\.1).*"), lambda route: route.abort())
     await page.goto(await web_link(city["roads"]))
     await page.click("#sign-in")
@@ -304,6 +313,7 @@ async def test_in_a_browser_staff_sign_in_see_markers_filter_and_resolve_with_a_
     await page.fill("#resolve-form textarea[name=comment]", "Яму заделали.")
     await page.click("#resolve")
     await page.wait_for_selector("#resolution-photos img")
+    await shot(page, "ticket")
     assert await page.locator(".flash.ok").count() == 1
     loaded = await page.evaluate("document.querySelector('#resolution-photos img').naturalWidth")
     assert loaded > 0
@@ -315,7 +325,7 @@ async def test_in_a_browser_staff_sign_in_see_markers_filter_and_resolve_with_a_
 
 
 async def test_the_dashboard_shows_the_figures_and_charts(city: dict[str, Any], browser: Any) -> None:
-    page = await browser.new_page()
+    page = await browser.new_page(viewport={"width": 1200, "height": 900})
     await page.goto(await web_link(city["dispatcher"]))
     await page.click("#sign-in")
     await page.wait_for_url(city["web"] + "/web", timeout=10_000)
@@ -323,6 +333,7 @@ async def test_the_dashboard_shows_the_figures_and_charts(city: dict[str, Any], 
     assert await page.inner_text("#total") == "2"
     drawn = await page.evaluate("Chart.getChart(document.getElementById('weekly')).data.datasets.length")
     assert drawn == 2
+    await shot(page, "dashboard")
     await page.close()
 
 

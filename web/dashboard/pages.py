@@ -117,7 +117,7 @@ class Desk:
         response.headers["Content-Security-Policy"] = self.csp
         response.headers["X-Content-Type-Options"] = "nosniff"
         # The sign-in link carries its token in the path: never let it leave in a Referer.
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cache-Control"] = "no-store"
 
     def message(self, lang: str, key: str, status: int, viewer: Viewer | None = None) -> web.Response:
@@ -538,9 +538,7 @@ def _who(lang: str, actor: str, data: dict[str, str], names: dict[int, str]) -> 
     staff_id = _staff_id(actor)
     if staff_id is not None:
         return data.get("name") or names.get(staff_id, actor)
-    if actor.startswith(("system", "timer", "job")):
-        return "⚙"
-    return "👤"
+    return t(lang, "web.ticket.system" if actor == "system" else "web.ticket.resident")
 
 
 async def _read_photo(app: App, sha: str) -> bytes:
