@@ -19,7 +19,7 @@ from core.engine import Engine
 from tests.support import Clock, Resident, Staff, delivered, invite, jpeg_bytes, keys_of, submit_report
 
 SHOTS = os.environ.get("OTKLIK_SCREENSHOTS", "")
-"""A folder to save the browser tests' screenshots in (README's pictures: OTKLIK_SCREENSHOTS=docs/screenshots)."""
+"""Where the browser tests save screenshots (the README's: OTKLIK_SCREENSHOTS=docs/screenshots)."""
 LINK = re.compile(r"(http://\S+/web/login/[A-Za-z0-9_-]{43})")
 ROADS_POINT = (52.2870, 104.2810)
 LIGHT_POINT = (52.2890, 104.2850)
