@@ -216,6 +216,8 @@ async def test_a_comment_and_a_rejection_from_the_web_reach_the_resident(
         async with session.post(url + "/comment", data={"csrf": token, "text": "Приедем в четверг."}) as done:
             body = await done.text()
             assert "flash ok" in body and "<blockquote>Приедем в четверг.</blockquote>" in body  # history
+        async with session.get(url) as again:  # the notice is said once
+            assert "flash" not in await again.text()
         said = await delivered(engine, city["resident"])
         assert keys_of(said) == ["notify.comment"]
         assert "Приедем в четверг." in said[0].text

@@ -106,10 +106,12 @@ class Desk:
             org_name=lambda code: organisation_name(m, lang, code),
             status_name=lambda s: t(lang, f"status.{getattr(s, 'value', s)}"),
             local=lambda moment, kind="datetime": local_date(m, lang, moment, kind),
-            flash=values.pop("flash", None),
+            flash=(flash := values.pop("flash", None)),
             **values,
         )
         response = web.Response(text=html, content_type="text/html", status=status)
+        if flash is not None:  # shown once: a reload does not say it again
+            response.del_cookie(auth.FLASH_COOKIE, path=auth.COOKIE_PATH)
         self.harden(response)
         return response
 
