@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     map_tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     """The web map's tile server (Leaflet's URL template); markers show even when tiles cannot load."""
     map_tile_attribution: str = "© OpenStreetMap contributors"
+    public_map: bool = False
+    """PUBLIC_MAP=on: anonymous visitors see reports at /map (category, status, address, dates; no resident's
+    identity, description or photos, no rejected reports)."""
     web_session_secret: SecretStr | None = None
     """Signs the web's session cookies and CSRF tokens; empty: a random one per process (sessions then end
     when the process restarts)."""

@@ -10,13 +10,17 @@ import io
 import json
 import os
 import re
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
 import pytest
 
+from bots.app import App
 from core.engine import Engine
+from tests.fakes import serve
 from tests.support import Clock, Resident, Staff, delivered, invite, jpeg_bytes, keys_of, submit_report
+from web.server import build_http
 
 SHOTS = os.environ.get("OTKLIK_SCREENSHOTS", "")
 """Where the browser tests save screenshots (the README's: OTKLIK_SCREENSHOTS=docs/screenshots)."""
@@ -375,3 +379,35 @@ async def test_an_admin_sees_the_whole_city_in_english(engine: Engine, city: dic
         async with session.get(city["web"] + "/web/export.csv") as export:
             rows = list(csv.DictReader(io.StringIO((await export.read()).decode("utf-8-sig"))))
     assert len(rows) == 2
+
+
+# --- the public map (PUBLIC_MAP=on) ---------------------------------------------------------------------
+async def test_the_public_map_is_off_by_default_and_shows_no_resident_when_on(
+    city: dict[str, Any], app: App, engine: Engine
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(city["web"] + "/map") as off:
+            assert off.status == 404
+        settings = app.settings.model_copy(update={"public_map": True})
+        runner, url = await serve(build_http(replace(app, settings=settings)))
+        try:
+            async with session.get(url + "/map?lang=en") as page:
+                assert page.status == 200 and "Map of reports" in await page.text()
+            async with session.get(url + "/map/api/tickets?bbox=104,52,105,53") as data:
+                doc = await data.json()
+        finally:
+            await runner.cleanup()
+    assert sorted(f["id"] for f in doc["features"]) == sorted([city["pothole"], city["lamp"]])
+    shown = json.dumps(doc, ensure_ascii=False)
+    for private in (
+        "resident-1",
+        "у остановки",
+        "фонарь во дворе",
+        "roads_service",
+        "photos",
+        "organisation",
+    ):
+        assert private not in shown, private
+    assert set(doc["features"][0]["properties"]) == {
+        "number", "status", "status_name", "category", "address", "created", "resolved"
+    }  # fmt: skip

@@ -563,6 +563,10 @@ def install(http: web.Application, app: App) -> None:
     r.add_get("/web/dashboard", desk.signed_in(desk.dashboard))
     r.add_get("/web/export.{format}", desk.signed_in(desk.export))
     r.add_static("/web/static/dashboard", WEB / "static" / "dashboard")
+    if app.settings.public_map:
+        from web.dashboard import public
+
+        public.install(http, desk)
     for name, folder in VENDOR.items():
         if folder.is_dir():  # scripts/setup.sh installs them; without them the pages lack the map, not data
             r.add_static(f"/web/static/vendor/{name}", folder)

@@ -13,11 +13,12 @@
 
   function popup(p) {
     var box = document.createElement("div");
-    var link = document.createElement("a");
-    link.href = "/web/tickets/" + p.number;
+    var link = document.createElement(config.link === false ? "strong" : "a");
+    if (config.link !== false) link.href = "/web/tickets/" + p.number;
     link.textContent = "№ " + p.number + " · " + p.category;
     box.appendChild(link);
-    [p.address, p.status_name, p.organisation].forEach(function (text) {
+    [p.address, p.status_name, p.organisation, p.created].forEach(function (text) {
+      if (!text) return;
       var line = document.createElement("div");
       line.textContent = text; // text, never HTML: addresses come from residents
       box.appendChild(line);
