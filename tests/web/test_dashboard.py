@@ -300,6 +300,9 @@ async def test_in_a_browser_staff_sign_in_see_markers_filter_and_resolve_with_a_
     await page.select_option("select[name=category]", "lighting")
     await page.click("#apply")
     await page.wait_for_selector("#map[data-markers='1']", state="attached", timeout=10_000)
+    await page.check(".leaflet-control-layers-overlays input >> nth=1")  # the heat layer
+    await page.wait_for_selector("path.leaflet-interactive, path[fill='#dc3545']", state="attached")
+    assert await page.locator("path[fill='#dc3545']").count() == 1  # one disc per report in view
     await shot(page, "map-phone")
     rows = page.locator("#list tbody tr")
     assert await rows.count() == 1 and await rows.first.get_attribute("data-number") == str(city["lamp"])
@@ -411,3 +414,25 @@ async def test_the_public_map_is_off_by_default_and_shows_no_resident_when_on(
     assert set(doc["features"][0]["properties"]) == {
         "number", "status", "status_name", "category", "address", "created", "resolved"
     }  # fmt: skip
+
+
+async def test_a_take_reaches_the_resident_and_the_dispatcher_sets_the_place(
+    city: dict[str, Any], engine: Engine
+) -> None:
+    web, pothole = city["web"], city["pothole"]
+    async with await signed_in(city["roads"]) as session:
+        token = await csrf_of(session, web + "/web")
+        async with session.post(web + f"/web/tickets/{pothole}/take", data={"csrf": token}) as page:
+            assert "flash ok" in await page.text()
+    assert keys_of(await delivered(engine, city["resident"])) == ["notify.taken"]
+    async with await signed_in(city["dispatcher"]) as session:
+        token = await csrf_of(session, web + "/web")
+        place = {"csrf": token, "lat": "52.2901", "lon": "104.2902", "address": "ул. Ленина, 1"}
+        async with session.post(web + f"/web/tickets/{pothole}/place", data=place) as page:
+            assert "flash ok" in await page.text()
+        outside = {**place, "lat": "10", "lon": "10"}  # not in the city: refused as in the bot
+        async with session.post(web + f"/web/tickets/{pothole}/place", data=outside) as page:
+            assert "flash error" in await page.text()
+    ticket = await engine.db.run(lambda store: store.tickets.get(pothole))
+    assert (ticket.lat, ticket.lon, ticket.address) == (52.2901, 104.2902, "ул. Ленина, 1")
+    assert ticket.events[-1].action.value == "place" and ticket.events[-1].data["name"] == "Диспетчер Анна"

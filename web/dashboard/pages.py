@@ -246,6 +246,10 @@ class Desk:
                 "bounds": [[bounds.south, bounds.west], [bounds.north, bounds.east]],
                 "data": "/web/api/tickets?" + urlencode(query),
                 "colours": STATUS_COLOURS,
+                "layers": {
+                    "markers": t(viewer.lang, "web.map.markers"),
+                    "heat": t(viewer.lang, "web.map.heat"),
+                },
             },
             map_max=MAP_MAX,
         )

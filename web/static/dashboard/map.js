@@ -8,6 +8,14 @@
   L.tileLayer(config.tiles, { maxZoom: 19, attribution: config.attribution }).addTo(map);
   var cluster = L.markerClusterGroup({ chunkedLoading: true, showCoverageOnHover: false });
   map.addLayer(cluster);
+  // The heat layer: each report a faint disc of ~150 m; where they pile up the colour deepens.
+  var heat = L.layerGroup();
+  if (config.layers) {
+    var overlays = {};
+    overlays[config.layers.markers] = cluster;
+    overlays[config.layers.heat] = heat;
+    L.control.layers(null, overlays, { collapsed: false }).addTo(map);
+  }
   var pending = null;
   var generation = 0;
 
@@ -52,6 +60,11 @@
           return marker;
         });
         cluster.addLayers(markers);
+        heat.clearLayers();
+        doc.features.forEach(function (f) {
+          var c = f.geometry.coordinates;
+          L.circle([c[1], c[0]], { radius: 150, stroke: false, fillColor: "#dc3545", fillOpacity: 0.12, interactive: false }).addTo(heat);
+        });
         var holder = document.getElementById("map");
         holder.dataset.markers = String(markers.length);
         holder.dataset.truncated = String(doc.truncated);
