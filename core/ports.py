@@ -258,6 +258,9 @@ class WebLogins(Protocol):
 
     def end_session(self, token_hash: str, at: datetime) -> None: ...
 
+    def prune(self, before: datetime) -> int:
+        """Forget links and sessions that expired or ended before `before`; returns how many."""
+
 
 class UnitOfWork(Protocol):
     """One open transaction, seen through focused ports.

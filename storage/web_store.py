@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from core.domain.policy import WAITING
 from core.domain.tickets import Status
@@ -86,6 +86,11 @@ class SqlWebLogins(Repository):
             .where(sessions_t.c.token_hash == token_hash, sessions_t.c.ended_at.is_(None))
             .values(ended_at=at)
         )
+
+    def prune(self, before: datetime) -> int:
+        links = self.conn.execute(delete(links_t).where(links_t.c.expires_at < before)).rowcount
+        ended = (sessions_t.c.expires_at < before) | (sessions_t.c.ended_at < before)
+        return links + self.conn.execute(delete(sessions_t).where(ended)).rowcount
 
 
 def conditions(where: TicketFilter) -> list[Any]:

@@ -11,6 +11,7 @@ import json
 import os
 import re
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -436,3 +437,13 @@ async def test_a_take_reaches_the_resident_and_the_dispatcher_sets_the_place(
     ticket = await engine.db.run(lambda store: store.tickets.get(pothole))
     assert (ticket.lat, ticket.lon, ticket.address) == (52.2901, 104.2902, "ул. Ленина, 1")
     assert ticket.events[-1].action.value == "place" and ticket.events[-1].data["name"] == "Диспетчер Анна"
+
+
+async def test_ended_links_and_sessions_are_pruned(city: dict[str, Any], engine: Engine) -> None:
+    link = await web_link(city["roads"])
+    session = await signed_in(city["light"])
+    await session.close()
+    later = engine.clock() + timedelta(hours=13)  # the links (15 min) and the session (12 h) have ended
+    assert await engine.db.run(lambda store: store.web_logins.prune(later)) == 3  # two links, one session
+    async with aiohttp.ClientSession() as client, client.get(link) as gone:
+        assert gone.status == 404  # unknown now, no longer "expired"
