@@ -9,6 +9,8 @@ the resident through the outbox exactly as one made in the bot does.
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -526,8 +528,6 @@ def _batch(where: Any, before: int | None, store: Any) -> Any:
 
 
 def _same(a: str, b: str) -> bool:
-    import hmac
-
     return hmac.compare_digest(a.encode(), b.encode())
 
 
@@ -548,8 +548,6 @@ def _who(lang: str, actor: str, data: dict[str, str], names: dict[int, str]) -> 
 
 
 async def _read_photo(app: App, sha: str) -> bytes:
-    import asyncio
-
     return await asyncio.get_running_loop().run_in_executor(None, app.photos.read, sha)
 
 
