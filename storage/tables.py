@@ -130,6 +130,7 @@ class TicketRow(Base):
         Index(None, "organisation_code", "status"),
         Index(None, "category_code", "lat", "lon"),  # nearby search: a bounding box per category
         Index(None, "lat", "lon"),  # the web's map: what is in view, whatever the category
+        Index(None, "created_at"),  # the web's period filters and dashboard
         # A resident rates 1–5 or not at all; the database refuses anything else, whatever the code does.
         CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating_range"),
     )

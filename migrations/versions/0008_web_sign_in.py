@@ -1,4 +1,4 @@
-"""web sign-in: one-time links from the bot and the browser sessions they open; the map's bbox index
+"""web sign-in: one-time links from the bot and the sessions they open; indexes for the map and periods
 
 Revision ID: 0008
 Revises: 0007
@@ -36,9 +36,11 @@ def upgrade() -> None:
     _create("web_links", "used_at")
     _create("web_sessions", "ended_at")
     op.create_index(op.f("ix_tickets_lat_lon"), "tickets", ["lat", "lon"], unique=False)
+    op.create_index(op.f("ix_tickets_created_at"), "tickets", ["created_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_tickets_created_at"), table_name="tickets")
     op.drop_index(op.f("ix_tickets_lat_lon"), table_name="tickets")
     for name in ("web_sessions", "web_links"):
         op.drop_index(op.f(f"ix_{name}_staff_id"), table_name=name)
