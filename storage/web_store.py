@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, or_, select, update
 from core.domain.policy import WAITING
 from core.domain.tickets import Status
 from core.ports import TicketFilter, TicketPoint, WebLink
+from core.stats import RESPONSES
 from storage.repository import Repository
 from storage.rows import utc
 from storage.tables import TicketEventRow, TicketRow, WebLinkRow, WebSessionRow
@@ -22,6 +23,8 @@ sessions_t = WebSessionRow.__table__
 tickets_t = TicketRow.__table__
 events_t = TicketEventRow.__table__
 
+STATS_ACTIONS = (*RESPONSES, "reopen", "rate")
+"""The events core/stats.py reads (first response, resolution, reopen, rating): the others are not loaded."""
 POINT_COLUMNS = (
     tickets_t.c.number,
     tickets_t.c.status,
@@ -187,7 +190,7 @@ class SqlTicketSearch(Repository):
                     events_t.c.actor,
                     events_t.c.data,
                 )
-                .where(events_t.c.ticket_number.in_(chosen))
+                .where(events_t.c.ticket_number.in_(chosen), events_t.c.action.in_(STATS_ACTIONS))
                 .order_by(events_t.c.id)
             )
         ]

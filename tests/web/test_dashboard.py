@@ -18,7 +18,10 @@ import aiohttp
 import pytest
 
 from bots.app import App
+from bots.reports import stats_document
 from core.engine import Engine
+from core.ports import TicketFilter
+from core.stats import compute
 from tests.fakes import serve
 from tests.support import Clock, Resident, Staff, delivered, invite, jpeg_bytes, keys_of, submit_report
 from web.server import build_http
@@ -447,3 +450,17 @@ async def test_ended_links_and_sessions_are_pruned(city: dict[str, Any], engine:
     assert await engine.db.run(lambda store: store.web_logins.prune(later)) == 3  # two links, one session
     async with aiohttp.ClientSession() as client, client.get(link) as gone:
         assert gone.status == 404  # unknown now, no longer "expired"
+
+
+async def test_the_dashboards_figures_are_otklik_stats_figures(city: dict[str, Any], engine: Engine) -> None:
+    async with await signed_in(city["roads"]) as session:
+        token = await csrf_of(session, city["web"] + "/web")
+        await session.post(city["web"] + f"/web/tickets/{city['pothole']}/take", data={"csrf": token})
+    now = engine.clock() + timedelta(days=30)  # the lamp is overdue by then
+
+    def both(store: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        web = compute(*store.ticket_search.stats_rows(TicketFilter()), now)
+        return web, stats_document(store, now)
+
+    web, cli = await engine.db.run(both)
+    assert web == cli and web["overdue"] == 2 and web["first_response_hours"]["count"] == 1
