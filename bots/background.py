@@ -94,10 +94,15 @@ async def prune_processed_events(app: App) -> int:
 
 async def console_with_jobs(app: App, console: Any) -> None:
     """`otklik run` without messenger tokens: the console channel, with delivery and timers running."""
+    from bots.runner import serve_web_beside_console  # the runner imports this module's jobs
+
     stopping = asyncio.Event()
+    http = await serve_web_beside_console(app)
     jobs = [asyncio.create_task(job(app, {}, stopping)) for job in (deliver_outbox, lifecycle_timers)]
     try:
         await console.run()
     finally:
         stopping.set()
         await asyncio.gather(*jobs, return_exceptions=True)
+        if http is not None:
+            await http.cleanup()

@@ -76,10 +76,7 @@ async def serve(app: App, channels: list[Channel]) -> None:
         runner = web.AppRunner(http)
         await runner.setup()
         address = await _listen(runner, app.settings.http_host, app.settings.http_port)
-        log.info("http on %s", address)
-        if not (app.settings.web_base_url or app.settings.webhook_base_url):
-            app.engine.web_url = address  # `/web` links point at the port actually bound (HTTP_PORT=0)
-        print(f"otklik: web at {app.engine.web_url}/web (sign in: /web in the bot)", file=sys.stderr)
+        announce_web(app, address)
 
         senders = {channel.name: channel.sender for channel in channels}
         jobs = [asyncio.create_task(job(app, senders, stopping)) for job in background_jobs()]
@@ -92,6 +89,29 @@ async def serve(app: App, channels: list[Channel]) -> None:
         await asyncio.gather(*jobs, return_exceptions=True)
         if runner is not None:
             await runner.cleanup()
+
+
+def announce_web(app: App, address: str) -> None:
+    """Say where the city's web is; `/web` links point at the port actually bound (HTTP_PORT=0) unless a
+    public base URL is set."""
+    log.info("http on %s", address)
+    if not (app.settings.web_base_url or app.settings.webhook_base_url):
+        app.engine.web_url = address
+    print(f"otklik: web at {app.engine.web_url}/web (sign in: /web in the bot)", file=sys.stderr)
+
+
+async def serve_web_beside_console(app: App) -> web.AppRunner | None:
+    """The console channel has no webhooks, but the city's web is served all the same; a port that cannot be
+    had is a warning here, not the end of the conversation."""
+    runner = web.AppRunner(build_http(app))
+    await runner.setup()
+    try:
+        announce_web(app, await _listen(runner, app.settings.http_host, app.settings.http_port))
+    except SetupError as exc:
+        print(f"otklik: no web: {exc}", file=sys.stderr)
+        await runner.cleanup()
+        return None
+    return runner
 
 
 async def _listen(runner: web.AppRunner, host: str, port: int) -> str:

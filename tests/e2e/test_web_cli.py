@@ -3,10 +3,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import re
+from pathlib import Path
+
+import aiohttp
+
+from tests.conftest import OTKLIK
 
 REPORT = "/start\n1\n1\n1\n/loc 52.2870 104.2810\nГлубокая яма у остановки, машины объезжают.\n1\n1\n"
 
@@ -32,3 +38,33 @@ def test_tickets_export_parses_back(otklik) -> None:  # type: ignore[no-untyped-
     empty = json.loads(otklik("tickets", "export", "--format", "geojson", "--status", "closed"))
     assert empty == {"type": "FeatureCollection", "features": []}
     assert "unknown filter" in otklik("tickets", "export", "--format", "csv", "--category", "nope", expect=2)
+
+
+async def test_otklik_run_on_the_console_serves_the_web_and_says_where(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """`bash scripts/run.sh` with no token opens the console channel; the city's web is served beside it."""
+    process = await asyncio.create_subprocess_exec(
+        OTKLIK, "run", env=env, cwd=tmp_path, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None and process.stdin is not None
+        said = ""
+        while "web at " not in said:
+            line = await asyncio.wait_for(process.stderr.readline(), 60)
+            assert line, said
+            said += line.decode()
+        base = re.search(r"web at (http://\S+)/web", said)
+        assert base, said
+        async with aiohttp.ClientSession() as session:
+            async with session.get(base.group(1) + "/healthz") as health:
+                assert health.status == 200
+            async with session.get(base.group(1) + "/web") as web:
+                assert web.status == 401 and "/web" in await web.text()
+        process.stdin.close()  # end of input ends the console, and the web with it
+        assert await asyncio.wait_for(process.wait(), 60) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
