@@ -122,5 +122,6 @@ def build_app(settings: Settings) -> App:
         default_language=settings.default_language,
         geocoder=geocoder,
         privacy_policy=policy,
+        web_url=settings.web_url,
     )
     return App(settings=settings, db=db, photos=PhotoStore(settings.data_dir / "photos"), engine=engine)

@@ -72,8 +72,18 @@ async def lifecycle_timers(app: App, senders: dict[str, ChannelSender], stopping
                 await collect_photos(app, app.engine.clock())
             except Exception:
                 log.exception("photo collection failed")
+            try:
+                await prune_web_logins(app)
+            except Exception:
+                log.exception("pruning web sessions failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), timeout=TIMER_INTERVAL)
+
+
+async def prune_web_logins(app: App) -> int:
+    """Forget the web's sign-in links and sessions a day after they expired or ended (core/weblogin.py)."""
+    before = app.engine.clock() - timedelta(days=1)
+    return await app.db.run(lambda store: store.web_logins.prune(before))
 
 
 async def prune_processed_events(app: App) -> int:

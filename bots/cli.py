@@ -12,12 +12,13 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from bots import open311_cli, privacy_cli, staff_cli
+from bots import open311_cli, privacy_cli, staff_cli, web_cli
 from bots.app import build_app, load_config_file, prepare_data_folder, prepare_database
 from bots.console.channel import ConsoleChannel
 from bots.errors import SetupError
@@ -69,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     show = tickets.add_parser("show", help="one ticket with its history")
     show.add_argument("number", type=int)
     show.add_argument("--json", action="store_true")
+    web_cli.add_export_command(tickets)
 
     stats = sub.add_parser("stats", help="counts, response and resolution times, ratings, reopen rate")
     stats.add_argument("--json", action="store_true")
@@ -81,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     staff_cli.add_commands(sub)  # staff invite|list, outbox flush|list
     open311_cli.add_commands(sub)  # open311 keys add|list|revoke
     privacy_cli.add_commands(sub)  # residents forget|show
+    web_cli.add_web_commands(sub)  # web link
     return parser
 
 
@@ -179,6 +182,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return staff_cli.run(args, settings)
         case "open311":
             return open311_cli.run(args, settings)
+        case "web":
+            return _with_app(settings, lambda app: web_cli.web_link(app, args))
     return 2
 
 
@@ -227,14 +232,10 @@ def _run(settings: Settings) -> int:
             )
         console = None if channels else ConsoleChannel(app.engine, app.db, app.photos, user_id=_login())
         # The console talks in this terminal while the HTTP server, outbox delivery and timers run beside it.
-        asyncio.run(serve(app, channels, until=console.run if console else None, on_listening=_announce_http))
+        asyncio.run(serve(app, channels, until=console.run if console else None))
     finally:
         app.close()
     return 0
-
-
-def _announce_http(address: str) -> None:
-    print(f"otklik: http {address} (health: {address}/healthz)", file=sys.stderr)
 
 
 def _mention_old_data_folder(settings: Settings) -> None:
@@ -262,6 +263,8 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
     app = build_app(settings)
     tz = ZoneInfo(app.engine.municipality.timezone)  # times are shown in the city's time, with its zone
     try:
+        if args.tickets_command == "export":
+            return web_cli.export(app, args)
         if args.tickets_command == "list":
             status = Status(args.status) if args.status else None
             rows = app.db.run_sync(lambda store: store.tickets.list(status, args.limit))
@@ -300,6 +303,14 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
                     f"{e['actor']} {e['comment']}"
                 )
         return 0
+    finally:
+        app.close()
+
+
+def _with_app(settings: Settings, job: Any) -> int:
+    app = build_app(settings)
+    try:
+        return int(job(app))
     finally:
         app.close()
 

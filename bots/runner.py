@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -63,10 +64,10 @@ async def serve(
     channels: list[Channel],
     *,
     until: Callable[[], Awaitable[None]] | None = None,
-    on_listening: Callable[[str], None] | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM — or, with `until` (the console channel's conversation), until it ends.
-    `on_listening` hears the address the HTTP server bound, to be told to the operator."""
+    The console has no webhooks, so there a port that cannot be had is a warning, not the end of the
+    conversation."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -83,10 +84,12 @@ async def serve(
             await channel.start(http)
         runner = web.AppRunner(http)
         await runner.setup()
-        address = await _listen(runner, app.settings.http_host, app.settings.http_port)
-        log.info("http on %s", address)
-        if on_listening is not None:
-            on_listening(address)
+        try:
+            announce_web(app, await _listen(runner, app.settings.http_host, app.settings.http_port))
+        except SetupError as exc:
+            if until is None:
+                raise
+            print(f"otklik: no web: {exc}", file=sys.stderr)
 
         senders = {channel.name: channel.sender for channel in channels}
         jobs = [asyncio.create_task(job(app, senders, stopping)) for job in background_jobs()]
@@ -102,6 +105,15 @@ async def serve(
         await asyncio.gather(*jobs, return_exceptions=True)
         if runner is not None:
             await runner.cleanup()
+
+
+def announce_web(app: App, address: str) -> None:
+    """Say where the city's web is; `/web` links point at the port actually bound (HTTP_PORT=0) unless a
+    public base URL is set."""
+    log.info("http on %s", address)
+    if not (app.settings.web_base_url or app.settings.webhook_base_url):
+        app.engine.web_url = address
+    print(f"otklik: web at {app.engine.web_url}/web (sign in: /web in the bot)", file=sys.stderr)
 
 
 async def _listen(runner: web.AppRunner, host: str, port: int) -> str:

@@ -94,6 +94,19 @@ class Settings(BaseSettings):
     """The protected key of the VK Mini App that opens the widget's map for VK residents: launch parameters
     signed with it are trusted (the map page as a Telegram Web App needs only TELEGRAM_BOT_TOKEN)."""
 
+    web_base_url: str = ""
+    """Where people reach the city's web (the base of `/web` sign-in links); empty: WEBHOOK_BASE_URL, else
+    http://HTTP_HOST:HTTP_PORT."""
+    map_tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    """The web map's tile server (Leaflet's URL template); markers show even when tiles cannot load."""
+    map_tile_attribution: str = "© OpenStreetMap contributors"
+    public_map: bool = False
+    """PUBLIC_MAP=on: anonymous visitors see reports at /map (category, status, address, dates; no resident's
+    identity, description or photos, no rejected reports)."""
+    web_session_secret: SecretStr | None = None
+    """Signs the web's session cookies and CSRF tokens; empty: a random one per process (sessions then end
+    when the process restarts)."""
+
     @field_validator("data_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
@@ -140,6 +153,12 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         """Empty DATABASE_URL means the embedded SQLite file under DATA_DIR."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'otklik.sqlite3').resolve()}"
+
+    @property
+    def web_url(self) -> str:
+        """The base of links to the city's web."""
+        base = self.web_base_url or self.webhook_base_url or f"http://{self.http_host}:{self.http_port}"
+        return base.rstrip("/")
 
     @property
     def is_embedded(self) -> bool:

@@ -1,6 +1,6 @@
 """`otklik staff …` and `otklik outbox …`: inviting staff and looking after message delivery.
 
-otklik staff invite ORG [--role staff|dispatcher] [--hours 72] [--json]   a one-time code for /staff CODE
+otklik staff invite ORG [--role staff|dispatcher|admin] [--hours 72] [--json]  a one-time code: /staff CODE
 otklik staff list [--all] [--json]                   who works through the bot (--all: removed people too)
 otklik staff remove PERSON [--json]        end a person's staff access now (PERSON: id or channel:id)
 otklik outbox flush [--linger SECONDS]     deliver what is due now through every available channel sender

@@ -49,6 +49,8 @@ class Ctx:
     """The municipality's language: addresses are stored in it for staff, whatever the resident speaks."""
     privacy: PrivacyPolicy = NO_CONSENT
     """The engine's personal-data policy: whether the consent notice gates reports, the retention period."""
+    web_url: str = ""
+    """Where the city's web is reached from outside (sign-in links from `/web`)."""
 
     @property
     def lang(self) -> str:

@@ -66,6 +66,7 @@ class Engine:
         geocode_timeout: float = DEFAULT_TIMEOUT,
         progress_after: float = PROGRESS_AFTER,
         privacy_policy: PrivacyPolicy | None = None,
+        web_url: str = "http://127.0.0.1:8080",
     ) -> None:
         self.db = db
         self.municipality = municipality
@@ -77,6 +78,7 @@ class Engine:
         self.privacy = privacy_policy or PrivacyPolicy(consent_required=False)
         """The composition root passes the operator's policy; engines built bare (tests, benchmarks) ask
         for no consent."""
+        self.web_url = web_url  # the base of `/web` sign-in links
 
     async def handle(self, incoming: Incoming, progress: Progress | None = None) -> list[Reply]:
         """One update → the replies. `progress`, when given, gets an interim notice if the update waits on
@@ -158,6 +160,7 @@ class Engine:
             geocoding=self.geocoder is not None,
             city_language=self.default_language,
             privacy=self.privacy,
+            web_url=self.web_url,
         )
         if not fresh:
             return self._repeated(ctx, incoming)

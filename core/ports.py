@@ -234,6 +234,81 @@ class Residents(Protocol):
         """Record a personal-data action (forget, mydata, retention, photo_hidden) without naming anyone."""
 
 
+@dataclass(frozen=True, slots=True)
+class TicketFilter:
+    """What the city's web (and `otklik tickets export`) asks of the ticket list. Organisation scoping is a
+    filter too: for staff, `organisations` is their own, set by the caller from the session, not the form."""
+
+    statuses: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    """A top-level category code also matches its subcategories' tickets (tickets keep both codes)."""
+    organisations: tuple[str, ...] = ()
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    """Exclusive upper bound."""
+    overdue_at: datetime | None = None
+    """Only tickets still waiting past their deadline at this moment."""
+    bbox: Bounds | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketPoint:
+    """One ticket as the map, the list and the exports show it."""
+
+    number: int
+    status: Status
+    category: str
+    subcategory: str | None
+    lat: float | None
+    lon: float | None
+    address: str
+    organisation: str | None
+    created_at: datetime
+    deadline: datetime | None
+    resolved_at: datetime | None
+    rating: int | None
+
+
+class TicketSearch(Protocol):
+    """Filtered reads over all tickets for the city's web: the map, the list, exports and the dashboard."""
+
+    def find(self, where: TicketFilter, limit: int, before: int | None = None) -> Sequence[TicketPoint]:
+        """Newest first; `before`: only numbers below it (keyset paging, so an export streams in batches)."""
+
+    def count(self, where: TicketFilter) -> int: ...
+
+    def stats_rows(self, where: TicketFilter) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The tickets and their events in the shape core/stats.py computes over."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebLink:
+    staff_id: int
+    expires_at: datetime
+    used_at: datetime | None
+
+
+class WebLogins(Protocol):
+    """One-time sign-in links and the browser sessions they open; only sha256 of tokens is stored."""
+
+    def create_link(self, token_hash: str, staff_id: int, at: datetime, expires_at: datetime) -> None: ...
+
+    def find_link(self, token_hash: str) -> WebLink | None: ...
+
+    def use_link(self, token_hash: str, at: datetime) -> bool:
+        """Mark it used; False when it was used first by someone else."""
+
+    def open_session(self, token_hash: str, staff_id: int, at: datetime, expires_at: datetime) -> None: ...
+
+    def session_staff(self, token_hash: str, now: datetime) -> int | None:
+        """The staff id of a session neither ended nor expired."""
+
+    def end_session(self, token_hash: str, at: datetime) -> None: ...
+
+    def prune(self, before: datetime) -> int:
+        """Forget links and sessions that expired or ended before `before`; returns how many."""
+
+
 class UnitOfWork(Protocol):
     """One open transaction, seen through focused ports.
 
@@ -247,6 +322,8 @@ class UnitOfWork(Protocol):
     supporters: Supporters
     outbox: Outbox
     residents: Residents
+    web_logins: WebLogins
+    ticket_search: TicketSearch
 
 
 class Geocoder(Protocol):
@@ -265,7 +342,7 @@ class StaffMember:
     id: int
     chat: ChatRef
     organisation: str
-    role: str  # "staff" | "dispatcher"
+    role: str  # "staff" | "dispatcher" | "admin"
     name: str
     language: str
     removed_at: datetime | None = None
@@ -273,7 +350,8 @@ class StaffMember:
 
     @property
     def is_dispatcher(self) -> bool:
-        return self.role == "dispatcher"
+        """An admin (the whole city) may do whatever a dispatcher may."""
+        return self.role in ("dispatcher", "admin")
 
     @property
     def actor(self) -> str:

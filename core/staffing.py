@@ -23,7 +23,8 @@ from core.ports import Invite, NewStaff, StaffMember, UnitOfWork
 
 log = logging.getLogger(__name__)
 
-ROLES = ("staff", "dispatcher")
+ROLES = ("staff", "dispatcher", "admin")
+"""An admin sees and acts on the whole city (in the bot, as a dispatcher does; on the web, everything)."""
 INVITE_TTL = timedelta(hours=72)
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
@@ -78,7 +79,7 @@ def create_invite(
     role = role or default_role(municipality, organisation)
     if role not in ROLES:
         raise InviteError(f"role must be one of {', '.join(ROLES)}")
-    if org.kind == "dispatch" and role != "dispatcher":
+    if org.kind == "dispatch" and role == "staff":
         raise InviteError(f"{organisation} is the dispatch service: its people are dispatchers")
     raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
     code = f"{raw[:4]}-{raw[4:]}"

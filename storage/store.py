@@ -27,6 +27,7 @@ from storage.residents import SqlResidents
 from storage.staff_store import SqlStaff
 from storage.tables import DialogRow, ProcessedEventRow, TicketRow
 from storage.tickets import SqlTickets
+from storage.web_store import SqlTicketSearch, SqlWebLogins
 from storage.widget_inbox import SqlWidgetInbox
 
 dialogs = DialogRow.__table__
@@ -178,6 +179,14 @@ class SqlUnitOfWork:
     @cached_property
     def residents(self) -> SqlResidents:
         return SqlResidents(self)
+
+    @cached_property
+    def web_logins(self) -> SqlWebLogins:
+        return SqlWebLogins(self)
+
+    @cached_property
+    def ticket_search(self) -> SqlTicketSearch:
+        return SqlTicketSearch(self)
 
     # what channel adapters record about photos (`AdapterUnitOfWork`)
     @cached_property

@@ -129,6 +129,8 @@ class TicketRow(Base):
         Index(None, "author_channel", "author_chat_id", "number"),
         Index(None, "organisation_code", "status"),
         Index(None, "category_code", "lat", "lon"),  # nearby search: a bounding box per category
+        Index(None, "lat", "lon"),  # the web's map: what is in view, whatever the category
+        Index(None, "created_at"),  # the web's period filters, the dashboard, Open311's date windows
         # A resident rates 1–5 or not at all; the database refuses anything else, whatever the code does.
         CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating_range"),
     )
@@ -313,7 +315,6 @@ class Open311SubmissionRow(Base):
 # Open311's public reads: the default window of `GET requests` (by creation time) and the updates extension
 # (events by time) stay index range scans at 100k tickets. Declared here, after the tables, to keep the
 # Open311 schema in one place.
-Index("ix_tickets_created_at", TicketRow.__table__.c.created_at)
 Index("ix_ticket_events_at", TicketEventRow.__table__.c.at)
 
 
@@ -357,3 +358,27 @@ class PrivacyLogRow(Base):
     channel: Mapped[str] = mapped_column(String(16), default="")
     tickets: Mapped[int] = mapped_column(Integer, default=0)
     at: Mapped[datetime] = mapped_column(Timestamp, index=True)
+
+
+class WebLinkRow(Base):
+    """A one-time sign-in link to the city's web (`/web` in the bot, `otklik web link`); only its sha256 is
+    kept, so a copy of the database signs nobody in."""
+
+    __tablename__ = "web_links"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    used_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+
+class WebSessionRow(Base):
+    """A browser session opened by a sign-in link; the cookie holds the token, the row its sha256. Ended by
+    sign-out, by its expiry, or when the person's staff access ends."""
+
+    __tablename__ = "web_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    ended_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)

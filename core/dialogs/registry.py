@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from core.buttons import ButtonData
 from core.context import Ctx, Refusal
-from core.dialogs import dispatch, privacy, report, staff, verdict
+from core.dialogs import dispatch, privacy, report, staff, verdict, web
 from core.dialogs.dialog import Dialog, end
 from core.dialogs.steps import DIALOG_KEY
 from core.messages import Reply
@@ -42,7 +42,11 @@ ACTIONS: Final[dict[type[ButtonData], Action]] = {
 }
 """Buttons on ticket notifications, by their parsed type: each acts on the ticket it carries."""
 
-COMMANDS: Final[dict[str, Callable[[Ctx, str], list[Reply]]]] = {**staff.COMMANDS, **privacy.COMMANDS}
+COMMANDS: Final[dict[str, Callable[[Ctx, str], list[Reply]]]] = {
+    **staff.COMMANDS,
+    **privacy.COMMANDS,
+    **web.COMMANDS,
+}
 """Commands besides the engine's own (/start, /help, /cancel, /language, /my and the dialogs' own)."""
 
 

@@ -317,7 +317,7 @@ async def test_staff_help_lists_staff_commands_not_the_resident_help(engine: Eng
     await s.command("help")
     s.expect("help.staff", "menu.prompt")
     assert "/queue" in s.replies[0].text and "/ticket N" in s.replies[0].text
-    assert "/web" not in s.replies[0].text
+    assert "/web" in s.replies[0].text  # the sign-in link to the city's web
     await s.press("menu:help")
     s.expect("help.staff", "menu.prompt")
 

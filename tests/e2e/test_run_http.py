@@ -27,7 +27,7 @@ async def test_console_run_serves_health_and_prints_the_address(env: dict[str, s
             while not address:
                 line = (await process.stderr.readline()).decode()
                 assert line, "otklik run ended before it said where it listens"
-                if match := re.match(r"otklik: http (http://\S+) ", line):
+                if match := re.match(r"otklik: web at (http://\S+)/web ", line):
                     address = match.group(1)
         async with aiohttp.ClientSession() as session, session.get(address + "/healthz") as response:
             assert response.status == 200
