@@ -15,6 +15,7 @@ from bots.app import App, Collected
 from bots.console import CHANNEL as CONSOLE
 from bots.console.sender import ConsoleSender
 from bots.delivery import DeliveryWorker
+from bots.roles import lead
 from core.jobs import run_timers
 from core.ports import ChannelSender
 
@@ -36,7 +37,7 @@ def with_console(app: App, senders: Mapping[str, ChannelSender]) -> dict[str, Ch
 
 
 async def deliver_outbox(app: App, senders: dict[str, ChannelSender], stopping: asyncio.Event) -> None:
-    await DeliveryWorker(app.db, with_console(app, senders)).run(stopping)
+    await DeliveryWorker(app.db, with_console(app, senders), pace=app.pace).run(stopping)
 
 
 async def collect_photos(app: App, now: datetime) -> Collected:
@@ -85,7 +86,11 @@ async def prune_processed_events(app: App) -> int:
 async def console_with_jobs(app: App, console: Any) -> None:
     """`otklik run` without messenger tokens: the console channel, with delivery and timers running."""
     stopping = asyncio.Event()
-    jobs = [asyncio.create_task(job(app, {}, stopping)) for job in (deliver_outbox, lifecycle_timers)]
+    timers = partial(lifecycle_timers, app, {})  # only while leading: other workers may share the database
+    jobs = [
+        asyncio.create_task(deliver_outbox(app, {}, stopping)),
+        asyncio.create_task(lead(app.leader_lock(), app.cluster, timers, stopping)),
+    ]
     try:
         await console.run()
     finally:

@@ -18,12 +18,13 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
 from bots import staff_cli
-from bots.app import build_app, load_config_file, prepare_data_folder, prepare_database
+from bots.app import build_app, check_schema, load_config_file, prepare_data_folder, prepare_database
 from bots.background import console_with_jobs
 from bots.console.channel import ConsoleChannel
 from bots.errors import SetupError
 from bots.logging_setup import install_redaction
 from bots.reports import shown, stats_document, stats_lines, ticket_document, ticket_row
+from bots.roles import ROLES, Role
 from bots.runner import configured_channels, serve
 from bots.settings import Settings, describe_errors
 from core.domain.tickets import Status
@@ -44,7 +45,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("run", help="serve every configured channel (the console when no token is set)")
+    run = sub.add_parser("run", help="serve every configured channel (the console when no token is set)")
+    run.add_argument(
+        "--role",
+        choices=ROLES,
+        default=None,
+        help="with several workers on one database: web (HTTP only), worker (outbox delivery and, when "
+        "elected, polling and timers) or all (default)",
+    )
 
     chat = sub.add_parser("chat", help="talk to the bot in this terminal (or from a piped script)")
     chat.add_argument("--user", default=None, help="chat id of the console user (default: your login)")
@@ -143,7 +151,7 @@ def _log_to_file(settings: Settings) -> Path:
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     match args.command:
         case "run":
-            return _run(settings)
+            return _run(settings, args.role)
         case "chat":
             _log_to_file(settings)
             return _chat(settings, args.user or _login(), args.name, args.lang)
@@ -197,22 +205,28 @@ def _upgrade(settings: Settings) -> str:
     return f"applied {len(applied)} {plural} ({start} → {applied[-1][0]}):\n{steps}"
 
 
-def _run(settings: Settings) -> int:
-    """Serve the configured channels; with no channel configured, talk in this terminal instead."""
+def _run(settings: Settings, role: Role | None = None) -> int:
+    """Serve the configured channels; with no channel configured (and no --role), talk in this terminal
+    instead."""
+    prepare_database(settings)
+    check_schema(settings)
     app = build_app(settings)
+    app.cluster.role = role or "all"
     try:
         channels = configured_channels(app)
-        names = [channel.name for channel in channels] or ["console"]
-        log_file = _log_to_file(settings) if not channels else None
+        console = not channels and role is None
+        names = [channel.name for channel in channels] or (["console"] if console else ["none"])
+        log_file = _log_to_file(settings) if console else None
         print(
             f"otklik: database {settings.shown_database_url}\n"
             f"otklik: data folder {settings.data_dir}"
             + (f" (log: {log_file})" if log_file else "")
-            + f"\notklik: channels: {', '.join(names)}",
+            + f"\notklik: channels: {', '.join(names)}"
+            + (f" (role {role})" if role else ""),
             file=sys.stderr,
         )
         _mention_old_data_folder(settings)
-        if not channels:
+        if console:
             print(
                 "otklik: no TELEGRAM_BOT_TOKEN or VK_GROUP_TOKEN set — opening the console channel.",
                 file=sys.stderr,

@@ -1,5 +1,8 @@
 """`otklik run`: start every configured channel, the shared HTTP server (webhooks, health, the city's web)
-and background jobs; stop them all cleanly on SIGINT/SIGTERM."""
+and background jobs; stop them all cleanly on SIGINT/SIGTERM.
+
+With several workers on one database (bots/roles.py, DESIGN.md §12) every worker delivers the outbox and
+serves webhooks (by its role), and only the elected leader polls and runs the timers."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Protocol
 
 from aiohttp import web
@@ -16,6 +20,7 @@ from bots import telegram, vk
 from bots.app import App
 from bots.background import deliver_outbox, lifecycle_timers
 from bots.errors import SetupError
+from bots.roles import lead
 from core.ports import ChannelSender
 from web.server import build_http
 
@@ -28,6 +33,8 @@ class Channel(Protocol):
 
     name: str
     sender: ChannelSender
+    polls: bool
+    """Receives by polling the platform (leader only) rather than on a webhook route (every web worker)."""
 
     async def start(self, http: web.Application | None) -> None:
         """Begin receiving. Webhook channels add their routes to `http` (before it starts listening); tests of
@@ -50,7 +57,18 @@ def channel_factories() -> list[ChannelFactory]:
 
 
 def background_jobs() -> list[BackgroundJob]:
-    return [deliver_outbox, lifecycle_timers]
+    """Every background job: `worker_jobs` run on each delivering worker, `leader_jobs` on the leader."""
+    return [*worker_jobs(), *leader_jobs()]
+
+
+def worker_jobs() -> list[BackgroundJob]:
+    return [deliver_outbox]
+
+
+def leader_jobs() -> list[BackgroundJob]:
+    """Jobs exactly one worker may run at a time (the timers would act twice; Telegram refuses a second
+    poller with 409 Conflict)."""
+    return [lifecycle_timers]
 
 
 def configured_channels(app: App) -> list[Channel]:
@@ -58,6 +76,9 @@ def configured_channels(app: App) -> list[Channel]:
 
 
 async def serve(app: App, channels: list[Channel]) -> None:
+    """Serve by `app.cluster.role`: webhook routes (web, all), outbox delivery (worker, all), and the
+    leader's polling and timers while this worker is elected (worker, all)."""
+    cluster = app.cluster
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -65,11 +86,12 @@ async def serve(app: App, channels: list[Channel]) -> None:
             loop.add_signal_handler(sig, stopping.set)
 
     http = build_http(app)
+    hooked = [channel for channel in channels if not channel.polls] if cluster.serves_webhooks else []
     started: list[Channel] = []
     jobs: list[asyncio.Task[None]] = []
     runner: web.AppRunner | None = None
     try:
-        for channel in channels:
+        for channel in hooked:
             started.append(channel)  # stopped below even if its start fails: it closes its HTTP session
             await channel.start(http)
         runner = web.AppRunner(http)
@@ -78,16 +100,56 @@ async def serve(app: App, channels: list[Channel]) -> None:
         log.info("http on %s", address)
 
         senders = {channel.name: channel.sender for channel in channels}
-        jobs = [asyncio.create_task(job(app, senders, stopping)) for job in background_jobs()]
-        log.info("otklik is running: %s", ", ".join(senders) or "no channels")
-        await stopping.wait()
+        if cluster.delivers:
+            jobs = [asyncio.create_task(job(app, senders, stopping)) for job in worker_jobs()]
+        if cluster.elects:
+            term_jobs = partial(_lead_term, app, [c.name for c in channels if c.polls], senders)
+            jobs.append(asyncio.create_task(lead(app.leader_lock(), cluster, term_jobs, stopping)))
+        log.info("otklik is running (%s): %s", cluster.role, ", ".join(senders) or "no channels")
+        await _until(stopping, jobs)
     finally:
         for channel in started:
             await channel.stop()
         stopping.set()
-        await asyncio.gather(*jobs, return_exceptions=True)
+        outcomes = await asyncio.gather(*jobs, return_exceptions=True)
         if runner is not None:
             await runner.cleanup()
+    for outcome in outcomes:
+        if isinstance(outcome, SetupError):
+            raise outcome  # a polling channel that could not start: the operator's to fix
+
+
+async def _until(stopping: asyncio.Event, jobs: list[asyncio.Task[None]]) -> None:
+    """Until a signal, or a job ending on its own (a failed leader term)."""
+    waiter = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait([waiter, *jobs], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+
+
+async def _lead_term(
+    app: App, polled: list[str], senders: dict[str, ChannelSender], term: asyncio.Event
+) -> None:
+    """One leadership term: fresh polling channels (a channel once stopped is not restarted) and the timers,
+    until the term ends."""
+    polling = [c for c in configured_channels(app) if c.polls and c.name in polled]
+    started: list[Channel] = []
+    jobs: list[asyncio.Task[None]] = []
+    try:
+        for channel in polling:
+            started.append(channel)
+            await channel.start(None)
+        jobs = [asyncio.create_task(job(app, senders, term)) for job in leader_jobs()]
+        await term.wait()
+    finally:
+        for channel in started:
+            try:
+                await channel.stop()
+            except Exception:
+                log.exception("stopping the %s poller failed", channel.name)
+        term.set()
+        await asyncio.gather(*jobs, return_exceptions=True)
 
 
 async def _listen(runner: web.AppRunner, host: str, port: int) -> str:

@@ -276,3 +276,12 @@ class ChannelPhotoRow(Base):
     sha256: Mapped[str] = mapped_column(ForeignKey("photos.sha256"), primary_key=True)
     remote_id: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class RateSlotRow(Base):
+    """A platform's shared send rate (DESIGN.md §12): the next free moment for a call on `name` (a channel's
+    bot), booked by every worker in turn, so N workers together stay under one bot's limit."""
+
+    __tablename__ = "rate_slots"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_at: Mapped[datetime] = mapped_column(Timestamp)
