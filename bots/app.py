@@ -66,8 +66,15 @@ class App:
         return schema_behind(self.settings.effective_database_url)
 
     async def collect_photos(self, now: datetime, grace: timedelta) -> Collected:
-        """Photos nothing refers to, `grace` after their latest upload: file and row removed."""
-        return await collect_unused(self.db, self.photos, now, grace)
+        """Photos nothing refers to, `grace` after their latest upload: file and row removed (and the
+        object, from a shared bucket)."""
+        collected = await collect_unused(self.db, self.photos, now, grace)
+        if self.settings.photo_store:
+            from storage.s3_photos import S3PhotoStore, collect_remote  # boto3 only when configured
+
+            assert isinstance(self.photos, S3PhotoStore)
+            await collect_remote(self.db.run, self.photos, now, grace)
+        return collected
 
 
 def prepare_database(settings: Settings) -> None:
@@ -148,4 +155,22 @@ def build_app(settings: Settings) -> App:
         geocoder=MeteredGeocoder(geocoder) if geocoder is not None else None,
         observer=observe_update,
     )
-    return App(settings=settings, db=db, photos=PhotoStore(settings.data_dir / "photos"), engine=engine)
+    return App(settings=settings, db=db, photos=photo_store(settings), engine=engine)
+
+
+def photo_store(settings: Settings) -> PhotoStore:
+    """DATA_DIR/photos, or a shared S3-compatible bucket (PHOTO_STORE=s3://…) cached there."""
+    local = settings.data_dir / "photos"
+    if not settings.photo_store:
+        return PhotoStore(local)
+    from storage.s3_photos import S3PhotoStore  # boto3 is imported only when a bucket is configured
+
+    secret = settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None
+    return S3PhotoStore(
+        local,
+        settings.photo_store,
+        endpoint_url=settings.s3_endpoint_url,
+        access_key=settings.s3_access_key_id,
+        secret_key=secret,
+        region=settings.s3_region,
+    )

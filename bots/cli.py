@@ -31,7 +31,6 @@ from core.domain.tickets import Status
 from core.municipality import ConfigError
 from storage.database import Database
 from storage.migrate import current_revision, revisions_between, upgrade
-from storage.photo_gc import collect_unused
 
 log = logging.getLogger(__name__)
 TIMES = ("created_at", "deadline", "resolved_at")
@@ -311,7 +310,7 @@ def _photos_gc(settings: Settings, hours: float | None) -> int:
     grace = timedelta(hours=settings.photo_gc_hours if hours is None else max(0.0, hours))
     app = build_app(settings)
     try:
-        collected = asyncio.run(collect_unused(app.db, app.photos, datetime.now(UTC), grace))
+        collected = asyncio.run(app.collect_photos(datetime.now(UTC), grace))  # the bucket too
     finally:
         app.close()
     print(collected)
