@@ -207,8 +207,8 @@ def _upgrade(settings: Settings) -> str:
 def _run(settings: Settings, role: Role | None = None) -> int:
     """Serve the configured channels; with no channel configured (and no --role), talk in this terminal
     instead."""
-    prepare_database(settings)
-    check_schema(settings)
+    if not settings.is_embedded:
+        check_schema(settings)  # embedded SQLite is upgraded by build_app instead
     app = build_app(settings)
     app.cluster.role = role or "all"
     try:
