@@ -59,6 +59,13 @@ class IndexedTelegram(FakeTelegram):
     def to(self, chat_id: int) -> list[Sent]:
         return self.by_chat[chat_id]
 
+    async def start(self) -> IndexedTelegram:
+        await super().start()
+        assert self._client is not None
+        await self._client.close()  # Telegram posts webhooks in parallel: no pool of 100 in the way
+        self._client = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        return self
+
 
 @dataclass
 class Figures:

@@ -103,7 +103,8 @@ async def serve(app: App, channels: list[Channel]) -> None:
         if cluster.delivers:
             jobs = [asyncio.create_task(job(app, senders, stopping)) for job in worker_jobs()]
         if cluster.elects:
-            term_jobs = partial(_lead_term, app, [c.name for c in channels if c.polls], senders)
+            unused = {channel.name: channel for channel in channels if channel.polls}
+            term_jobs = partial(_lead_term, app, unused, senders)
             jobs.append(asyncio.create_task(lead(app.leader_lock(), cluster, term_jobs, stopping)))
         log.info("otklik is running (%s): %s", cluster.role, ", ".join(senders) or "no channels")
         await _until(stopping, jobs)
@@ -129,11 +130,16 @@ async def _until(stopping: asyncio.Event, jobs: list[asyncio.Task[None]]) -> Non
 
 
 async def _lead_term(
-    app: App, polled: list[str], senders: dict[str, ChannelSender], term: asyncio.Event
+    app: App, unused: dict[str, Channel], senders: dict[str, ChannelSender], term: asyncio.Event
 ) -> None:
-    """One leadership term: fresh polling channels (a channel once stopped is not restarted) and the timers,
-    until the term ends."""
-    polling = [c for c in configured_channels(app) if c.polls and c.name in polled]
+    """One leadership term: the polling channels and the timers, until the term ends. The first term polls
+    with the channels `otklik run` built (so one process keeps one sender per bot, as before); a later one
+    (leadership lost and won again) builds fresh ones, a stopped channel not being restartable."""
+    if unused:
+        polling = list(unused.values())
+        unused.clear()
+    else:
+        polling = [channel for channel in configured_channels(app) if channel.polls]
     started: list[Channel] = []
     jobs: list[asyncio.Task[None]] = []
     try:

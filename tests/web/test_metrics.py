@@ -65,3 +65,29 @@ async def test_metrics_count_updates_by_channel_and_show_the_outbox(built: App) 
     assert after[("otklik_outbox_oldest_pending_age_seconds", ())] > 365 * 24 * 3600
     assert after[("otklik_outbox_dead", ())] == 0.0
     assert after[("otklik_leader", ())] == 0.0
+
+
+class BrokenGeocoder:
+    """A geocoder that is down: every call fails as geopy's would."""
+
+    async def reverse(self, lat: float, lon: float, language: str) -> None:
+        raise ConnectionError("geocoder unreachable")
+
+    async def search(self, query: str, language: str, bounds: object, limit: int) -> list[object]:
+        raise ConnectionError("geocoder unreachable")
+
+
+async def test_geocoder_errors_are_counted_and_still_raised() -> None:
+    from bots.metrics import MeteredGeocoder, exposition
+
+    def count(call: str) -> float:
+        return samples(exposition().decode()).get(("otklik_geocoder_errors_total", (("call", call),)), 0.0)
+
+    before = count("reverse"), count("search")
+    geocoder = MeteredGeocoder(BrokenGeocoder())  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        await geocoder.reverse(52.28, 104.28, "ru")
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            await geocoder.search("Ленина 5", "ru", None, 5)  # type: ignore[arg-type]
+    assert (count("reverse"), count("search")) == (before[0] + 1, before[1] + 2)
