@@ -30,7 +30,7 @@ from bots.settings import Settings, describe_errors
 from core.domain.tickets import Status
 from core.municipality import ConfigError
 from storage.database import Database
-from storage.migrate import current_revision, revisions_between, upgrade
+from storage.migrate import revisions_between, upgrade
 
 log = logging.getLogger(__name__)
 TIMES = ("created_at", "deadline", "resolved_at")
@@ -192,10 +192,8 @@ def _upgrade(settings: Settings) -> str:
     """`otklik db upgrade`, saying what it did: the migrations applied, or that there were none to apply."""
     if settings.is_embedded:
         prepare_data_folder(settings)
-    url = settings.effective_database_url
-    before = current_revision(url)
-    upgrade(url)
-    applied = revisions_between(before, current_revision(url))
+    before, after = upgrade(settings.effective_database_url)
+    applied = revisions_between(before, after)
     if not applied:
         return f"database is up to date (revision {before})"
     steps = "\n".join(f"  {rev}  {message}" for rev, message in applied)

@@ -45,10 +45,13 @@ def make_config(url: str | None = None) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Under an advisory lock on PostgreSQL, so two workers starting at once do not both migrate."""
+def upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
+    """Under an advisory lock on PostgreSQL, so two workers starting at once do not both migrate; the
+    revisions before and after, read under the same lock (the second of two says it found nothing to do)."""
     with migration_lock(url):
+        before = current_revision(url)
         command.upgrade(make_config(url), revision)
+        return before, current_revision(url)
 
 
 def head_revisions() -> tuple[str, ...]:

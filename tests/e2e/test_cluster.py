@@ -167,9 +167,11 @@ async def test_three_workers_keep_each_chats_order_and_one_bots_rate(
         assert texts[8000 + chat] == [f"chat {chat} message {i}" for i in range(5)]
     assert all(texts[9000 + n] == [f"single {n}"] for n in range(75))
     times = [c.at for c in telegram.calls if c.method == "sendMessage"]
-    # 100 messages at 30/s take over 3 s whoever sends them; three workers at 30/s each would need 1.1 s.
-    assert _busiest_second(times) <= 31, _busiest_second(times)
-    assert max(times) - min(times) >= 99 / 30 * 0.9
+    # 100 messages at 30/s take over 3 s whoever sends them; three workers at 30/s each would need 1.1 s
+    # (77 in the busiest second, measured). Slots are 1/30 s apart on the database's clock; the calls
+    # reach the fake a little jittered by the loaded machine, hence the allowance in the busiest second.
+    assert _busiest_second(times) <= 36, _busiest_second(times)
+    assert max(times) - min(times) >= 99 / 30 * 0.95
     for worker in workers:
         assert await worker.stop() == 0, worker.log
 
