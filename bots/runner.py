@@ -116,8 +116,8 @@ async def serve(app: App, channels: list[Channel]) -> None:
         if runner is not None:
             await runner.cleanup()
     for outcome in outcomes:
-        if isinstance(outcome, SetupError):
-            raise outcome  # a polling channel that could not start: the operator's to fix
+        if isinstance(outcome, Exception):
+            raise outcome  # a leader term that failed (a polling channel that could not start): say so
 
 
 async def _until(stopping: asyncio.Event, jobs: list[asyncio.Task[None]]) -> None:
