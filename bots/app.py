@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from bots.errors import SetupError
+from bots.metrics import MeteredGeocoder, observe_update
+from bots.pacing import CallSpacer
+from bots.roles import Cluster
 from bots.settings import Settings
 from core.demo import DEMO_CONFIG_PATH
 from core.engine import Engine
 from core.municipality import Municipality
 from core.municipality_file import load_toml_file
 from core.personal_data import PrivacyPolicy
-from core.ports import Geocoder
+from core.ports import Geocoder, LeaderLock, Pace
 from storage.database import Database
 from storage.geocoding import build_geocoder
-from storage.migrate import upgrade
+from storage.leader import leader_lock
+from storage.migrate import schema_behind, upgrade
 from storage.municipality_store import load_municipality, save_municipality
 from storage.photo_gc import Collected, collect_unused, remove_files
 from storage.photos import PhotoStore
+from storage.rate import SharedPace
 from storage.store import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -39,13 +44,38 @@ class App:
     db: Database
     photos: PhotoStore
     engine: Engine
+    cluster: Cluster = field(default_factory=Cluster)
+    """This worker's role and whether it leads (bots/roles.py); `otklik run --role` sets the role."""
 
     def close(self) -> None:
         self.db.close()
 
+    def leader_lock(self) -> LeaderLock:
+        """Leadership among the workers on this database: an advisory lock on PostgreSQL, always this
+        process on SQLite."""
+        return leader_lock(self.db.url)
+
+    def pace(self, channel: str, rate: float) -> Pace:
+        """Delivery's pace for a channel: shared by every worker on PostgreSQL, so N workers together keep
+        one bot under the platform's limit; this process's own on SQLite (it is the only one)."""
+        if self.db.is_sqlite:
+            return CallSpacer(rate)
+        return SharedPace(self.db, f"outbox:{channel}", rate)
+
+    def schema_problem(self) -> str | None:
+        """Why this worker must not start on the database (an older schema), or None."""
+        return schema_behind(self.settings.effective_database_url)
+
     async def collect_photos(self, now: datetime, grace: timedelta) -> Collected:
-        """Photos nothing refers to, `grace` after their latest upload: file and row removed."""
-        return await collect_unused(self.db, self.photos, now, grace)
+        """Photos nothing refers to, `grace` after their latest upload: file and row removed (and the
+        object, from a shared bucket)."""
+        collected = await collect_unused(self.db, self.photos, now, grace)
+        if self.settings.photo_store:
+            from storage.s3_photos import S3PhotoStore, collect_remote  # boto3 only when configured
+
+            assert isinstance(self.photos, S3PhotoStore)
+            await collect_remote(self.db.run, self.photos, now, grace)
+        return collected
 
     async def remove_photo_files(self, shas: list[str]) -> Collected:
         """The files of photos whose rows are gone (a forgotten resident's drafts), unless uploaded again."""
@@ -57,6 +87,14 @@ def prepare_database(settings: Settings) -> None:
     if settings.is_embedded:
         prepare_data_folder(settings)
         upgrade(settings.effective_database_url)
+
+
+def check_schema(settings: Settings) -> None:
+    """`otklik run` refuses a database whose schema is older than the code, in one line (exit 2): the
+    other workers may still be running on it, and `otklik db upgrade` is the operator's step."""
+    problem = schema_behind(settings.effective_database_url)
+    if problem is not None:
+        raise SetupError(f"{problem}: run `otklik db upgrade` first")
 
 
 def prepare_data_folder(settings: Settings) -> None:
@@ -120,8 +158,27 @@ def build_app(settings: Settings) -> App:
         db,
         municipality,
         default_language=settings.default_language,
-        geocoder=geocoder,
+        geocoder=MeteredGeocoder(geocoder) if geocoder is not None else None,
+        observer=observe_update,
         privacy_policy=policy,
         web_url=settings.web_url,
     )
-    return App(settings=settings, db=db, photos=PhotoStore(settings.data_dir / "photos"), engine=engine)
+    return App(settings=settings, db=db, photos=photo_store(settings), engine=engine)
+
+
+def photo_store(settings: Settings) -> PhotoStore:
+    """DATA_DIR/photos, or a shared S3-compatible bucket (PHOTO_STORE=s3://…) cached there."""
+    local = settings.data_dir / "photos"
+    if not settings.photo_store:
+        return PhotoStore(local)
+    from storage.s3_photos import S3PhotoStore  # boto3 is imported only when a bucket is configured
+
+    secret = settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None
+    return S3PhotoStore(
+        local,
+        settings.photo_store,
+        endpoint_url=settings.s3_endpoint_url,
+        access_key=settings.s3_access_key_id,
+        secret_key=secret,
+        region=settings.s3_region,
+    )

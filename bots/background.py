@@ -35,7 +35,7 @@ def with_console(app: App, senders: Mapping[str, ChannelSender]) -> dict[str, Ch
 
 
 async def deliver_outbox(app: App, senders: dict[str, ChannelSender], stopping: asyncio.Event) -> None:
-    await DeliveryWorker(app.db, with_console(app, senders)).run(stopping)
+    await DeliveryWorker(app.db, with_console(app, senders), pace=app.pace).run(stopping)
 
 
 async def collect_photos(app: App, now: datetime) -> Collected:

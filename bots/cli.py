@@ -19,18 +19,18 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
 from bots import open311_cli, privacy_cli, staff_cli, web_cli
-from bots.app import build_app, load_config_file, prepare_data_folder, prepare_database
+from bots.app import build_app, check_schema, load_config_file, prepare_data_folder, prepare_database
 from bots.console.channel import ConsoleChannel
 from bots.errors import SetupError
 from bots.logging_setup import install_redaction
 from bots.reports import shown, stats_document, stats_lines, ticket_document, ticket_row
+from bots.roles import ROLES, Role
 from bots.runner import configured_channels, serve
 from bots.settings import Settings, describe_errors
 from core.domain.tickets import Status
 from core.municipality import ConfigError
 from storage.database import Database
-from storage.migrate import current_revision, revisions_between, upgrade
-from storage.photo_gc import collect_unused
+from storage.migrate import revisions_between, upgrade
 
 log = logging.getLogger(__name__)
 TIMES = ("created_at", "deadline", "resolved_at")
@@ -44,7 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("run", help="serve every configured channel (the console when no token is set)")
+    run = sub.add_parser("run", help="serve every configured channel (the console when no token is set)")
+    run.add_argument(
+        "--role",
+        choices=ROLES,
+        default=None,
+        help="with several workers on one database: web (HTTP only), worker (outbox delivery and, when "
+        "elected, polling and timers) or all (default)",
+    )
 
     chat = sub.add_parser("chat", help="talk to the bot in this terminal (or from a piped script)")
     chat.add_argument("--user", default=None, help="chat id of the console user (default: your login)")
@@ -148,7 +155,7 @@ def _log_to_file(settings: Settings) -> Path:
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     match args.command:
         case "run":
-            return _run(settings)
+            return _run(settings, args.role)
         case "chat":
             _log_to_file(settings)
             return _chat(settings, args.user or _login(), args.name, args.lang)
@@ -198,10 +205,8 @@ def _upgrade(settings: Settings) -> str:
     """`otklik db upgrade`, saying what it did: the migrations applied, or that there were none to apply."""
     if settings.is_embedded:
         prepare_data_folder(settings)
-    url = settings.effective_database_url
-    before = current_revision(url)
-    upgrade(url)
-    applied = revisions_between(before, current_revision(url))
+    before, after = upgrade(settings.effective_database_url)
+    applied = revisions_between(before, after)
     if not applied:
         return f"database is up to date (revision {before})"
     steps = "\n".join(f"  {rev}  {message}" for rev, message in applied)
@@ -210,27 +215,34 @@ def _upgrade(settings: Settings) -> str:
     return f"applied {len(applied)} {plural} ({start} → {applied[-1][0]}):\n{steps}"
 
 
-def _run(settings: Settings) -> int:
-    """Serve the configured channels; with no channel configured, talk in this terminal instead."""
+def _run(settings: Settings, role: Role | None = None) -> int:
+    """Serve the configured channels; with no channel configured (and no --role), talk in this terminal
+    instead."""
+    if not settings.is_embedded:
+        check_schema(settings)  # embedded SQLite is upgraded by build_app instead
     app = build_app(settings)
+    app.cluster.role = role or "all"
     try:
         channels = configured_channels(app)
-        names = [channel.name for channel in channels] or ["console"]
-        log_file = _log_to_file(settings) if not channels else None
+        wants_console = not channels and role is None
+        names = [channel.name for channel in channels] or (["console"] if wants_console else ["none"])
+        log_file = _log_to_file(settings) if wants_console else None
         print(
             f"otklik: database {settings.shown_database_url}\n"
             f"otklik: data folder {settings.data_dir}"
             + (f" (log: {log_file})" if log_file else "")
-            + f"\notklik: channels: {', '.join(names)}",
+            + f"\notklik: channels: {', '.join(names)}"
+            + (f" (role {role})" if role else ""),
             file=sys.stderr,
         )
         _mention_old_data_folder(settings)
-        if not channels:
+        console = None
+        if wants_console:
             print(
                 "otklik: no TELEGRAM_BOT_TOKEN, VK_GROUP_TOKEN or WIDGET_ORIGINS set — opening the console.",
                 file=sys.stderr,
             )
-        console = None if channels else ConsoleChannel(app.engine, app.db, app.photos, user_id=_login())
+            console = ConsoleChannel(app.engine, app.db, app.photos, user_id=_login())
         # The console talks in this terminal while the HTTP server, outbox delivery and timers run beside it.
         asyncio.run(serve(app, channels, until=console.run if console else None))
     finally:
@@ -319,7 +331,7 @@ def _photos_gc(settings: Settings, hours: float | None) -> int:
     grace = timedelta(hours=settings.photo_gc_hours if hours is None else max(0.0, hours))
     app = build_app(settings)
     try:
-        collected = asyncio.run(collect_unused(app.db, app.photos, datetime.now(UTC), grace))
+        collected = asyncio.run(app.collect_photos(datetime.now(UTC), grace))  # the bucket too
     finally:
         app.close()
     print(collected)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from bots.pacing import CallSpacer
 from core.personal_data import pseudonym
-from core.ports import ChannelSender, Database, DeliveryError, OutgoingMessage
+from core.ports import ChannelSender, Database, DeliveryError, OutgoingMessage, Pace
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,10 @@ class DeliveryWorker:
         renew_every: float | None = None,
         batch: int = BATCH,
         concurrency: int = 16,
+        pace: Callable[[str, float], Pace] = CallSpacer.for_channel,
     ) -> None:
+        """`pace(channel, max_per_second)` spaces each channel's calls: in this process by default, shared by
+        every worker on PostgreSQL (`otklik run` passes `App.pace`)."""
         self.db = db
         self.senders = dict(senders)
         self.clock = clock
@@ -75,7 +78,7 @@ class DeliveryWorker:
         self.batch = batch
         self.stats: Counter[str] = Counter()
         self._semaphore = asyncio.Semaphore(concurrency)
-        self._spacers = {name: CallSpacer(sender.max_per_second) for name, sender in self.senders.items()}
+        self._spacers = {name: pace(name, sender.max_per_second) for name, sender in self.senders.items()}
 
     def chat_interval(self, channel: str) -> float:
         return self.senders[channel].chat_interval

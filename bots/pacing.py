@@ -13,6 +13,11 @@ class CallSpacer:
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self._next = 0.0
 
+    @classmethod
+    def for_channel(cls, _channel: str, rate: float) -> CallSpacer:
+        """The `pace` of a single process (SQLite, tests): the channel's name does not matter."""
+        return cls(rate)
+
     async def wait(self) -> None:
         if not self.interval:
             return

@@ -1,5 +1,8 @@
 """`otklik run`: start every configured channel, the shared HTTP server (webhooks, health, the city's web)
-and background jobs; stop them all cleanly on SIGINT/SIGTERM."""
+and background jobs; stop them all cleanly on SIGINT/SIGTERM.
+
+With several workers on one database (bots/roles.py, DESIGN.md §12) every worker delivers the outbox and
+serves webhooks (by its role), and only the elected leader polls and runs the timers."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Protocol
 
 from aiohttp import web
@@ -17,6 +21,7 @@ from bots import telegram, vk
 from bots.app import App
 from bots.background import deliver_outbox, lifecycle_timers
 from bots.errors import SetupError
+from bots.roles import lead
 from bots.widget.channel import create_channel as create_widget
 from core.ports import ChannelSender
 from web.server import build_http
@@ -30,6 +35,8 @@ class Channel(Protocol):
 
     name: str
     sender: ChannelSender
+    polls: bool
+    """Receives by polling the platform (leader only) rather than on a webhook route (every web worker)."""
 
     async def start(self, http: web.Application | None) -> None:
         """Begin receiving. Webhook channels add their routes to `http` (before it starts listening); tests of
@@ -52,7 +59,18 @@ def channel_factories() -> list[ChannelFactory]:
 
 
 def background_jobs() -> list[BackgroundJob]:
-    return [deliver_outbox, lifecycle_timers]
+    """Every background job: `worker_jobs` run on each delivering worker, `leader_jobs` on the leader."""
+    return [*worker_jobs(), *leader_jobs()]
+
+
+def worker_jobs() -> list[BackgroundJob]:
+    return [deliver_outbox]
+
+
+def leader_jobs() -> list[BackgroundJob]:
+    """Jobs exactly one worker may run at a time (the timers would act twice; Telegram refuses a second
+    poller with 409 Conflict)."""
+    return [lifecycle_timers]
 
 
 def configured_channels(app: App) -> list[Channel]:
@@ -65,9 +83,11 @@ async def serve(
     *,
     until: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM — or, with `until` (the console channel's conversation), until it ends.
-    The console has no webhooks, so there a port that cannot be had is a warning, not the end of the
-    conversation."""
+    """Serve by `app.cluster.role`: webhook routes (web, all), outbox delivery (worker, all), and the
+    leader's polling and timers while this worker is elected (worker, all). Until SIGINT/SIGTERM — or, with
+    `until` (the console channel's conversation), until that ends; the console has no webhooks, so there a
+    port that cannot be had is a warning, not the end of the conversation."""
+    cluster = app.cluster
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -75,11 +95,12 @@ async def serve(
             loop.add_signal_handler(sig, stopping.set)
 
     http = build_http(app)
+    hooked = [channel for channel in channels if not channel.polls] if cluster.serves_webhooks else []
     started: list[Channel] = []
     jobs: list[asyncio.Task[None]] = []
     runner: web.AppRunner | None = None
     try:
-        for channel in channels:
+        for channel in hooked:
             started.append(channel)  # stopped below even if its start fails: it closes its HTTP session
             await channel.start(http)
         runner = web.AppRunner(http)
@@ -92,19 +113,65 @@ async def serve(
             print(f"otklik: no web: {exc}", file=sys.stderr)
 
         senders = {channel.name: channel.sender for channel in channels}
-        jobs = [asyncio.create_task(job(app, senders, stopping)) for job in background_jobs()]
-        log.info("otklik is running: %s", ", ".join(senders) or "no channels")
+        if cluster.delivers:
+            jobs = [asyncio.create_task(job(app, senders, stopping)) for job in worker_jobs()]
+        if cluster.elects:
+            unused = {channel.name: channel for channel in channels if channel.polls}
+            term_jobs = partial(_lead_term, app, unused, senders)
+            jobs.append(asyncio.create_task(lead(app.leader_lock(), cluster, term_jobs, stopping)))
+        log.info("otklik is running (%s): %s", cluster.role, ", ".join(senders) or "no channels")
         if until is None:
-            await stopping.wait()
+            await _until(stopping, jobs)
         else:
             await until()
     finally:
         for channel in started:
             await channel.stop()
         stopping.set()
-        await asyncio.gather(*jobs, return_exceptions=True)
+        outcomes = await asyncio.gather(*jobs, return_exceptions=True)
         if runner is not None:
             await runner.cleanup()
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome  # a leader term that failed (a polling channel that could not start): say so
+
+
+async def _until(stopping: asyncio.Event, jobs: list[asyncio.Task[None]]) -> None:
+    """Until a signal, or a job ending on its own (a failed leader term)."""
+    waiter = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait([waiter, *jobs], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+
+
+async def _lead_term(
+    app: App, unused: dict[str, Channel], senders: dict[str, ChannelSender], term: asyncio.Event
+) -> None:
+    """One leadership term: the polling channels and the timers, until the term ends. The first term polls
+    with the channels `otklik run` built (so one process keeps one sender per bot, as before); a later one
+    (leadership lost and won again) builds fresh ones, a stopped channel not being restartable."""
+    if unused:
+        polling = list(unused.values())
+        unused.clear()
+    else:
+        polling = [channel for channel in configured_channels(app) if channel.polls]
+    started: list[Channel] = []
+    jobs: list[asyncio.Task[None]] = []
+    try:
+        for channel in polling:
+            started.append(channel)
+            await channel.start(None)
+        jobs = [asyncio.create_task(job(app, senders, term)) for job in leader_jobs()]
+        await term.wait()
+    finally:
+        for channel in started:
+            try:
+                await channel.stop()
+            except Exception:
+                log.exception("stopping the %s poller failed", channel.name)
+        term.set()
+        await asyncio.gather(*jobs, return_exceptions=True)
 
 
 def announce_web(app: App, address: str) -> None:

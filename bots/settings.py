@@ -107,6 +107,23 @@ class Settings(BaseSettings):
     """Signs the web's session cookies and CSRF tokens; empty: a random one per process (sessions then end
     when the process restarts)."""
 
+    photo_store: str = ""
+    """Where photos live: empty for DATA_DIR/photos (one host), or `s3://bucket/prefix` for an S3-compatible
+    object store that several workers on several hosts share (DATA_DIR/photos is then this host's cache)."""
+    s3_endpoint_url: str = ""
+    """The object store's URL (https://storage.yandexcloud.net, http://minio:9000); empty for AWS."""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: SecretStr | None = None
+    s3_region: str = ""
+
+    @field_validator("photo_store")
+    @classmethod
+    def _known_photo_store(cls, value: str) -> str:
+        value = value.strip()
+        if value and not (value.startswith("s3://") and len(value) > len("s3://")):
+            raise ValueError("expected s3://bucket/prefix, or empty for DATA_DIR/photos")
+        return value
+
     @field_validator("data_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:

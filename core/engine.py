@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -33,6 +34,8 @@ from core.texts import LANGUAGES, normalise_language, t
 log = logging.getLogger(__name__)
 
 Progress = Callable[[Reply], Awaitable[None]]
+Observer = Callable[[Incoming, float, bool], None]
+"""Told of every handled update: the update, seconds it took, and whether it succeeded (metrics)."""
 """An adapter's way to show an interim notice while the engine waits on the network (the console and VK
 print it, Telegram shows "typing…"); the engine never knows which."""
 PROGRESS_AFTER = 1.0
@@ -67,6 +70,7 @@ class Engine:
         progress_after: float = PROGRESS_AFTER,
         privacy_policy: PrivacyPolicy | None = None,
         web_url: str = "http://127.0.0.1:8080",
+        observer: Observer | None = None,
     ) -> None:
         self.db = db
         self.municipality = municipality
@@ -79,10 +83,22 @@ class Engine:
         """The composition root passes the operator's policy; engines built bare (tests, benchmarks) ask
         for no consent."""
         self.web_url = web_url  # the base of `/web` sign-in links
+        self.observer = observer
 
     async def handle(self, incoming: Incoming, progress: Progress | None = None) -> list[Reply]:
         """One update → the replies. `progress`, when given, gets an interim notice if the update waits on
         the network for more than `progress_after` seconds (a geocoder lookup)."""
+        if self.observer is None:
+            return await self._handle(incoming, progress)
+        started, ok = time.perf_counter(), False
+        try:
+            replies = await self._handle(incoming, progress)
+            ok = True
+            return replies
+        finally:
+            self.observer(incoming, time.perf_counter() - started, ok)
+
+    async def _handle(self, incoming: Incoming, progress: Progress | None) -> list[Reply]:
         incoming = normalise_incoming(incoming)  # once, here, for every channel
         lookups: list[Lookup] = []
         replies = await self.db.run(partial(self.step, incoming, lookups=lookups))

@@ -620,3 +620,25 @@ class Open311Store(Protocol):
 
 class Open311UnitOfWork(UnitOfWork, Protocol):
     open311: Open311Store
+
+
+# --- several workers on one database (DESIGN.md §12) --------------------------------------------------------
+class Pace(Protocol):
+    """Spaces calls to one platform so a bot stays under its rate: in this process (`bots.pacing.CallSpacer`)
+    or across every worker on the database (`storage.rate.SharedPace`)."""
+
+    async def wait(self) -> None:
+        """Return when the caller may make its next call."""
+
+
+class LeaderLock(Protocol):
+    """Leadership for the jobs exactly one worker runs (polling, timers); blocking, called off the loop."""
+
+    def acquire(self) -> bool:
+        """Try once, without waiting: True when this process holds leadership now."""
+
+    def held(self) -> bool:
+        """Still the leader (its hold on the database is alive)."""
+
+    def release(self) -> None:
+        """Step down (and let a standby take over at once)."""

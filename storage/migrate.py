@@ -28,6 +28,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
 
 import migrations
+from storage.leader import migration_lock
 from storage.urls import normalise_url
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
@@ -44,8 +45,13 @@ def make_config(url: str | None = None) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(make_config(url), revision)
+def upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
+    """Under an advisory lock on PostgreSQL, so two workers starting at once do not both migrate; the
+    revisions before and after, read under the same lock (the second of two says it found nothing to do)."""
+    with migration_lock(url):
+        before = current_revision(url)
+        command.upgrade(make_config(url), revision)
+        return before, current_revision(url)
 
 
 def head_revisions() -> tuple[str, ...]:
@@ -81,6 +87,22 @@ def revisions_between(before: str | None, after: str | None) -> list[tuple[str, 
 
 def is_up_to_date(url: str) -> bool:
     return set(_current_heads(url)) == set(head_revisions())
+
+
+def schema_behind(url: str) -> str | None:
+    """Why this code must not run on the database yet (one line), or None. A schema *older* than the code
+    refuses; a newer one (a rolling upgrade: another host migrated first) is allowed, migrations being
+    additive, and so is the current one."""
+    current = set(_current_heads(url))
+    code = set(head_revisions())
+    if current == code:
+        return None
+    scripts = ScriptDirectory.from_config(make_config())
+    known = {script.revision for script in scripts.walk_revisions()}
+    if current and not current <= known:
+        return None  # migrated by a newer otklik
+    shown = ", ".join(sorted(current)) or "empty"
+    return f"the database schema is at revision {shown}, this otklik needs {', '.join(sorted(code))}"
 
 
 # --- developer commands: they write into migrations/versions, so run them from a source checkout ---

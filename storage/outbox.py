@@ -259,3 +259,11 @@ class SqlOutbox(Repository):
                 select(outbox.c.status, func.count()).group_by(outbox.c.status)
             )
         }
+
+    def oldest_pending(self) -> datetime | None:
+        """When the oldest undelivered row was written (None: the queue is empty): the queue's age."""
+        return _utc(
+            self.conn.execute(
+                select(func.min(outbox.c.created_at)).where(outbox.c.status == "pending")
+            ).scalar()
+        )

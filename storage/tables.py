@@ -382,3 +382,12 @@ class WebSessionRow(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     expires_at: Mapped[datetime] = mapped_column(Timestamp)
     ended_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+
+class RateSlotRow(Base):
+    """A platform's shared send rate (DESIGN.md §12): the next free moment for a call on `name` (a channel's
+    bot), booked by every worker in turn, so N workers together stay under one bot's limit."""
+
+    __tablename__ = "rate_slots"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_at: Mapped[datetime] = mapped_column(Timestamp)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from bots.app import App
-from web import dashboard, health, open311, widget
+from web import dashboard, health, metrics, open311, widget
 
 RouteInstaller = Callable[[web.Application, App], None]
 """Adds one door's routes (and its startup/cleanup hooks) to the shared application."""
@@ -16,7 +16,7 @@ RouteInstaller = Callable[[web.Application, App], None]
 
 def route_installers() -> list[RouteInstaller]:
     """Every web door otklik serves, in the order their routes are added."""
-    return [health.install, dashboard.install, open311.install, widget.install]
+    return [health.install, metrics.install, dashboard.install, open311.install, widget.install]
 
 
 def build_http(app: App) -> web.Application:

@@ -90,6 +90,11 @@ class TelegramChannel:
             )
 
     @property
+    def polls(self) -> bool:
+        """Long polling: only the elected leader runs it (bots/roles.py)."""
+        return self.webhook is None
+
+    @property
     def mode(self) -> str:
         return "webhook" if self.webhook is not None else "polling"
 

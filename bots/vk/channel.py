@@ -72,6 +72,11 @@ class VkChannel:
         self.poller: Poller | None = None
 
     @property
+    def polls(self) -> bool:
+        """Bots Long Poll: only the elected leader runs it (bots/roles.py)."""
+        return not self.callback_api
+
+    @property
     def confirmation_code(self) -> str:
         return self.callback.confirmation_code
 

@@ -42,6 +42,8 @@ class WidgetChannel:
     """For the runner: the sender the delivery worker uses; the routes are installed by web/widget."""
 
     name = CHANNEL
+    polls = False
+    """Its "updates" arrive on our own HTTP routes, served by every web worker."""
 
     def __init__(self, app: App) -> None:
         self.sender = WidgetSender(app.db)

@@ -1,0 +1,281 @@
+"""Benchmark and proof of issue 15: N `otklik run` workers on one PostgreSQL database behind a round-robin
+HTTP proxy, the fake Telegram Bot API posting webhooks for many residents running the whole report dialog;
+one worker (the leader) is killed with SIGKILL mid-run and started again.
+
+Prints end-to-end updates/s, reply latency p50/p99, the outbox's busiest second, tickets created against
+dialogs completed, duplicates, lost replies and the leader's fail-over time. The bench (proxy, fake Bot API,
+residents) runs in this process on the same cores as the workers: read the figures as a lower bound.
+
+Run (PostgreSQL server in TEST_DATABASE_URL or --database-url; a private database is created and dropped):
+    .venv/bin/python bench/cluster.py --workers 3 --residents 5000 --duration 60
+    .venv/bin/python bench/cluster.py --workers 1,2,3 --residents 300 --duration 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from storage.urls import normalise_url
+from tests.cluster_support import Worker, cluster_environment, one_leader, otklik, start_worker
+from tests.fakes import serve
+from tests.fakes.telegram_api import FakeTelegram, Sent, TelegramUser
+
+CENTRE = (52.2870, 104.2810)
+NUMBER = re.compile(r"(?:№|No\.) (\d+)")
+
+
+class IndexedTelegram(FakeTelegram):
+    """The fake Bot API with messages indexed by chat: thousands of residents, no linear scans."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_chat: dict[int, list[Sent]] = defaultdict(list)
+
+    def _record(self, sent: Sent, content: dict[str, Any]) -> dict[str, Any]:
+        answer = super()._record(sent, content)
+        self.by_chat[sent.chat_id].append(sent)
+        return answer
+
+    def to(self, chat_id: int) -> list[Sent]:
+        return self.by_chat[chat_id]
+
+    async def start(self) -> IndexedTelegram:
+        await super().start()
+        assert self._client is not None
+        await self._client.close()  # Telegram posts webhooks in parallel: no pool of 100 in the way
+        self._client = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        return self
+
+
+@dataclass
+class Figures:
+    posted: int = 0
+    latencies: list[float] = field(default_factory=list)
+    dialogs: int = 0
+    numbers: list[int] = field(default_factory=list)
+    lost: int = 0
+    failed_posts: int = 0
+
+
+class Resident(TelegramUser):
+    def __init__(self, fake: IndexedTelegram, user_id: int, figures: Figures) -> None:
+        super().__init__(fake, self._post, user_id)
+        self.figures = figures
+        self.indexed = fake
+
+    async def _post(self, updates: list[dict[str, Any]]) -> None:
+        for update in updates:
+            started = time.perf_counter()
+            for _attempt in range(30):  # as Telegram does: a webhook that failed is posted again
+                try:
+                    if await self.fake.post_webhook(update) == 200:
+                        break
+                except aiohttp.ClientError:
+                    pass
+                self.figures.failed_posts += 1
+                await asyncio.sleep(0.5)
+            else:
+                raise RuntimeError(f"update {update['update_id']} never accepted")
+            self.figures.latencies.append(time.perf_counter() - started)
+            self.figures.posted += 1
+
+    async def send(self, *updates: dict[str, Any]) -> list[Sent]:
+        before = len(self.indexed.by_chat[self.user_id])
+        await self.deliver(list(updates))
+        self.replies = self.indexed.by_chat[self.user_id][before:]
+        if not self.replies:
+            self.figures.lost += 1
+        return self.replies
+
+    async def report(self, n: int) -> None:
+        await self.command("new")
+        await self.press("cat:roads")
+        await self.press("sub:roads.pothole")
+        lat, lon = CENTRE[0] + random.uniform(-0.02, 0.02), CENTRE[1] + random.uniform(-0.02, 0.02)
+        await self.pin(lat, lon)
+        if any(data == "nearby:different" for m in self.replies for _l, data in m.buttons()):
+            await self.press("nearby:different")
+        await self.say(f"Яма на дороге, отчёт {self.user_id}-{n}: машины объезжают по встречной.")
+        await self.press("photos:done")
+        await self.press("review:submit")
+        self.figures.dialogs += 1
+        found = next((NUMBER.search(m.text) for m in self.replies if NUMBER.search(m.text)), None)
+        if found:
+            self.figures.numbers.append(int(found.group(1)))
+
+
+class Proxy:
+    """Round robin over the live workers; an upstream that refuses is skipped (nginx proxy_next_upstream)."""
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+        self._turn = itertools.count()
+        self.session: aiohttp.ClientSession | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        assert self.session is not None
+        body = await request.read()
+        headers = {k: v for k, v in request.headers.items() if k.lower().startswith("x-telegram")}
+        headers["Content-Type"] = request.headers.get("Content-Type", "application/json")
+        for _ in range(max(1, len(self.targets))):
+            target = self.targets[next(self._turn) % len(self.targets)]
+            try:
+                async with self.session.post(target + request.path, data=body, headers=headers) as response:
+                    return web.Response(status=response.status, body=await response.read())
+            except aiohttp.ClientError:
+                continue
+        return web.Response(status=502)
+
+
+async def run_cluster(
+    server_url: str, workers_n: int, residents: int, duration: float, kill: bool
+) -> dict[str, Any]:
+    name = f"otklik_bench_cluster_{os.getpid()}_{workers_n}"
+    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    fake = await IndexedTelegram().start()
+    proxy = Proxy()
+    proxy.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    proxy_app = web.Application()
+    proxy_app.router.add_route("POST", "/{tail:.*}", proxy.handle)
+    proxy_runner, proxy_url = await serve(proxy_app)
+    fake.webhook_target = proxy_url + "/telegram/webhook"
+    workers: list[Worker] = []
+    tmp = Path(tempfile.mkdtemp(prefix="otklik-cluster-"))
+
+    def env_of(n: int) -> dict[str, str]:
+        return cluster_environment(
+            url,
+            tmp / f"w{n}",
+            TELEGRAM_BOT_TOKEN=fake.token,
+            TELEGRAM_API_URL=fake.url,
+            WEBHOOK_BASE_URL="https://bench.invalid",
+            WEBHOOK_SECRET="bench-webhook-secret",
+        )
+
+    try:
+        for args in (("db", "upgrade"), ("config", "load", env_of(0)["MUNICIPALITY_CONFIG"])):
+            code, _out, err = await otklik(env_of(0), *args)
+            assert code == 0, err
+        workers = list(await asyncio.gather(*(start_worker(f"w{n}", env_of(n)) for n in range(workers_n))))
+        proxy.targets = [w.url for w in workers]
+        await one_leader(workers, timeout=30)
+
+        figures = Figures()
+        deadline = time.monotonic() + duration
+        ids = iter(range(1_000_000, 1_000_000 + residents))
+
+        async def resident_loop() -> None:
+            resident = Resident(fake, next(ids), figures)
+            await resident.command("start")
+            n = 0
+            while time.monotonic() < deadline:
+                await resident.report(n)
+                n += 1
+
+        loops = [asyncio.create_task(resident_loop()) for _ in range(residents)]
+        started = time.monotonic()
+        fail_over = None
+        if kill and workers_n > 1:
+            await asyncio.sleep(duration / 3)
+            victim = await one_leader(workers)
+            victim.kill()
+            killed_at = time.monotonic()
+            await victim.process.wait()
+            proxy.targets = [w.url for w in workers if w is not victim]
+            survivors = [w for w in workers if w is not victim]
+            await one_leader(survivors, timeout=30)
+            fail_over = time.monotonic() - killed_at
+            index = workers.index(victim)
+            workers[index] = await start_worker(f"w{index}b", env_of(index))
+            proxy.targets = [w.url for w in workers]
+        errors = [
+            r for r in await asyncio.gather(*loops, return_exceptions=True) if isinstance(r, BaseException)
+        ]
+        elapsed = time.monotonic() - started
+        await asyncio.sleep(3)  # the outbox drains (notifications are not on the residents' path)
+
+        with create_engine(normalise_url(url)).connect() as conn:
+            tickets = int(conn.execute(text("SELECT count(*) FROM tickets")).scalar())
+            distinct = int(conn.execute(text("SELECT count(DISTINCT description) FROM tickets")).scalar())
+            per_second = conn.execute(
+                text(
+                    "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM outbox WHERE status = 'sent' "
+                    "GROUP BY channel, date_trunc('second', sent_at)) AS s"
+                )
+            ).scalar()
+            outbox_sent = int(
+                conn.execute(text("SELECT count(*) FROM outbox WHERE status = 'sent'")).scalar()
+            )
+        latencies = sorted(figures.latencies)
+        return {
+            "workers": workers_n,
+            "updates/s": figures.posted / elapsed,
+            "p50 ms": 1000 * statistics.median(latencies) if latencies else 0.0,
+            "p99 ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else 0.0,
+            "dialogs": figures.dialogs,
+            "tickets": tickets,
+            "duplicates": tickets - distinct,
+            "lost replies": figures.lost,
+            "webhook retries": figures.failed_posts,
+            "outbox sent": outbox_sent,
+            "outbox busiest s": int(per_second or 0),
+            "fail-over s": fail_over,
+            "resident errors": len(errors),
+        }
+    finally:
+        for worker in workers:
+            if worker.process.returncode is None:
+                await worker.stop()
+        await proxy.session.close()
+        await proxy_runner.cleanup()
+        await fake.stop()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL", ""))
+    parser.add_argument("--workers", default="3", help="a count, or counts separated by commas: 1,2,3")
+    parser.add_argument("--residents", type=int, default=5000)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--no-kill", action="store_true", help="do not kill the leader mid-run")
+    args = parser.parse_args()
+    if not args.database_url.startswith("postgres"):
+        parser.error("a PostgreSQL server is needed: --database-url or TEST_DATABASE_URL")
+    for count in (int(n) for n in args.workers.split(",")):
+        result = asyncio.run(
+            run_cluster(args.database_url, count, args.residents, args.duration, not args.no_kill)
+        )
+        print(
+            "  ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
