@@ -10,6 +10,9 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from bots.telegram.aiogram_import import resolve_with_types  # first: aiogram's types are built on first use
+
+# isort: split
 import aiohttp
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -100,6 +103,8 @@ held — issue 17, DESIGN.md §10). Held here for the methods we call."""
 def _hold_response_types() -> None:
     if not _HELD:
         _HELD.extend(Response[method.__returning__] for method in _USED)
+        for response in _HELD:
+            resolve_with_types(response)
 
 
 REFUSED = (TelegramBadRequest, TelegramNotFound, TelegramMigrateToChat, TelegramEntityTooLarge)
