@@ -116,7 +116,7 @@ async def run(library: str, mode: str, residents: int, messages: int, data: Path
         PhotoStore(data / "photos"),
         webhook_url="https://bench.example.org" if mode == "webhook" else "",
         webhook_secret="bench",
-        options=Options(limits=UNLIMITED, busy_interval=0.005),
+        options=Options(limits=UNLIMITED),  # the poller as in production (busy_interval 0.1 s)
     )
     http = web.Application() if mode == "webhook" else None
     await channel.start(http)
