@@ -189,6 +189,12 @@ keep reading the picture as YCbCr exactly as they did."""
 KEPT_SEGMENTS: Final = frozenset({0xC0, 0xC1, 0xC2, 0xC4, 0xDB, 0xDD})
 """Frame headers (baseline, extended and progressive Huffman only — arithmetic, lossless and hierarchical
 JPEGs are re-encoded, as some viewers cannot show them), Huffman and quantisation tables, restart interval."""
+MAX_SCANS: Final = 32
+"""A progressive JPEG from a camera or Telegram has about ten scans; thousands of tiny ones make every viewer
+redo its work per scan. More than this is re-encoded."""
+MAX_KEPT_BYTES_PER_PIXEL: Final = 1.0
+"""Photos run at 0.1–0.5 bytes per pixel (plus their tables); one far above that is re-encoded: smaller, and
+nothing hides in it."""
 ADOBE: Final = 0xEE
 """APP14 "Adobe": a version and a colour-transform flag, nothing about the photo's owner; without it a
 3-component Adobe RGB JPEG would be read as YCbCr."""
@@ -220,7 +226,9 @@ def _stripped_jpeg(data: bytes, max_side: int) -> tuple[bytes, tuple[int, int]] 
     except Exception:
         return None
     stripped = _strip_metadata(data)
-    return None if stripped is None else (stripped, size)
+    if stripped is None or len(stripped) > MAX_KEPT_BYTES_PER_PIXEL * size[0] * size[1] + 4096:
+        return None
+    return stripped, size
 
 
 def _strip_metadata(data: bytes) -> bytes | None:
@@ -258,7 +266,7 @@ def _strip_metadata(data: bytes) -> bytes | None:
         elif marker in KEPT_SEGMENTS or marker == ADOBE:
             frames += marker in (0xC0, 0xC1, 0xC2)
             out.append(data[pos:end])
-        elif marker == 0xDA and frames:
+        elif marker == 0xDA and frames and scans < MAX_SCANS:
             scans += 1
             scan = end  # the entropy-coded data runs to the next marker that is not a restart
             while True:

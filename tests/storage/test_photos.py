@@ -17,6 +17,7 @@ from bots.photos import ingest_photo
 from core.messages import Photo
 from storage.database import Database
 from storage.photos import (
+    MAX_SCANS,
     DecodeBudget,
     NotAnImage,
     PhotoNotFound,
@@ -25,6 +26,7 @@ from storage.photos import (
     PhotoTooLarge,
     PhotoTooManyPixels,
     UnsupportedFormat,
+    _strip_metadata,
     register_photo,
 )
 from storage.tables import PhotoRow
@@ -101,6 +103,19 @@ def test_an_upright_jpeg_within_limits_is_kept_pixel_for_pixel_without_its_metad
         assert kept.info.get("jfif") and "icc_profile" not in kept.info and not kept.getexif()
         assert kept.tobytes() == before.tobytes()  # not re-encoded
     assert (stored.width, stored.height, stored.size) == (640, 480, len(data))
+
+
+def test_a_jpeg_of_too_many_scans_is_re_encoded_not_kept() -> None:
+    """Thousands of tiny progressive scans make every viewer redo its work per scan: such a file is not
+    kept as it is."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 200, 10)).save(buffer, "JPEG")
+    data = buffer.getvalue()
+    scan = data.index(b"\xff\xda")
+    assert _strip_metadata(data) is not None
+    many = data[:scan] + data[scan:-2] * (MAX_SCANS + 1) + b"\xff\xd9"
+
+    assert _strip_metadata(many) is None
 
 
 def test_a_jpeg_with_segments_we_do_not_know_is_re_encoded(store: PhotoStore) -> None:
