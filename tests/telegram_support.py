@@ -9,6 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 from unittest import mock
 
+import bots.telegram.aiogram_import  # noqa: F401  (first: aiogram imported as `otklik run` imports it)
+
+# isort: split
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiohttp import web
 

@@ -10,6 +10,9 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from bots.telegram.aiogram_import import resolve_with_types  # first: aiogram's types are built on first use
+
+# isort: split
 import aiohttp
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -27,7 +30,22 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.methods import GetUpdates
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    DeleteWebhook,
+    EditMessageReplyMarkup,
+    GetFile,
+    GetMe,
+    GetUpdates,
+    SendChatAction,
+    SendLocation,
+    SendMediaGroup,
+    SendMessage,
+    SendPhoto,
+    SetMyCommands,
+    SetWebhook,
+)
+from aiogram.methods.base import Response
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
@@ -61,6 +79,34 @@ class _RawGetUpdates(GetUpdates):
     __returning__ = list[dict[str, Any]]
 
 
+_USED = (
+    _RawGetUpdates,
+    AnswerCallbackQuery,
+    DeleteWebhook,
+    EditMessageReplyMarkup,
+    GetFile,
+    GetMe,
+    SendChatAction,
+    SendLocation,
+    SendMediaGroup,
+    SendMessage,
+    SendPhoto,
+    SetMyCommands,
+    SetWebhook,
+)
+_HELD: list[type] = []
+"""The `Response[T]` classes aiogram parametrises on every call: pydantic caches them weakly, so whenever
+the collector had freed one, the next call rebuilt it (a schema build, 10–30 ms; 1.2× the throughput when
+held — issue 17, DESIGN.md §10). Held here for the methods we call."""
+
+
+def _hold_response_types() -> None:
+    if not _HELD:
+        _HELD.extend(Response[method.__returning__] for method in _USED)
+        for response in _HELD:
+            resolve_with_types(response)
+
+
 REFUSED = (TelegramBadRequest, TelegramNotFound, TelegramMigrateToChat, TelegramEntityTooLarge)
 
 
@@ -73,6 +119,7 @@ class AiogramApi:
         self.request_timeout = request_timeout
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_url), timeout=request_timeout)
         self.bot = Bot(token, session=session)
+        _hold_response_types()
 
     async def start(self) -> None:
         me = await self.bot.get_me()

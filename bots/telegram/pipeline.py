@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bots.failures import is_transient
-from bots.photos import ingest_photo
+from bots.photos import ingest_photos
 from bots.telegram.api import BotApi, FileTooBig
 from bots.telegram.render import ALBUM_MAX
 from bots.telegram.sender import TelegramSender
@@ -250,19 +250,23 @@ class Pipeline:
         )
 
     async def _photos(self, files: list[FileRef]) -> tuple[list[Photo], str | None]:
-        results = await asyncio.gather(*(self._photo(f) for f in files))
+        """Downloaded at once, then stored and registered together: one transaction for an album."""
+        downloads = await asyncio.gather(*(self._download(f) for f in files))
+        data = [d for d in downloads if isinstance(d, bytes)]
+        results: list[Photo | str] = [d for d in downloads if isinstance(d, str)]
+        if data:
+            results += await ingest_photos(self.db, self.photos, data)
         photos = [r for r in results if isinstance(r, Photo)]
         problem = next((r for r in results if isinstance(r, str)), None)
         return photos, problem
 
-    async def _photo(self, file: FileRef) -> Photo | str:
+    async def _download(self, file: FileRef) -> bytes | str:
         if file.size is not None and file.size > MAX_DOWNLOAD:
             return "photo_too_large"
         try:
-            data = await self.api.download(file.file_id)
+            return await self.api.download(file.file_id)
         except FileTooBig:
             return "photo_too_large"
-        return await ingest_photo(self.db, self.photos, data)
 
     async def _give_up(self, drafts: list[Draft]) -> None:
         base = drafts[0].incoming

@@ -223,3 +223,32 @@ def test_pace_holds_after_a_flood_wait() -> None:
     rested = Pace(rate=30.0, burst=30)
     rested.hold(0.0, 7.0)
     assert rested.reserve(7.0) == pytest.approx(0.0)
+
+
+def test_aiogram_imported_with_deferred_types_leaves_pydantic_as_it_was() -> None:
+    """Regression (issue 17): `otklik run` spent 1.8 s and ~110 MiB building all of aiogram's types at import.
+    They are built on first use; pydantic's own models made afterwards are built at once, as ever."""
+    import pydantic
+
+    from bots.telegram import aiogram_import
+
+    assert "defer_build" not in pydantic.BaseModel.model_config
+    assert "model_rebuild" not in pydantic.BaseModel.__dict__ or isinstance(
+        pydantic.BaseModel.__dict__["model_rebuild"], classmethod
+    )
+
+    class Later(pydantic.BaseModel):
+        x: int
+
+    assert Later.__pydantic_complete__
+    from aiogram.types import Update
+
+    update = Update.model_validate(
+        {
+            "update_id": 1,
+            "message": {"message_id": 2, "date": 0, "chat": {"id": 3, "type": "private"}, "text": "hi"},
+        }
+    )
+    assert update.message is not None and update.message.text == "hi" and update.message.chat.id == 3
+    if aiogram_import.types_namespace() is not None:  # deferred in this process
+        assert "Message" in aiogram_import.types_namespace()  # type: ignore[operator]

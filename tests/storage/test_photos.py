@@ -17,6 +17,7 @@ from bots.photos import ingest_photo
 from core.messages import Photo
 from storage.database import Database
 from storage.photos import (
+    MAX_SCANS,
     DecodeBudget,
     NotAnImage,
     PhotoNotFound,
@@ -25,6 +26,7 @@ from storage.photos import (
     PhotoTooLarge,
     PhotoTooManyPixels,
     UnsupportedFormat,
+    _strip_metadata,
     register_photo,
 )
 from storage.tables import PhotoRow
@@ -74,9 +76,61 @@ def test_gps_and_all_metadata_are_dropped(store: PhotoStore) -> None:
         assert not image.getexif()
         assert "icc_profile" not in image.info
         assert "xmp" not in image.info
-        assert image.info.get("progressive") or image.info.get("progression")
     assert stored.content_type == "image/jpeg"
     assert stored.size == len(data)
+
+
+def test_an_upright_jpeg_within_limits_is_kept_pixel_for_pixel_without_its_metadata(
+    store: PhotoStore,
+) -> None:
+    """Regression (issue 17): every JPEG was re-encoded, 16 ms of CPU per photo and a generation of loss."""
+    image = Image.effect_noise((160, 120), 30).convert("RGB").resize((640, 480))
+    exif = Image.Exif()
+    exif.get_ifd(GPS_IFD).update({1: "N", 2: (55.0, 45.0, 21.0), 3: "E", 4: (37.0, 37.0, 4.0)})
+    buffer = io.BytesIO()
+    image.save(
+        buffer, "JPEG", exif=exif, comment=b"secret comment", icc_profile=b"\0" * 200, progressive=True
+    )
+    original = buffer.getvalue() + b"trailing secret"
+
+    stored = store.store(original)
+
+    data = stored.path.read_bytes()
+    for leak in (b"Exif", b"secret", b"\0" * 200):
+        assert leak not in data
+    assert data.endswith(b"\xff\xd9")
+    with Image.open(stored.path) as kept, Image.open(io.BytesIO(original)) as before:
+        assert kept.info.get("jfif") and "icc_profile" not in kept.info and not kept.getexif()
+        assert kept.tobytes() == before.tobytes()  # not re-encoded
+    assert (stored.width, stored.height, stored.size) == (640, 480, len(data))
+
+
+def test_a_jpeg_of_too_many_scans_is_re_encoded_not_kept() -> None:
+    """Thousands of tiny progressive scans make every viewer redo its work per scan: such a file is not
+    kept as it is."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 200, 10)).save(buffer, "JPEG")
+    data = buffer.getvalue()
+    scan = data.index(b"\xff\xda")
+    assert _strip_metadata(data) is not None
+    many = data[:scan] + data[scan:-2] * (MAX_SCANS + 1) + b"\xff\xd9"
+
+    assert _strip_metadata(many) is None
+
+
+def test_a_jpeg_with_segments_we_do_not_know_is_re_encoded(store: PhotoStore) -> None:
+    image = Image.new("RGB", (40, 30), (10, 200, 10))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG")
+    data = buffer.getvalue()
+    odd = (
+        data[:2] + b"\xff\xcc\x00\x04\x00\x00" + data[2:]
+    )  # DAC, an arithmetic-coding table: not ours to keep
+
+    stored = store.store(odd)
+
+    with Image.open(stored.path) as again:
+        assert again.info.get("progressive") or again.info.get("progression")  # re-encoded
 
 
 def test_exif_orientation_is_applied(store: PhotoStore) -> None:
