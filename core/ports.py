@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from core.domain.tickets import Status, Ticket, TicketEvent
+from core.domain.tickets import Report, Status, Ticket, TicketEvent
 from core.geo import Bounds, Place
 from core.messages import ChatRef, Reply
 
@@ -38,17 +38,9 @@ class TicketSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class NewTicket:
-    category: str
-    subcategory: str | None
-    lat: float | None
-    lon: float | None
-    address: str
-    location_source: str
-    description: str
-    photos: tuple[str, ...]
-    author: ChatRef
-    language: str
+class NewTicket(Report):
+    """A report as stored: routed, with its first status and its deadline."""
+
     organisation: str | None
     status: Status
     created_at: datetime

@@ -3,33 +3,17 @@ staff. One function, `file_ticket`, whatever the door: the bot's review step and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from core.change import Tx
 from core.context import Ctx
 from core.domain.calendar import deadline as compute_deadline
 from core.domain.routing import route
-from core.domain.tickets import Action, Status, TicketEvent, next_status
-from core.messages import ChatRef, Reply
+from core.domain.tickets import Action, Report, Status, TicketEvent, next_status
+from core.messages import Reply
 from core.notify import submitted
 from core.ports import NewTicket
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """What a resident (or a partner system) reports: category, place, description, photos."""
-
-    category: str
-    subcategory: str | None
-    lat: float | None
-    lon: float | None
-    address: str
-    location_source: str
-    description: str
-    photos: tuple[str, ...]
-    author: ChatRef
-    language: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,16 +36,7 @@ def file_ticket(tx: Tx, report: Report) -> Filed:
     status = next_status(None, Action.CREATE)
     number = tx.store.tickets.create(
         NewTicket(
-            category=report.category,
-            subcategory=report.subcategory,
-            lat=report.lat,
-            lon=report.lon,
-            address=report.address,
-            location_source=report.location_source,
-            description=report.description,
-            photos=report.photos,
-            author=report.author,
-            language=report.language,
+            **{part.name: getattr(report, part.name) for part in fields(Report)},
             organisation=organisation,
             status=Status.ASSIGNED if routed else status,
             created_at=tx.now,

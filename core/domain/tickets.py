@@ -113,6 +113,22 @@ class TicketEvent:
     data: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What a resident (or a partner system) reports: category, place, description, photos."""
+
+    category: str
+    subcategory: str | None
+    lat: float | None
+    lon: float | None
+    address: str
+    location_source: str
+    description: str
+    photos: tuple[str, ...]
+    author: ChatRef
+    language: str
+
+
 @dataclass(slots=True)
 class Ticket:
     number: int
