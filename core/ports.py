@@ -384,6 +384,13 @@ class OutgoingMessage:
     reply: Reply  # reply.chat is the recipient
     attempt: int = 0
 
+    @property
+    def recipient(self) -> ChatRef:
+        """Whom to deliver to; a row without one can never be delivered (a permanent failure)."""
+        if self.reply.chat is None:
+            raise DeliveryError("outbox message without a recipient", permanent=True)
+        return self.reply.chat
+
 
 class DeliveryError(Exception):
     """A channel could not deliver. `retry_after` (seconds) when the platform said when to try again;

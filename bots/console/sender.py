@@ -34,16 +34,14 @@ class ConsoleSender:
 
     async def deliver(self, message: OutgoingMessage) -> None:
         reply = message.reply
-        if reply.chat is None:
-            raise DeliveryError("outbox message without a recipient", permanent=True)
+        recipient = message.recipient
         files = await asyncio.to_thread(self._copy_photos, message)
         payload = {**encode_reply(reply), "photo_files": files}
-        chat_id, at = reply.chat.chat_id, datetime.now(UTC)
+        chat_id, at = recipient.chat_id, datetime.now(UTC)
         await self.db.run(lambda uow: uow.console_inbox.append(chat_id, payload, at))
 
     def _copy_photos(self, message: OutgoingMessage) -> list[str]:
-        assert message.reply.chat is not None
-        folder = user_dir(self.root, message.reply.chat.chat_id)
+        folder = user_dir(self.root, message.recipient.chat_id)
         files: list[str] = []
         for i, photo in enumerate(message.reply.photos, 1):
             try:

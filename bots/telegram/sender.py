@@ -193,12 +193,11 @@ class TelegramSender:
     # --- the ChannelSender port --------------------------------------------------------------------------
     async def deliver(self, message: OutgoingMessage) -> None:
         reply = message.reply
-        if reply.chat is None:
-            raise DeliveryError("outbox message without a recipient", permanent=True)
+        recipient = message.recipient
         try:
-            chat_id = int(reply.chat.chat_id)
+            chat_id = int(recipient.chat_id)
         except ValueError:
-            raise DeliveryError(f"not a Telegram chat id: {reply.chat.chat_id!r}", permanent=True) from None
+            raise DeliveryError(f"not a Telegram chat id: {recipient.chat_id!r}", permanent=True) from None
         ops = self.render(reply, None)
         done = self._progress.pop(message.id, 0)
         try:

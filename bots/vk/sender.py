@@ -94,12 +94,11 @@ class VkSender:
     # --- the ChannelSender port ---------------------------------------------------------------------------
     async def deliver(self, message: OutgoingMessage) -> None:
         reply = message.reply
-        if reply.chat is None:
-            raise DeliveryError("outbox message without a recipient", permanent=True)
+        recipient = message.recipient
         try:
-            peer_id = int(reply.chat.chat_id)
+            peer_id = int(recipient.chat_id)
         except ValueError:
-            raise DeliveryError(f"not a VK peer id: {reply.chat.chat_id!r}", permanent=True) from None
+            raise DeliveryError(f"not a VK peer id: {recipient.chat_id!r}", permanent=True) from None
         try:
             await self.send(peer_id, [reply], lambda part: outbox_random_id(message.id, part), strict=True)
         except PhotoNotFound as exc:

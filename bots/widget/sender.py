@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from bots.widget import CHANNEL
 from bots.widget.live import LIVE, Live
 from core.payload import encode_reply
-from core.ports import Database, DeliveryError, OutgoingMessage
+from core.ports import Database, OutgoingMessage
 
 
 class WidgetSender:
@@ -25,8 +25,7 @@ class WidgetSender:
 
     async def deliver(self, message: OutgoingMessage) -> None:
         reply = message.reply
-        if reply.chat is None:
-            raise DeliveryError("outbox message without a recipient", permanent=True)
-        chat_id, payload, at = reply.chat.chat_id, encode_reply(reply), datetime.now(UTC)
+        recipient = message.recipient
+        chat_id, payload, at = recipient.chat_id, encode_reply(reply), datetime.now(UTC)
         await self.db.run(lambda uow: uow.widget_inbox.append(chat_id, payload, at))
         self.live.wake(chat_id)
