@@ -62,7 +62,10 @@ class Database:
             event.listen(self.engine, "begin", _begin_immediate)
             self._writer: _SqliteWriter | None = None
         else:
-            self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True)
+            # No pre-ping: it would cost a round trip (and a transaction) per job. A pooled connection that
+            # died is met by the job's first statement instead; SQLAlchemy invalidates it (and the rest of the
+            # pool) and the job runs again on a fresh one (`_is_retryable`).
+            self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=0)
             self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="otklik-db")
 
     async def run(self, job: Callable[[SqlUnitOfWork], T]) -> T:
@@ -99,7 +102,11 @@ class Database:
 
 
 def _is_retryable(exc: DBAPIError) -> bool:
-    """Deadlocks, serialisation failures and unique races on first insert are safe to run again."""
+    """Deadlocks, serialisation failures and unique races on first insert are safe to run again, and so is a
+    job whose connection was lost (a server restart, an idle connection cut): a transaction cut before its
+    commit left nothing behind, and an engine step that did commit is recognised by its delivery id."""
+    if exc.connection_invalidated:
+        return True
     code = getattr(exc.orig, "sqlstate", None)
     return code in {"40001", "40P01", "23505"}
 
