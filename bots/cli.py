@@ -1,4 +1,9 @@
-"""`otklik` — the command line (DESIGN.md §8: command names are public interface)."""
+"""`otklik` — the command line (DESIGN.md §8: command names are public interface).
+
+Start-up time matters for the admin commands (`tickets`, `stats`, `staff`, `outbox`, `config`): what only
+`run`, `chat` or `db upgrade` need — the channels and their libraries, the web server, alembic, the geocoder's
+HTTP client — is imported inside those commands (bench/startup_cli.py).
+"""
 
 from __future__ import annotations
 
@@ -19,18 +24,13 @@ from sqlalchemy.exc import OperationalError
 
 from bots import staff_cli
 from bots.app import build_app, load_config_file, prepare_data_folder, prepare_database
-from bots.background import console_with_jobs
-from bots.console.channel import ConsoleChannel
 from bots.errors import SetupError
 from bots.logging_setup import install_redaction
 from bots.reports import shown, stats_document, stats_lines, ticket_document, ticket_row
-from bots.runner import configured_channels, serve
 from bots.settings import Settings, describe_errors
 from core.domain.tickets import Status
 from core.municipality import ConfigError
 from storage.database import Database
-from storage.migrate import current_revision, revisions_between, upgrade
-from storage.photo_gc import collect_unused
 
 log = logging.getLogger(__name__)
 TIMES = ("created_at", "deadline", "resolved_at")
@@ -183,6 +183,8 @@ def _login() -> str:
 
 def _upgrade(settings: Settings) -> str:
     """`otklik db upgrade`, saying what it did: the migrations applied, or that there were none to apply."""
+    from storage.migrate import current_revision, revisions_between, upgrade
+
     if settings.is_embedded:
         prepare_data_folder(settings)
     url = settings.effective_database_url
@@ -199,6 +201,10 @@ def _upgrade(settings: Settings) -> str:
 
 def _run(settings: Settings) -> int:
     """Serve the configured channels; with no channel configured, talk in this terminal instead."""
+    from bots.background import console_with_jobs
+    from bots.console.channel import ConsoleChannel
+    from bots.runner import configured_channels, serve
+
     app = build_app(settings)
     try:
         channels = configured_channels(app)
@@ -238,6 +244,8 @@ def _mention_old_data_folder(settings: Settings) -> None:
 
 
 def _chat(settings: Settings, user: str, name: str, language: str | None) -> int:
+    from bots.console.channel import ConsoleChannel
+
     app = build_app(settings)
     try:
         channel = ConsoleChannel(app.engine, app.db, app.photos, user_id=user, name=name, language=language)
@@ -248,7 +256,7 @@ def _chat(settings: Settings, user: str, name: str, language: str | None) -> int
 
 
 def _tickets(settings: Settings, args: argparse.Namespace) -> int:
-    app = build_app(settings)
+    app = build_app(settings, geocoding=False)
     tz = ZoneInfo(app.engine.municipality.timezone)  # times are shown in the city's time, with its zone
     try:
         if args.tickets_command == "list":
@@ -295,9 +303,9 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
 
 def _photos_gc(settings: Settings, hours: float | None) -> int:
     grace = timedelta(hours=settings.photo_gc_hours if hours is None else max(0.0, hours))
-    app = build_app(settings)
+    app = build_app(settings, geocoding=False)
     try:
-        collected = asyncio.run(collect_unused(app.db, app.photos, datetime.now(UTC), grace))
+        collected = asyncio.run(app.collect_photos(datetime.now(UTC), grace))
     finally:
         app.close()
     print(collected)
@@ -305,7 +313,7 @@ def _photos_gc(settings: Settings, hours: float | None) -> int:
 
 
 def _stats(settings: Settings, as_json: bool) -> int:
-    app = build_app(settings)
+    app = build_app(settings, geocoding=False)
     try:
         doc = app.db.run_sync(stats_document)
     finally:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -30,6 +32,11 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 128
 PG_RETRIES = 3
+CHECKPOINT_EVERY = 0.05
+"""Seconds between the background checkpointer's passive checkpoints while the writer commits."""
+WAL_LIMIT_PAGES = 20_000
+"""A WAL longer than this (~80 MB) is truncated, even if the writer has to wait for it: a reader that never
+lets a passive checkpoint finish must not let the file grow without bound."""
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -72,7 +79,7 @@ class Database:
         loop = asyncio.get_running_loop()
         if self.is_sqlite:
             if self._writer is None:
-                self._writer = _SqliteWriter(self.engine)
+                self._writer = _SqliteWriter(self.engine, self.url.database)
             future: asyncio.Future[T] = loop.create_future()
             self._writer.submit(job, future, loop)
             return await future
@@ -115,11 +122,17 @@ _Job = tuple[Callable[[SqlUnitOfWork], Any], "asyncio.Future[Any]", asyncio.Abst
 
 
 class _SqliteWriter:
-    """One thread, one connection: drains the queue and commits every batch once (group commit)."""
+    """One thread, one connection: drains the queue and commits every batch once (group commit).
 
-    def __init__(self, engine: Any) -> None:
+    SQLite's automatic WAL checkpoint would run inside the commit that crosses its threshold — copying the WAL
+    into the database file and syncing it while every update queued behind it waits (the slowest updates were
+    nearly all such commits). While the writer runs, automatic checkpoints are off on its connection and a
+    `_Checkpointer` thread does them on a connection of its own; the writer only says that it committed."""
+
+    def __init__(self, engine: Any, path: str | None) -> None:
         self._engine = engine
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._checkpointer = _Checkpointer(path) if path and path != ":memory:" else None
         self._thread = threading.Thread(target=self._loop, name="otklik-sqlite-writer", daemon=True)
         self._thread.start()
 
@@ -129,28 +142,41 @@ class _SqliteWriter:
     def stop(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
 
     def _loop(self) -> None:
         with self._engine.connect() as conn:
             store = SqlUnitOfWork(conn, is_sqlite=True)
-            while True:
-                first = self._queue.get()
-                if first is None:
-                    return
-                batch = [first]
-                stopping = False
-                while len(batch) < MAX_BATCH:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        stopping = True
-                        break
-                    batch.append(item)
-                self._run_batch(conn, store, batch)
-                if stopping:
-                    return
+            if self._checkpointer is not None:
+                store.raw.execute("PRAGMA wal_autocheckpoint=0")
+            try:
+                self._drain(conn, store)
+            finally:  # the connection outlives the writer (run_sync uses it): SQLite checkpoints again
+                if self._checkpointer is not None:
+                    store.raw.execute("PRAGMA wal_autocheckpoint=1000")
+
+    def _drain(self, conn: Connection, store: SqlUnitOfWork) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stopping = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._run_batch(conn, store, batch)
+            if self._checkpointer is not None:
+                self._checkpointer.committed.set()
+            if stopping:
+                return
 
     def _run_batch(self, conn: Connection, store: SqlUnitOfWork, batch: list[_Job]) -> None:
         outcomes: list[tuple[bool, Any]] = []
@@ -173,6 +199,47 @@ class _SqliteWriter:
             outcomes = [(False, exc)] * len(batch)
         for (ok, value), (_job, future, loop) in zip(outcomes, batch, strict=True):
             loop.call_soon_threadsafe(_settle, future, ok, value)
+
+
+class _Checkpointer:
+    """Passive WAL checkpoints off the writer's path, on a connection of its own: at most every
+    `CHECKPOINT_EVERY` seconds while commits come in. A passive checkpoint never blocks the writer; once it
+    has copied the whole WAL, the writer starts the file over, so the WAL stays small. Only when readers keep
+    it from finishing and the WAL passes `WAL_LIMIT_PAGES` does it wait for them and truncate it."""
+
+    def __init__(self, path: str) -> None:
+        self.committed = threading.Event()
+        self._stopping = False
+        self._path = path
+        self._thread = threading.Thread(target=self._loop, name="otklik-sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.committed.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=10000")
+            while not self._stopping:
+                self.committed.wait()
+                self.committed.clear()
+                self._checkpoint(conn)
+                time.sleep(CHECKPOINT_EVERY)
+            self._checkpoint(conn)
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _checkpoint(conn: sqlite3.Connection) -> None:
+        try:
+            _busy, wal_pages, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if wal_pages > WAL_LIMIT_PAGES:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:  # the next commit brings the next try; the writer is not held up by this
+            log.warning("SQLite WAL checkpoint failed", exc_info=True)
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
