@@ -229,8 +229,9 @@ def several(args: argparse.Namespace, url: str) -> None:
     """`--processes P`: P copies of this benchmark on one database, started together after their warm-up."""
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
     children = []
+    run = uuid.uuid4().hex[:6]  # the database keeps earlier runs' delivery ids
     for n in range(args.processes):
-        command = [sys.executable, __file__, "--child", "--database-url", url, "--prefix", f"p{n}"]
+        command = [sys.executable, __file__, "--child", "--database-url", url, "--prefix", f"{run}p{n}"]
         command += ["--residents", str(args.residents), "--concurrency", str(args.concurrency)]
         command += ["--warmup", str(args.warmup)]
         if args.all_cores:

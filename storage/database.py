@@ -14,7 +14,6 @@ import logging
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -32,8 +31,11 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 128
 PG_RETRIES = 3
-CHECKPOINT_EVERY = 0.05
-"""Seconds between the background checkpointer's passive checkpoints while the writer commits."""
+CHECKPOINT_JOBS = 250
+"""Jobs committed (a few WAL pages each) before the background checkpointer copies the WAL back: about
+SQLite's own threshold of 1,000 pages; copying more often would copy the same hot pages again and again."""
+CHECKPOINT_IDLE = 1.0
+"""Seconds after which fewer jobs are checkpointed too, so that a quiet database does not keep its WAL."""
 WAL_LIMIT_PAGES = 20_000
 """A WAL longer than this (~80 MB) is truncated, even if the writer has to wait for it: a reader that never
 lets a passive checkpoint finish must not let the file grow without bound."""
@@ -174,7 +176,7 @@ class _SqliteWriter:
                 batch.append(item)
             self._run_batch(conn, store, batch)
             if self._checkpointer is not None:
-                self._checkpointer.committed.set()
+                self._checkpointer.note(len(batch))
             if stopping:
                 return
 
@@ -202,21 +204,29 @@ class _SqliteWriter:
 
 
 class _Checkpointer:
-    """Passive WAL checkpoints off the writer's path, on a connection of its own: at most every
-    `CHECKPOINT_EVERY` seconds while commits come in. A passive checkpoint never blocks the writer; once it
-    has copied the whole WAL, the writer starts the file over, so the WAL stays small. Only when readers keep
-    it from finishing and the WAL passes `WAL_LIMIT_PAGES` does it wait for them and truncate it."""
+    """Passive WAL checkpoints off the writer's path, on a connection of its own: after `CHECKPOINT_JOBS`
+    committed jobs, or `CHECKPOINT_IDLE` seconds after the last checkpoint when fewer came. A passive
+    checkpoint never blocks the writer; once it has copied the whole WAL, the writer starts the file over, so
+    the WAL stays small. Only when readers keep it from finishing and the WAL passes `WAL_LIMIT_PAGES` does it
+    wait for them and truncate it."""
 
     def __init__(self, path: str) -> None:
-        self.committed = threading.Event()
+        self._due = threading.Event()
+        self._pending = 0  # jobs committed since the last checkpoint (written by the writer thread only)
         self._stopping = False
         self._path = path
         self._thread = threading.Thread(target=self._loop, name="otklik-sqlite-checkpoint", daemon=True)
         self._thread.start()
 
+    def note(self, jobs: int) -> None:
+        """The writer committed `jobs` jobs."""
+        self._pending += jobs
+        if self._pending >= CHECKPOINT_JOBS:
+            self._due.set()
+
     def stop(self) -> None:
         self._stopping = True
-        self.committed.set()
+        self._due.set()
         self._thread.join(timeout=30)
 
     def _loop(self) -> None:
@@ -224,10 +234,11 @@ class _Checkpointer:
         try:
             conn.execute("PRAGMA busy_timeout=10000")
             while not self._stopping:
-                self.committed.wait()
-                self.committed.clear()
-                self._checkpoint(conn)
-                time.sleep(CHECKPOINT_EVERY)
+                self._due.wait(CHECKPOINT_IDLE)
+                self._due.clear()
+                if self._pending:
+                    self._pending = 0  # a race with `note` only shifts a few jobs to the next checkpoint
+                    self._checkpoint(conn)
             self._checkpoint(conn)
         finally:
             conn.close()

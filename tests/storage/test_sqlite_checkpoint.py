@@ -25,7 +25,7 @@ async def test_wal_checkpoint_runs_beside_the_writer_not_in_its_commit(tmp_path:
         before = path.stat().st_size
         state = {"text": "x" * 4000}  # about a page per update
         now = datetime.now(UTC)
-        for n in range(600):  # ~2.4 MB of WAL: below SQLite's own 1000-page threshold, too
+        for n in range(800):  # ~3.2 MB of WAL: below SQLite's own 1000-page threshold, too
             chat = ChatRef("test", f"c{n}", f"c{n}")
             await db.run(lambda store, chat=chat: store.dialogs.save(chat, state, now))
 
