@@ -1,8 +1,12 @@
-"""Benchmark: N residents file a full report at once, steps interleaved, through the real engine and SQLite.
+"""Benchmark: N residents file a full report at once, steps interleaved, through the real engine and storage.
 
 Every update goes through `Engine.handle`: claim the event key, load the dialog state, run the step, save the
-state — committed before the reply is returned. Prints updates/s, p50/p99 latency per update and the process
-memory per open dialog. Run: `.venv/bin/python bench/engine.py [--residents 2000] [--concurrency 64]`.
+state — committed before the reply is returned. Prints updates/s, the CPU time per update (process time, so
+a shared machine can be read honestly), p50/p99/p99.9 latency per update and the process memory per open
+dialog. Run: `.venv/bin/python bench/engine.py [--residents 2000] [--concurrency 64]`; on PostgreSQL
+`--database-url postgresql://…` (a database of its own: tables are created, rows are added, nothing is
+dropped), with `--processes 2` for several processes on one database; `--seed 1000000` stores that many
+finished dialogs (and their handled delivery ids) first, as in a city that has run for a while.
 """
 
 from __future__ import annotations
@@ -10,12 +14,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from array import array
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -29,6 +37,7 @@ from core.municipality_file import load_toml_file
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.municipality_store import save_municipality
+from storage.tables import DialogRow, ProcessedEventRow, TicketRow
 
 DIALOG: list[dict[str, object]] = [
     {"command": "start"},
@@ -41,6 +50,7 @@ DIALOG: list[dict[str, object]] = [
     {"button": "review:submit"},
 ]
 OPEN_AFTER = 5  # steps after which every dialog is open and half-way
+SEED_STATE = '{"lang":"ru","seen":true,"last_event":":seed-8"}'  # a resident whose report is filed
 
 
 def rss_bytes() -> int:
@@ -55,8 +65,8 @@ async def run_round(
     Residents are made on the fly and latencies go to a preallocated array, so that the process memory
     measured is the bot's, not the simulation's."""
     fields = DIALOG[step]
-    if prefix == "warm" and "location" in fields:  # elsewhere: the warm-up's tickets would otherwise be
-        fields = {"location": Location(52.3100, 104.2600)}  # offered to everyone as "me too"
+    if prefix.startswith("warm") and "location" in fields:  # elsewhere: the warm-up's tickets would
+        fields = {"location": Location(52.3100, 104.2600)}  # otherwise be offered to everyone as "me too"
     pending = iter(range(residents))
 
     async def worker() -> None:
@@ -72,7 +82,186 @@ async def run_round(
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-async def main() -> None:
+def seed(db: Database, count: int, prefix: str) -> None:
+    """`count` finished dialogs and one handled delivery id each, written in bulk (not through the engine:
+    a million dialogs through it would take the benchmark's whole budget)."""
+    dialogs, events = DialogRow.__table__, ProcessedEventRow.__table__
+    now = datetime.now(UTC)
+    chunk = 20_000
+    for start in range(0, count, chunk):
+        ids = range(start, min(count, start + chunk))
+        db.run_sync(
+            lambda store, ids=ids: (
+                store.conn.execute(
+                    dialogs.insert(),
+                    [
+                        {
+                            "channel": "bench",
+                            "chat_id": f"{prefix}{i}",
+                            "user_id": f"{prefix}{i}",
+                            "state": SEED_STATE,
+                            "updated_at": now,
+                        }
+                        for i in ids
+                    ],
+                ),
+                store.conn.execute(
+                    events.insert(),
+                    [{"channel": "bench", "bot": "", "event_key": f"{prefix}{i}-7", "at": now} for i in ids],
+                ),
+            )
+        )
+
+
+def close_bench_tickets(db: Database) -> None:
+    """Earlier runs' tickets on the same database, at the same spot, would be offered as "me too"."""
+    tickets = TicketRow.__table__
+    db.run_sync(
+        lambda store: store.conn.execute(
+            tickets.update().where(tickets.c.author_channel == "bench").values(status="closed")
+        )
+    )
+
+
+def server_cpu(db: Database, name: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backends serving this process, when the server runs on this
+    machine (0 otherwise): on a shared 2-core box the database's share has to be read too."""
+    pids = db.run_sync(
+        lambda store: store.conn.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %(name)s", {"name": name}
+        ).all()
+    )
+    total = 0
+    for (pid,) in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measure(args: argparse.Namespace, url: str, prefix: str) -> dict[str, float]:
+    """Warm up, (wait for the go signal,) run the residents' dialogs; the figures of this process."""
+    name = f"otklik-bench-{prefix}"
+    if not url.startswith("sqlite"):
+        url = f"{url}{'&' if '?' in url else '?'}application_name={name}"
+    db = Database(url)
+    try:
+        municipality = load_toml_file(DEMO_CONFIG_PATH)
+        db.run_sync(lambda store: save_municipality(Session(bind=store.conn), municipality))
+        engine = Engine(db, municipality)
+        if not args.child:
+            close_bench_tickets(db)
+        if args.seed:
+            started = time.perf_counter()
+            seed(db, args.seed, f"{prefix}seed")
+            if db.is_sqlite:  # a city that has run for a while: its WAL is checkpointed, its tables analysed
+                db.run_sync(lambda store: store.conn.exec_driver_sql("ANALYZE"))
+            print(f"seeded:                 {args.seed:,} dialogs in {time.perf_counter() - started:.1f} s")
+
+        async def go() -> dict[str, float]:
+            for step in range(len(DIALOG)):
+                await run_round(engine, f"warm{prefix}", args.warmup, step, args.concurrency, array("d"))
+            before = await db.run(lambda store: len(store.tickets.list(limit=10**9)))
+            gc.collect()
+            gc.freeze()
+            base = rss_bytes()
+            if args.child:  # several processes: start together
+                print("ready", flush=True)
+                sys.stdin.readline()
+            latencies = array("d", bytes(8 * args.residents * len(DIALOG)))
+            server0 = 0.0 if db.is_sqlite else server_cpu(db, name)
+            wall0, cpu0, started = time.time(), time.process_time(), time.perf_counter()
+            open_rss = 0
+            for step in range(len(DIALOG)):
+                await run_round(engine, prefix, args.residents, step, args.concurrency, latencies)
+                if step == OPEN_AFTER - 1:
+                    open_rss = rss_bytes()
+            elapsed, cpu, wall1 = time.perf_counter() - started, time.process_time() - cpu0, time.time()
+            server = 0.0 if db.is_sqlite else server_cpu(db, name) - server0
+            tickets = await db.run(lambda store: len(store.tickets.list(limit=10**9))) - before
+            ordered = sorted(latencies)
+            return {
+                "updates": len(latencies),
+                "elapsed": elapsed,
+                "cpu": cpu,
+                "server_cpu": server,
+                "start": wall0,
+                "end": wall1,
+                "p50": statistics.median(ordered),
+                "p99": ordered[int(len(ordered) * 0.99) - 1],
+                "p999": ordered[int(len(ordered) * 0.999) - 1],
+                "max": ordered[-1],
+                "per_dialog": (open_rss - base) / args.residents,
+                "rss_base": base,
+                "rss_open": open_rss,
+                "tickets": tickets,
+            }
+
+        return asyncio.run(go())
+    finally:
+        db.close()
+
+
+def report(args: argparse.Namespace, r: dict[str, float], label: str = "") -> None:
+    updates = r["updates"]
+    ms = 1000
+    print(f"{label}residents:              {args.residents} (all open at once, {args.concurrency} in flight)")
+    print(f"{label}updates:                {updates:.0f} in {r['elapsed']:.2f} s")
+    print(f"{label}throughput:             {updates / r['elapsed']:,.0f} updates/s")
+    print(
+        f"{label}CPU per update:         {r['cpu'] / updates * 1e6:.0f} µs "
+        f"(≈ {updates / r['cpu']:,.0f} updates/s per busy core)"
+    )
+    print(
+        f"{label}latency per update:     p50 {r['p50'] * ms:.2f} ms, p99 {r['p99'] * ms:.2f} ms, "
+        f"p99.9 {r['p999'] * ms:.2f} ms, max {r['max'] * ms:.2f} ms"
+    )
+    if r["server_cpu"]:
+        print(f"{label}database CPU per update: {r['server_cpu'] / updates * 1e6:.0f} µs (its backends)")
+    rss = f"RSS {r['rss_base'] / 2**20:.1f} → {r['rss_open'] / 2**20:.1f} MiB"
+    print(f"{label}memory per open dialog: {r['per_dialog']:,.0f} bytes ({rss}; includes the page cache)")
+    print(f"{label}tickets created:        {r['tickets']:.0f}")
+
+
+def several(args: argparse.Namespace, url: str) -> None:
+    """`--processes P`: P copies of this benchmark on one database, started together after their warm-up."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+    children = []
+    run = uuid.uuid4().hex[:6]  # the database keeps earlier runs' delivery ids
+    for n in range(args.processes):
+        command = [sys.executable, __file__, "--child", "--database-url", url, "--prefix", f"{run}p{n}"]
+        command += ["--residents", str(args.residents), "--concurrency", str(args.concurrency)]
+        command += ["--warmup", str(args.warmup)]
+        if args.all_cores:
+            command.append("--all-cores")
+        else:
+            command += ["--core", str(cores[n % len(cores)])]
+        children.append(subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+    for child in children:  # warm-up done everywhere
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    results = []
+    for child in children:
+        out, _ = child.communicate()
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    for n, r in enumerate(results):
+        report(args, r, f"[{n}] ")
+    updates = sum(r["updates"] for r in results)
+    span = max(r["end"] for r in results) - min(r["start"] for r in results)
+    cpu = sum(r["cpu"] for r in results)
+    server = sum(r["server_cpu"] for r in results)
+    print(f"all {args.processes} processes:        {updates / span:,.0f} updates/s together in {span:.2f} s")
+    print(f"CPU per update:         {cpu / updates * 1e6:.0f} µs in the bench processes")
+    if server:
+        print(f"database CPU per update: {server / updates * 1e6:.0f} µs")
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--residents", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=64, help="updates in flight at once")
@@ -83,51 +272,35 @@ async def main() -> None:
         help="residents who file a report first, so the process is measured warm, as a running service is",
     )
     parser.add_argument("--all-cores", action="store_true", help="do not pin the process to one core")
+    parser.add_argument("--database-url", default="", help="PostgreSQL (default: a temporary SQLite file)")
+    parser.add_argument("--seed", type=int, default=0, help="finished dialogs stored before the run")
+    parser.add_argument("--processes", type=int, default=1, help="processes on one database (needs a URL)")
+    parser.add_argument("--prefix", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--core", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.all_cores and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        core = args.core if args.core is not None else sorted(os.sched_getaffinity(0))[0]
+        os.sched_setaffinity(0, {core})
+    prefix = args.prefix or uuid.uuid4().hex[:6]  # a database may hold earlier runs' residents
 
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/bench.sqlite3"
-        upgrade(url)
-        db = Database(url)
-        municipality = load_toml_file(DEMO_CONFIG_PATH)
-        db.run_sync(lambda store: save_municipality(Session(bind=store.conn), municipality))
-        engine = Engine(db, municipality)
-
-        for step in range(len(DIALOG)):
-            await run_round(engine, "warm", args.warmup, step, args.concurrency, array("d"))
-        gc.collect()
-        gc.freeze()
-        base = rss_bytes()
-
-        latencies = array("d", bytes(8 * args.residents * len(DIALOG)))
-        started = time.perf_counter()
-        open_rss = 0
-        for step in range(len(DIALOG)):
-            await run_round(engine, "r", args.residents, step, args.concurrency, latencies)
-            if step == OPEN_AFTER - 1:
-                gc.collect()
-                open_rss = rss_bytes()
-        elapsed = time.perf_counter() - started
-        tickets = await db.run(lambda store: len(store.tickets.list(limit=10**9)))
+    if args.processes > 1:
+        if not args.database_url:
+            parser.error("--processes needs --database-url (SQLite has one writer)")
+        upgrade(args.database_url)
+        db = Database(args.database_url)
+        close_bench_tickets(db)
         db.close()
-
-    updates = len(latencies)
-    latencies = array("d", sorted(latencies))
-    p50 = statistics.median(latencies) * 1000
-    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-    per_dialog = (open_rss - base) / args.residents
-    print(
-        f"residents:              {args.residents} (all dialogs open at once, {args.concurrency} in flight)"
-    )
-    print(f"updates:                {updates} in {elapsed:.2f} s")
-    print(f"throughput:             {updates / elapsed:,.0f} updates/s")
-    print(f"latency per update:     p50 {p50:.2f} ms, p99 {p99:.2f} ms")
-    rss = f"RSS {base / 2**20:.1f} → {open_rss / 2**20:.1f} MiB"
-    print(f"memory per open dialog: {per_dialog:,.0f} bytes ({rss}; includes SQLite's page cache, ≤ 2 MiB)")
-    print(f"tickets created:        {tickets - args.warmup}")
+        several(args, args.database_url)
+        return
+    if args.child:
+        print(json.dumps(measure(args, args.database_url, prefix)), flush=True)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database_url or f"sqlite:///{tmp}/bench.sqlite3"
+        upgrade(url)
+        report(args, measure(args, url, prefix))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

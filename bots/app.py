@@ -17,17 +17,15 @@ from bots.settings import Settings
 from core.demo import DEMO_CONFIG_PATH
 from core.engine import Engine
 from core.municipality import Municipality
-from core.municipality_file import load_toml_file
 from core.personal_data import PrivacyPolicy
 from core.ports import Geocoder, LeaderLock, Pace
 from storage.database import Database
-from storage.geocoding import build_geocoder
 from storage.leader import leader_lock
-from storage.migrate import schema_behind, upgrade
 from storage.municipality_store import load_municipality, save_municipality
 from storage.photo_gc import Collected, collect_unused, remove_files
 from storage.photos import PhotoStore
 from storage.rate import SharedPace
+from storage.revision import is_current
 from storage.store import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -64,7 +62,7 @@ class App:
 
     def schema_problem(self) -> str | None:
         """Why this worker must not start on the database (an older schema), or None."""
-        return schema_behind(self.settings.effective_database_url)
+        return _schema_behind(self.settings.effective_database_url)
 
     async def collect_photos(self, now: datetime, grace: timedelta) -> Collected:
         """Photos nothing refers to, `grace` after their latest upload: file and row removed (and the
@@ -86,13 +84,25 @@ def prepare_database(settings: Settings) -> None:
     """Embedded SQLite is upgraded without asking; a server database only by `otklik db upgrade`."""
     if settings.is_embedded:
         prepare_data_folder(settings)
-        upgrade(settings.effective_database_url)
+        url = settings.effective_database_url
+        if not is_current(url):  # alembic (~0.1 s to import) only when there is something to apply
+            from storage.migrate import upgrade
+
+            upgrade(url)
+
+
+def _schema_behind(url: str) -> str | None:
+    if is_current(url):  # the usual case, answered without importing alembic
+        return None
+    from storage.migrate import schema_behind
+
+    return schema_behind(url)
 
 
 def check_schema(settings: Settings) -> None:
     """`otklik run` refuses a database whose schema is older than the code, in one line (exit 2): the
     other workers may still be running on it, and `otklik db upgrade` is the operator's step."""
-    problem = schema_behind(settings.effective_database_url)
+    problem = _schema_behind(settings.effective_database_url)
     if problem is not None:
         raise SetupError(f"{problem}: run `otklik db upgrade` first")
 
@@ -106,6 +116,8 @@ def prepare_data_folder(settings: Settings) -> None:
 
 
 def load_config_file(db: Database, path: Path) -> tuple[Municipality, bool]:
+    from core.municipality_file import load_toml_file  # the TOML checks need shapely: only when loading
+
     municipality = load_toml_file(path)
     changed = db.run_sync(lambda store: save_municipality(_session(store), municipality))
     return municipality, changed
@@ -131,6 +143,8 @@ def current_municipality(db: Database, settings: Settings) -> Municipality:
 
 
 def _geocoder(settings: Settings, db: Database) -> Geocoder | None:
+    from storage.geocoding import build_geocoder  # geopy and aiohttp: only where updates are handled
+
     key = settings.yandex_geocoder_key.get_secret_value() if settings.yandex_geocoder_key else ""
     try:
         return build_geocoder(
@@ -144,12 +158,14 @@ def _geocoder(settings: Settings, db: Database) -> Geocoder | None:
         raise NotConfigured(str(exc)) from exc
 
 
-def build_app(settings: Settings) -> App:
+def build_app(settings: Settings, *, geocoding: bool = True) -> App:
+    """Everything a command needs. `geocoding=False` for commands that handle no updates: the geocoder's
+    client libraries are not even imported."""
     prepare_database(settings)
     db = Database(settings.effective_database_url)
     try:
         municipality = current_municipality(db, settings)
-        geocoder = _geocoder(settings, db)
+        geocoder = _geocoder(settings, db) if geocoding else None
     except Exception:
         db.close()
         raise

@@ -1,4 +1,9 @@
-"""`otklik` — the command line (DESIGN.md §8: command names are public interface)."""
+"""`otklik` — the command line (DESIGN.md §8: command names are public interface).
+
+Start-up time matters for the admin commands (`tickets`, `stats`, `staff`, `outbox`, `config`): what only
+`run`, `chat` or `db upgrade` need — the channels and their libraries, the web server, alembic, the geocoder's
+HTTP client — is imported inside those commands (bench/startup_cli.py).
+"""
 
 from __future__ import annotations
 
@@ -20,17 +25,14 @@ from sqlalchemy.exc import OperationalError
 
 from bots import open311_cli, privacy_cli, staff_cli, web_cli
 from bots.app import build_app, check_schema, load_config_file, prepare_data_folder, prepare_database
-from bots.console.channel import ConsoleChannel
 from bots.errors import SetupError
 from bots.logging_setup import install_redaction
 from bots.reports import shown, stats_document, stats_lines, ticket_document, ticket_row
 from bots.roles import ROLES, Role
-from bots.runner import configured_channels, serve
 from bots.settings import Settings, describe_errors
 from core.domain.tickets import Status
 from core.municipality import ConfigError
 from storage.database import Database
-from storage.migrate import revisions_between, upgrade
 
 log = logging.getLogger(__name__)
 TIMES = ("created_at", "deadline", "resolved_at")
@@ -203,6 +205,8 @@ def _login() -> str:
 
 def _upgrade(settings: Settings) -> str:
     """`otklik db upgrade`, saying what it did: the migrations applied, or that there were none to apply."""
+    from storage.migrate import revisions_between, upgrade
+
     if settings.is_embedded:
         prepare_data_folder(settings)
     before, after = upgrade(settings.effective_database_url)
@@ -218,6 +222,9 @@ def _upgrade(settings: Settings) -> str:
 def _run(settings: Settings, role: Role | None = None) -> int:
     """Serve the configured channels; with no channel configured (and no --role), talk in this terminal
     instead."""
+    from bots.console.channel import ConsoleChannel
+    from bots.runner import configured_channels, serve
+
     if not settings.is_embedded:
         check_schema(settings)  # embedded SQLite is upgraded by build_app instead
     app = build_app(settings)
@@ -262,6 +269,8 @@ def _mention_old_data_folder(settings: Settings) -> None:
 
 
 def _chat(settings: Settings, user: str, name: str, language: str | None) -> int:
+    from bots.console.channel import ConsoleChannel
+
     app = build_app(settings)
     try:
         channel = ConsoleChannel(app.engine, app.db, app.photos, user_id=user, name=name, language=language)
@@ -272,7 +281,7 @@ def _chat(settings: Settings, user: str, name: str, language: str | None) -> int
 
 
 def _tickets(settings: Settings, args: argparse.Namespace) -> int:
-    app = build_app(settings)
+    app = build_app(settings, geocoding=False)
     tz = ZoneInfo(app.engine.municipality.timezone)  # times are shown in the city's time, with its zone
     try:
         if args.tickets_command == "export":
@@ -320,7 +329,7 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _with_app(settings: Settings, job: Any) -> int:
-    app = build_app(settings)
+    app = build_app(settings, geocoding=False)
     try:
         return int(job(app))
     finally:
@@ -329,7 +338,7 @@ def _with_app(settings: Settings, job: Any) -> int:
 
 def _photos_gc(settings: Settings, hours: float | None) -> int:
     grace = timedelta(hours=settings.photo_gc_hours if hours is None else max(0.0, hours))
-    app = build_app(settings)
+    app = build_app(settings, geocoding=False)
     try:
         collected = asyncio.run(app.collect_photos(datetime.now(UTC), grace))  # the bucket too
     finally:
@@ -339,7 +348,7 @@ def _photos_gc(settings: Settings, hours: float | None) -> int:
 
 
 def _stats(settings: Settings, as_json: bool) -> int:
-    app = build_app(settings)
+    app = build_app(settings, geocoding=False)
     try:
         doc = app.db.run_sync(stats_document)
     finally:

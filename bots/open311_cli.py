@@ -45,7 +45,7 @@ def _rate(text: str) -> int:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    app = build_app(settings)
+    app = build_app(settings, geocoding=False)
     try:
         match args.keys_command:
             case "add":

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f"otklik: expected CHANNEL:ID (e.g. telegram:123456789), got {args.chat[:80]!r}", file=sys.stderr
         )
         return 2
-    app = build_app(settings)
+    app = build_app(settings, geocoding=False)
     try:
         if args.residents_command == "show":
             kept = app.db.run_sync(lambda store: store.residents.about(chat))
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def hide_photo(args: argparse.Namespace, settings: Settings) -> int:
-    app = build_app(settings)
+    app = build_app(settings, geocoding=False)
     try:
         now = datetime.now(UTC)
         done = app.db.run_sync(

@@ -15,16 +15,17 @@ import contextlib
 import json
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bots.app import App, build_app
-from bots.background import with_console
-from bots.delivery import DeliveryWorker, FlushReport
 from bots.reports import iso, shown
-from bots.runner import Channel, configured_channels
 from bots.settings import Settings
 from core.staffing import ROLES, InviteError, create_invite
+
+if TYPE_CHECKING:  # the channels and the delivery worker are imported by `outbox flush` only (start-up time)
+    from bots.delivery import FlushReport
+    from bots.runner import Channel
 
 
 def add_commands(sub: Any) -> None:
@@ -74,7 +75,8 @@ def _hours(text: str) -> float:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    app = build_app(settings)
+    flushing = args.command == "outbox" and args.outbox_command == "flush"
+    app = build_app(settings, geocoding=flushing)
     try:
         if args.command == "staff":
             match args.staff_command:
@@ -211,6 +213,9 @@ def _staff_remove(app: App, person: str, as_json: bool) -> int:
 
 
 def _flush(app: App, linger: float) -> int:
+    from bots.background import with_console
+    from bots.runner import configured_channels
+
     channels = configured_channels(app)
     senders = with_console(app, {channel.name: channel.sender for channel in channels})
     report = asyncio.run(_flush_async(app, senders, channels, linger))
@@ -225,6 +230,8 @@ async def _flush_async(
     app: App, senders: dict[str, Any], channels: list[Channel], linger: float
 ) -> FlushReport:
     try:
+        from bots.delivery import DeliveryWorker
+
         return await DeliveryWorker(app.db, senders).flush(linger=linger)
     finally:
         for channel in channels:  # built, never started: let them close their HTTP sessions

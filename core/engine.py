@@ -160,12 +160,11 @@ class Engine:
     ) -> list[Reply]:
         now = self.clock()
         chat = incoming.chat
-        fresh = not incoming.event_key or store.events.claim(
-            chat.channel, incoming.bot, incoming.event_key, now
-        )
-        state = store.dialogs.load(chat) or {
-            "lang": normalise_language(incoming.language, self.default_language)
-        }
+        if incoming.event_key:
+            fresh, loaded = store.dialogs.claim_and_load(chat, incoming.bot, incoming.event_key, now)
+        else:
+            fresh, loaded = True, store.dialogs.load(chat)
+        state = loaded or {"lang": normalise_language(incoming.language, self.default_language)}
         ctx = Ctx(
             store,
             self.municipality,

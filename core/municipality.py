@@ -18,9 +18,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import shapely
-from shapely.geometry import shape
-
 T = TypeVar("T")
 
 DOCUMENT_FORMAT = 1
@@ -120,6 +117,8 @@ class Municipality:
         """Whether the point lies inside the city boundary (a point on the boundary line counts as inside)."""
         if not (math.isfinite(lat) and math.isfinite(lon)):
             return False
+        import shapely  # here, not at the top: admin commands never test a point, and shapely loads numpy
+
         return bool(shapely.intersects_xy(self.boundary_geometry(), lon, lat))
 
     # ------------------------------------------------------------------------------------------- document
@@ -211,6 +210,9 @@ class Municipality:
 
 def prepared_geometry(geojson: dict[str, Any]) -> Any:
     """A shapely geometry from GeoJSON, prepared so that repeated point-in-polygon tests are fast."""
+    import shapely  # only where polygons are used: shapely loads numpy, which admin commands do not need
+    from shapely.geometry import shape
+
     geometry = shape(geojson)
     shapely.prepare(geometry)
     # GEOS builds a prepared polygon's point index lazily on the first query, and shapely releases the GIL

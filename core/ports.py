@@ -79,6 +79,12 @@ class Dialogs(Protocol):
     def load(self, chat: ChatRef) -> dict[str, Any] | None:
         """The chat's dialog state, locked against concurrent updates until the transaction ends."""
 
+    def claim_and_load(
+        self, chat: ChatRef, bot: str, event_key: str, at: datetime
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """`ProcessedEvents.claim` of the update's delivery id, then `load`: what every update begins with,
+        together so that a server database answers both in one round trip."""
+
     def save(self, chat: ChatRef, state: dict[str, Any], at: datetime) -> None: ...
 
 

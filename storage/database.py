@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,14 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 128
 PG_RETRIES = 3
+CHECKPOINT_JOBS = 250
+"""Jobs committed (a few WAL pages each) before the background checkpointer copies the WAL back: about
+SQLite's own threshold of 1,000 pages; copying more often would copy the same hot pages again and again."""
+CHECKPOINT_IDLE = 1.0
+"""Seconds after which fewer jobs are checkpointed too, so that a quiet database does not keep its WAL."""
+WAL_LIMIT_PAGES = 20_000
+"""A WAL longer than this (~80 MB) is truncated, even if the writer has to wait for it: a reader that never
+lets a passive checkpoint finish must not let the file grow without bound."""
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -40,6 +49,9 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # 16 MiB of page cache (SQLite's default is 2 MiB): at a million stored dialogs the B-tree pages an update
+    # walks no longer fit in 2 MiB, and every miss is a read from the OS (bench/engine.py --seed 1000000).
+    cursor.execute("PRAGMA cache_size=-16384")
     cursor.close()
 
 
@@ -62,14 +74,17 @@ class Database:
             event.listen(self.engine, "begin", _begin_immediate)
             self._writer: _SqliteWriter | None = None
         else:
-            self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True)
+            # No pre-ping: it would cost a round trip (and a transaction) per job. A pooled connection that
+            # died is met by the job's first statement instead; SQLAlchemy invalidates it (and the rest of the
+            # pool) and the job runs again on a fresh one (`_is_retryable`).
+            self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=0)
             self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="otklik-db")
 
     async def run(self, job: Callable[[SqlUnitOfWork], T]) -> T:
         loop = asyncio.get_running_loop()
         if self.is_sqlite:
             if self._writer is None:
-                self._writer = _SqliteWriter(self.engine)
+                self._writer = _SqliteWriter(self.engine, self.url.database)
             future: asyncio.Future[T] = loop.create_future()
             self._writer.submit(job, future, loop)
             return await future
@@ -99,7 +114,11 @@ class Database:
 
 
 def _is_retryable(exc: DBAPIError) -> bool:
-    """Deadlocks, serialisation failures and unique races on first insert are safe to run again."""
+    """Deadlocks, serialisation failures and unique races on first insert are safe to run again, and so is a
+    job whose connection was lost (a server restart, an idle connection cut): a transaction cut before its
+    commit left nothing behind, and an engine step that did commit is recognised by its delivery id."""
+    if exc.connection_invalidated:
+        return True
     code = getattr(exc.orig, "sqlstate", None)
     return code in {"40001", "40P01", "23505"}
 
@@ -108,11 +127,17 @@ _Job = tuple[Callable[[SqlUnitOfWork], Any], "asyncio.Future[Any]", asyncio.Abst
 
 
 class _SqliteWriter:
-    """One thread, one connection: drains the queue and commits every batch once (group commit)."""
+    """One thread, one connection: drains the queue and commits every batch once (group commit).
 
-    def __init__(self, engine: Any) -> None:
+    SQLite's automatic WAL checkpoint would run inside the commit that crosses its threshold — copying the WAL
+    into the database file and syncing it while every update queued behind it waits (the slowest updates were
+    nearly all such commits). While the writer runs, automatic checkpoints are off on its connection and a
+    `_Checkpointer` thread does them on a connection of its own; the writer only says that it committed."""
+
+    def __init__(self, engine: Any, path: str | None) -> None:
         self._engine = engine
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._checkpointer = _Checkpointer(path) if path and path != ":memory:" else None
         self._thread = threading.Thread(target=self._loop, name="otklik-sqlite-writer", daemon=True)
         self._thread.start()
 
@@ -122,28 +147,41 @@ class _SqliteWriter:
     def stop(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
 
     def _loop(self) -> None:
         with self._engine.connect() as conn:
             store = SqlUnitOfWork(conn, is_sqlite=True)
-            while True:
-                first = self._queue.get()
-                if first is None:
-                    return
-                batch = [first]
-                stopping = False
-                while len(batch) < MAX_BATCH:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        stopping = True
-                        break
-                    batch.append(item)
-                self._run_batch(conn, store, batch)
-                if stopping:
-                    return
+            if self._checkpointer is not None:
+                store.raw.execute("PRAGMA wal_autocheckpoint=0")
+            try:
+                self._drain(conn, store)
+            finally:  # the connection outlives the writer (run_sync uses it): SQLite checkpoints again
+                if self._checkpointer is not None:
+                    store.raw.execute("PRAGMA wal_autocheckpoint=1000")
+
+    def _drain(self, conn: Connection, store: SqlUnitOfWork) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stopping = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._run_batch(conn, store, batch)
+            if self._checkpointer is not None:
+                self._checkpointer.note(len(batch))
+            if stopping:
+                return
 
     def _run_batch(self, conn: Connection, store: SqlUnitOfWork, batch: list[_Job]) -> None:
         outcomes: list[tuple[bool, Any]] = []
@@ -166,6 +204,56 @@ class _SqliteWriter:
             outcomes = [(False, exc)] * len(batch)
         for (ok, value), (_job, future, loop) in zip(outcomes, batch, strict=True):
             loop.call_soon_threadsafe(_settle, future, ok, value)
+
+
+class _Checkpointer:
+    """Passive WAL checkpoints off the writer's path, on a connection of its own: after `CHECKPOINT_JOBS`
+    committed jobs, or `CHECKPOINT_IDLE` seconds after the last checkpoint when fewer came. A passive
+    checkpoint never blocks the writer; once it has copied the whole WAL, the writer starts the file over, so
+    the WAL stays small. Only when readers keep it from finishing and the WAL passes `WAL_LIMIT_PAGES` does it
+    wait for them and truncate it."""
+
+    def __init__(self, path: str) -> None:
+        self._due = threading.Event()
+        self._pending = 0  # jobs committed since the last checkpoint (written by the writer thread only)
+        self._stopping = False
+        self._path = path
+        self._thread = threading.Thread(target=self._loop, name="otklik-sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def note(self, jobs: int) -> None:
+        """The writer committed `jobs` jobs."""
+        self._pending += jobs
+        if self._pending >= CHECKPOINT_JOBS:
+            self._due.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._due.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=10000")
+            while not self._stopping:
+                self._due.wait(CHECKPOINT_IDLE)
+                self._due.clear()
+                if self._pending:
+                    self._pending = 0  # a race with `note` only shifts a few jobs to the next checkpoint
+                    self._checkpoint(conn)
+            self._checkpoint(conn)
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _checkpoint(conn: sqlite3.Connection) -> None:
+        try:
+            _busy, wal_pages, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if wal_pages > WAL_LIMIT_PAGES:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:  # the next commit brings the next try; the writer is not held up by this
+            log.warning("SQLite WAL checkpoint failed", exc_info=True)
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

@@ -2,8 +2,8 @@
 
 Nearby search must stay fast at a million tickets: the index `(category_code, lat, lon)` narrows the search to
 one category and a latitude band, longitude is checked inside the index, and only the few rows left in the
-bounding box are read — nearest first by a flat approximation — and measured exactly with geopy's geodesic
-distance (bench/nearby.py).
+bounding box are read — nearest first by a flat approximation — and measured on the ellipsoid
+(`core.geo.distance_m`; bench/nearby.py).
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from geopy.distance import distance
 from sqlalchemy import Float, bindparam, func, insert, select
 
 from core.domain.tickets import CLOSED_STATUSES, Status
-from core.geo import bounding_box
+from core.geo import bounding_box, distance_m
 from core.messages import ChatRef
 from core.ports import NearbyTicket
 from storage.repository import Repository
@@ -29,13 +28,13 @@ OPEN_STATUSES = tuple(s.value for s in Status if s not in CLOSED_STATUSES)
 SCAN_LIMIT = 64
 STOP_BEYOND = 1.03
 """The flat ranking of the rows may differ from the geodesic one by ~1 % (the ellipsoid), so once a row is 3 %
-beyond the radius, no later row can be within it: geopy's geodesic (~0.2 ms each) runs a few times only."""
+beyond the radius, no later row can be within it: the exact distance is measured for a few rows only."""
 """Rows read from the bounding box at most (nearest first): plenty for the few tickets a resident is shown."""
 
 
 def _nearby_query(with_subcategory: bool) -> Any:
     """Built once (statement construction costs more than SQLite's own work here): the indexed bounding box,
-    nearest first by the squared flat distance in degrees of latitude — exact enough to rank; the geodesic
+    nearest first by the squared flat distance in degrees of latitude — exact enough to rank; the ellipsoidal
     distance then decides who is within the radius."""
     t = tickets.c
     lat0, lon0, shrink = (bindparam(name, type_=Float) for name in ("lat0", "lon0", "shrink"))
@@ -113,7 +112,7 @@ def nearby_tickets(
         rows = repo.conn.execute(query, params).all()
     near: list[tuple[float, int]] = []
     for number, row_lat, row_lon in rows:  # nearest first (flat ranking, within ~1 % of the geodesic one)
-        metres = distance((lat, lon), (row_lat, row_lon)).meters
+        metres = distance_m(lat, lon, row_lat, row_lon)
         if metres > radius_m * STOP_BEYOND:
             break  # every row after this one is farther still
         if metres <= radius_m:

@@ -1,8 +1,12 @@
 """`SqlUnitOfWork`: the core's unit of work over one SQLAlchemy connection inside an open transaction, and the
 ports of its per-update path (delivery ids, dialog state).
 
-Core statements, not ORM sessions: the per-update path (claim event, load and save dialog) is three short
-statements, prepared once and reused from SQLAlchemy's compiled cache.
+The per-update path (claim the event, load and save the dialog) is three short statements run on every update,
+so they bypass SQLAlchemy's execution machinery (~50-100 µs per statement, more than the database's own work)
+and go straight to the driver's cursor of the same connection, inside the same transaction: sqlite3 on
+SQLite, psycopg on PostgreSQL (which prepares them server-side after a few uses per connection). A psycopg
+error on them is handed to SQLAlchemy's own error handling, so callers see the same exceptions (and a dead
+connection is invalidated) as from any other statement.
 """
 
 from __future__ import annotations
@@ -12,8 +16,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Connection, delete, insert, select
 
 from core.messages import ChatRef
 from storage.channel_photos import SqlChannelPhotos
@@ -35,25 +38,7 @@ events = ProcessedEventRow.__table__
 tickets = TicketRow.__table__
 
 
-def _claim_stmt(dialect: Any) -> Any:
-    # psycopg reports no rowcount for ON CONFLICT DO NOTHING: RETURNING says whether the row is ours.
-    return dialect.insert(events).on_conflict_do_nothing().returning(events.c.event_key)
-
-
-PG_CLAIM = _claim_stmt(postgresql)
-LOAD_FOR_UPDATE = (
-    select(dialogs.c.state)
-    .where(dialogs.c.channel == bindparam("b_channel"), dialogs.c.chat_id == bindparam("b_chat_id"))
-    .with_for_update()
-)
-PG_ENSURE_DIALOG = postgresql.insert(dialogs).on_conflict_do_nothing()
 INSERT_TICKET = insert(tickets).returning(tickets.c.number)
-PG_SAVE = (
-    update(dialogs)
-    .where(dialogs.c.channel == bindparam("b_channel"), dialogs.c.chat_id == bindparam("b_chat_id"))
-    .values(state=bindparam("b_state"), updated_at=bindparam("b_at"), user_id=bindparam("b_user_id"))
-)
-
 
 # The per-update statements on SQLite run on the raw sqlite3 cursor: SQLAlchemy's execution machinery costs
 # ~50-100 µs per statement, more than SQLite itself, and these three run on every update (DESIGN.md §10).
@@ -67,6 +52,22 @@ RAW_SAVE = (
     "ON CONFLICT (channel, chat_id) DO UPDATE SET "
     "state = excluded.state, updated_at = excluded.updated_at, user_id = excluded.user_id"
 )
+# PostgreSQL: psycopg's placeholders. The dialog row is locked (FOR UPDATE) before its state is read, and made
+# first when the chat is new, so that there is always a row to lock: one statement for a known chat.
+PG_CLAIM = (
+    "INSERT INTO processed_events (channel, bot, event_key, at) VALUES (%s, %s, %s, %s) "
+    "ON CONFLICT DO NOTHING RETURNING 1"
+)
+PG_CLAIM_AND_LOAD = (
+    f"WITH claim AS ({PG_CLAIM}) SELECT EXISTS (SELECT FROM claim), "
+    "(SELECT state FROM dialogs WHERE channel = %s AND chat_id = %s FOR UPDATE)"
+)
+PG_LOAD = "SELECT state FROM dialogs WHERE channel = %s AND chat_id = %s FOR UPDATE"
+PG_ENSURE_DIALOG = (
+    "INSERT INTO dialogs (channel, chat_id, user_id, state, updated_at) VALUES (%s, %s, %s, '{}', %s) "
+    "ON CONFLICT DO NOTHING"
+)
+PG_SAVE = "UPDATE dialogs SET state = %s, updated_at = %s, user_id = %s WHERE channel = %s AND chat_id = %s"
 
 
 def sqlite_timestamp(value: datetime) -> str:
@@ -81,10 +82,7 @@ class SqlEvents(Repository):
         if self.is_sqlite:
             claimed = self.raw.execute(RAW_CLAIM, (channel, bot, event_key, sqlite_timestamp(at))).fetchone()
             return claimed is not None
-        result = self.conn.execute(
-            PG_CLAIM, {"channel": channel, "bot": bot, "event_key": event_key, "at": at}
-        )
-        return result.first() is not None
+        return self.uow.pg(PG_CLAIM, (channel, bot, event_key, at)).fetchone() is not None
 
     def seen(self, channel: str, bot: str, event_key: str) -> bool:
         found = self.conn.execute(
@@ -102,41 +100,43 @@ class SqlDialogs(Repository):
     """Dialog state per chat (the `Dialogs` port)."""
 
     def load(self, chat: ChatRef) -> dict[str, Any] | None:
-        params = {"b_channel": chat.channel, "b_chat_id": chat.chat_id}
+        key = (chat.channel, chat.chat_id)
         if self.is_sqlite:
-            row = self.raw.execute(RAW_LOAD, (chat.channel, chat.chat_id)).fetchone()
+            row = self.raw.execute(RAW_LOAD, key).fetchone()
+        else:
+            row = self.uow.pg(PG_LOAD, key).fetchone()
+            if row is None:  # a new chat: make its row (or meet a concurrent first message's), then lock it
+                self.uow.pg(PG_ENSURE_DIALOG, (*key, chat.user_id, datetime.now(UTC)))
+                row = self.uow.pg(PG_LOAD, key).fetchone()
+        return _state(row[0] if row else None)
+
+    def claim_and_load(
+        self, chat: ChatRef, bot: str, event_key: str, at: datetime
+    ) -> tuple[bool, dict[str, Any] | None]:
+        if self.is_sqlite:
+            return self.uow.events.claim(chat.channel, bot, event_key, at), self.load(chat)
+        # One statement (one round trip) for the claim and the locked read; a new chat's row is then made and
+        # locked in two more.
+        key = (chat.channel, chat.chat_id)
+        claimed, raw = self.uow.pg(PG_CLAIM_AND_LOAD, (chat.channel, bot, event_key, at, *key)).fetchone()
+        if raw is None:
+            self.uow.pg(PG_ENSURE_DIALOG, (*key, chat.user_id, datetime.now(UTC)))
+            row = self.uow.pg(PG_LOAD, key).fetchone()
             raw = row[0] if row else None
-        else:  # make sure the row exists, so that FOR UPDATE has something to lock even on a first message
-            self.conn.execute(
-                PG_ENSURE_DIALOG,
-                {
-                    "channel": chat.channel,
-                    "chat_id": chat.chat_id,
-                    "user_id": chat.user_id,
-                    "state": "{}",
-                    "updated_at": datetime.now(UTC),
-                },
-            )
-            raw = self.conn.execute(LOAD_FOR_UPDATE, params).scalar()
-        if not raw or raw == "{}":
-            return None
-        return json.loads(raw)
+        return claimed, _state(raw)
 
     def save(self, chat: ChatRef, state: dict[str, Any], at: datetime) -> None:
         raw = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
         if self.is_sqlite:
             self.raw.execute(RAW_SAVE, (chat.channel, chat.chat_id, chat.user_id, raw, sqlite_timestamp(at)))
         else:
-            self.conn.execute(
-                PG_SAVE,
-                {
-                    "b_channel": chat.channel,
-                    "b_chat_id": chat.chat_id,
-                    "b_user_id": chat.user_id,
-                    "b_state": raw,
-                    "b_at": at,
-                },
-            )
+            self.uow.pg(PG_SAVE, (raw, at, chat.user_id, chat.channel, chat.chat_id))
+
+
+def _state(raw: str | None) -> dict[str, Any] | None:
+    if not raw or raw == "{}":
+        return None
+    return json.loads(raw)  # type: ignore[no-any-return]
 
 
 class SqlUnitOfWork:
@@ -207,7 +207,19 @@ class SqlUnitOfWork:
 
     @property
     def raw(self) -> Any:
-        """The sqlite3 cursor of this connection, inside the same transaction as `conn`."""
+        """The driver's cursor of this connection (sqlite3 or psycopg), inside the same transaction as
+        `conn`."""
         if self._cursor is None:
             self._cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         return self._cursor
+
+    def pg(self, statement: str, params: tuple[Any, ...]) -> Any:
+        """Run one per-update statement on psycopg's cursor; its errors become SQLAlchemy's, as if it had run
+        through `conn.execute` (a lost connection is invalidated and reported as such, a deadlock is an
+        `OperationalError` the retry loop recognises)."""
+        cursor = self.raw
+        try:
+            return cursor.execute(statement, params)
+        except self.conn.dialect.loaded_dbapi.Error as exc:
+            self.conn._handle_dbapi_exception(exc, statement, params, cursor, None)  # always raises
+            raise  # pragma: no cover

@@ -17,8 +17,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import shapely
-
 from core.municipality import Municipality, prepared_geometry
 
 
@@ -35,6 +33,8 @@ def route(municipality: Municipality, category_code: str, lat: float | None, lon
     table: dict[str, tuple[_Candidate, ...]] = municipality.memo(
         "routing", lambda: _routing_table(municipality)
     )
+    import shapely  # here: only routing a ticket needs polygons (and numpy)
+
     for candidate in table.get(category_code, ()):
         if shapely.intersects_xy(candidate.geometry, lon, lat):
             return candidate.code

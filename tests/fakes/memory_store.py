@@ -99,6 +99,11 @@ class MemoryDialogs:
         state = self.data.dialogs.get((chat.channel, chat.chat_id))
         return copy.deepcopy(state) if state else None
 
+    def claim_and_load(
+        self, chat: ChatRef, bot: str, event_key: str, at: datetime
+    ) -> tuple[bool, dict[str, Any] | None]:
+        return MemoryEvents(self.data).claim(chat.channel, bot, event_key, at), self.load(chat)
+
     def save(self, chat: ChatRef, state: dict[str, Any], at: datetime) -> None:
         self.data.dialogs[(chat.channel, chat.chat_id)] = copy.deepcopy(state)
 
