@@ -189,7 +189,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return privacy_cli.run(args, settings)
         case "staff" | "outbox":
             return staff_cli.run(args, settings)
-        case "open311":
+        case "open311" | "apikey":
             return open311_cli.run(args, settings)
         case "web":
             return _with_app(settings, lambda app: web_cli.web_link(app, args))

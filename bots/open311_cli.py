@@ -20,13 +20,20 @@ from core.ports import Open311UnitOfWork
 
 
 def add_commands(sub: Any) -> None:
-    keys = (
+    """`otklik open311 keys add|list|revoke`, and the same as `otklik apikey create|list|revoke` (the names
+    the Open311 issue gives them; `add` and `create` are one command)."""
+    open311_keys = (
         sub.add_parser("open311", help="the Open311 GeoReport v2 API")
         .add_subparsers(dest="open311_command", required=True)
         .add_parser("keys", help="partner systems' API keys")
-        .add_subparsers(dest="keys_command", required=True)
     )
-    add = keys.add_parser("add", help="a new API key for NAME, printed once")
+    apikey = sub.add_parser("apikey", help="partner systems' Open311 API keys (as `open311 keys`)")
+    for parser in (open311_keys, apikey):
+        _add_key_commands(parser.add_subparsers(dest="keys_command", required=True))
+
+
+def _add_key_commands(keys: Any) -> None:
+    add = keys.add_parser("add", aliases=["create"], help="a new API key for NAME, printed once")
     add.add_argument("name", metavar="NAME", help="the partner system (a-z, 0-9, _ . -; at most 40)")
     add.add_argument("--read-only", action="store_true", help="may read but not file requests")
     add.add_argument("--rate", type=_rate, default=None, help="requests a minute (OPEN311_RATE_PER_MINUTE)")
@@ -48,7 +55,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     app = build_app(settings, geocoding=False)
     try:
         match args.keys_command:
-            case "add":
+            case "add" | "create":
                 return _add(app, args, settings)
             case "revoke":
                 return _revoke(app, args.name, args.json)

@@ -82,3 +82,19 @@ def test_a_photo_prefix_that_is_not_a_web_address_is_a_wrong_setting(
     monkeypatch.setenv("OPEN311_PHOTO_URL", "/srv/photos/")
     status, _, err = run(capsys, "open311", "keys", "list")
     assert status == 2 and "OPEN311_PHOTO_URL" in err
+
+
+def test_apikey_create_list_revoke_as_the_issue_names_them(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`otklik apikey create|list|revoke` is the same command as `open311 keys add|list|revoke`."""
+    status, out, _ = run(capsys, "apikey", "create", "gis-portal", "--read-only", "--json")
+    assert status == 0
+    made = json.loads(out)
+    assert made["name"] == "gis-portal" and made["rights"] == "read-only"
+    status, out, _ = run(capsys, "open311", "keys", "list", "--json")
+    assert [k["name"] for k in json.loads(out)] == ["gis-portal"]  # one store, whichever spelling made it
+    status, out, _ = run(capsys, "apikey", "list")
+    assert status == 0 and "gis-portal" in out and made["key"] not in out
+    status, out, _ = run(capsys, "apikey", "revoke", "gis-portal")
+    assert status == 0 and "revoked" in out
