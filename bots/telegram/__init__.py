@@ -48,4 +48,5 @@ def create_channel(app: App, options: Options | None = None) -> TelegramChannel 
         webhook_secret=secret if settings.webhook_base_url else "",
         default_language=settings.default_language,
         options=options,
+        map_url=settings.map_page_url,  # offered only when that is https (sender.py)
     )

@@ -60,12 +60,13 @@ class TelegramChannel:
         webhook_secret: str = "",
         default_language: str = "ru",
         options: Options | None = None,
+        map_url: str = "",
     ) -> None:
         self.api = api
         self.options = options or Options()
         self.default_language = default_language
         self.sender = TelegramSender(
-            api, db, photos, limits=self.options.limits, default_language=default_language
+            api, db, photos, limits=self.options.limits, default_language=default_language, map_url=map_url
         )
         self.pipeline = Pipeline(
             api,

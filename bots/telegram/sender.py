@@ -20,9 +20,10 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
+from urllib.parse import urlencode
 
 from bots.telegram.api import BotApi, Markup, RemoveKeyboard, ReplyKeyboard, Upload
-from bots.telegram.render import CallbackCodec, Op, SendDocument, SendPhotos, SendText, render
+from bots.telegram.render import CallbackCodec, MapOffer, Op, SendDocument, SendPhotos, SendText, render
 from bots.telegram.translate import CHANNEL
 from core.messages import Reply
 from core.personal_data import pseudonym
@@ -176,8 +177,12 @@ class TelegramSender:
         *,
         limits: Limits | None = None,
         default_language: str = "ru",
+        map_url: str = "",
     ) -> None:
         self.api = api
+        self.map_url = map_url if map_url.startswith("https://") else ""
+        """The widget's map page (`…/widget/map`) offered as a Web App in the place step; Telegram opens only
+        https pages, so anything else offers no button."""
         self.photos = photos
         self.limits = limits or Limits()
         self.limiter = TelegramPacer(self.limits)
@@ -215,7 +220,13 @@ class TelegramSender:
     # --- replies ----------------------------------------------------------------------------------------
     def render(self, reply: Reply, language: str | None) -> list[Op]:
         lang = self.language_of(reply, language) if reply.ask_location else self.default_language
-        return render(reply, location_label=t(lang, "report.location.button"), codec=self.codec)
+        offer = None
+        if reply.ask_location and self.map_url:
+            url = f"{self.map_url}?{urlencode({'app': 'telegram', 'lang': lang})}"
+            offer = MapOffer(t(lang, "messenger_map.prompt"), t(lang, "messenger_map.button"), url)
+        return render(
+            reply, location_label=t(lang, "report.location.button"), codec=self.codec, map_offer=offer
+        )
 
     def language_of(self, reply: Reply, fallback: str | None) -> str:
         """The language the reply is in, for the label we add (*Send my location*): the one the core set,

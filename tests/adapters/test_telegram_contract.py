@@ -529,3 +529,38 @@ async def test_a_slow_geocoder_shows_typing_then_the_answer(
             assert bot.fake.chat_actions == [(user.user_id, "typing")]
             methods = [c.method for c in bot.fake.calls]
             assert methods.index("sendChatAction") < len(methods) - 1 - methods[::-1].index("sendMessage")
+
+
+# --- the map as a Web App in the place step -----------------------------------------------------------------
+MAP_PAGE = PUBLIC_URL + "/widget/map"
+
+
+async def test_the_place_step_offers_the_map_as_a_web_app(bot: Harness) -> None:
+    await bot.start(map_url=MAP_PAGE)
+    user = bot.user(language="en")
+    await open_report(user, map_offered=True)
+    question, offer = user.replies[-2:]
+    # the question keeps its reply keyboard (*Send my location*) under the input field…
+    assert question.keyboard()[0] == {"text": "📍 Send my location", "request_location": True}
+    # …and the map comes as an inline Web App button: only that launch gives the page signed initData
+    assert offer.text == t("en", "messenger_map.prompt") and not offer.removes_keyboard
+    assert offer.web_apps() == [(t("en", "messenger_map.button"), MAP_PAGE + "?app=telegram&lang=en")]
+    assert offer.reply_markup == {
+        "inline_keyboard": [
+            [{"text": t("en", "messenger_map.button"), "web_app": {"url": offer.web_apps()[0][1]}}]
+        ]
+    }
+    await user.pin(*CENTRE)
+    user.expect("report.description.ask")
+
+
+async def test_no_web_app_button_when_the_map_page_is_not_https(bot: Harness) -> None:
+    """Telegram opens only https Web Apps (the fake refuses others with 400, as Telegram does): an http base
+    URL must not cost the resident the place step."""
+    await bot.start(map_url="http://127.0.0.1:8080/widget/map")
+    user = bot.user()
+    await open_report(user)
+    ask = user.replies[-1]
+    assert ask.keyboard()[0] == {"text": t("ru", "report.location.button"), "request_location": True}
+    assert not any(m.web_apps() for m in bot.fake.to(user.user_id))
+    assert not any(text_is_any(m.text, "messenger_map.prompt") for m in bot.fake.to(user.user_id))
