@@ -22,8 +22,9 @@ from core.texts import LANGUAGES, t
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("start", "new", "my", "help", "language", "cancel")
-"""The commands menu (setMyCommands), described by `commands.<name>` in each language."""
+COMMANDS = ("start", "new", "my", "help", "language", "cancel", "privacy", "mydata", "forget")
+"""The commands menu (setMyCommands), described by `commands.<name>` in each language. The residents'
+personal-data commands are listed too, so they find them without reading the notice (152-FZ)."""
 _SECRET_ALPHABET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 

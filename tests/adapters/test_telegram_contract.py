@@ -47,7 +47,12 @@ async def test_full_report_with_an_album_and_a_pin(bot: Harness, photos: PhotoSt
     channel = await bot.start(mode)
     fake = bot.fake
     assert set(fake.commands) == {None, "ru", "en"}
-    assert [c["command"] for c in fake.commands["en"]] == ["start", "new", "my", "help", "language", "cancel"]
+    for lang in ("ru", "en"):  # the residents' privacy commands in the menu too, described in each language
+        assert [(c["command"], c["description"]) for c in fake.commands[lang]] == [
+            (name, t(lang, f"commands.{name}"))
+            for name in ("start", "new", "my", "help", "language", "cancel", "privacy", "mydata", "forget")
+        ]
+    assert fake.commands[None] == fake.commands["ru"]  # the default: DEFAULT_LANGUAGE
     if mode == "polling":
         await fake.wait_for(lambda: fake.method_calls("getUpdates"))
         first_poll = next(i for i, c in enumerate(fake.calls) if c.method == "getUpdates")
