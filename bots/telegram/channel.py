@@ -17,7 +17,7 @@ from bots.telegram.sender import Limits, TelegramSender
 from bots.telegram.translate import CHANNEL
 from bots.telegram.webhook import PATH, WebhookRoute
 from core.engine import Engine
-from core.ports import Database, Photos
+from core.ports import Database, Pace, Photos
 from core.texts import LANGUAGES, t
 
 log = logging.getLogger(__name__)
@@ -62,12 +62,19 @@ class TelegramChannel:
         default_language: str = "ru",
         options: Options | None = None,
         map_url: str = "",
+        bot_pace: Pace | None = None,
     ) -> None:
         self.api = api
         self.options = options or Options()
         self.default_language = default_language
         self.sender = TelegramSender(
-            api, db, photos, limits=self.options.limits, default_language=default_language, map_url=map_url
+            api,
+            db,
+            photos,
+            limits=self.options.limits,
+            default_language=default_language,
+            map_url=map_url,
+            bot_pace=bot_pace,
         )
         self.pipeline = Pipeline(
             api,

@@ -1,7 +1,10 @@
 """Everything the bot sends goes through here: replies, callback answers and outbox messages.
 
 - Pace: about 1 message/s per chat (short bursts allowed) and 30/s per bot, as Telegram asks; an album
-  counts as one message per photo. These are GCRA schedules — no background task, no timer per chat.
+  counts as one message per photo. These are GCRA schedules — no background task, no timer per chat. The
+  per-bot rate is this process's own unless a shared `bot_pace` is given (`otklik run` passes `App.pace`:
+  one row on PostgreSQL), which then paces direct answers and outbox messages alike, so N workers together
+  stay under 30/s per bot.
 - 429: wait `retry_after`, hold that chat back meanwhile, and try again (an outbox message whose wait is too
   long goes back to the outbox with `retry_after` instead). Network and 5xx errors: a few retries with
   back-off. 403 (the user blocked the bot) and 400: `DeliveryError(permanent=True)`, never retried.
@@ -28,6 +31,7 @@ from bots.telegram.translate import CHANNEL
 from core.messages import Reply
 from core.personal_data import pseudonym
 from core.ports import Database, DeliveryError, OutgoingMessage, PhotoNotFound, Photos
+from core.ports import Pace as BotPace
 from core.texts import normalise_language, t
 
 log = logging.getLogger(__name__)
@@ -72,10 +76,14 @@ class Pace:
 class TelegramPacer:
     """Telegram's two limits at once: messages per chat and messages per bot (a burst allowed on each)."""
 
-    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, limits: Limits, clock: Callable[[], float] = time.monotonic, shared: BotPace | None = None
+    ) -> None:
         self.limits = limits
         self.clock = clock
         self.bot = Pace(limits.bot_rate, limits.bot_burst)
+        self.shared = shared
+        """The bot's rate shared with the other workers (a slot per message); None: `bot`, this process's."""
         self.chats: dict[int, Pace] = {}
 
     def _chat(self, chat_id: int) -> Pace:
@@ -91,6 +99,10 @@ class TelegramPacer:
         wait = self._chat(chat_id).reserve(self.clock(), cost)
         if wait > 0:
             await asyncio.sleep(wait)
+        if self.shared is not None:
+            for _ in range(cost):
+                await self.shared.wait()
+            return
         wait = self.bot.reserve(self.clock(), cost)
         if wait > 0:
             await asyncio.sleep(wait)
@@ -178,6 +190,7 @@ class TelegramSender:
         limits: Limits | None = None,
         default_language: str = "ru",
         map_url: str = "",
+        bot_pace: BotPace | None = None,
     ) -> None:
         self.api = api
         self.map_url = map_url if map_url.startswith("https://") else ""
@@ -185,14 +198,15 @@ class TelegramSender:
         https pages, so anything else offers no button."""
         self.photos = photos
         self.limits = limits or Limits()
-        self.limiter = TelegramPacer(self.limits)
+        self.limiter = TelegramPacer(self.limits, shared=bot_pace)
         self.default_language = default_language
         self.codec = CallbackCodec()
         self.keyboards = ReplyKeyboards()
         self.file_ids = FileIds(db, f"tg:{api.bot_id}"[:16])
         self._progress: OrderedDict[int, int] = OrderedDict()
-        # Read by the outbox worker, which spaces its deliveries the same way.
-        self.max_per_second = self.limits.bot_rate
+        # Read by the outbox worker, which spaces its deliveries the same way — unless the shared `bot_pace`
+        # already paces every call of this bot: 0 (unlimited) there, or outbox messages would book twice.
+        self.max_per_second = 0.0 if bot_pace is not None else self.limits.bot_rate
         self.chat_interval = 1.0 / self.limits.chat_rate
 
     # --- the ChannelSender port --------------------------------------------------------------------------

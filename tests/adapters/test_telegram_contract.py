@@ -569,3 +569,55 @@ async def test_no_web_app_button_when_the_map_page_is_not_https(bot: Harness) ->
     assert ask.keyboard()[0] == {"text": t("ru", "report.location.button"), "request_location": True}
     assert not any(m.web_apps() for m in bot.fake.to(user.user_id))
     assert not any(text_is_any(m.text, "messenger_map.prompt") for m in bot.fake.to(user.user_id))
+
+
+# --- one bot, several workers: one rate ---------------------------------------------------------------------
+async def test_direct_answers_of_two_workers_share_the_bots_rate(
+    bot: Harness, library: str, tmp_path: Path
+) -> None:
+    """Regression: direct answers were paced per worker, so N workers sent N × 30 messages/s for one bot.
+    Two senders (two workers' channels on one bot) take their per-bot rate from `App.pace`: together they
+    keep to it (here 20/s, in distinct chats so that the per-chat pace plays no part)."""
+    from bots.app import App
+    from bots.settings import Settings
+    from bots.telegram import make_api
+    from bots.telegram.channel import TelegramChannel
+
+    rate, per_worker = 20.0, 10
+    limits = replace(FAST.limits, bot_rate=rate, bot_burst=1)
+    app = App(
+        settings=Settings(_env_file=None, data_dir=tmp_path), db=bot.db, photos=bot.photos, engine=bot.engine
+    )  # type: ignore[call-arg, arg-type]
+    pace = app.pace(f"telegram:{TOKEN.split(':')[0]}", rate)  # one per process on SQLite, a row on PostgreSQL
+    workers = [
+        TelegramChannel(
+            make_api(library, TOKEN, bot.fake.url),
+            bot.engine,
+            bot.db,
+            bot.photos,
+            options=replace(FAST, limits=limits),
+            bot_pace=pace,
+        )
+        for _ in range(2)
+    ]
+    assert all(worker.sender.max_per_second == 0 for worker in workers)  # the outbox does not book twice
+    for worker in workers:
+        await worker.api.start()
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.gather(
+            *(
+                worker.sender.send(9000 + 100 * n + i, Reply(text=f"{n}.{i}"))
+                for n, worker in enumerate(workers)
+                for i in range(per_worker)
+            )
+        )
+        elapsed = loop.time() - started
+    finally:
+        for worker in workers:
+            await worker.api.close()
+    sent = len(bot.fake.method_calls("sendMessage"))
+    assert sent == 2 * per_worker
+    # 20 slots 1/20 s apart: the last at 0.95 s (each worker alone would have sent its 10 in 0.45 s)
+    assert elapsed >= (sent - 1) / rate - 0.05, elapsed
