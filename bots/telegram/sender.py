@@ -100,9 +100,12 @@ class TelegramPacer:
         if wait > 0:
             await asyncio.sleep(wait)
         if self.shared is not None:
-            for _ in range(cost):
-                await self.shared.wait()
-            return
+            try:
+                for _ in range(cost):
+                    await self.shared.wait()
+                return
+            except Exception:  # the shared row is on the database: while it is unreachable, answers still go
+                log.warning("shared Telegram pace unavailable; pacing this worker alone", exc_info=True)
         wait = self.bot.reserve(self.clock(), cost)
         if wait > 0:
             await asyncio.sleep(wait)

@@ -621,3 +621,32 @@ async def test_direct_answers_of_two_workers_share_the_bots_rate(
     assert sent == 2 * per_worker
     # 20 slots 1/20 s apart: the last at 0.95 s (each worker alone would have sent its 10 in 0.45 s)
     assert elapsed >= (sent - 1) / rate - 0.05, elapsed
+
+
+class UnreachablePace:
+    """The shared pace while its database is down (a `Pace` whose booking fails)."""
+
+    async def wait(self) -> None:
+        raise ConnectionError("the database is unreachable")
+
+
+async def test_answers_still_go_when_the_shared_pace_is_unreachable(bot: Harness, library: str) -> None:
+    """The shared rate lives in the database; a worker that cannot book a slot paces itself alone rather
+    than leave the resident without an answer."""
+    from bots.telegram import make_api
+    from bots.telegram.channel import TelegramChannel
+
+    worker = TelegramChannel(
+        make_api(library, TOKEN, bot.fake.url),
+        bot.engine,
+        bot.db,
+        bot.photos,
+        options=FAST,
+        bot_pace=UnreachablePace(),
+    )
+    await worker.api.start()
+    try:
+        await worker.sender.send(9100, Reply(text="still answered"))
+    finally:
+        await worker.api.close()
+    assert [m.text for m in bot.fake.to(9100)] == ["still answered"]
