@@ -5,8 +5,8 @@ too long for an inline keyboard (6 rows × 5, 10 buttons) is re-flowed, and past
 one-time keyboard under the input field (10 rows × 5, 40 buttons). `ask_location` adds VK's *send location*
 button in a row of its own, and — when a VK Mini App is configured (VK_APP_ID) — an *open app* button under it
 that opens the widget's map page, so a resident on a desktop, who cannot send a pin, can click the place.
-Text over 4096 characters is split; photos (10 per message) and the geo point
-go with the last part, and so does the keyboard.
+Text over 4096 characters is split; photos (10 per message) and the geo point go with the last part, and so
+does the keyboard.
 """
 
 from __future__ import annotations
