@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     vk_app_secret: SecretStr | None = None
     """The protected key of the VK Mini App that opens the widget's map for VK residents: launch parameters
     signed with it are trusted (the map page as a Telegram Web App needs only TELEGRAM_BOT_TOKEN)."""
+    vk_app_id: int | None = Field(default=None, gt=0)
+    """That Mini App's id (its URL in VK's settings: `<WEB_BASE_URL>/widget/map?app=vk`): set, with the
+    widget on, the VK bot's place step offers an *open app* button to pick the place on the map."""
 
     web_base_url: str = ""
     """Where people reach the city's web (the base of `/web` sign-in links); empty: WEBHOOK_BASE_URL, else
@@ -176,6 +179,12 @@ class Settings(BaseSettings):
         """The base of links to the city's web."""
         base = self.web_base_url or self.webhook_base_url or f"http://{self.http_host}:{self.http_port}"
         return base.rstrip("/")
+
+    @property
+    def map_page_url(self) -> str:
+        """The widget's map page the bots offer in the place step; empty when the widget is off (the page is
+        served only then)."""
+        return self.web_url + "/widget/map" if self.widget_origins.strip() else ""
 
     @property
     def is_embedded(self) -> bool:

@@ -51,7 +51,9 @@ class Harness:
         self.channel: TelegramChannel | None = None
         self._runner: web.AppRunner | None = None
 
-    async def start(self, mode: str = "polling", options: Options = FAST) -> TelegramChannel:
+    async def start(
+        self, mode: str = "polling", options: Options = FAST, map_url: str = ""
+    ) -> TelegramChannel:
         api = make_api(self.library, TOKEN, self.fake.url)
         channel = TelegramChannel(
             api,
@@ -61,6 +63,7 @@ class Harness:
             webhook_url=PUBLIC_URL if mode == "webhook" else "",
             webhook_secret=SECRET,
             options=options,
+            map_url=map_url,
         )
         http = web.Application() if mode == "webhook" else None
         await channel.start(http)
@@ -124,7 +127,7 @@ async def ticket(engine: Engine, number: int = 1) -> Any:
     return await engine.db.run(lambda store: store.tickets.get(number))
 
 
-async def open_report(user: TelegramUser) -> None:
+async def open_report(user: TelegramUser, *, map_offered: bool = False) -> None:
     await user.command("start")
     user.expect("menu.welcome", "menu.prompt")
     await user.press("menu:new")
@@ -132,4 +135,4 @@ async def open_report(user: TelegramUser) -> None:
     await user.press("cat:roads")
     user.expect("report.subcategory.ask")
     await user.press(user.replies[-1].buttons()[0][1])
-    user.expect("report.location.ask")
+    user.expect("report.location.ask", *(["messenger_map.prompt"] if map_offered else []))

@@ -34,6 +34,7 @@ def create_channel(app: App, options: Options | None = None) -> TelegramChannel 
         return None
     from bots.logging_setup import redact_also
     from bots.telegram.channel import TelegramChannel, webhook_secret
+    from bots.telegram.sender import Limits
 
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     if settings.webhook_base_url:
@@ -48,4 +49,9 @@ def create_channel(app: App, options: Options | None = None) -> TelegramChannel 
         webhook_secret=secret if settings.webhook_base_url else "",
         default_language=settings.default_language,
         options=options,
+        map_url=settings.map_page_url,  # offered only when that is https (sender.py)
+        # the bot's 30 messages/s shared by every worker (one row on PostgreSQL): direct answers and outbox
+        bot_pace=app.pace(
+            f"telegram:{token.split(':')[0]}", (options.limits if options else Limits()).bot_rate
+        ),
     )

@@ -57,6 +57,7 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     Update,
+    WebAppInfo,
 )
 
 from bots.telegram.api import (
@@ -221,12 +222,14 @@ def _markup(
     markup: Markup,
 ) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
     if isinstance(markup, InlineKeyboard):
-        return InlineKeyboardMarkup(
-            inline_keyboard=[
-                [InlineKeyboardButton(text=label, callback_data=data) for label, data in row]
-                for row in markup.rows
-            ]
-        )
+        rows = [
+            [InlineKeyboardButton(text=label, callback_data=data) for label, data in row]
+            for row in markup.rows
+        ]
+        if markup.web_app is not None:
+            label, url = markup.web_app
+            rows.insert(0, [InlineKeyboardButton(text=label, web_app=WebAppInfo(url=url))])
+        return InlineKeyboardMarkup(inline_keyboard=rows)
     if isinstance(markup, ReplyKeyboard):
         rows = [[KeyboardButton(text=markup.location_label, request_location=True)]]
         rows += [[KeyboardButton(text=label) for label, _data in row] for row in markup.rows]

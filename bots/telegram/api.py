@@ -19,6 +19,9 @@ ALLOWED_UPDATES = ("message", "callback_query")
 class InlineKeyboard:
     rows: tuple[tuple[tuple[str, str], ...], ...]
     """(label, callback data) rows; data already within Telegram's 64 bytes."""
+    web_app: tuple[str, str] | None = None
+    """(label, https URL): a Web App button in a row of its own above the others (the widget's map page).
+    Only an inline button gives the page signed `initData`: one on a reply keyboard gets none."""
 
 
 @dataclass(frozen=True, slots=True)

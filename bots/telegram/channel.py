@@ -17,13 +17,14 @@ from bots.telegram.sender import Limits, TelegramSender
 from bots.telegram.translate import CHANNEL
 from bots.telegram.webhook import PATH, WebhookRoute
 from core.engine import Engine
-from core.ports import Database, Photos
+from core.ports import Database, Pace, Photos
 from core.texts import LANGUAGES, t
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("start", "new", "my", "help", "language", "cancel")
-"""The commands menu (setMyCommands), described by `commands.<name>` in each language."""
+COMMANDS = ("start", "new", "my", "help", "language", "cancel", "privacy", "mydata", "forget")
+"""The commands menu (setMyCommands), described by `commands.<name>` in each language. The residents'
+personal-data commands are listed too, so they find them without reading the notice (152-FZ)."""
 _SECRET_ALPHABET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
@@ -60,12 +61,20 @@ class TelegramChannel:
         webhook_secret: str = "",
         default_language: str = "ru",
         options: Options | None = None,
+        map_url: str = "",
+        bot_pace: Pace | None = None,
     ) -> None:
         self.api = api
         self.options = options or Options()
         self.default_language = default_language
         self.sender = TelegramSender(
-            api, db, photos, limits=self.options.limits, default_language=default_language
+            api,
+            db,
+            photos,
+            limits=self.options.limits,
+            default_language=default_language,
+            map_url=map_url,
+            bot_pace=bot_pace,
         )
         self.pipeline = Pipeline(
             api,

@@ -23,6 +23,7 @@ from telegram import (
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     Update,
+    WebAppInfo,
 )
 from telegram.error import (
     BadRequest,
@@ -206,9 +207,13 @@ def _markup(
     markup: Markup,
 ) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
     if isinstance(markup, InlineKeyboard):
-        return InlineKeyboardMarkup(
-            [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in markup.rows]
-        )
+        rows = [
+            [InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in markup.rows
+        ]
+        if markup.web_app is not None:
+            label, url = markup.web_app
+            rows.insert(0, [InlineKeyboardButton(label, web_app=WebAppInfo(url))])
+        return InlineKeyboardMarkup(rows)
     if isinstance(markup, ReplyKeyboard):
         rows = [[KeyboardButton(markup.location_label, request_location=True)]]
         rows += [[KeyboardButton(label) for label, _data in row] for row in markup.rows]

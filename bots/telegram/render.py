@@ -7,7 +7,10 @@ in 1024 and nothing else needs a message of its own.
 
 Buttons become an inline keyboard. A reply that asks for the location gets a reply keyboard instead (a
 message can carry only one keyboard), with Telegram's *Send my location* button on top and the reply's
-buttons as text buttons under it; the sender remembers which label stands for which button.
+buttons as text buttons under it; the sender remembers which label stands for which button. When the
+widget's map page is served over https, such a reply is followed by a short message with a Web App button
+that opens it (an inline button: only that launch gives the page signed `initData` to return the point with),
+so a resident on a desktop, who cannot send a pin, can click the place instead.
 """
 
 from __future__ import annotations
@@ -39,6 +42,15 @@ class SendPhotos:
 
     shas: tuple[str, ...]
     caption: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MapOffer:
+    """The Web App button a reply asking for the location gets: its message's text, label and https URL."""
+
+    text: str
+    label: str
+    url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +95,9 @@ class CallbackCodec:
         return self._long.get(token, token)
 
 
-def render(reply: Reply, *, location_label: str, codec: CallbackCodec) -> list[Op]:
+def render(
+    reply: Reply, *, location_label: str, codec: CallbackCodec, map_offer: MapOffer | None = None
+) -> list[Op]:
     ops: list[Op] = []
     text = reply.text or ""
     markup = keyboard(reply, location_label, codec)
@@ -100,6 +114,9 @@ def render(reply: Reply, *, location_label: str, codec: CallbackCodec) -> list[O
         parts = split_text(text) if text.strip() else [EMPTY_TEXT]
         ops.extend(SendText(part) for part in parts[:-1])
         ops.append(SendText(parts[-1], markup))
+    if reply.ask_location and map_offer is not None:
+        # after the question, so its reply keyboard (*Send my location*) stays under the input field
+        ops.append(SendText(map_offer.text, InlineKeyboard((), web_app=(map_offer.label, map_offer.url))))
     if reply.document is not None:
         ops.append(SendDocument(reply.document.filename, reply.document.content))
     return ops

@@ -1,7 +1,10 @@
 """Everything the bot sends goes through here: replies, callback answers and outbox messages.
 
 - Pace: about 1 message/s per chat (short bursts allowed) and 30/s per bot, as Telegram asks; an album
-  counts as one message per photo. These are GCRA schedules — no background task, no timer per chat.
+  counts as one message per photo. These are GCRA schedules — no background task, no timer per chat. The
+  per-bot rate is this process's own unless a shared `bot_pace` is given (`otklik run` passes `App.pace`:
+  one row on PostgreSQL), which then paces direct answers and outbox messages alike, so N workers together
+  stay under 30/s per bot.
 - 429: wait `retry_after`, hold that chat back meanwhile, and try again (an outbox message whose wait is too
   long goes back to the outbox with `retry_after` instead). Network and 5xx errors: a few retries with
   back-off. 403 (the user blocked the bot) and 400: `DeliveryError(permanent=True)`, never retried.
@@ -20,13 +23,15 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
+from urllib.parse import urlencode
 
 from bots.telegram.api import BotApi, Markup, RemoveKeyboard, ReplyKeyboard, Upload
-from bots.telegram.render import CallbackCodec, Op, SendDocument, SendPhotos, SendText, render
+from bots.telegram.render import CallbackCodec, MapOffer, Op, SendDocument, SendPhotos, SendText, render
 from bots.telegram.translate import CHANNEL
 from core.messages import Reply
 from core.personal_data import pseudonym
 from core.ports import Database, DeliveryError, OutgoingMessage, PhotoNotFound, Photos
+from core.ports import Pace as BotPace
 from core.texts import normalise_language, t
 
 log = logging.getLogger(__name__)
@@ -71,10 +76,14 @@ class Pace:
 class TelegramPacer:
     """Telegram's two limits at once: messages per chat and messages per bot (a burst allowed on each)."""
 
-    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, limits: Limits, clock: Callable[[], float] = time.monotonic, shared: BotPace | None = None
+    ) -> None:
         self.limits = limits
         self.clock = clock
         self.bot = Pace(limits.bot_rate, limits.bot_burst)
+        self.shared = shared
+        """The bot's rate shared with the other workers (a slot per message); None: `bot`, this process's."""
         self.chats: dict[int, Pace] = {}
 
     def _chat(self, chat_id: int) -> Pace:
@@ -90,6 +99,13 @@ class TelegramPacer:
         wait = self._chat(chat_id).reserve(self.clock(), cost)
         if wait > 0:
             await asyncio.sleep(wait)
+        if self.shared is not None:
+            try:
+                for _ in range(cost):
+                    await self.shared.wait()
+                return
+            except Exception:  # the shared row is on the database: while it is unreachable, answers still go
+                log.warning("shared Telegram pace unavailable; pacing this worker alone", exc_info=True)
         wait = self.bot.reserve(self.clock(), cost)
         if wait > 0:
             await asyncio.sleep(wait)
@@ -176,18 +192,24 @@ class TelegramSender:
         *,
         limits: Limits | None = None,
         default_language: str = "ru",
+        map_url: str = "",
+        bot_pace: BotPace | None = None,
     ) -> None:
         self.api = api
+        self.map_url = map_url if map_url.startswith("https://") else ""
+        """The widget's map page (`…/widget/map`) offered as a Web App in the place step; Telegram opens only
+        https pages, so anything else offers no button."""
         self.photos = photos
         self.limits = limits or Limits()
-        self.limiter = TelegramPacer(self.limits)
+        self.limiter = TelegramPacer(self.limits, shared=bot_pace)
         self.default_language = default_language
         self.codec = CallbackCodec()
         self.keyboards = ReplyKeyboards()
         self.file_ids = FileIds(db, f"tg:{api.bot_id}"[:16])
         self._progress: OrderedDict[int, int] = OrderedDict()
-        # Read by the outbox worker, which spaces its deliveries the same way.
-        self.max_per_second = self.limits.bot_rate
+        # Read by the outbox worker, which spaces its deliveries the same way — unless the shared `bot_pace`
+        # already paces every call of this bot: 0 (unlimited) there, or outbox messages would book twice.
+        self.max_per_second = 0.0 if bot_pace is not None else self.limits.bot_rate
         self.chat_interval = 1.0 / self.limits.chat_rate
 
     # --- the ChannelSender port --------------------------------------------------------------------------
@@ -214,7 +236,13 @@ class TelegramSender:
     # --- replies ----------------------------------------------------------------------------------------
     def render(self, reply: Reply, language: str | None) -> list[Op]:
         lang = self.language_of(reply, language) if reply.ask_location else self.default_language
-        return render(reply, location_label=t(lang, "report.location.button"), codec=self.codec)
+        offer = None
+        if reply.ask_location and self.map_url:
+            url = f"{self.map_url}?{urlencode({'app': 'telegram', 'lang': lang})}"
+            offer = MapOffer(t(lang, "messenger_map.prompt"), t(lang, "messenger_map.button"), url)
+        return render(
+            reply, location_label=t(lang, "report.location.button"), codec=self.codec, map_offer=offer
+        )
 
     def language_of(self, reply: Reply, fallback: str | None) -> str:
         """The language the reply is in, for the label we add (*Send my location*): the one the core set,

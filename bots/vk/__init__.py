@@ -28,4 +28,5 @@ def create_channel(app: App) -> VkChannel | None:
         confirmation_code=settings.vk_confirmation_code,
         secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else "",
         callback_api=bool(settings.webhook_base_url),
+        map_app_id=settings.vk_app_id if settings.map_page_url else None,  # the Mini App shows that page
     )

@@ -28,6 +28,7 @@ from bots.vk.api import (
 from bots.vk.callback import PATH, CallbackRoute
 from bots.vk.pipeline import Pipeline
 from bots.vk.polling import Poller
+from bots.vk.render import MiniApp
 from bots.vk.sender import VkSender
 from bots.vk.translate import CHANNEL
 from core.engine import Engine
@@ -55,6 +56,7 @@ class VkChannel:
         limiter: RequestWindow | None = None,
         backoff: float = 0.5,
         callback_api: bool = False,
+        map_app_id: int | None = None,
     ) -> None:
         self.callback_api = callback_api
         """Serve the Callback API on the shared HTTP server instead of polling (WEBHOOK_BASE_URL is set)."""
@@ -64,7 +66,8 @@ class VkChannel:
         self.api = VkApi(
             token, api_url=api_url, http_client=self.http_client, limiter=limiter, backoff=backoff
         )
-        self.sender = VkSender(self.api, db, photos)
+        map_app = MiniApp(map_app_id, -group_id if group_id else None) if map_app_id else None
+        self.sender = VkSender(self.api, db, photos, map_app=map_app)
         self.pipeline = Pipeline(
             self.api, engine, db, photos, self.sender, self.http_client, group_id=group_id
         )

@@ -3,8 +3,10 @@
 Buttons become an inline keyboard of callback buttons (text buttons for clients without callbacks); a list
 too long for an inline keyboard (6 rows × 5, 10 buttons) is re-flowed, and past 10 buttons becomes a
 one-time keyboard under the input field (10 rows × 5, 40 buttons). `ask_location` adds VK's *send location*
-button in a row of its own. Text over 4096 characters is split; photos (10 per message) and the geo point
-go with the last part, and so does the keyboard.
+button in a row of its own, and — when a VK Mini App is configured (VK_APP_ID) — an *open app* button under it
+that opens the widget's map page, so a resident on a desktop, who cannot send a pin, can click the place.
+Text over 4096 characters is split; photos (10 per message) and the geo point go with the last part, and so
+does the keyboard.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from vkbottle import Callback, Keyboard, Text
+from vkbottle import Callback, Keyboard, Text, VKApps
 from vkbottle import Location as LocationButton
 
 from bots.vk.translate import ClientCaps, encode_payload
 from core.messages import Button, Reply
+from core.texts import normalise_language, t
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,15 @@ CURRENT_CLIENT = ClientCaps()
 
 
 @dataclass(frozen=True, slots=True)
+class MiniApp:
+    """The VK Mini App that shows the widget's map (VK_APP_ID), opened in the community's context."""
+
+    app_id: int
+    owner_id: int | None = None
+    """-community id, when known."""
+
+
+@dataclass(frozen=True, slots=True)
 class VkMessage:
     """One `messages.send`: photos are still sha256 addresses, uploaded by the sender."""
 
@@ -51,9 +63,11 @@ class VkMessage:
     long: float | None = None
 
 
-def render(reply: Reply, caps: ClientCaps = CURRENT_CLIENT) -> list[VkMessage]:
+def render(
+    reply: Reply, caps: ClientCaps = CURRENT_CLIENT, map_app: MiniApp | None = None
+) -> list[VkMessage]:
     text = reply.text
-    keyboard = keyboard_json(reply, caps)
+    keyboard = keyboard_json(reply, caps, map_app)
     if not caps.keyboard and reply.buttons:  # a client without keyboards: the labels can be typed instead
         text += "\n\n" + "\n".join(f"• {label}" for row in reply.buttons for label, _data in row)
     parts = split_text(text)
@@ -121,12 +135,15 @@ def fit_rows(rows: Sequence[Sequence[Button]], limits: Limits) -> list[list[Butt
     return [flat[i : i + per_row] for i in range(0, len(flat), per_row)]
 
 
-def keyboard_json(reply: Reply, caps: ClientCaps = CURRENT_CLIENT) -> str | None:
+def keyboard_json(
+    reply: Reply, caps: ClientCaps = CURRENT_CLIENT, map_app: MiniApp | None = None
+) -> str | None:
     if not caps.keyboard or not (reply.buttons or reply.ask_location):
         return None
     buttons = [[b for b in row if _payload_fits(b)] for row in reply.buttons]
     location = reply.ask_location and caps.location
-    reserved = 1 if location else 0  # a row of its own, and it counts as two buttons (it is wide)
+    open_map = map_app if reply.ask_location and caps.open_app else None
+    reserved = int(location) + int(open_map is not None)  # rows of their own, counted as two buttons (wide)
 
     rows = None
     inline = caps.inline_keyboard
@@ -140,7 +157,7 @@ def keyboard_json(reply: Reply, caps: ClientCaps = CURRENT_CLIENT) -> str | None
             flat = [b for row in buttons for b in row]
             log.warning("VK keyboard holds %d buttons; %d dropped", limits.total, len(flat) - limits.total)
             rows = fit_rows([flat[: limits.total]], limits) or []
-    if not rows and not location:
+    if not rows and not location and open_map is None:
         return None
 
     keyboard = Keyboard(inline=inline, one_time=not inline)
@@ -153,6 +170,15 @@ def keyboard_json(reply: Reply, caps: ClientCaps = CURRENT_CLIENT) -> str | None
     if location:
         keyboard.row()
         keyboard.add(LocationButton())
+    if open_map is not None:
+        lang = normalise_language(reply.language, "ru")
+        app = VKApps(
+            app_id=open_map.app_id, owner_id=open_map.owner_id or 0, label=t(lang, "messenger_map.button")
+        )
+        if open_map.owner_id is None:
+            app.owner_id = None  # type: ignore[assignment]  # left out of the JSON (vkbottle drops None)
+        keyboard.row()
+        keyboard.add(app)
     return keyboard.get_json()
 
 

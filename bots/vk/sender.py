@@ -27,7 +27,7 @@ from bots.vk.api import (
     BadResponse,
     VkApi,
 )
-from bots.vk.render import CURRENT_CLIENT, VkMessage, render
+from bots.vk.render import CURRENT_CLIENT, MiniApp, VkMessage, render
 from bots.vk.translate import CHANNEL, ClientCaps
 from core.messages import Reply
 from core.personal_data import pseudonym
@@ -84,8 +84,18 @@ class VkSender:
     chat_interval = 1.0
     """Seconds between two outbox messages to one chat."""
 
-    def __init__(self, api: VkApi, db: Database, photos: Photos, *, upload_retries: int = 3) -> None:
+    def __init__(
+        self,
+        api: VkApi,
+        db: Database,
+        photos: Photos,
+        *,
+        upload_retries: int = 3,
+        map_app: MiniApp | None = None,
+    ) -> None:
         self.api = api
+        self.map_app = map_app
+        """The Mini App the place step offers to pick the place on the map (VK_APP_ID); None: no button."""
         self.db = db
         self.photos = photos
         self.upload_retries = upload_retries
@@ -166,7 +176,7 @@ class VkSender:
         (outbox: the row is dead, not silently shorter); otherwise the message goes without it."""
         part = 0
         for reply in replies:
-            for message in render(reply, caps):
+            for message in render(reply, caps, self.map_app):
                 await self.send_one(peer_id, message, random_id(part), strict=strict)
                 part += 1
 

@@ -53,6 +53,7 @@ class ClientCaps:
     inline_keyboard: bool = True
     callback: bool = True
     location: bool = True
+    open_app: bool = True
 
     @classmethod
     def of(cls, client_info: Mapping[str, Any] | None) -> ClientCaps:
@@ -64,6 +65,7 @@ class ClientCaps:
             inline_keyboard=bool(client_info.get("inline_keyboard", True)),
             callback=actions is None or "callback" in actions,
             location=actions is None or "location" in actions,
+            open_app=actions is None or "open_app" in actions,
         )
 
 

@@ -47,7 +47,12 @@ async def test_full_report_with_an_album_and_a_pin(bot: Harness, photos: PhotoSt
     channel = await bot.start(mode)
     fake = bot.fake
     assert set(fake.commands) == {None, "ru", "en"}
-    assert [c["command"] for c in fake.commands["en"]] == ["start", "new", "my", "help", "language", "cancel"]
+    for lang in ("ru", "en"):  # the residents' privacy commands in the menu too, described in each language
+        assert [(c["command"], c["description"]) for c in fake.commands[lang]] == [
+            (name, t(lang, f"commands.{name}"))
+            for name in ("start", "new", "my", "help", "language", "cancel", "privacy", "mydata", "forget")
+        ]
+    assert fake.commands[None] == fake.commands["ru"]  # the default: DEFAULT_LANGUAGE
     if mode == "polling":
         await fake.wait_for(lambda: fake.method_calls("getUpdates"))
         first_poll = next(i for i, c in enumerate(fake.calls) if c.method == "getUpdates")
@@ -529,3 +534,119 @@ async def test_a_slow_geocoder_shows_typing_then_the_answer(
             assert bot.fake.chat_actions == [(user.user_id, "typing")]
             methods = [c.method for c in bot.fake.calls]
             assert methods.index("sendChatAction") < len(methods) - 1 - methods[::-1].index("sendMessage")
+
+
+# --- the map as a Web App in the place step -----------------------------------------------------------------
+MAP_PAGE = PUBLIC_URL + "/widget/map"
+
+
+async def test_the_place_step_offers_the_map_as_a_web_app(bot: Harness) -> None:
+    await bot.start(map_url=MAP_PAGE)
+    user = bot.user(language="en")
+    await open_report(user, map_offered=True)
+    question, offer = user.replies[-2:]
+    # the question keeps its reply keyboard (*Send my location*) under the input field…
+    assert question.keyboard()[0] == {"text": "📍 Send my location", "request_location": True}
+    # …and the map comes as an inline Web App button: only that launch gives the page signed initData
+    assert offer.text == t("en", "messenger_map.prompt") and not offer.removes_keyboard
+    assert offer.web_apps() == [(t("en", "messenger_map.button"), MAP_PAGE + "?app=telegram&lang=en")]
+    assert offer.reply_markup == {
+        "inline_keyboard": [
+            [{"text": t("en", "messenger_map.button"), "web_app": {"url": offer.web_apps()[0][1]}}]
+        ]
+    }
+    await user.pin(*CENTRE)
+    user.expect("report.description.ask")
+
+
+async def test_no_web_app_button_when_the_map_page_is_not_https(bot: Harness) -> None:
+    """Telegram opens only https Web Apps (the fake refuses others with 400, as Telegram does): an http base
+    URL must not cost the resident the place step."""
+    await bot.start(map_url="http://127.0.0.1:8080/widget/map")
+    user = bot.user()
+    await open_report(user)
+    ask = user.replies[-1]
+    assert ask.keyboard()[0] == {"text": t("ru", "report.location.button"), "request_location": True}
+    assert not any(m.web_apps() for m in bot.fake.to(user.user_id))
+    assert not any(text_is_any(m.text, "messenger_map.prompt") for m in bot.fake.to(user.user_id))
+
+
+# --- one bot, several workers: one rate ---------------------------------------------------------------------
+async def test_direct_answers_of_two_workers_share_the_bots_rate(
+    bot: Harness, library: str, tmp_path: Path
+) -> None:
+    """Regression: direct answers were paced per worker, so N workers sent N × 30 messages/s for one bot.
+    Two senders (two workers' channels on one bot) take their per-bot rate from `App.pace`: together they
+    keep to it (here 20/s, in distinct chats so that the per-chat pace plays no part)."""
+    from bots.app import App
+    from bots.settings import Settings
+    from bots.telegram import make_api
+    from bots.telegram.channel import TelegramChannel
+
+    rate, per_worker = 20.0, 10
+    limits = replace(FAST.limits, bot_rate=rate, bot_burst=1)
+    app = App(
+        settings=Settings(_env_file=None, data_dir=tmp_path), db=bot.db, photos=bot.photos, engine=bot.engine
+    )  # type: ignore[call-arg, arg-type]
+    pace = app.pace(f"telegram:{TOKEN.split(':')[0]}", rate)  # one per process on SQLite, a row on PostgreSQL
+    workers = [
+        TelegramChannel(
+            make_api(library, TOKEN, bot.fake.url),
+            bot.engine,
+            bot.db,
+            bot.photos,
+            options=replace(FAST, limits=limits),
+            bot_pace=pace,
+        )
+        for _ in range(2)
+    ]
+    assert all(worker.sender.max_per_second == 0 for worker in workers)  # the outbox does not book twice
+    for worker in workers:
+        await worker.api.start()
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.gather(
+            *(
+                worker.sender.send(9000 + 100 * n + i, Reply(text=f"{n}.{i}"))
+                for n, worker in enumerate(workers)
+                for i in range(per_worker)
+            )
+        )
+        elapsed = loop.time() - started
+    finally:
+        for worker in workers:
+            await worker.api.close()
+    sent = len(bot.fake.method_calls("sendMessage"))
+    assert sent == 2 * per_worker
+    # 20 slots 1/20 s apart: the last at 0.95 s (each worker alone would have sent its 10 in 0.45 s)
+    assert elapsed >= (sent - 1) / rate - 0.05, elapsed
+
+
+class UnreachablePace:
+    """The shared pace while its database is down (a `Pace` whose booking fails)."""
+
+    async def wait(self) -> None:
+        raise ConnectionError("the database is unreachable")
+
+
+async def test_answers_still_go_when_the_shared_pace_is_unreachable(bot: Harness, library: str) -> None:
+    """The shared rate lives in the database; a worker that cannot book a slot paces itself alone rather
+    than leave the resident without an answer."""
+    from bots.telegram import make_api
+    from bots.telegram.channel import TelegramChannel
+
+    worker = TelegramChannel(
+        make_api(library, TOKEN, bot.fake.url),
+        bot.engine,
+        bot.db,
+        bot.photos,
+        options=FAST,
+        bot_pace=UnreachablePace(),
+    )
+    await worker.api.start()
+    try:
+        await worker.sender.send(9100, Reply(text="still answered"))
+    finally:
+        await worker.api.close()
+    assert [m.text for m in bot.fake.to(9100)] == ["still answered"]

@@ -18,9 +18,11 @@ from bots.settings import Settings
 from bots.vk.api import RequestWindow
 from bots.vk.callback import PATH as CALLBACK_PATH
 from bots.vk.channel import VkChannel
+from bots.vk.render import MiniApp
 from core.engine import Engine
 from core.messages import ChatRef, Location, Photo, Reply
 from core.ports import DeliveryError, OutgoingMessage
+from core.texts import t
 from storage.photos import PhotoStore
 from tests.fakes import serve, wait_for
 from tests.fakes.vk_api import FakeVk, VkUser
@@ -461,3 +463,66 @@ async def test_a_slow_geocoder_is_announced_then_answered(
             await user.expect("report.place.checking", "report.place.confirm_pin")
         finally:
             await channel.stop()
+
+
+# --- the map as a VK Mini App in the place step -------------------------------------------------------------
+MAP_APP_ID = 51234
+
+
+async def test_the_place_step_offers_the_map_mini_app_when_vk_app_id_is_set(
+    engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
+) -> None:
+    channel = await start_polling(
+        make_channel(engine, photos, vk, tmp_path / "data", map_app_id=MAP_APP_ID, group_id=vk.group_id), vk
+    )
+    try:
+        user = VkUser(vk, 9301)
+        await to_place_step(user)
+        # under *send location*, in a row of its own (the fake refuses it beside another button, as VK does)
+        assert user.buttons()[-2:] == [
+            {"type": "location"},
+            {
+                "type": "open_app",
+                "app_id": MAP_APP_ID,
+                "owner_id": -vk.group_id,
+                "label": t("ru", "messenger_map.button"),
+            },
+        ]
+        await user.pin(*CENTRE)  # the pin still works beside it
+        await user.expect("report.description.ask")
+        assert not any(b["type"] == "open_app" for b in user.buttons())  # offered only in the place step
+    finally:
+        await channel.stop()
+
+
+async def test_no_mini_app_button_without_vk_app_id(polling: VkChannel, vk: FakeVk) -> None:
+    user = VkUser(vk, 9302)
+    await to_place_step(user)
+    assert {"type": "location"} in user.buttons()
+    assert not any(b["type"] == "open_app" for b in user.buttons())
+
+
+async def to_place_step(user: VkUser) -> None:
+    await user.send("/start")
+    await user.expect("menu.welcome", "menu.prompt")
+    await user.press("menu:new")
+    await user.expect("report.category.ask")
+    await user.press("cat:roads")
+    await user.expect("report.subcategory.ask")
+    await user.press(user.button_data()[0])
+    await user.expect("report.location.ask")
+
+
+def test_the_factory_offers_the_mini_app_only_with_vk_app_id_and_the_widget_on(tmp_path: Path) -> None:
+    """The Mini App shows the widget's map page, which is served only when WIDGET_ORIGINS is set."""
+    base = {"_env_file": None, "data_dir": tmp_path, "vk_group_token": "t", "vk_group_id": 77}
+    cases = [
+        ({}, None),
+        ({"vk_app_id": MAP_APP_ID}, None),  # the widget is off: no map page to open
+        ({"widget_origins": "self"}, None),
+        ({"vk_app_id": MAP_APP_ID, "widget_origins": "self"}, MiniApp(MAP_APP_ID, -77)),
+    ]
+    for extra, expected in cases:
+        app = SimpleNamespace(settings=Settings(**base, **extra), engine=None, db=None, photos=None)
+        channel = vk_package.create_channel(app)  # type: ignore[arg-type]
+        assert channel is not None and channel.sender.map_app == expected, extra

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bots.vk.render import CURRENT_CLIENT, INLINE, fit_rows, keyboard_json, label, render, split_text
+from bots.vk.render import CURRENT_CLIENT, INLINE, MiniApp, fit_rows, keyboard_json, label, render, split_text
 from bots.vk.sender import outbox_random_id, reply_random_id
 from bots.vk.translate import ClientCaps
 from core.messages import Location, Photo, Reply
@@ -145,3 +145,23 @@ def test_a_document_is_sent_as_text_messages_after_the_reply() -> None:
     rest = "".join(m.text for m in messages[1:])
     assert len(messages) > 2 and rest.startswith("📎 otklik-my-data.json")
     assert rest.replace("\n", "").endswith("]}") and all(len(m.text) <= 4096 for m in messages)
+
+
+def test_the_map_mini_app_gets_a_row_of_its_own_under_the_location_button() -> None:
+    app = MiniApp(51234, -77)
+    reply = Reply("Where?", ask_location=True, buttons=_rows(8), language="en")  # a full inline keyboard
+    raw = keyboard_json(reply, CURRENT_CLIENT, app)
+    assert raw is not None
+    keyboard = json.loads(raw)
+    check_keyboard(keyboard)  # two wide rows reserved: still within the inline limits
+    assert keyboard["buttons"][-2:] == [
+        [{"action": {"type": "location"}}],
+        [{"action": {"type": "open_app", "app_id": 51234, "owner_id": -77, "label": "🗺 Pick on the map"}}],
+    ]
+    # no community id known: no owner_id rather than a wrong one
+    raw = keyboard_json(reply, CURRENT_CLIENT, MiniApp(51234))
+    assert raw is not None and "owner_id" not in json.loads(raw)["buttons"][-1][0]["action"]
+    # a client that cannot open apps, or a reply that asks for no place: no button
+    no_apps = ClientCaps.of({"button_actions": ["text", "callback", "location"]})
+    assert "open_app" not in (keyboard_json(reply, no_apps, app) or "")
+    assert "open_app" not in (keyboard_json(Reply("?", buttons=_rows(2)), CURRENT_CLIENT, app) or "")

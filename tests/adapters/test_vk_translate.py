@@ -129,7 +129,9 @@ def test_language_from_client_info() -> None:
 def test_client_caps() -> None:
     assert ClientCaps.of(None) == ClientCaps()
     caps = ClientCaps.of({"keyboard": True, "inline_keyboard": False, "button_actions": ["text"]})
-    assert caps == ClientCaps(keyboard=True, inline_keyboard=False, callback=False, location=False)
+    assert caps == ClientCaps(
+        keyboard=True, inline_keyboard=False, callback=False, location=False, open_app=False
+    )
 
 
 def test_event_key_is_vks_event_id_with_a_fallback() -> None:

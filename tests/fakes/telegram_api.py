@@ -96,6 +96,17 @@ class Sent:
             for b in row
         ]
 
+    def web_apps(self) -> list[tuple[str, str]]:
+        """Inline Web App buttons (label, url)."""
+        if not self.reply_markup or "inline_keyboard" not in self.reply_markup:
+            return []
+        return [
+            (b["text"], b["web_app"]["url"])
+            for row in self.reply_markup["inline_keyboard"]
+            for b in row
+            if "web_app" in b
+        ]
+
     def keyboard(self) -> list[dict[str, Any]]:
         """Reply keyboard buttons, as dicts ({"text": …, "request_location": true})."""
         if not self.reply_markup or "keyboard" not in self.reply_markup:
@@ -495,6 +506,12 @@ def _markup(params: dict[str, Any]) -> dict[str, Any] | None:
                 raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
             if not button.get("text"):
                 raise ApiError(400, "Bad Request: text buttons are unallowed in the inline keyboard")
+            web_app = button.get("web_app")
+            if web_app is not None and not str(web_app.get("url", "")).startswith("https://"):
+                raise ApiError(
+                    400,
+                    "Bad Request: inline keyboard button Web App URL is invalid: Only HTTPS links are allowed",  # noqa: E501
+                )
     return markup
 
 

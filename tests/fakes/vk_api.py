@@ -536,7 +536,8 @@ def _hash(token: str) -> str:
 
 def check_keyboard(keyboard: dict[str, Any]) -> None:
     """VK's limits (dev.vk.com, Keyboard): 5 × 10 and 40 buttons, inline 5 × 6 and 10 buttons; labels up to
-    40 characters, payloads up to 255; location buttons alone in their row. Error 911 otherwise."""
+    40 characters, payloads up to 255; location and open_app buttons alone in their row. Error 911
+    otherwise."""
     rows = keyboard.get("buttons")
     if not isinstance(rows, list):
         raise ApiError(911, "Keyboard format is invalid: buttons")
@@ -552,8 +553,12 @@ def check_keyboard(keyboard: dict[str, Any]) -> None:
             kind = action.get("type")
             if kind not in ("text", "callback", "location", "open_link", "vkpay", "open_app"):
                 raise ApiError(911, f"Keyboard format is invalid: action type {kind!r}")
-            if kind == "location" and len(row) > 1:
-                raise ApiError(911, "Keyboard format is invalid: location button must be alone in its row")
+            if kind in ("location", "open_app") and len(row) > 1:
+                raise ApiError(911, f"Keyboard format is invalid: {kind} button must be alone in its row")
+            if kind == "open_app" and not (
+                isinstance(action.get("app_id"), int) and isinstance(action.get("label"), str)
+            ):
+                raise ApiError(911, "Keyboard format is invalid: open_app needs app_id and label")
             if kind in ("text", "callback"):
                 label = action.get("label")
                 if not isinstance(label, str) or not 0 < len(label) <= 40:

@@ -176,3 +176,61 @@ async def test_a_point_from_the_vk_mini_app_moves_the_residents_report_on(webapp
     signed = urlencode({**params, "sign": vk_sign(params, VK_SECRET)})
     assert await post_point(url, "vk", signed) == (200, {"ok": True})
     assert await outbox_for(app, vk_resident) == [t("ru", "report.description.ask", min=10, count=2000)]
+
+
+async def test_the_telegram_bots_map_button_opens_the_page_whose_point_moves_the_report_on(
+    app: App, photos: Any
+) -> None:
+    """The whole loop as `otklik run` composes it: the bot (create_channel, aiogram, on the fake Bot API)
+    offers the Web App in the place step, its URL is this server's map page, and the point the page posts
+    with Telegram's signed initData goes on in that resident's dialog."""
+    from bots.telegram import create_channel
+    from tests.fakes.telegram_api import TOKEN, FakeTelegram
+    from tests.telegram_support import FAST, Harness, open_report
+
+    public = "https://city.example.org"
+    fake = await FakeTelegram().start()
+    update = {
+        "widget_origins": "self",
+        "telegram_bot_token": SecretStr(TOKEN),
+        "telegram_api_url": fake.url,
+        "web_base_url": public,
+    }
+    served = replace(app, settings=app.settings.model_copy(update=update))
+    runner, url = await serve(build_http(served))
+    harness = Harness(fake, app.engine, photos, "aiogram")
+    try:
+        channel = create_channel(served, FAST)
+        assert channel is not None
+        await channel.start(None)
+        harness.channel = channel
+        user = harness.user(user_id=5001)
+        await open_report(user, map_offered=True)
+        [(label, button_url)] = user.replies[-1].web_apps()
+        assert label == t("ru", "messenger_map.button")
+        assert button_url == public + "/widget/map?app=telegram&lang=ru"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(url + button_url.removeprefix(public)) as page,
+        ):
+            assert page.status == 200 and '"app": "telegram"' in (await page.text())  # the page as a Web App
+
+        assert await post_point(url, "telegram", init_data(telegram_fields(5001), token=TOKEN)) == (
+            200,
+            {"ok": True},
+        )
+        resident = ChatRef("telegram", "5001", "5001")
+        assert await outbox_for(served, resident) == [t("ru", "report.description.ask", min=10, count=2000)]
+    finally:
+        await harness.stop()
+        await runner.cleanup()
+        await fake.stop()
+
+    # an http base URL: Telegram would refuse the button, so the bot offers none
+    plain = served.settings.model_copy(update={"web_base_url": "http://127.0.0.1:8080"})
+    channel = create_channel(replace(served, settings=plain), FAST)
+    assert channel is not None and channel.sender.map_url == ""
+    # the widget off (an https base but no map page served): none either
+    https_off = served.settings.model_copy(update={"widget_origins": ""})
+    channel = create_channel(replace(served, settings=https_off), FAST)
+    assert channel is not None and channel.sender.map_url == ""
