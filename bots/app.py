@@ -60,6 +60,11 @@ class App:
             return CallSpacer(rate)
         return SharedPace(self.db, f"outbox:{channel}", rate)
 
+    def shared_pace(self, name: str, rate: float) -> Pace | None:
+        """A platform rate that several workers must share (PostgreSQL), or None on SQLite, where this
+        process is the only one and keeps its own pace (with the platform's bursts)."""
+        return None if self.db.is_sqlite else SharedPace(self.db, name, rate)
+
     def schema_problem(self) -> str | None:
         """Why this worker must not start on the database (an older schema), or None."""
         return _schema_behind(self.settings.effective_database_url)

@@ -50,8 +50,9 @@ def create_channel(app: App, options: Options | None = None) -> TelegramChannel 
         default_language=settings.default_language,
         options=options,
         map_url=settings.map_page_url,  # offered only when that is https (sender.py)
-        # the bot's 30 messages/s shared by every worker (one row on PostgreSQL): direct answers and outbox
-        bot_pace=app.pace(
+        # the bot's 30 messages/s shared by every worker (one row on PostgreSQL): direct answers and outbox;
+        # on SQLite (one process) the sender's own pace, which allows Telegram's bursts
+        bot_pace=app.shared_pace(
             f"telegram:{token.split(':')[0]}", (options.limits if options else Limits()).bot_rate
         ),
     )
