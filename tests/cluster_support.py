@@ -35,6 +35,7 @@ def cluster_environment(database_url: str, data_dir: Path, **extra: str) -> dict
         HTTP_HOST="127.0.0.1",
         HTTP_PORT="0",
         PYTHONUNBUFFERED="1",
+        CONSENT_REQUIRED="false",  # the consent step is tested in tests/core/test_privacy.py
         **extra,
     )
     return env

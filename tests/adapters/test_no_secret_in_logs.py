@@ -41,7 +41,9 @@ def _environment(tmp_path: Path, **extra: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("TELEGRAM_", "VK_", "DATABASE_", "WEBHOOK_", "HTTP_"))
     }
-    env.update(DATA_DIR=str(tmp_path / "data"), GEOCODER="off", PYTHONUNBUFFERED="1", **extra)
+    # HTTP_PORT=0: a free port, so that nothing else listening on 8080 fails the run
+    env.update(DATA_DIR=str(tmp_path / "data"), GEOCODER="off", PYTHONUNBUFFERED="1", HTTP_PORT="0")
+    env.update(extra)
     return env
 
 

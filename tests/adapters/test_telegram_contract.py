@@ -447,6 +447,7 @@ async def test_otklik_run_serves_telegram_and_a_restart_resumes_the_dialog(tmp_p
         DATA_DIR=str(tmp_path / "data"),
         GEOCODER="off",
         PYTHONUNBUFFERED="1",
+        HTTP_PORT="0",  # a free port: nothing else listening on 8080 may fail the run
     )
     otklik = str(Path(sys.executable).with_name("otklik"))
 

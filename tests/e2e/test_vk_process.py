@@ -27,7 +27,7 @@ def _environment(vk: FakeVk, data_dir: Path, **extra: str) -> dict[str, str]:
         DATA_DIR=str(data_dir),
         GEOCODER="off",
         PYTHONUNBUFFERED="1",
-        **extra,
+        **{"HTTP_PORT": "0", **extra},  # a free port unless the test serves the Callback API on its own
     )
     return env
 

@@ -41,9 +41,10 @@ def test_tickets_export_parses_back(otklik) -> None:  # type: ignore[no-untyped-
 
 
 async def test_otklik_run_on_the_console_serves_the_web_and_says_where(
-    env: dict[str, str], tmp_path: Path
+    env: dict[str, str], tmp_path: Path, otklik: object
 ) -> None:
-    """`bash scripts/run.sh` with no token opens the console channel; the city's web is served beside it."""
+    """`bash scripts/run.sh` with no token opens the console channel; the city's web is served beside it.
+    (`otklik` upgrades a PostgreSQL database first: `run` refuses an older schema there.)"""
     process = await asyncio.create_subprocess_exec(
         OTKLIK, "run", env=env, cwd=tmp_path, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
