@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 from core.domain.tickets import Status, Ticket, TicketEvent
 from core.geo import Bounds, Place
 from core.messages import ChatRef, Reply
+from core.stats import Figures
 
 T = TypeVar("T")
 
@@ -277,8 +278,9 @@ class TicketSearch(Protocol):
 
     def count(self, where: TicketFilter) -> int: ...
 
-    def stats_rows(self, where: TicketFilter) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """The tickets and their events in the shape core/stats.py computes over."""
+    def stats(self, where: TicketFilter, now: datetime, timezone: str) -> Figures:
+        """The statistics' aggregates of the filtered tickets (core/stats.py turns them into the document;
+        weeks are the city's local weeks in `timezone`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,10 @@ from bots.app import App
 from bots.reports import stats_document
 from core.engine import Engine
 from core.ports import TicketFilter
-from core.stats import compute
+from core.stats import document
 from tests.fakes import serve
+from tests.stats_reference import compute
+from tests.stats_reference import rows as reference_rows
 from tests.support import Clock, Resident, Staff, delivered, invite, jpeg_bytes, keys_of, submit_report
 from web.server import build_http
 
@@ -458,9 +460,11 @@ async def test_the_dashboards_figures_are_otklik_stats_figures(city: dict[str, A
         await session.post(city["web"] + f"/web/tickets/{city['pothole']}/take", data={"csrf": token})
     now = engine.clock() + timedelta(days=30)  # the lamp is overdue by then
 
-    def both(store: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        web = compute(*store.ticket_search.stats_rows(TicketFilter()), now)
-        return web, stats_document(store, now)
+    zone = engine.municipality.timezone
 
-    web, cli = await engine.db.run(both)
-    assert web == cli and web["overdue"] == 2 and web["first_response_hours"]["count"] == 1
+    def both(store: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        web = document(store.ticket_search.stats(TicketFilter(), now, zone))
+        return web, stats_document(store, now), compute(*reference_rows(store), now)
+
+    web, cli, reference = await engine.db.run(both)
+    assert web == cli == reference and web["overdue"] == 2 and web["first_response_hours"]["count"] == 1

@@ -33,7 +33,7 @@ from core.geo import city_bounds
 from core.labels import category_label, local_date, organisation_name, place_label, reason_text
 from core.photo_limits import MAX_PHOTOS
 from core.ports import TicketPoint
-from core.stats import compute
+from core.stats import document
 from core.texts import t
 from web.dashboard import actions, auth, charts, filters
 from web.dashboard.auth import Signer, Viewer
@@ -446,10 +446,10 @@ class Desk:
                 "/web/dashboard?" + urlencode([*filters.query_string(form), ("from", start.isoformat())])
             )
         now = self.now()
-        tickets, events = await self.app.db.run(lambda store: store.ticket_search.stats_rows(where))
-        doc = compute(tickets, events, now)
-        tz = ZoneInfo(self.municipality.timezone)
-        series = charts.weekly(tickets, events, tz)
+        zone = self.municipality.timezone
+        figures = await self.app.db.run(lambda store: store.ticket_search.stats(where, now, zone))
+        doc = document(figures)
+        series = charts.weekly(figures)
         m, lang = self.municipality, viewer.lang
 
         def cat_name(code: str) -> str:
