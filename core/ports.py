@@ -276,6 +276,10 @@ class TicketSearch(Protocol):
     def find(self, where: TicketFilter, limit: int, before: int | None = None) -> Sequence[TicketPoint]:
         """Newest first; `before`: only numbers below it (keyset paging, so an export streams in batches)."""
 
+    def markers(self, where: TicketFilter, now: datetime, limit: int) -> Sequence[Any]:
+        """Newest first, at most `limit`: (number, status, category or subcategory code, lat, lon, address,
+        organisation, overdue at `now` as 0/1) — the map's markers, nothing else."""
+
     def count(self, where: TicketFilter) -> int: ...
 
     def stats(self, where: TicketFilter, now: datetime, timezone: str) -> Figures:

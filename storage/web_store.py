@@ -156,6 +156,28 @@ class SqlTicketSearch(Repository):
         rows = self.conn.execute(query.order_by(tickets_t.c.number.desc()).limit(limit))
         return [_point(r) for r in rows]
 
+    def markers(self, where: TicketFilter, now: datetime, limit: int) -> list[Any]:
+        """The map's narrow read: only what a marker shows, the overdue mark computed in SQL, the cap in
+        SQL (LIMIT), the bbox through the (lat, lon) index."""
+        c = tickets_t.c
+        overdue = _flag(and_(c.status.in_(WAITING_VALUES), c.deadline.is_not(None), c.deadline < now))
+        query = (
+            select(
+                c.number,
+                c.status,
+                func.coalesce(c.subcategory_code, c.category_code),
+                c.lat,
+                c.lon,
+                c.address,
+                c.organisation_code,
+                overdue,
+            )
+            .where(*conditions(where))
+            .order_by(c.number.desc())
+            .limit(limit)
+        )
+        return list(self.conn.execute(query).all())
+
     def count(self, where: TicketFilter) -> int:
         return int(
             self.conn.execute(select(func.count()).select_from(tickets_t).where(*conditions(where))).scalar()

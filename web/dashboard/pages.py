@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -277,42 +278,44 @@ class Desk:
         if bbox is None:
             return web.json_response({"error": "bbox=west,south,east,north is required"}, status=400)
         where = filters.with_bbox(self.chosen(request, viewer).where, bbox)
-        found = await self.app.db.run(lambda store: store.ticket_search.find(where, MAP_MAX + 1))
         lang, m, now = viewer.lang, self.municipality, self.now()
-        names: dict[str | None, str] = {}
+        found = await self.app.db.run(lambda store: store.ticket_search.markers(where, now, MAP_MAX + 1))
+        categories: dict[str, str] = {}
+        organisations: dict[str | None, str] = {}
+        statuses = {s.value: t(lang, f"status.{s.value}") for s in Status}
 
-        def name(code: str | None, kind: str) -> str:
+        def category(code: str) -> str:
             """Names once per answer, not once per marker: a bbox may hold thousands."""
-            key = f"{kind}:{code}"
-            if key not in names:
-                if kind == "category":
-                    category = m.category(code or "")
-                    names[key] = category.name(lang) if category else str(code)
-                elif kind == "organisation":
-                    names[key] = organisation_name(m, lang, code)
-                else:
-                    names[key] = t(lang, f"status.{code}")
-            return names[key]
+            if code not in categories:
+                known = m.category(code)
+                categories[code] = known.name(lang) if known else code
+            return categories[code]
+
+        def organisation(code: str | None) -> str:
+            if code not in organisations:
+                organisations[code] = organisation_name(m, lang, code)
+            return organisations[code]
 
         features = [
             {
                 "type": "Feature",
-                "id": p.number,
-                "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
+                "id": number,
+                "geometry": {"type": "Point", "coordinates": [lon, lat]},
                 "properties": {
-                    "number": p.number,
-                    "status": p.status.value,
-                    "status_name": name(p.status.value, "status"),
-                    "category": name(p.subcategory or p.category, "category"),
-                    "organisation": name(p.organisation, "organisation"),
-                    "address": p.address,
-                    "overdue": is_overdue(p, now),
+                    "number": number,
+                    "status": status,
+                    "status_name": statuses[status],
+                    "category": category(code),
+                    "organisation": organisation(org),
+                    "address": address,
+                    "overdue": bool(overdue),
                 },
             }
-            for p in found[:MAP_MAX]
+            for number, status, code, lat, lon, address, org, overdue in found[:MAP_MAX]
         ]
         doc = {"type": "FeatureCollection", "features": features, "truncated": len(found) > MAP_MAX}
-        response = web.json_response(doc, content_type="application/geo+json")
+        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), check_circular=False)
+        response = web.Response(text=body, content_type="application/geo+json")
         response.headers["Cache-Control"] = "no-store"
         return response
 
