@@ -23,6 +23,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    tuple_,
     update,
 )
 
@@ -205,13 +206,7 @@ class SqlTicketSearch(Repository):
             narrow = select(c.org, c.status, c.category, c.week, *hours, *flags)
             _count_here(self.conn.execute(narrow), figures)
             return figures
-        counts = select(
-            c.org, c.status, c.category, func.count(), func.count(c.resolved), *(func.sum(f) for f in flags)
-        ).group_by(c.org, c.status, c.category)
-        figures.counts = [Counts(*r) for r in self.conn.execute(counts)]
-        weekly = select(c.week, c.category, func.count()).group_by(c.week, c.category)
-        figures.weekly = {(str(w), cat): n for w, cat, n in self.conn.execute(weekly)}
-        self._percentiles_postgres(per, figures)
+        self._aggregate_postgres(per, flags, figures)
         return figures
 
     def _ratings(self, where: TicketFilter) -> dict[str, tuple[int, int]]:
@@ -223,7 +218,7 @@ class SqlTicketSearch(Repository):
         chosen = select(tickets_t.c.number).where(*conditions(where))
         last = (
             select(func.max(e.id).label("id"))
-            .where(e.action == "rate", e.ticket_number.in_(chosen), valid)
+            .where(e.action == "rate", e.ticket_number.in_(chosen), valid, *_since(where))
             .group_by(e.ticket_number)
             .subquery("last_rating")
         )
@@ -239,35 +234,52 @@ class SqlTicketSearch(Repository):
         )
         return {o: (int(n), int(total)) for o, n, total in rows}
 
-    def _percentiles_postgres(self, per: Any, figures: Figures) -> None:
+    def _aggregate_postgres(self, per: Any, flags: tuple[Any, ...], figures: Figures) -> None:
+        """Everything in one statement, so the per-ticket history is computed once: GROUPING SETS give the
+        (organisation, status, category) counts, the (week, category) counts and the organisations', the
+        city's and the weeks' percentiles (`percentile_cont`, which skips the tickets without a value)."""
         c = per.c
         response, resolution = _hours_pg(c.created_at, c.responded), _hours_pg(c.created_at, c.resolved)
+        sets = func.grouping_sets(
+            tuple_(c.org, c.status, c.category),
+            tuple_(c.week, c.category),
+            c.org,
+            c.week,
+            literal_column("()"),
+        )
         rows = self.conn.execute(
             select(
-                func.grouping(c.org),
-                func.grouping(c.week),
+                func.grouping(c.org, c.status, c.category, c.week),
                 c.org,
+                c.status,
+                c.category,
                 c.week,
+                func.count(),
+                func.count(c.resolved),
+                *(func.sum(f) for f in flags),
                 func.count(response),
                 func.percentile_cont(0.5).within_group(response),
                 func.percentile_cont(0.9).within_group(response),
                 func.count(resolution),
                 func.percentile_cont(0.5).within_group(resolution),
                 func.percentile_cont(0.9).within_group(resolution),
-            )
-            .where(or_(c.responded.is_not(None), c.resolved.is_not(None)))
-            .group_by(func.grouping_sets(c.org, c.week, literal_column("()")))
+            ).group_by(sets)
         )
-        for no_org, no_week, org, week, n1, m1, p1, n2, m2, p2 in rows:
-            if not no_week:
+        # grouping() bits, org status category week: 1 where that column is not in the set.
+        for bits, org, status, category, week, total, done, *sums, n1, m1, p1, n2, m2, p2 in rows:
+            if bits == 0b0001:
+                figures.counts.append(Counts(org, status, category, total, done, *(int(x) for x in sums)))
+            elif bits == 0b1100:
+                figures.weekly[(str(week), category)] = total
+            elif bits == 0b1110:
                 if m2 is not None:
                     figures.weekly_resolution[str(week)] = m2
-                continue
-            group = ALL if no_org else org
-            if n1:
-                figures.response[group] = Hours(n1, m1, p1)
-            if n2:
-                figures.resolution[group] = Hours(n2, m2, p2)
+            elif bits in (0b0111, 0b1111):
+                group = org if bits == 0b0111 else ALL
+                if n1:
+                    figures.response[group] = Hours(n1, m1, p1)
+                if n2:
+                    figures.resolution[group] = Hours(n2, m2, p2)
 
 
 def _count_here(rows: Any, figures: Figures) -> None:
@@ -314,6 +326,12 @@ def _flag(condition: Any) -> Any:
     return case((condition, 1), else_=0)
 
 
+def _since(where: TicketFilter) -> list[Any]:
+    """A ticket's events come after its creation: for a period, only the period's events are read (an index
+    range on `at`), not every event of the city's history (PostgreSQL otherwise scans them all)."""
+    return [events_t.c.at >= where.created_from] if where.created_from is not None else []
+
+
 def _per_ticket(where: TicketFilter, sqlite: bool, timezone: str) -> Any:
     """One row per filtered ticket with what the statistics need of its history: the first staff response,
     the first resolution and whether it was reopened, from one grouped pass over those events only."""
@@ -327,7 +345,7 @@ def _per_ticket(where: TicketFilter, sqlite: bool, timezone: str) -> Any:
             func.min(case((e.action == "resolve", e.at))).label("resolved"),
             func.max(case((e.action == "reopen", 1), else_=0)).label("reopened"),
         )
-        .where(e.action.in_([*sorted(RESPONSES), "reopen"]), e.ticket_number.in_(chosen))
+        .where(e.action.in_([*sorted(RESPONSES), "reopen"]), e.ticket_number.in_(chosen), *_since(where))
         .group_by(e.ticket_number)
         .subquery("history")
     )
