@@ -187,6 +187,9 @@ async def measure(app: App, count: int, requests: int) -> None:
         async with aiohttp.ClientSession(cookie_jar=jar, cookies={SESSION_COOKIE: cookie}) as client:
 
             async def run(name: str, make: Any, times: int, target: float | None = None) -> None:
+                for _ in range(3):  # warm-up, not measured: first plans, caches, connections
+                    async with client.get(url + make()) as response:
+                        await response.read()
                 samples = []
                 for _ in range(times):
                     path = make()

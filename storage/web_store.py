@@ -12,8 +12,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    BigInteger,
     Float,
     Integer,
+    String,
     and_,
     case,
     cast,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    union_all,
     update,
 )
 
@@ -235,47 +238,52 @@ class SqlTicketSearch(Repository):
         return {o: (int(n), int(total)) for o, n, total in rows}
 
     def _aggregate_postgres(self, per: Any, flags: tuple[Any, ...], figures: Figures) -> None:
-        """Everything in one statement, so the per-ticket history is computed once: GROUPING SETS give the
-        (organisation, status, category) counts, the (week, category) counts and the organisations', the
-        city's and the weeks' percentiles (`percentile_cont`, which skips the tickets without a value)."""
+        """One statement, so the per-ticket history is computed once (a CTE read twice is materialised):
+        the counts by GROUPING SETS (organisation, status, category) and (week, category), UNION ALL the
+        percentiles (`percentile_cont`, which skips tickets without a value) by organisation, by week and for
+        the city — percentiles only where they are shown, since each group sorts its values."""
         c = per.c
         response, resolution = _hours_pg(c.created_at, c.responded), _hours_pg(c.created_at, c.resolved)
-        sets = func.grouping_sets(
-            tuple_(c.org, c.status, c.category),
-            tuple_(c.week, c.category),
+        none_int, none_float = cast(None, BigInteger), cast(None, Float)
+        counts = select(
+            literal("c"),
+            func.grouping(c.org, c.week),
             c.org,
+            c.status,
+            c.category,
             c.week,
-            literal_column("()"),
-        )
-        rows = self.conn.execute(
-            select(
-                func.grouping(c.org, c.status, c.category, c.week),
-                c.org,
-                c.status,
-                c.category,
-                c.week,
-                func.count(),
-                func.count(c.resolved),
-                *(func.sum(f) for f in flags),
-                func.count(response),
-                func.percentile_cont(0.5).within_group(response),
-                func.percentile_cont(0.9).within_group(response),
-                func.count(resolution),
-                func.percentile_cont(0.5).within_group(resolution),
-                func.percentile_cont(0.9).within_group(resolution),
-            ).group_by(sets)
-        )
-        # grouping() bits, org status category week: 1 where that column is not in the set.
-        for bits, org, status, category, week, total, done, *sums, n1, m1, p1, n2, m2, p2 in rows:
-            if bits == 0b0001:
+            func.count(),
+            func.count(c.resolved),
+            *(func.sum(f) for f in flags),
+            *(none_int, none_float, none_float) * 2,
+        ).group_by(func.grouping_sets(tuple_(c.org, c.status, c.category), tuple_(c.week, c.category)))
+        percentiles = select(
+            literal("p"),
+            func.grouping(c.org, c.week),
+            c.org,
+            cast(None, String),
+            cast(None, String),
+            c.week,
+            *(none_int,) * 6,
+            func.count(response),
+            func.percentile_cont(0.5).within_group(response),
+            func.percentile_cont(0.9).within_group(response),
+            func.count(resolution),
+            func.percentile_cont(0.5).within_group(resolution),
+            func.percentile_cont(0.9).within_group(resolution),
+        ).group_by(func.grouping_sets(c.org, c.week, literal_column("()")))
+        rows = self.conn.execute(union_all(counts, percentiles))
+        # grouping(org, week): 0b01 week left out, 0b10 organisation left out, 0b11 both.
+        for kind, bits, org, status, category, week, total, done, *sums, n1, m1, p1, n2, m2, p2 in rows:
+            if kind == "c" and bits == 0b01:
                 figures.counts.append(Counts(org, status, category, total, done, *(int(x) for x in sums)))
-            elif bits == 0b1100:
+            elif kind == "c":
                 figures.weekly[(str(week), category)] = total
-            elif bits == 0b1110:
+            elif bits == 0b10:
                 if m2 is not None:
                     figures.weekly_resolution[str(week)] = m2
-            elif bits in (0b0111, 0b1111):
-                group = org if bits == 0b0111 else ALL
+            else:
+                group = org if bits == 0b01 else ALL
                 if n1:
                     figures.response[group] = Hours(n1, m1, p1)
                 if n2:
