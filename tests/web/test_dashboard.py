@@ -468,3 +468,32 @@ async def test_the_dashboards_figures_are_otklik_stats_figures(city: dict[str, A
 
     web, cli, reference = await engine.db.run(both)
     assert web == cli == reference and web["overdue"] == 2 and web["first_response_hours"]["count"] == 1
+
+
+async def test_map_markers_written_as_text_are_valid_geojson_whatever_the_address(
+    city: dict[str, Any], engine: Engine
+) -> None:
+    """The bbox answer is written as text, not through dicts: an address with quotes, backslashes, a newline
+    and Cyrillic must still parse back exactly, and overdue marks and names must be right."""
+    from sqlalchemy import update
+
+    from storage.tables import TicketRow
+
+    address = 'ул. "Кривая" \\ 5\n</script>'
+    rows = TicketRow.__table__
+    await engine.db.run(
+        lambda store: store.conn.execute(
+            update(rows).where(rows.c.number == city["pothole"]).values(address=address)
+        )
+    )
+    session = await signed_in(city["dispatcher"])
+    async with session, session.get(city["web"] + "/web/api/tickets?bbox=104,52,105,53") as data:
+        assert data.content_type == "application/geo+json"
+        doc = json.loads(await data.text())
+    assert doc["type"] == "FeatureCollection" and doc["truncated"] is False
+    by_id = {f["id"]: f for f in doc["features"]}
+    pothole = by_id[city["pothole"]]
+    assert pothole["properties"]["address"] == address
+    assert pothole["geometry"] == {"type": "Point", "coordinates": [ROADS_POINT[1], ROADS_POINT[0]]}
+    assert pothole["properties"]["status"] == "assigned" and pothole["properties"]["overdue"] is False
+    assert pothole["properties"]["organisation"] and pothole["properties"]["category"] != "roads"
