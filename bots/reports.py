@@ -8,8 +8,8 @@ from typing import Any
 
 from core.domain.policy import is_overdue
 from core.domain.tickets import Ticket
-from core.ports import TicketSummary, UnitOfWork
-from core.stats import compute
+from core.ports import TicketFilter, TicketSummary, UnitOfWork
+from core.stats import document
 
 SHOWN = "%Y-%m-%d %H:%M %Z"
 """How the CLI prints a moment for people: the city's local time with its zone (`2026-12-01 10:00 +08`)."""
@@ -84,10 +84,11 @@ def ticket_document(t: Ticket, tz: tzinfo = UTC) -> dict[str, Any]:
     }
 
 
-def stats_document(store: UnitOfWork, now: datetime | None = None) -> dict[str, Any]:
-    """Counts and the response, resolution, rating and reopen figures of core/stats.py."""
-    tickets, events = store.tickets.stats_rows()
-    return compute(tickets, events, now or datetime.now(UTC))
+def stats_document(store: UnitOfWork, now: datetime | None = None, timezone: str = "UTC") -> dict[str, Any]:
+    """Counts and the response, resolution, rating and reopen figures of core/stats.py, aggregated by the
+    database through the same query as the web's dashboard."""
+    figures = store.ticket_search.stats(TicketFilter(), now or datetime.now(UTC), timezone)
+    return document(figures)
 
 
 def stats_lines(doc: dict[str, Any]) -> list[str]:

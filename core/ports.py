@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 from core.domain.tickets import Report, Status, Ticket, TicketEvent
 from core.geo import Bounds, Place
 from core.messages import ChatRef, Reply
+from core.stats import Figures
 
 T = TypeVar("T")
 
@@ -273,10 +274,15 @@ class TicketSearch(Protocol):
     def find(self, where: TicketFilter, limit: int, before: int | None = None) -> Sequence[TicketPoint]:
         """Newest first; `before`: only numbers below it (keyset paging, so an export streams in batches)."""
 
+    def markers(self, where: TicketFilter, now: datetime, limit: int) -> Sequence[Any]:
+        """Newest first, at most `limit`: (number, status, category or subcategory code, lat, lon, address,
+        organisation, overdue at `now` as 0/1) — the map's markers, nothing else."""
+
     def count(self, where: TicketFilter) -> int: ...
 
-    def stats_rows(self, where: TicketFilter) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """The tickets and their events in the shape core/stats.py computes over."""
+    def stats(self, where: TicketFilter, now: datetime, timezone: str) -> Figures:
+        """The statistics' aggregates of the filtered tickets (core/stats.py turns them into the document;
+        weeks are the city's local weeks in `timezone`)."""
 
 
 @dataclass(frozen=True, slots=True)

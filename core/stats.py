@@ -1,45 +1,96 @@
-"""City statistics computed from tickets and their event history (`otklik stats`).
+"""City statistics (`otklik stats` and the web's dashboard), from aggregates the database computes.
 
 Definitions (per organisation too, by the organisation a ticket is with now):
-- first response: the first `take`, `comment`, `resolve` or `reject` by a staff member, from creation;
-- resolution: the first `resolve`, from creation;
+- first response: the earliest `take`, `comment`, `resolve` or `reject` by a staff member, from creation;
+- resolution: the earliest `resolve`, from creation;
 - resolved within deadline: of tickets resolved at least once and having a deadline, the share whose first
   resolution came by the deadline;
-- rating: the mean of residents' ratings (`rate` events, the last per ticket);
+- rating: the mean of residents' ratings (`rate` events, the last valid one per ticket);
 - reopen rate: of tickets resolved at least once, the share that residents reopened;
 - overdue: tickets still waiting (new, assigned, in progress, reopened) past their deadline at `now`.
-Durations are in hours; percentiles interpolate linearly between ranks.
+Durations are in hours; percentiles interpolate linearly between ranks (PostgreSQL's `percentile_cont`).
+
+The storage (storage/web_store.py `SqlTicketSearch.stats`) reduces 100k tickets to a few hundred numbers in
+SQL; this module only turns those numbers into the document both doors show, so the dashboard and
+`otklik stats` cannot disagree. tests/stats_reference.py keeps the row-by-row definition the SQL is checked
+against.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from core.domain.policy import overdue as is_past_deadline
-from core.parsing import parse_id
-
 RESPONSES = frozenset({"take", "comment", "resolve", "reject"})
+NO_ORGANISATION = "—"
+ALL = "*"
+"""The group of every ticket, beside the organisations' groups, in `Figures.response`/`resolution`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Additive counts of one (organisation, status, category) group of tickets."""
+
+    organisation: str
+    status: str
+    category: str
+    total: int
+    resolved: int
+    with_deadline: int
+    on_time: int
+    reopened: int
+    overdue: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hours:
+    count: int
+    median: float | None
+    p90: float | None
+
+
+@dataclass(slots=True)
+class Figures:
+    """What the database answers for a filter: counts by group, ratings, percentiles and weekly series."""
+
+    counts: list[Counts] = field(default_factory=list)
+    ratings: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """organisation → (how many rated tickets, the sum of their ratings)."""
+    response: dict[str, Hours] = field(default_factory=dict)
+    """organisation (or ALL) → first-response hours."""
+    resolution: dict[str, Hours] = field(default_factory=dict)
+    weekly: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(Monday of the local week, ISO; category) → tickets created that week."""
+    weekly_resolution: dict[str, float] = field(default_factory=dict)
+    """Monday (ISO) → median resolution hours of the tickets created that week."""
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
+    """Of sorted `values`: linear interpolation between ranks, exactly as `percentile_cont` computes it."""
     if not values:
         return None
-    xs = sorted(values)
-    k = (len(xs) - 1) * q
+    k = (len(values) - 1) * q
     low = math.floor(k)
-    high = min(low + 1, len(xs) - 1)
-    return xs[low] + (xs[high] - xs[low]) * (k - low)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (k - low)
 
 
-def _hours(values: Sequence[float]) -> dict[str, Any]:
+def hours_of(values: list[float]) -> Hours:
+    """From unsorted values (SQLite's path: one narrow column, sorted here)."""
+    values.sort()
+    return Hours(len(values), percentile(values, 0.5), percentile(values, 0.9))
+
+
+def _hours(h: Hours | None) -> dict[str, Any]:
     def r(x: float | None) -> float | None:
         return round(x, 2) if x is not None else None
 
-    return {"count": len(values), "median": r(percentile(values, 0.5)), "p90": r(percentile(values, 0.9))}
+    if h is None:
+        return {"count": 0, "median": None, "p90": None}
+    return {"count": h.count, "median": r(h.median), "p90": r(h.p90)}
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -47,66 +98,45 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def _metrics(
-    tickets: Iterable[Mapping[str, Any]], history: Mapping[int, list[Mapping[str, Any]]], now: datetime
+    rows: list[Counts], rating: tuple[int, int], response: Hours | None, resolution: Hours | None
 ) -> dict[str, Any]:
-    response: list[float] = []
-    resolution: list[float] = []
-    on_time = with_deadline = resolved = reopened = overdue = 0
-    ratings: list[int] = []
-    for ticket in tickets:
-        created: datetime = ticket["created_at"]
-        deadline: datetime | None = ticket["deadline"]
-        events = history.get(ticket["number"], [])
-        first_response = next(
-            (e["at"] for e in events if e["action"] in RESPONSES and str(e["actor"]).startswith("staff:")),
-            None,
-        )
-        if first_response is not None:
-            response.append((first_response - created).total_seconds() / 3600)
-        first_resolve = next((e["at"] for e in events if e["action"] == "resolve"), None)
-        if first_resolve is not None:
-            resolved += 1
-            resolution.append((first_resolve - created).total_seconds() / 3600)
-            if deadline is not None:
-                with_deadline += 1
-                on_time += first_resolve <= deadline
-            reopened += any(e["action"] == "reopen" for e in events)
-        rated = (str(e["data"].get("rating", "")) for e in events if e["action"] == "rate")
-        scores = [s for s in map(_score, rated) if s is not None]
-        if scores:
-            ratings.append(scores[-1])
-        overdue += is_past_deadline(ticket["status"], deadline, now)
+    resolved = sum(c.resolved for c in rows)
+    with_deadline = sum(c.with_deadline for c in rows)
+    rated, total = rating
     return {
         "first_response_hours": _hours(response),
         "resolution_hours": _hours(resolution),
-        "resolved_within_deadline": {"share": _share(on_time, with_deadline), "of": with_deadline},
-        "rating": {"count": len(ratings), "mean": round(sum(ratings) / len(ratings), 2) if ratings else None},
-        "reopen_rate": {"share": _share(reopened, resolved), "of": resolved},
-        "overdue": overdue,
+        "resolved_within_deadline": {
+            "share": _share(sum(c.on_time for c in rows), with_deadline),
+            "of": with_deadline,
+        },
+        "rating": {"count": rated, "mean": round(total / rated, 2) if rated else None},
+        "reopen_rate": {"share": _share(sum(c.reopened for c in rows), resolved), "of": resolved},
+        "overdue": sum(c.overdue for c in rows),
     }
 
 
-def compute(
-    tickets: Sequence[Mapping[str, Any]], events: Iterable[Mapping[str, Any]], now: datetime
-) -> dict[str, Any]:
-    history: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
-    for event in events:
-        history[event["number"]].append(event)
-    by_org: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for ticket in tickets:
-        by_org[ticket["organisation"] or "—"].append(ticket)
+def document(f: Figures) -> dict[str, Any]:
+    """The statistics document (`otklik stats --json`, the dashboard's figures)."""
+    by_status: dict[str, int] = defaultdict(int)
+    by_category: dict[str, int] = defaultdict(int)
+    by_org: dict[str, list[Counts]] = defaultdict(list)
+    for c in f.counts:
+        by_status[c.status] += c.total
+        by_category[c.category] += c.total
+        by_org[c.organisation].append(c)
+    all_ratings = (sum(n for n, _ in f.ratings.values()), sum(s for _, s in f.ratings.values()))
     return {
-        "total": len(tickets),
-        "by_status": dict(sorted(Counter(t["status"] for t in tickets).items())),
-        "by_category": dict(sorted(Counter(t["category"] for t in tickets).items())),
-        "by_organisation": {org: len(rows) for org, rows in sorted(by_org.items())},
-        **_metrics(tickets, history, now),
+        "total": sum(c.total for c in f.counts),
+        "by_status": dict(sorted(by_status.items())),
+        "by_category": dict(sorted(by_category.items())),
+        "by_organisation": {org: sum(c.total for c in rows) for org, rows in sorted(by_org.items())},
+        **_metrics(f.counts, all_ratings, f.response.get(ALL), f.resolution.get(ALL)),
         "organisations": {
-            org: {"total": len(rows), **_metrics(rows, history, now)} for org, rows in sorted(by_org.items())
+            org: {
+                "total": sum(c.total for c in rows),
+                **_metrics(rows, f.ratings.get(org, (0, 0)), f.response.get(org), f.resolution.get(org)),
+            }
+            for org, rows in sorted(by_org.items())
         },
     }
-
-
-def _score(text: str) -> int | None:
-    """A stored rating; one outside 1–5 (a forged rating button) counts for nothing."""
-    return parse_id(text, maximum=5)

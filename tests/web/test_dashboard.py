@@ -21,8 +21,10 @@ from bots.app import App
 from bots.reports import stats_document
 from core.engine import Engine
 from core.ports import TicketFilter
-from core.stats import compute
+from core.stats import document
 from tests.fakes import serve
+from tests.stats_reference import compute
+from tests.stats_reference import rows as reference_rows
 from tests.support import Clock, Resident, Staff, delivered, invite, jpeg_bytes, keys_of, submit_report
 from web.server import build_http
 
@@ -458,9 +460,40 @@ async def test_the_dashboards_figures_are_otklik_stats_figures(city: dict[str, A
         await session.post(city["web"] + f"/web/tickets/{city['pothole']}/take", data={"csrf": token})
     now = engine.clock() + timedelta(days=30)  # the lamp is overdue by then
 
-    def both(store: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        web = compute(*store.ticket_search.stats_rows(TicketFilter()), now)
-        return web, stats_document(store, now)
+    zone = engine.municipality.timezone
 
-    web, cli = await engine.db.run(both)
-    assert web == cli and web["overdue"] == 2 and web["first_response_hours"]["count"] == 1
+    def both(store: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        web = document(store.ticket_search.stats(TicketFilter(), now, zone))
+        return web, stats_document(store, now), compute(*reference_rows(store), now)
+
+    web, cli, reference = await engine.db.run(both)
+    assert web == cli == reference and web["overdue"] == 2 and web["first_response_hours"]["count"] == 1
+
+
+async def test_map_markers_written_as_text_are_valid_geojson_whatever_the_address(
+    city: dict[str, Any], engine: Engine
+) -> None:
+    """The bbox answer is written as text, not through dicts: an address with quotes, backslashes, a newline
+    and Cyrillic must still parse back exactly, and overdue marks and names must be right."""
+    from sqlalchemy import update
+
+    from storage.tables import TicketRow
+
+    address = 'ул. "Кривая" \\ 5\n</script>'
+    rows = TicketRow.__table__
+    await engine.db.run(
+        lambda store: store.conn.execute(
+            update(rows).where(rows.c.number == city["pothole"]).values(address=address)
+        )
+    )
+    session = await signed_in(city["dispatcher"])
+    async with session, session.get(city["web"] + "/web/api/tickets?bbox=104,52,105,53") as data:
+        assert data.content_type == "application/geo+json"
+        doc = json.loads(await data.text())
+    assert doc["type"] == "FeatureCollection" and doc["truncated"] is False
+    by_id = {f["id"]: f for f in doc["features"]}
+    pothole = by_id[city["pothole"]]
+    assert pothole["properties"]["address"] == address
+    assert pothole["geometry"] == {"type": "Point", "coordinates": [ROADS_POINT[1], ROADS_POINT[0]]}
+    assert pothole["properties"]["status"] == "assigned" and pothole["properties"]["overdue"] is False
+    assert pothole["properties"]["organisation"] and pothole["properties"]["category"] != "roads"

@@ -1,36 +1,18 @@
-"""The dashboard's series, from the same rows `otklik stats` computes over: reports per week by category,
-and the median resolution time per week (by the week the ticket was created)."""
+"""The dashboard's series, from the same aggregates `otklik stats` uses: reports per week by category, and
+the median resolution time per week (by the week the ticket was created), weeks being the city's local
+weeks (Monday first) as the database grouped them."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from core.stats import percentile
-
-
-def week_of(moment: datetime, tz: ZoneInfo) -> date:
-    day = moment.astimezone(tz).date()
-    return day - timedelta(days=day.weekday())
+from core.stats import Figures
 
 
-def weekly(
-    tickets: Sequence[Mapping[str, Any]], events: Iterable[Mapping[str, Any]], tz: ZoneInfo
-) -> dict[str, Any]:
-    resolved: dict[int, datetime] = {}
-    for e in events:
-        if e["action"] == "resolve" and e["number"] not in resolved:
-            resolved[e["number"]] = e["at"]
-    counts: Counter[tuple[date, str]] = Counter()
-    hours: dict[date, list[float]] = defaultdict(list)
-    for t in tickets:
-        week = week_of(t["created_at"], tz)
-        counts[(week, t["category"])] += 1
-        if (done := resolved.get(t["number"])) is not None:
-            hours[week].append((done - t["created_at"]).total_seconds() / 3600)
+def weekly(figures: Figures) -> dict[str, Any]:
+    counts = {(date.fromisoformat(w), c): n for (w, c), n in figures.weekly.items()}
+    medians = {date.fromisoformat(w): m for w, m in figures.weekly_resolution.items()}
     weeks = sorted({w for w, _ in counts})
     if weeks:  # every week of the span, empty ones too, so the axis is time
         span = (weeks[-1] - weeks[0]).days // 7
@@ -39,7 +21,5 @@ def weekly(
     return {
         "weeks": [w.isoformat() for w in weeks],
         "by_category": {c: [counts.get((w, c), 0) for w in weeks] for c in categories},
-        "resolution_median": [
-            round(m, 1) if (m := percentile(hours.get(w, []), 0.5)) is not None else None for w in weeks
-        ],
+        "resolution_median": [round(m, 1) if (m := medians.get(w)) is not None else None for w in weeks],
     }
