@@ -158,16 +158,18 @@ class DeliveryWorker:
                 log.warning("outbox message %s: renewing its lease failed", message_id, exc_info=True)
 
     async def run(self, stopping: asyncio.Event, idle: float = 1.0) -> None:
-        """Deliver until `stopping` is set; poll every `idle` seconds when there is nothing to do."""
+        """Deliver until `stopping` is set. With nothing to do, rest until this process queues a message
+        (`Database.outbox_queued`) or `idle` seconds pass (rows queued by other processes)."""
+        queued = self.db.outbox_queued
         while not stopping.is_set():
+            queued.clear()  # before claiming: what is queued meanwhile wakes the rest below at once
             try:
                 claimed = await self.run_once()
             except Exception:
                 log.exception("outbox worker: claim failed")
                 claimed = 0
             if not claimed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), timeout=idle)
+                await _first(stopping, queued, timeout=idle)
 
     async def flush(self, linger: float = 2.0) -> FlushReport:
         """Deliver everything due now, and what becomes due within `linger` seconds (chat spacing, short
@@ -189,3 +191,13 @@ class DeliveryWorker:
         return FlushReport(
             sent=done["sent"], retrying=done["retrying"], dead=done["dead"], pending=counts.get("pending", 0)
         )
+
+
+async def _first(*events: asyncio.Event, timeout: float) -> None:
+    """Return when any of the events is set, or after `timeout` seconds."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()

@@ -8,6 +8,7 @@ updates into one commit (SQLite group commit) without changing the engine.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -384,6 +385,10 @@ class Invite:
 
 class Database(Protocol):
     """Runs a job in its own transaction, off the event loop."""
+
+    outbox_queued: asyncio.Event
+    """Set when a job run here committed outbox rows: the delivery worker wakes at once instead of at its
+    next poll (rows queued by another process are found by that poll)."""
 
     async def run(self, job: Callable[[UnitOfWork], T]) -> T: ...
 

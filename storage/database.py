@@ -79,16 +79,31 @@ class Database:
             # pool) and the job runs again on a fresh one (`_is_retryable`).
             self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=0)
             self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="otklik-db")
+        self.outbox_queued = asyncio.Event()
 
     async def run(self, job: Callable[[SqlUnitOfWork], T]) -> T:
         loop = asyncio.get_running_loop()
+        queued = 0
+
+        def counted(uow: SqlUnitOfWork) -> T:
+            nonlocal queued
+            before = uow.queued  # a SQLite batch shares one unit of work between its jobs
+            try:
+                return job(uow)
+            finally:
+                queued = uow.queued - before
+
         if self.is_sqlite:
             if self._writer is None:
                 self._writer = _SqliteWriter(self.engine, self.url.database)
             future: asyncio.Future[T] = loop.create_future()
-            self._writer.submit(job, future, loop)
-            return await future
-        return await loop.run_in_executor(self._pool, self.run_sync, job)
+            self._writer.submit(counted, future, loop)
+            result = await future
+        else:
+            result = await loop.run_in_executor(self._pool, self.run_sync, counted)
+        if queued:
+            self.outbox_queued.set()
+        return result
 
     def run_sync(self, job: Callable[[SqlUnitOfWork], T]) -> T:
         """The same, for command-line tools and tests outside an event loop (never inside one)."""

@@ -112,6 +112,7 @@ class SqlOutbox(Repository):
         """An outbox row for `reply.chat`, committed (or rolled back) with the change that caused it."""
         if reply.chat is None:
             raise ValueError("an outbox message needs a recipient (Reply.chat)")
+        self.uow.queued += 1
         self.conn.execute(
             insert(outbox),
             {

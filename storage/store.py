@@ -147,6 +147,8 @@ class SqlUnitOfWork:
         self.conn = conn
         self.is_sqlite = is_sqlite
         self._cursor: Any = None
+        self.queued = 0
+        """Outbox rows enqueued through this unit of work (`Database` wakes the delivery worker)."""
 
     @cached_property
     def events(self) -> SqlEvents:

@@ -527,6 +527,7 @@ class InMemoryDatabase:
     def __init__(self) -> None:
         self.data = Data()
         self._lock = asyncio.Lock()
+        self.outbox_queued = asyncio.Event()  # the fake has no delivery worker to wake
 
     async def run(self, job: Callable[[MemoryUnitOfWork], T]) -> T:
         async with self._lock:

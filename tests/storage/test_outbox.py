@@ -195,6 +195,22 @@ async def test_rows_of_channels_without_a_sender_stay_pending(db: Database) -> N
     assert [e.chat.channel for e in await rows(db)] == ["telegram"]
 
 
+async def test_a_message_queued_here_wakes_the_resting_worker(db: Database) -> None:
+    """Regression: an idle worker slept its whole poll interval (a second) before delivering what a staff
+    action in this very process had just queued. Here it rests up to a minute: only the wake-up delivers."""
+    sender = FlakySender()
+    worker = DeliveryWorker(db, {"test": sender})
+    stopping = asyncio.Event()
+    running = asyncio.create_task(worker.run(stopping, idle=60.0))
+    try:
+        await asyncio.sleep(0)  # the worker starts: its first, empty claim reaches the database first
+        await enqueue(db, to("1", "right away"))
+        await wait_for(lambda: sender.delivered == ["right away"], what="the queued message delivered")
+    finally:
+        stopping.set()
+        await running
+
+
 class StuckSender(FlakySender):
     """A channel whose delivery runs until the test lets it finish (a long album upload, a hung request)."""
 
