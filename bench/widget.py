@@ -5,7 +5,8 @@ Starts `otklik run` with the widget on (a throwaway SQLite data folder), then op
 is open. Printed: the server's RSS growth per open stream (target ≤ 20 KB). Then, K times, a message to one
 random resident is queued in the outbox (as a staff action does, in its own transaction) and the time until
 that resident's stream shows it is measured: p50/p99 with the delivery worker's 1 s idle poll included, and
-the part after the worker took the row (target p99 ≤ 200 ms; the poll is the outbox's pacing).
+the part after the worker took the row (target p99 ≤ 200 ms). The bench queues from its own process, so the
+server's worker finds the rows at its poll; a staff action in the serving process wakes it at once.
 Run: `.venv/bin/python bench/widget.py [--streams 2000] [--messages 200]`.
 """
 
