@@ -37,8 +37,8 @@ async def start_polling(channel: VkChannel, vk: FakeVk) -> VkChannel:
     return channel
 
 
-async def to_photo_step(user: VkUser) -> None:
-    """A resident's report from /start up to the photo step, through the channel."""
+async def to_place_step(user: VkUser) -> None:
+    """A resident's report from /start up to the question where the problem is, through the channel."""
     await user.send("/start")
     await user.expect("menu.welcome", "menu.prompt")
     await user.press("menu:new")
@@ -47,6 +47,11 @@ async def to_photo_step(user: VkUser) -> None:
     await user.expect("report.subcategory.ask")
     await user.press(user.button_data()[0])
     await user.expect("report.location.ask")
+
+
+async def to_photo_step(user: VkUser) -> None:
+    """A resident's report from /start up to the photo step, through the channel."""
+    await to_place_step(user)
     await user.pin(*CENTRE)
     await user.expect("report.description.ask")
     await user.send("Глубокая яма на проезжей части, машины объезжают по встречной.")

@@ -27,7 +27,7 @@ from storage.photos import PhotoStore
 from tests.fakes import serve, wait_for
 from tests.fakes.vk_api import FakeVk, VkUser
 from tests.support import jpeg_bytes, stored_photo
-from tests.vk_support import CENTRE, make_channel, start_polling, to_photo_step
+from tests.vk_support import CENTRE, make_channel, start_polling, to_photo_step, to_place_step
 
 
 @pytest.fixture
@@ -500,17 +500,6 @@ async def test_no_mini_app_button_without_vk_app_id(polling: VkChannel, vk: Fake
     await to_place_step(user)
     assert {"type": "location"} in user.buttons()
     assert not any(b["type"] == "open_app" for b in user.buttons())
-
-
-async def to_place_step(user: VkUser) -> None:
-    await user.send("/start")
-    await user.expect("menu.welcome", "menu.prompt")
-    await user.press("menu:new")
-    await user.expect("report.category.ask")
-    await user.press("cat:roads")
-    await user.expect("report.subcategory.ask")
-    await user.press(user.button_data()[0])
-    await user.expect("report.location.ask")
 
 
 def test_the_factory_offers_the_mini_app_only_with_vk_app_id_and_the_widget_on(tmp_path: Path) -> None:
