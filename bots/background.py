@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from bots.app import App, Collected
 from bots.console import CHANNEL as CONSOLE
@@ -49,35 +50,37 @@ async def lifecycle_timers(app: App, senders: dict[str, ChannelSender], stopping
     loop = asyncio.get_running_loop()
     photos_collected_at = -PHOTO_GC_INTERVAL
     while not stopping.is_set():
-        try:
-            done = await app.db.run(
-                partial(
-                    run_timers,
-                    municipality=app.engine.municipality,
-                    now=app.engine.clock(),
-                    retention_days=app.engine.privacy.retention_days,
-                )
-            )
-            if any(done.values()):
-                log.info("timers: %s", {k: len(v) for k, v in done.items()})
-        except Exception:
-            log.exception("lifecycle timers failed")
-        try:
-            await prune_processed_events(app)
-        except Exception:
-            log.exception("pruning processed events failed")
+        await _logged("lifecycle timers", run_lifecycle_timers(app))
+        await _logged("pruning processed events", prune_processed_events(app))
         if loop.time() - photos_collected_at >= PHOTO_GC_INTERVAL:
             photos_collected_at = loop.time()
-            try:
-                await collect_photos(app, app.engine.clock())
-            except Exception:
-                log.exception("photo collection failed")
-            try:
-                await prune_web_logins(app)
-            except Exception:
-                log.exception("pruning web sessions failed")
+            await _logged("photo collection", collect_photos(app, app.engine.clock()))
+            await _logged("pruning web sessions", prune_web_logins(app))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), timeout=TIMER_INTERVAL)
+
+
+async def _logged(what: str, job: Awaitable[Any]) -> None:
+    """Await one job of the loop; a failure is logged with its traceback and the loop goes on (the next
+    round tries again)."""
+    try:
+        await job
+    except Exception:
+        log.exception("%s failed", what)
+
+
+async def run_lifecycle_timers(app: App) -> None:
+    """Auto-close, overdue and retention on the engine's clock, in one transaction; logs what they did."""
+    done = await app.db.run(
+        partial(
+            run_timers,
+            municipality=app.engine.municipality,
+            now=app.engine.clock(),
+            retention_days=app.engine.privacy.retention_days,
+        )
+    )
+    if any(done.values()):
+        log.info("timers: %s", {k: len(v) for k, v in done.items()})
 
 
 async def prune_web_logins(app: App) -> int:

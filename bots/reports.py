@@ -28,13 +28,20 @@ def shown(value: datetime | str | None, tz: tzinfo = UTC, fmt: str = SHOWN) -> s
     return moment.astimezone(tz).strftime(fmt)
 
 
-def ticket_row(t: TicketSummary, tz: tzinfo = UTC) -> dict[str, Any]:
-    _iso = partial(iso, tz=tz)
+def _identity(t: TicketSummary | Ticket) -> dict[str, Any]:
+    """The keys every ticket output starts with, in this order."""
     return {
         "number": t.number,
         "status": t.status.value,
         "category": t.category,
         "subcategory": t.subcategory,
+    }
+
+
+def ticket_row(t: TicketSummary, tz: tzinfo = UTC) -> dict[str, Any]:
+    _iso = partial(iso, tz=tz)
+    return {
+        **_identity(t),
         "address": t.address,
         "organisation": t.organisation,
         "created_at": _iso(t.created_at),
@@ -47,10 +54,7 @@ def ticket_row(t: TicketSummary, tz: tzinfo = UTC) -> dict[str, Any]:
 def ticket_document(t: Ticket, tz: tzinfo = UTC) -> dict[str, Any]:
     _iso = partial(iso, tz=tz)
     return {
-        "number": t.number,
-        "status": t.status.value,
-        "category": t.category,
-        "subcategory": t.subcategory,
+        **_identity(t),
         "lat": t.lat,
         "lon": t.lon,
         "address": t.address,

@@ -12,7 +12,6 @@ format never changes once shipped; Telegram allows 64 bytes. Parsing is strict: 
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,9 +25,11 @@ SEPARATOR = ":"
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """A typed part of a callback: how to read it from the wire (None when it is not acceptable)."""
+    """A typed part of a callback: the value's name and type, and how to read it from the wire (None when
+    it is not acceptable)."""
 
     name: str
+    type: type
     read: Callable[[str], Any]
 
 
@@ -37,23 +38,45 @@ def _score(text: str) -> int | None:
 
 
 def _code(text: str) -> str | None:
-    """A configuration code (category, organisation, reason): checked against the city where it is used."""
     return text if text and text.isascii() and text.isprintable() else None
 
 
-def _one_of(*values: str) -> Callable[[str], str | None]:
-    return lambda text: text if text in values else None
+def code(name: str) -> Field:
+    """A configuration code (category, organisation, reason): checked against the city where it is used."""
+    return Field(name, str, _code)
 
 
-ID: Final = Field("id", parse_id)
-INDEX: Final = Field("index", lambda text: parse_id(text, minimum=0))
-SCORE: Final = Field("score", _score)
-CODE: Final = Field("code", _code)
+def one_of(name: str, *values: str) -> Field:
+    """A word from a closed list."""
+    return Field(name, str, lambda text: text if text in values else None)
 
 
-class ButtonData:
-    """One callback format. `WIRE` lists its parts in order: literal strings, then `Field`s that fill the
-    dataclass's fields in declaration order."""
+NUMBER: Final = Field("number", int, parse_id)
+"""A ticket's number."""
+INDEX: Final = Field("index", int, lambda text: parse_id(text, minimum=0))
+SCORE: Final = Field("score", int, _score)
+
+
+class _Format(type):
+    """Makes each `class X(ButtonData, wire=(...))` a frozen, slotted dataclass whose fields are the wire's
+    `Field`s in order, so a format is declared once, in one line, as its wire."""
+
+    def __new__(
+        mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], wire: tuple[str | Field, ...] = ()
+    ) -> _Format:
+        fields = [part for part in wire if isinstance(part, Field)]
+        namespace |= {
+            "WIRE": wire,
+            "__slots__": tuple(part.name for part in fields),
+            "__annotations__": {part.name: part.type for part in fields},
+        }
+        cls = super().__new__(mcs, name, bases, namespace)
+        return dataclass(frozen=True)(cls) if bases else cls
+
+
+class ButtonData(metaclass=_Format):
+    """One callback format. `WIRE` lists its parts in order: literal strings, then `Field`s, which are the
+    value's fields in the same order."""
 
     __slots__ = ()
     WIRE: ClassVar[tuple[str | Field, ...]] = ()
@@ -64,7 +87,7 @@ class ButtonData:
         """Prepare the builder once per format: buttons are built for every prompt, so this is hot."""
         super().__init_subclass__(**kwargs)
         literals = [part for part in cls.WIRE if isinstance(part, str)]
-        cls._NAMES = tuple(inspect.get_annotations(cls))
+        cls._NAMES = tuple(part.name for part in cls.WIRE if isinstance(part, Field))
         cls._PREFIX = SEPARATOR.join(literals) + (SEPARATOR if cls._NAMES else "")
 
     @property
@@ -78,214 +101,121 @@ class ButtonData:
         return self._PREFIX + SEPARATOR.join([str(getattr(self, name)) for name in names])
 
 
+_ANSWER: Final = one_of("answer", "yes", "no")
+
+
 # --- the resident's menu and report dialog ------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Menu(ButtonData):
-    item: str
-    WIRE = ("menu", Field("item", _one_of("new", "mine", "help", "language")))
+class Menu(ButtonData, wire=("menu", one_of("item", "new", "mine", "help", "language"))): ...
 
 
-@dataclass(frozen=True, slots=True)
-class Language(ButtonData):
-    code: str
-    WIRE = ("lang", Field("language", _one_of(*LANGUAGES)))
+class Language(ButtonData, wire=("lang", one_of("code", *LANGUAGES))): ...
 
 
-@dataclass(frozen=True, slots=True)
-class MyTicket(ButtonData):
+class MyTicket(ButtonData, wire=("ticket", NUMBER)):
     """A ticket in *My reports*: its details."""
 
-    number: int
-    WIRE = ("ticket", ID)
 
-
-@dataclass(frozen=True, slots=True)
-class Cancel(ButtonData):
+class Cancel(ButtonData, wire=("report", "cancel")):
     """Ends whatever dialog is active (its wire name predates the other dialogs)."""
 
-    WIRE = ("report", "cancel")
+
+class Category(ButtonData, wire=("cat", code("code"))): ...
 
 
-@dataclass(frozen=True, slots=True)
-class Category(ButtonData):
-    code: str
-    WIRE = ("cat", CODE)
+class Subcategory(ButtonData, wire=("sub", code("code"))): ...
 
 
-@dataclass(frozen=True, slots=True)
-class Subcategory(ButtonData):
-    code: str
-    WIRE = ("sub", CODE)
+class SubcategoryBack(ButtonData, wire=("sub", "back")): ...
 
 
-@dataclass(frozen=True, slots=True)
-class SubcategoryBack(ButtonData):
-    WIRE = ("sub", "back")
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceAnswer(ButtonData):
+class PlaceAnswer(ButtonData, wire=("place", one_of("answer", "yes", "no", "keep"))):
     """*Yes* / *No* to a place shown, or *keep* what was sent (the point alone, or the text as typed)."""
 
-    answer: str
-    WIRE = ("place", Field("answer", _one_of("yes", "no", "keep")))
 
-
-@dataclass(frozen=True, slots=True)
-class PlacePick(ButtonData):
+class PlacePick(ButtonData, wire=("place", "pick", INDEX)):
     """One of the geocoder's candidates, by position in the list shown."""
 
-    index: int
-    WIRE = ("place", "pick", INDEX)
 
-
-@dataclass(frozen=True, slots=True)
-class NearbySame(ButtonData):
+class NearbySame(ButtonData, wire=("nearby", "same", NUMBER)):
     """*Me too*: the resident's problem is this nearby ticket."""
 
-    number: int
-    WIRE = ("nearby", "same", ID)
+
+class NearbyDifferent(ButtonData, wire=("nearby", "different")): ...
 
 
-@dataclass(frozen=True, slots=True)
-class NearbyDifferent(ButtonData):
-    WIRE = ("nearby", "different")
+class PhotosDone(ButtonData, wire=("photos", "done")): ...
 
 
-@dataclass(frozen=True, slots=True)
-class PhotosDone(ButtonData):
-    WIRE = ("photos", "done")
+class ReviewSubmit(ButtonData, wire=("review", "submit")): ...
 
 
-@dataclass(frozen=True, slots=True)
-class ReviewSubmit(ButtonData):
-    WIRE = ("review", "submit")
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewEdit(ButtonData):
-    part: str
-    WIRE = ("review", "edit", Field("part", _one_of("category", "location", "description", "photos")))
+class ReviewEdit(
+    ButtonData, wire=("review", "edit", one_of("part", "category", "location", "description", "photos"))
+): ...
 
 
 # --- staff ticket cards and their dialogs -------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class StaffQueue(ButtonData):
-    WIRE = ("st", "q")
+class StaffQueue(ButtonData, wire=("st", "q")): ...
 
 
-@dataclass(frozen=True, slots=True)
-class StaffOpen(ButtonData):
-    number: int
-    WIRE = ("st", "open", ID)
+class StaffOpen(ButtonData, wire=("st", "open", NUMBER)): ...
 
 
-@dataclass(frozen=True, slots=True)
-class StaffTake(ButtonData):
-    number: int
-    WIRE = ("st", "take", ID)
+class StaffTake(ButtonData, wire=("st", "take", NUMBER)): ...
 
 
-@dataclass(frozen=True, slots=True)
-class StaffComment(ButtonData):
-    number: int
-    WIRE = ("st", "com", ID)
+class StaffComment(ButtonData, wire=("st", "com", NUMBER)): ...
 
 
-@dataclass(frozen=True, slots=True)
-class StaffResolve(ButtonData):
-    number: int
-    WIRE = ("st", "res", ID)
+class StaffResolve(ButtonData, wire=("st", "res", NUMBER)): ...
 
 
-@dataclass(frozen=True, slots=True)
-class StaffReject(ButtonData):
-    number: int
-    WIRE = ("st", "rej", ID)
+class StaffReject(ButtonData, wire=("st", "rej", NUMBER)): ...
 
 
-@dataclass(frozen=True, slots=True)
-class ResolvePhotosDone(ButtonData):
-    WIRE = ("res", "done")
+class ResolvePhotosDone(ButtonData, wire=("res", "done")): ...
 
 
-@dataclass(frozen=True, slots=True)
-class ResolveNoComment(ButtonData):
-    WIRE = ("res", "skip")
+class ResolveNoComment(ButtonData, wire=("res", "skip")): ...
 
 
-@dataclass(frozen=True, slots=True)
-class RejectReason(ButtonData):
-    reason: str
-    WIRE = ("rej", CODE)
+class RejectReason(ButtonData, wire=("rej", code("reason"))): ...
 
 
 # --- the dispatcher -----------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class RouteChoices(ButtonData):
+class RouteChoices(ButtonData, wire=("dp", "route", NUMBER)):
     """The list of organisations to route the ticket to."""
 
-    number: int
-    WIRE = ("dp", "route", ID)
+
+class RouteTo(ButtonData, wire=("dp", "to", NUMBER, code("organisation"))): ...
 
 
-@dataclass(frozen=True, slots=True)
-class RouteTo(ButtonData):
-    number: int
-    organisation: str
-    WIRE = ("dp", "to", ID, CODE)
+class SetPlace(ButtonData, wire=("dp", "place", NUMBER)): ...
 
 
-@dataclass(frozen=True, slots=True)
-class SetPlace(ButtonData):
-    number: int
-    WIRE = ("dp", "place", ID)
+class PlaceSave(ButtonData, wire=("dpp", "save")): ...
 
 
-@dataclass(frozen=True, slots=True)
-class PlaceSave(ButtonData):
-    WIRE = ("dpp", "save")
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceAgain(ButtonData):
-    WIRE = ("dpp", "again")
+class PlaceAgain(ButtonData, wire=("dpp", "again")): ...
 
 
 # --- the resident's verdict ---------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Rate(ButtonData):
-    number: int
-    score: int
-    WIRE = ("vd", "rate", ID, SCORE)
+class Rate(ButtonData, wire=("vd", "rate", NUMBER, SCORE)): ...
 
 
-@dataclass(frozen=True, slots=True)
-class NotFixed(ButtonData):
-    number: int
-    WIRE = ("vd", "nf", ID)
+class NotFixed(ButtonData, wire=("vd", "nf", NUMBER)): ...
 
 
-@dataclass(frozen=True, slots=True)
-class ReopenPhotosDone(ButtonData):
-    WIRE = ("ro", "done")
+class ReopenPhotosDone(ButtonData, wire=("ro", "done")): ...
 
 
 # --- personal data (core/dialogs/privacy.py) ------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ConsentAnswer(ButtonData):
+class ConsentAnswer(ButtonData, wire=("pd", "consent", _ANSWER)):
     """*I agree* / *I decline* under the personal-data notice."""
 
-    answer: str
-    WIRE = ("pd", "consent", Field("answer", _one_of("yes", "no")))
 
-
-@dataclass(frozen=True, slots=True)
-class ForgetAnswer(ButtonData):
+class ForgetAnswer(ButtonData, wire=("pd", "forget", _ANSWER)):
     """*Delete my data* / *Keep it* under the `/forget` confirmation."""
-
-    answer: str
-    WIRE = ("pd", "forget", Field("answer", _one_of("yes", "no")))
 
 
 FORMATS: Final[tuple[type[ButtonData], ...]] = (

@@ -44,32 +44,36 @@ class ConfigError(ValueError):
 # --------------------------------------------------------------------------------------------------- model
 
 
+class Named:
+    """Named in each language (`names`); Russian, which every configuration has, stands in for the rest."""
+
+    __slots__ = ()
+    names: dict[str, str]
+
+    def name(self, language: str) -> str:
+        return self.names.get(language) or self.names["ru"]
+
+
 @dataclass(frozen=True, slots=True)
-class Category:
+class Category(Named):
     code: str
     names: dict[str, str]
     sla_days: int
     parent: str | None = None
     nearby_radius_m: int = DEFAULT_NEARBY_RADIUS_M
 
-    def name(self, language: str) -> str:
-        return self.names.get(language) or self.names["ru"]
-
 
 @dataclass(frozen=True, slots=True)
-class Organisation:
+class Organisation(Named):
     code: str
     names: dict[str, str]
     kind: str  # "organisation" | "dispatch"
     categories: frozenset[str] = frozenset()
     area: dict[str, Any] | None = None  # GeoJSON geometry (Polygon / MultiPolygon) or None = whole city
 
-    def name(self, language: str) -> str:
-        return self.names.get(language) or self.names["ru"]
-
 
 @dataclass(frozen=True, slots=True)
-class Municipality:
+class Municipality(Named):
     code: str
     names: dict[str, str]
     timezone: str
@@ -85,9 +89,6 @@ class Municipality:
     # the object. `dataclasses.replace` gives the copy a fresh, empty cache, so derived data never outlives
     # its source.
     _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
-
-    def name(self, language: str) -> str:
-        return self.names.get(language) or self.names["ru"]
 
     def top_categories(self) -> list[Category]:
         return [c for c in self.categories if c.parent is None]

@@ -12,6 +12,7 @@ import math
 import re
 import tomllib
 import zoneinfo
+from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -149,10 +150,7 @@ class _Parser:
             self.error("categories", "at least one [[categories]] entry is required")
         result: list[Category] = []
         seen: dict[str, str] = {}
-        for i, entry in enumerate(entries):
-            path = f"categories[{i}]"
-            if entry is None:
-                continue
+        for path, entry in self.each(entries, "categories"):
             if "parent" in entry:
                 self.error(
                     f"{path}.parent",
@@ -166,12 +164,8 @@ class _Parser:
             sla = self.sla_days(entry, path, inherited=None)
             radius = self.radius(entry, path, inherited=DEFAULT_NEARBY_RADIUS_M)
             subs: list[Category] = []
-            for j, sub in enumerate(
-                self.array_of_tables(entry.get("subcategories"), f"{path}.subcategories")
-            ):
-                sub_path = f"{path}.subcategories[{j}]"
-                if sub is None:
-                    continue
+            key = f"{path}.subcategories"
+            for sub_path, sub in self.each(self.array_of_tables(entry.get("subcategories"), key), key):
                 if "subcategories" in sub:
                     self.error(f"{sub_path}.subcategories", "subcategories cannot have subcategories")
                 self.unknown_keys(
@@ -199,10 +193,7 @@ class _Parser:
         city = prepared_geometry(boundary) if boundary is not None else None
         result: list[Organisation] = []
         seen: dict[str, str] = {}
-        for i, entry in enumerate(entries):
-            path = f"organisations[{i}]"
-            if entry is None:
-                continue
+        for path, entry in self.each(entries, "organisations"):
             self.unknown_keys(entry, path, {"code", "kind", "categories", "area"}, names=True)
             code = self.unique(self.code(entry, path), path, seen)
             names = self.names(entry, path, ORGANISATION_NAME_MAX)
@@ -278,6 +269,13 @@ class _Parser:
                 self.error(f"{path}[{i}]", "must be a table")
                 entries.append(None)
         return entries
+
+    @staticmethod
+    def each(entries: list[dict[str, Any] | None], path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The tables of `array_of_tables` with their paths (`path[i]`), skipping those already reported."""
+        for i, entry in enumerate(entries):
+            if entry is not None:
+                yield f"{path}[{i}]", entry
 
     def string(self, table: dict[str, Any], key: str, path: str) -> str | None:
         value = table.get(key)

@@ -419,6 +419,15 @@ class DeliveryError(Exception):
         self.permanent = permanent
 
 
+def numeric_chat_id(message: OutgoingMessage, what: str) -> int:
+    """The recipient's chat id as the platform's integer (`what` names it in the error): one that is not an
+    integer can never be delivered."""
+    try:
+        return int(message.recipient.chat_id)
+    except ValueError:
+        raise DeliveryError(f"not a {what}: {message.recipient.chat_id!r}", permanent=True) from None
+
+
 class ChannelSender(Protocol):
     """Delivers outbox messages to users of one channel (`telegram`, `vk`, `console`)."""
 

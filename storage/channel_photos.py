@@ -13,9 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.photos import validate_sha256
 from storage.repository import Repository
-from storage.tables import ChannelPhotoRow
-
-channel_photos = ChannelPhotoRow.__table__
+from storage.tables import channel_photos
 
 
 def remote_photo_id(conn: Connection, channel: str, sha256: str) -> str | None:

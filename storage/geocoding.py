@@ -14,6 +14,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from importlib import metadata
@@ -30,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from core.geo import Bounds, GeocoderError, Place
 from core.ports import Geocoder
-from storage.tables import GeocodeCacheRow
+from storage.tables import geocode_cache
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,6 @@ PUBLIC_NOMINATIM = "nominatim.openstreetmap.org"
 COUNTRY_CODES = ("ru",)
 HTTP_TIMEOUT = 4.0
 MAX_QUEUE = 3.0
-
-cache_rows = GeocodeCacheRow.__table__
 
 
 def user_agent(contact: str = "") -> str:
@@ -115,6 +114,17 @@ def nominatim_place(location: GeoLocation) -> Place | None:
     return Place(address=short, lat=location.latitude, lon=location.longitude, area=area)
 
 
+def _geopy_options(g: NominatimGeocoder | YandexGeocoder) -> dict[str, Any]:
+    """geopy's keywords for either provider: where the service is, who asks, how long to wait, on aiohttp."""
+    return {
+        "domain": g.domain,
+        "scheme": g.scheme,
+        "user_agent": g.agent,
+        "timeout": g.timeout,
+        "adapter_factory": AioHTTPAdapter,
+    }
+
+
 class NominatimGeocoder:
     """`NOMINATIM_URL` → geopy `Nominatim(domain="host[:port][/path]", scheme=...)`."""
 
@@ -141,13 +151,7 @@ class NominatimGeocoder:
         self.limiter = RequestSlots(interval, max_queue)
 
     def _client(self) -> Nominatim:
-        return Nominatim(
-            domain=self.domain,
-            scheme=self.scheme,
-            user_agent=self.agent,
-            timeout=self.timeout,
-            adapter_factory=AioHTTPAdapter,
-        )
+        return Nominatim(**_geopy_options(self))
 
     async def reverse(self, lat: float, lon: float, language: str) -> Place | None:
         await self.limiter.wait()
@@ -216,35 +220,21 @@ def yandex_place(location: GeoLocation) -> Place | None:
     )
 
 
+@dataclass
 class YandexGeocoder:
     """`GEOCODER=yandex` with `YANDEX_GEOCODER_KEY`; `domain`/`scheme` point it elsewhere (tests)."""
 
     provider = "yandex"
 
-    def __init__(
-        self,
-        api_key: str,
-        agent: str,
-        *,
-        domain: str = "geocode-maps.yandex.ru",
-        scheme: str = "https",
-        timeout: float = HTTP_TIMEOUT,
-    ) -> None:
-        self.api_key = api_key
-        self.agent = agent
-        self.domain = domain
-        self.scheme = scheme
-        self.timeout = timeout
+    api_key: str = field(repr=False)
+    agent: str
+    _: KW_ONLY
+    domain: str = "geocode-maps.yandex.ru"
+    scheme: str = "https"
+    timeout: float = HTTP_TIMEOUT
 
     def _client(self) -> _BoundedYandex:
-        return _BoundedYandex(
-            self.api_key,
-            domain=self.domain,
-            scheme=self.scheme,
-            user_agent=self.agent,
-            timeout=self.timeout,
-            adapter_factory=AioHTTPAdapter,
-        )
+        return _BoundedYandex(self.api_key, **_geopy_options(self))
 
     async def reverse(self, lat: float, lon: float, language: str) -> Place | None:
         try:
@@ -318,7 +308,7 @@ class CachedGeocoder:
 
         def job(store: Any) -> tuple[list[Any], datetime] | None:
             row = store.conn.execute(
-                select(cache_rows.c.places, cache_rows.c.created_at).where(cache_rows.c.key == key)
+                select(geocode_cache.c.places, geocode_cache.c.created_at).where(geocode_cache.c.key == key)
             ).first()
             return (row.places, row.created_at) if row is not None else None
 
@@ -347,14 +337,14 @@ class CachedGeocoder:
 
         def job(store: Any) -> None:
             dialect = sqlite if store.is_sqlite else postgresql
-            stmt = dialect.insert(cache_rows).values(**values)
+            stmt = dialect.insert(geocode_cache).values(**values)
             store.conn.execute(
                 stmt.on_conflict_do_update(
-                    index_elements=[cache_rows.c.key],
+                    index_elements=[geocode_cache.c.key],
                     set_={"places": stmt.excluded.places, "created_at": stmt.excluded.created_at},
                 )
             )
-            store.conn.execute(delete(cache_rows).where(cache_rows.c.created_at < now - self.ttl))
+            store.conn.execute(delete(geocode_cache).where(geocode_cache.c.created_at < now - self.ttl))
 
         try:
             await self.db.run(job)

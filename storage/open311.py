@@ -16,18 +16,12 @@ from core.ports import ApiKey, PublicTicket, PublicUpdate, RequestQuery, Submiss
 from storage.repository import Repository
 from storage.rows import utc
 from storage.tables import (
-    Open311KeyRow,
-    Open311SubmissionRow,
-    TicketEventRow,
-    TicketPhotoRow,
-    TicketRow,
+    open311_keys,
+    open311_submissions,
+    ticket_events,
+    ticket_photos,
+    tickets,
 )
-
-keys_t = Open311KeyRow.__table__
-submissions_t = Open311SubmissionRow.__table__
-tickets_t = TicketRow.__table__
-events_t = TicketEventRow.__table__
-photos_t = TicketPhotoRow.__table__
 
 NOTE_ACTIONS = (Action.COMMENT.value, Action.RESOLVE.value, Action.REJECT.value)
 """Events whose text is meant for the resident, so public: staff comments, resolution comments, reasons."""
@@ -62,12 +56,15 @@ def _event(r: Any) -> TicketEvent:
 class SqlOpen311(Repository):
     # --- keys -------------------------------------------------------------------------------------------
     def add_key(self, key: ApiKey, key_hash: str) -> bool:
-        if self.conn.execute(select(keys_t.c.name).where(keys_t.c.name == key.name)).first() is not None:
+        if (
+            self.conn.execute(select(open311_keys.c.name).where(open311_keys.c.name == key.name)).first()
+            is not None
+        ):
             return False
         try:
             with self.conn.begin_nested():
                 self.conn.execute(
-                    insert(keys_t).values(
+                    insert(open311_keys).values(
                         name=key.name,
                         key_hash=key_hash,
                         can_write=key.can_write,
@@ -80,27 +77,30 @@ class SqlOpen311(Repository):
         return True
 
     def key_by_hash(self, key_hash: str) -> ApiKey | None:
-        row = self.conn.execute(select(keys_t).where(keys_t.c.key_hash == key_hash)).first()
+        row = self.conn.execute(select(open311_keys).where(open311_keys.c.key_hash == key_hash)).first()
         return _key(row) if row is not None else None
 
     def keys(self) -> Sequence[ApiKey]:
         return [
-            _key(r) for r in self.conn.execute(select(keys_t).order_by(keys_t.c.created_at, keys_t.c.name))
+            _key(r)
+            for r in self.conn.execute(
+                select(open311_keys).order_by(open311_keys.c.created_at, open311_keys.c.name)
+            )
         ]
 
     def revoke_key(self, name: str, at: datetime) -> bool:
         done = self.conn.execute(
-            update(keys_t)
-            .where(keys_t.c.name == name, keys_t.c.revoked_at.is_(None))
+            update(open311_keys)
+            .where(open311_keys.c.name == name, open311_keys.c.revoked_at.is_(None))
             .values(revoked_at=at)
-            .returning(keys_t.c.name)
+            .returning(open311_keys.c.name)
         ).first()
         return done is not None
 
     # --- submissions ------------------------------------------------------------------------------------
     def record(self, submission: Submission, at: datetime) -> None:
         self.conn.execute(
-            insert(submissions_t).values(
+            insert(open311_submissions).values(
                 ticket_number=submission.number,
                 key_name=submission.key_name,
                 media_url=submission.media_url,
@@ -110,7 +110,9 @@ class SqlOpen311(Repository):
         )
 
     def submission(self, number: int) -> Submission | None:
-        r = self.conn.execute(select(submissions_t).where(submissions_t.c.ticket_number == number)).first()
+        r = self.conn.execute(
+            select(open311_submissions).where(open311_submissions.c.ticket_number == number)
+        ).first()
         if r is None:
             return None
         return Submission(
@@ -123,14 +125,14 @@ class SqlOpen311(Repository):
     def forget_person(self, numbers: Sequence[int] = (), *, filed_before: datetime | None = None) -> int:
         if not numbers and filed_before is None:
             return 0
-        s = submissions_t.c
+        s = open311_submissions.c
         which = s.ticket_number.in_(list(numbers)) if numbers else s.created_at < filed_before
         blank = dict.fromkeys(PERSON_FIELDS, "")
-        return self.conn.execute(update(submissions_t).where(which).values(**blank)).rowcount
+        return self.conn.execute(update(open311_submissions).where(which).values(**blank)).rowcount
 
     # --- public reads -----------------------------------------------------------------------------------
     def search(self, query: RequestQuery) -> Sequence[PublicTicket]:
-        t = tickets_t.c
+        t = tickets.c
         moment = self._moment
         columns = (
             t.number, t.status, t.category_code, t.subcategory_code, t.description, t.organisation_code,
@@ -162,8 +164,8 @@ class SqlOpen311(Repository):
         notes = self._latest_notes(numbers)
         links = dict(
             self.conn.execute(
-                select(submissions_t.c.ticket_number, submissions_t.c.media_url).where(
-                    submissions_t.c.ticket_number.in_(numbers)
+                select(open311_submissions.c.ticket_number, open311_submissions.c.media_url).where(
+                    open311_submissions.c.ticket_number.in_(numbers)
                 )
             ).all()
         )
@@ -201,16 +203,17 @@ class SqlOpen311(Repository):
 
     def _first_photos(self, numbers: Any) -> dict[int, str]:
         first = (
-            select(photos_t.c.ticket_number, func.min(photos_t.c.position).label("position"))
-            .where(photos_t.c.ticket_number.in_(numbers), photos_t.c.kind == "report")
-            .group_by(photos_t.c.ticket_number)
+            select(ticket_photos.c.ticket_number, func.min(ticket_photos.c.position).label("position"))
+            .where(ticket_photos.c.ticket_number.in_(numbers), ticket_photos.c.kind == "report")
+            .group_by(ticket_photos.c.ticket_number)
             .subquery()
         )
         rows = self.conn.execute(
-            select(photos_t.c.ticket_number, photos_t.c.sha256).join(
+            select(ticket_photos.c.ticket_number, ticket_photos.c.sha256).join(
                 first,
                 and_(
-                    first.c.ticket_number == photos_t.c.ticket_number, first.c.position == photos_t.c.position
+                    first.c.ticket_number == ticket_photos.c.ticket_number,
+                    first.c.position == ticket_photos.c.position,
                 ),
             )
         )
@@ -218,11 +221,11 @@ class SqlOpen311(Repository):
 
     def _latest_notes(self, numbers: Any) -> dict[int, TicketEvent]:
         latest = (
-            select(func.max(events_t.c.id))
-            .where(events_t.c.ticket_number.in_(numbers), events_t.c.action.in_(NOTE_ACTIONS))
-            .group_by(events_t.c.ticket_number)
+            select(func.max(ticket_events.c.id))
+            .where(ticket_events.c.ticket_number.in_(numbers), ticket_events.c.action.in_(NOTE_ACTIONS))
+            .group_by(ticket_events.c.ticket_number)
         )
-        e = events_t.c
+        e = ticket_events.c
         rows = self.conn.execute(
             select(e.ticket_number, e.action, e.at, e.from_status, e.to_status, e.comment, e.data).where(
                 e.id.in_(latest)
@@ -232,9 +235,13 @@ class SqlOpen311(Repository):
 
     def updates(self, start: datetime, end: datetime, limit: int, offset: int) -> Sequence[PublicUpdate]:
         rows = self.conn.execute(
-            select(events_t)
-            .where(events_t.c.at >= start, events_t.c.at <= end, events_t.c.action.in_(UPDATE_ACTIONS))
-            .order_by(events_t.c.at, events_t.c.id)
+            select(ticket_events)
+            .where(
+                ticket_events.c.at >= start,
+                ticket_events.c.at <= end,
+                ticket_events.c.action.in_(UPDATE_ACTIONS),
+            )
+            .order_by(ticket_events.c.at, ticket_events.c.id)
             .limit(limit)
             .offset(offset)
         )

@@ -66,9 +66,8 @@ from core.messages import ChatRef, Reply
 from core.payload import PAYLOAD_VERSION, decode_reply, encode_reply
 from core.ports import OutgoingMessage
 from storage.repository import Repository
-from storage.tables import OutboxRow
+from storage.tables import outbox
 
-outbox = OutboxRow.__table__
 __all__ = ["PAYLOAD_VERSION", "SqlOutbox", "decode_reply", "encode_reply"]
 
 

@@ -31,16 +31,17 @@ from typing import Any
 from sqlalchemy import Text, cast, delete, exists, select
 
 from storage.photos import PhotoStore
-from storage.tables import ChannelPhotoRow, DialogRow, OutboxRow, PhotoRow, TicketEventRow, TicketPhotoRow
+from storage.tables import (
+    channel_photos,
+    dialogs,
+    outbox,
+    ticket_events,
+    ticket_photos,
+)
+from storage.tables import photos as photo_rows
 
 log = logging.getLogger(__name__)
 
-photos_t = PhotoRow.__table__
-ticket_photos = TicketPhotoRow.__table__
-ticket_events = TicketEventRow.__table__
-outbox = OutboxRow.__table__
-dialogs = DialogRow.__table__
-channel_photos = ChannelPhotoRow.__table__
 
 BATCH = 500
 SCAN_CHUNK = 1000
@@ -61,7 +62,7 @@ class Collected:
 
 
 def _unreferenced_by_tickets(cutoff: datetime) -> Any:
-    return (photos_t.c.created_at < cutoff) & ~exists().where(ticket_photos.c.sha256 == photos_t.c.sha256)
+    return (photo_rows.c.created_at < cutoff) & ~exists().where(ticket_photos.c.sha256 == photo_rows.c.sha256)
 
 
 def _shas_in(texts: Iterable[str | None], wanted: set[str]) -> set[str]:
@@ -91,9 +92,9 @@ def delete_unreferenced(store: Any, cutoff: datetime, limit: int = BATCH) -> lis
     conn = store.conn
     candidates = dict(
         conn.execute(
-            select(photos_t.c.sha256, photos_t.c.size)
+            select(photo_rows.c.sha256, photo_rows.c.size)
             .where(_unreferenced_by_tickets(cutoff))
-            .order_by(photos_t.c.created_at)
+            .order_by(photo_rows.c.created_at)
             .limit(limit)
         ).all()
     )
@@ -103,9 +104,9 @@ def delete_unreferenced(store: Any, cutoff: datetime, limit: int = BATCH) -> lis
     conn.execute(delete(channel_photos).where(channel_photos.c.sha256.in_(doomed)))
     # Checked again in the statement: on PostgreSQL a ticket may have taken one of them meanwhile.
     gone = conn.execute(
-        delete(photos_t)
-        .where(photos_t.c.sha256.in_(doomed), _unreferenced_by_tickets(cutoff))
-        .returning(photos_t.c.sha256)
+        delete(photo_rows)
+        .where(photo_rows.c.sha256.in_(doomed), _unreferenced_by_tickets(cutoff))
+        .returning(photo_rows.c.sha256)
     ).scalars()
     return [(sha, candidates[sha]) for sha in gone]
 
@@ -115,7 +116,7 @@ def registered(store: Any, shas: list[str]) -> set[str]:
     for start in range(0, len(shas), BATCH):
         chunk = shas[start : start + BATCH]
         found.update(
-            store.conn.execute(select(photos_t.c.sha256).where(photos_t.c.sha256.in_(chunk))).scalars()
+            store.conn.execute(select(photo_rows.c.sha256).where(photo_rows.c.sha256.in_(chunk))).scalars()
         )
     return found
 
@@ -250,8 +251,8 @@ def delete_if_unreferenced(store: Any, shas: list[str]) -> list[str]:
     conn = store.conn
     unattached = set(
         conn.execute(
-            select(photos_t.c.sha256).where(
-                photos_t.c.sha256.in_(shas), ~exists().where(ticket_photos.c.sha256 == photos_t.c.sha256)
+            select(photo_rows.c.sha256).where(
+                photo_rows.c.sha256.in_(shas), ~exists().where(ticket_photos.c.sha256 == photo_rows.c.sha256)
             )
         ).scalars()
     )
@@ -259,7 +260,7 @@ def delete_if_unreferenced(store: Any, shas: list[str]) -> list[str]:
     if not doomed:
         return []
     conn.execute(delete(channel_photos).where(channel_photos.c.sha256.in_(doomed)))
-    conn.execute(delete(photos_t).where(photos_t.c.sha256.in_(doomed)))
+    conn.execute(delete(photo_rows).where(photo_rows.c.sha256.in_(doomed)))
     return doomed
 
 

@@ -19,10 +19,7 @@ from core.geo import bounding_box, distance_m
 from core.messages import ChatRef
 from core.ports import NearbyTicket
 from storage.repository import Repository
-from storage.tables import SupporterRow, TicketRow
-
-tickets = TicketRow.__table__
-supporters = SupporterRow.__table__
+from storage.tables import supporters, tickets
 
 OPEN_STATUSES = tuple(s.value for s in Status if s not in CLOSED_STATUSES)
 SCAN_LIMIT = 64

@@ -24,30 +24,18 @@ from storage.photo_gc import delete_if_unreferenced
 from storage.repository import Repository
 from storage.rows import utc
 from storage.tables import (
-    ConsoleInboxRow,
-    DialogRow,
-    OutboxRow,
-    PrivacyLogRow,
-    ResidentRow,
-    StaffCodeAttemptRow,
-    StaffRow,
-    SupporterRow,
-    TicketEventRow,
-    TicketPhotoRow,
-    TicketRow,
+    console_inbox,
+    dialogs,
+    outbox,
+    privacy_log,
+    residents,
+    staff,
+    staff_code_attempts,
+    supporters,
+    ticket_events,
+    ticket_photos,
+    tickets,
 )
-
-residents = ResidentRow.__table__
-privacy_log = PrivacyLogRow.__table__
-dialogs = DialogRow.__table__
-tickets = TicketRow.__table__
-events = TicketEventRow.__table__
-ticket_photos = TicketPhotoRow.__table__
-supporters = SupporterRow.__table__
-outbox = OutboxRow.__table__
-console_inbox = ConsoleInboxRow.__table__
-code_attempts = StaffCodeAttemptRow.__table__
-staff = StaffRow.__table__
 
 ANONYMOUS_ACTOR = "resident"
 """What a ticket's history says of a resident who left (was `resident:CHANNEL:CHAT`)."""
@@ -116,7 +104,11 @@ class SqlResidents(Repository):
                 {"sha256": p.sha256, "kind": p.kind, "hidden": bool(p.hidden)}
             )
         history: dict[int, list[dict[str, Any]]] = {}
-        for e in c.execute(select(events).where(events.c.ticket_number.in_(numbers)).order_by(events.c.id)):
+        for e in c.execute(
+            select(ticket_events)
+            .where(ticket_events.c.ticket_number.in_(numbers))
+            .order_by(ticket_events.c.id)
+        ):
             history.setdefault(e.ticket_number, []).append(
                 {"action": e.action, "at": _iso(e.at), "status": e.to_status, "comment": e.comment}
             )
@@ -208,8 +200,8 @@ class SqlResidents(Repository):
         )
         c.execute(delete(outbox).where(outbox.c.channel == chat.channel, outbox.c.chat_id == chat.chat_id))
         c.execute(
-            delete(code_attempts).where(
-                code_attempts.c.channel == chat.channel, code_attempts.c.chat_id == chat.chat_id
+            delete(staff_code_attempts).where(
+                staff_code_attempts.c.channel == chat.channel, staff_code_attempts.c.chat_id == chat.chat_id
             )
         )
         if chat.channel == CONSOLE:
@@ -224,7 +216,9 @@ class SqlResidents(Repository):
         self.anonymise_tickets(numbers)
         # Events the chat left on tickets it did not author ("me too", a verdict): the actor names it.
         c.execute(
-            update(events).where(events.c.actor == f"resident:{chat.key}").values(actor=ANONYMOUS_ACTOR)
+            update(ticket_events)
+            .where(ticket_events.c.actor == f"resident:{chat.key}")
+            .values(actor=ANONYMOUS_ACTOR)
         )
         self.removed_photos = delete_if_unreferenced(self.uow, sorted(drafts))
         self.log("forget", source, chat.channel, len(numbers), at)
@@ -243,8 +237,8 @@ class SqlResidents(Repository):
             .values(author_channel="", author_chat_id="", author_user_id="")
         )
         c.execute(
-            update(events)
-            .where(events.c.ticket_number.in_(numbers), events.c.actor.like("resident:%"))
+            update(ticket_events)
+            .where(ticket_events.c.ticket_number.in_(numbers), ticket_events.c.actor.like("resident:%"))
             .values(actor=ANONYMOUS_ACTOR)
         )
         self.uow.open311.forget_person(numbers)  # a partner's resident: the person fields of a POST
@@ -320,12 +314,14 @@ class SqlResidents(Repository):
                 .values(name=label, chat_id=f"removed-{member.id}", user_id=f"removed-{member.id}")
             )
             for event in c.execute(
-                select(events.c.id, events.c.data).where(events.c.actor == f"staff:{member.id}")
+                select(ticket_events.c.id, ticket_events.c.data).where(
+                    ticket_events.c.actor == f"staff:{member.id}"
+                )
             ).all():
                 data = dict(event.data or {})
                 if "name" in data:
                     data["name"] = label
-                    c.execute(update(events).where(events.c.id == event.id).values(data=data))
+                    c.execute(update(ticket_events).where(ticket_events.c.id == event.id).values(data=data))
         if gone:
             self.log("staff_retention", "timer", "", 0, at)
         return len(gone)

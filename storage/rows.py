@@ -9,15 +9,12 @@ from sqlalchemy import func, select
 
 from core.domain.tickets import Status
 from core.ports import TicketSummary
-from storage.tables import SupporterRow, TicketRow
-
-_tickets = TicketRow.__table__
-_supporters = SupporterRow.__table__
+from storage.tables import supporters, tickets
 
 SUPPORTERS = (
     select(func.count())
-    .where(_supporters.c.ticket_number == _tickets.c.number)
-    .correlate(_tickets)
+    .where(supporters.c.ticket_number == tickets.c.number)
+    .correlate(tickets)
     .scalar_subquery()
     .label("supporters")
 )
@@ -31,15 +28,19 @@ def utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
+def ticket_columns(r: Any) -> dict[str, Any]:
+    """The fields every view of a ticket row reads alike: codes as they are, status typed, times in UTC."""
+    return {
+        "number": r.number,
+        "status": Status(r.status),
+        "category": r.category_code,
+        "subcategory": r.subcategory_code,
+        "address": r.address,
+        "organisation": r.organisation_code,
+        "created_at": utc(r.created_at),
+        "deadline": utc(r.deadline),
+    }
+
+
 def ticket_summary(r: Any) -> TicketSummary:
-    return TicketSummary(
-        number=r.number,
-        status=Status(r.status),
-        category=r.category_code,
-        subcategory=r.subcategory_code,
-        created_at=utc(r.created_at),  # type: ignore[arg-type]
-        address=r.address,
-        organisation=r.organisation_code,
-        deadline=utc(r.deadline),
-        supporters=int(getattr(r, "supporters", 0) or 0),
-    )
+    return TicketSummary(**ticket_columns(r), supporters=int(getattr(r, "supporters", 0) or 0))

@@ -12,12 +12,12 @@ from core.messages import ChatRef
 from core.ports import Invite, NewStaff, StaffMember
 from storage.repository import Repository
 from storage.rows import utc
-from storage.tables import OutboxRow, StaffCodeAttemptRow, StaffInviteRow, StaffRow
-
-staff_t = StaffRow.__table__
-invites_t = StaffInviteRow.__table__
-code_attempts_t = StaffCodeAttemptRow.__table__
-outbox_t = OutboxRow.__table__
+from storage.tables import (
+    outbox,
+    staff,
+    staff_code_attempts,
+    staff_invites,
+)
 
 
 def staff_ident(chat: ChatRef) -> str:
@@ -40,7 +40,7 @@ def _member(row: Any) -> StaffMember:
 class SqlStaff(Repository):
     def create_invite(self, invite: Invite, code_hash: str) -> None:
         self.conn.execute(
-            insert(invites_t),
+            insert(staff_invites),
             {
                 "code_hash": code_hash,
                 "organisation_code": invite.organisation,
@@ -51,7 +51,7 @@ class SqlStaff(Repository):
         )
 
     def find_invite(self, code_hash: str) -> Invite | None:
-        query = select(invites_t).where(invites_t.c.code_hash == code_hash)
+        query = select(staff_invites).where(staff_invites.c.code_hash == code_hash)
         if not self.is_sqlite:
             query = query.with_for_update()
         row = self.conn.execute(query).first()
@@ -67,15 +67,15 @@ class SqlStaff(Repository):
 
     def use_invite(self, code_hash: str, by: str, at: datetime) -> bool:
         used = self.conn.execute(
-            update(invites_t)
-            .where(invites_t.c.code_hash == code_hash, invites_t.c.used_at.is_(None))
+            update(staff_invites)
+            .where(staff_invites.c.code_hash == code_hash, staff_invites.c.used_at.is_(None))
             .values(used_at=at, used_by=by)
-            .returning(invites_t.c.code_hash)
+            .returning(staff_invites.c.code_hash)
         ).first()
         return used is not None
 
     def code_failures(self, chat: ChatRef, since: datetime) -> Sequence[datetime]:
-        a = code_attempts_t
+        a = staff_code_attempts
         rows = self.conn.execute(
             select(a.c.at)
             .where(a.c.channel == chat.channel, a.c.chat_id == chat.chat_id, a.c.at > since)
@@ -84,9 +84,9 @@ class SqlStaff(Repository):
         return [utc(at) for (at,) in rows]  # type: ignore[misc]
 
     def record_code_failure(self, chat: ChatRef, at: datetime, forget_before: datetime) -> None:
-        self.conn.execute(delete(code_attempts_t).where(code_attempts_t.c.at < forget_before))
+        self.conn.execute(delete(staff_code_attempts).where(staff_code_attempts.c.at < forget_before))
         self.conn.execute(
-            insert(code_attempts_t), {"channel": chat.channel, "chat_id": chat.chat_id, "at": at}
+            insert(staff_code_attempts), {"channel": chat.channel, "chat_id": chat.chat_id, "at": at}
         )
 
     def bind(self, member: NewStaff) -> StaffMember:
@@ -101,50 +101,48 @@ class SqlStaff(Repository):
             "joined_at": member.at,
             "removed_at": None,  # invited again after a removal
         }
-        where = (staff_t.c.channel == member.chat.channel, staff_t.c.user_id == ident)
-        existing = self.conn.execute(select(staff_t.c.id).where(*where)).scalar()
+        where = (staff.c.channel == member.chat.channel, staff.c.user_id == ident)
+        existing = self.conn.execute(select(staff.c.id).where(*where)).scalar()
         if existing is None:
-            self.conn.execute(insert(staff_t), {"channel": member.chat.channel, "user_id": ident, **values})
+            self.conn.execute(insert(staff), {"channel": member.chat.channel, "user_id": ident, **values})
         else:
-            self.conn.execute(update(staff_t).where(*where).values(values))
-        row = self.conn.execute(select(staff_t).where(*where)).first()
+            self.conn.execute(update(staff).where(*where).values(values))
+        row = self.conn.execute(select(staff).where(*where)).first()
         return _member(row)
 
     def get(self, chat: ChatRef) -> StaffMember | None:
         row = self.conn.execute(
-            select(staff_t).where(
-                staff_t.c.channel == chat.channel,
-                staff_t.c.user_id == staff_ident(chat),
-                staff_t.c.active.is_(True),
+            select(staff).where(
+                staff.c.channel == chat.channel,
+                staff.c.user_id == staff_ident(chat),
+                staff.c.active.is_(True),
             )
         ).first()
         return _member(row) if row is not None else None
 
     def by_id(self, staff_id: int) -> StaffMember | None:
-        row = self.conn.execute(select(staff_t).where(staff_t.c.id == staff_id)).first()
+        row = self.conn.execute(select(staff).where(staff.c.id == staff_id)).first()
         return _member(row) if row is not None else None
 
     def of(self, organisation: str) -> Sequence[StaffMember]:
         rows = self.conn.execute(
-            select(staff_t)
-            .where(staff_t.c.organisation_code == organisation, staff_t.c.active.is_(True))
-            .order_by(staff_t.c.id)
+            select(staff)
+            .where(staff.c.organisation_code == organisation, staff.c.active.is_(True))
+            .order_by(staff.c.id)
         )
         return [_member(r) for r in rows]
 
     def dispatchers(self) -> Sequence[StaffMember]:
         rows = self.conn.execute(
-            select(staff_t)
-            .where(staff_t.c.role == "dispatcher", staff_t.c.active.is_(True))
-            .order_by(staff_t.c.id)
+            select(staff).where(staff.c.role == "dispatcher", staff.c.active.is_(True)).order_by(staff.c.id)
         )
         return [_member(r) for r in rows]
 
     def all(self, *, removed: bool = False) -> Sequence[StaffMember]:
         """Active staff; with `removed`, also those whose access was ended."""
-        query = select(staff_t).order_by(staff_t.c.id)
+        query = select(staff).order_by(staff.c.id)
         if not removed:
-            query = query.where(staff_t.c.active.is_(True))
+            query = query.where(staff.c.active.is_(True))
         return [_member(r) for r in self.conn.execute(query)]
 
     def find(self, person: str) -> list[StaffMember]:
@@ -157,39 +155,39 @@ class SqlStaff(Repository):
         if not channel or not ident:
             return []
         rows = self.conn.execute(
-            select(staff_t)
+            select(staff)
             .where(
-                staff_t.c.channel == channel,
-                (staff_t.c.user_id == ident) | (staff_t.c.chat_id == ident),
+                staff.c.channel == channel,
+                (staff.c.user_id == ident) | (staff.c.chat_id == ident),
             )
-            .order_by(staff_t.c.active.desc(), staff_t.c.id)
+            .order_by(staff.c.active.desc(), staff.c.id)
         )
         return [_member(r) for r in rows]
 
     def remove(self, staff_id: int, at: datetime) -> int:
         row = self.conn.execute(
-            update(staff_t)
-            .where(staff_t.c.id == staff_id, staff_t.c.active.is_(True))
+            update(staff)
+            .where(staff.c.id == staff_id, staff.c.active.is_(True))
             .values(active=False, removed_at=at)
-            .returning(staff_t.c.channel, staff_t.c.chat_id)
+            .returning(staff.c.channel, staff.c.chat_id)
         ).first()
         if row is None:
             return 0
         pending = self.conn.execute(
-            select(outbox_t.c.id, outbox_t.c.payload).where(
-                outbox_t.c.channel == row.channel,
-                outbox_t.c.chat_id == row.chat_id,
-                outbox_t.c.status == "pending",
+            select(outbox.c.id, outbox.c.payload).where(
+                outbox.c.channel == row.channel,
+                outbox.c.chat_id == row.chat_id,
+                outbox.c.status == "pending",
             )
         ).all()
         as_staff = [r.id for r in pending if (r.payload.get("extra") or {}).get("staff") == str(staff_id)]
         if as_staff:  # what they would have been told as residents (their own reports) still goes out
             self.conn.execute(
-                update(outbox_t)
-                .where(outbox_t.c.id.in_(as_staff))
+                update(outbox)
+                .where(outbox.c.id.in_(as_staff))
                 .values(status="dropped", last_error="staff access removed")
             )
         return len(as_staff)
 
     def set_language(self, staff_id: int, language: str) -> None:
-        self.conn.execute(update(staff_t).where(staff_t.c.id == staff_id).values(language=language))
+        self.conn.execute(update(staff).where(staff.c.id == staff_id).values(language=language))

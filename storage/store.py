@@ -28,15 +28,10 @@ from storage.places import SqlSupporters
 from storage.repository import Repository
 from storage.residents import SqlResidents
 from storage.staff_store import SqlStaff
-from storage.tables import DialogRow, ProcessedEventRow, TicketRow
+from storage.tables import processed_events, tickets
 from storage.tickets import SqlTickets
 from storage.web_store import SqlTicketSearch, SqlWebLogins
 from storage.widget_inbox import SqlWidgetInbox
-
-dialogs = DialogRow.__table__
-events = ProcessedEventRow.__table__
-tickets = TicketRow.__table__
-
 
 INSERT_TICKET = insert(tickets).returning(tickets.c.number)
 
@@ -86,14 +81,16 @@ class SqlEvents(Repository):
 
     def seen(self, channel: str, bot: str, event_key: str) -> bool:
         found = self.conn.execute(
-            select(events.c.at).where(
-                events.c.channel == channel, events.c.bot == bot, events.c.event_key == event_key
+            select(processed_events.c.at).where(
+                processed_events.c.channel == channel,
+                processed_events.c.bot == bot,
+                processed_events.c.event_key == event_key,
             )
         )
         return found.first() is not None
 
     def prune(self, before: datetime) -> int:
-        return self.conn.execute(delete(events).where(events.c.at < before)).rowcount
+        return self.conn.execute(delete(processed_events).where(processed_events.c.at < before)).rowcount
 
 
 class SqlDialogs(Repository):

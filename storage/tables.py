@@ -260,15 +260,21 @@ class OutboxRow(Base):
     )
 
 
-class ConsoleInboxRow(Base):
-    """Messages delivered to console users, printed by `otklik chat --user ID` when it starts."""
+class InboxColumns:
+    """A channel's store of delivered messages, each a reply's payload for one chat, unread until `read_at`
+    (the console's and the widget's inboxes are alike)."""
 
-    __tablename__ = "console_inbox"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     chat_id: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     read_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+
+class ConsoleInboxRow(InboxColumns, Base):
+    """Messages delivered to console users, printed by `otklik chat --user ID` when it starts."""
+
+    __tablename__ = "console_inbox"
 
     __table_args__ = (Index(None, "chat_id", "read_at"),)
 
@@ -318,16 +324,11 @@ class Open311SubmissionRow(Base):
 Index("ix_ticket_events_at", TicketEventRow.__table__.c.at)
 
 
-class WidgetInboxRow(Base):
+class WidgetInboxRow(InboxColumns, Base):
     """Messages the outbox delivered to widget residents: streamed to an open panel at once, kept for the next
     visit (`read_at` empty: the unread badge). `chat_id` is a hash of the resident's token, not the token."""
 
     __tablename__ = "widget_inbox"
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    chat_id: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(Timestamp)
-    read_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
 
     __table_args__ = (Index(None, "chat_id", "id"),)
 
@@ -360,28 +361,30 @@ class PrivacyLogRow(Base):
     at: Mapped[datetime] = mapped_column(Timestamp, index=True)
 
 
-class WebLinkRow(Base):
+class StaffTokenColumns:
+    """A secret handed to a staff member, kept as its sha256 only, valid until `expires_at`. A table's own
+    columns come after these (`sort_order=1`), as the migrations made them."""
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class WebLinkRow(StaffTokenColumns, Base):
     """A one-time sign-in link to the city's web (`/web` in the bot, `otklik web link`); only its sha256 is
     kept, so a copy of the database signs nobody in."""
 
     __tablename__ = "web_links"
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(Timestamp)
-    expires_at: Mapped[datetime] = mapped_column(Timestamp)
-    used_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    used_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True, sort_order=1)
 
 
-class WebSessionRow(Base):
+class WebSessionRow(StaffTokenColumns, Base):
     """A browser session opened by a sign-in link; the cookie holds the token, the row its sha256. Ended by
     sign-out, by its expiry, or when the person's staff access ends."""
 
     __tablename__ = "web_sessions"
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(Timestamp)
-    expires_at: Mapped[datetime] = mapped_column(Timestamp)
-    ended_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True, sort_order=1)
 
 
 class RateSlotRow(Base):
@@ -391,3 +394,27 @@ class RateSlotRow(Base):
     __tablename__ = "rate_slots"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     next_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+# --- the tables for SQLAlchemy Core statements, each under its SQL name, so every module says the same ------
+dialogs = DialogRow.__table__
+processed_events = ProcessedEventRow.__table__
+photos = PhotoRow.__table__
+tickets = TicketRow.__table__
+ticket_photos = TicketPhotoRow.__table__
+ticket_events = TicketEventRow.__table__
+supporters = SupporterRow.__table__
+geocode_cache = GeocodeCacheRow.__table__
+staff = StaffRow.__table__
+staff_invites = StaffInviteRow.__table__
+staff_code_attempts = StaffCodeAttemptRow.__table__
+outbox = OutboxRow.__table__
+console_inbox = ConsoleInboxRow.__table__
+channel_photos = ChannelPhotoRow.__table__
+open311_keys = Open311KeyRow.__table__
+open311_submissions = Open311SubmissionRow.__table__
+widget_inbox = WidgetInboxRow.__table__
+residents = ResidentRow.__table__
+privacy_log = PrivacyLogRow.__table__
+web_links = WebLinkRow.__table__
+web_sessions = WebSessionRow.__table__

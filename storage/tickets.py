@@ -14,17 +14,11 @@ from core.domain.policy import WAITING
 from core.domain.tickets import Action, Status, Ticket, TicketEvent
 from core.messages import ChatRef
 from core.ports import NearbyTicket, NewTicket, TicketSummary
-from storage.places import nearby_tickets, supporters
+from storage.places import nearby_tickets
 from storage.repository import Repository
 from storage.rows import SUPPORTERS, ticket_summary, utc
-from storage.tables import TicketEventRow, TicketPhotoRow, TicketRow
+from storage.tables import supporters, ticket_events, ticket_photos, tickets
 
-tickets = TicketRow.__table__
-tickets_t = tickets
-ticket_photos = TicketPhotoRow.__table__
-photos_t = ticket_photos
-ticket_events = TicketEventRow.__table__
-events_t = ticket_events
 INSERT_TICKET = insert(tickets).returning(tickets.c.number)
 
 """Statuses in which an organisation (or the dispatcher) owes the resident something."""
@@ -200,7 +194,7 @@ class SqlTickets(Repository):
     def lock(self, number: int) -> Ticket | None:
         if not self.is_sqlite:  # SQLite: the single writer already serialises every transaction
             locked = self.conn.execute(
-                select(tickets_t.c.number).where(tickets_t.c.number == number).with_for_update()
+                select(tickets.c.number).where(tickets.c.number == number).with_for_update()
             ).first()
             if locked is None:
                 return None
@@ -211,10 +205,10 @@ class SqlTickets(Repository):
         if isinstance(values.get("status"), Status):
             values["status"] = values["status"].value
         done = self.conn.execute(
-            update(tickets_t)
-            .where(tickets_t.c.number == number, tickets_t.c.status == expected.value)
+            update(tickets)
+            .where(tickets.c.number == number, tickets.c.status == expected.value)
             .values(values)
-            .returning(tickets_t.c.number)
+            .returning(tickets.c.number)
         ).first()
         return done is not None
 
@@ -222,11 +216,11 @@ class SqlTickets(Repository):
         if not photos:
             return
         last = self.conn.execute(
-            select(func.max(photos_t.c.position)).where(photos_t.c.ticket_number == number)
+            select(func.max(ticket_photos.c.position)).where(ticket_photos.c.ticket_number == number)
         ).scalar()
         start = -1 if last is None else int(last)
         self.conn.execute(
-            insert(photos_t),
+            insert(ticket_photos),
             [
                 {"ticket_number": number, "position": start + 1 + i, "sha256": sha, "kind": kind}
                 for i, sha in enumerate(photos)
@@ -236,23 +230,23 @@ class SqlTickets(Repository):
     def photos_of_kind(self, number: int, kind: str) -> tuple[str, ...]:
         return tuple(
             self.conn.execute(
-                select(photos_t.c.sha256)
-                .where(photos_t.c.ticket_number == number, photos_t.c.kind == kind)
-                .order_by(photos_t.c.position)
+                select(ticket_photos.c.sha256)
+                .where(ticket_photos.c.ticket_number == number, ticket_photos.c.kind == kind)
+                .order_by(ticket_photos.c.position)
             ).scalars()
         )
 
     # --- queues and timers -------------------------------------------------------------------------------
     def queue(self, organisations: Sequence[str], now: datetime, limit: int) -> Sequence[TicketSummary]:
-        deadline = tickets_t.c.deadline
+        deadline = tickets.c.deadline
         overdue = case((deadline < now, 0), else_=1)
         rows = self.conn.execute(
-            select(tickets_t, SUPPORTERS)
+            select(tickets, SUPPORTERS)
             .where(
-                tickets_t.c.organisation_code.in_(list(organisations)),
-                tickets_t.c.status.in_(sorted(s.value for s in WAITING)),
+                tickets.c.organisation_code.in_(list(organisations)),
+                tickets.c.status.in_(sorted(s.value for s in WAITING)),
             )
-            .order_by(overdue, SUPPORTERS.desc(), deadline.is_(None), deadline, tickets_t.c.number)
+            .order_by(overdue, SUPPORTERS.desc(), deadline.is_(None), deadline, tickets.c.number)
             .limit(limit)
         )
         return [ticket_summary(r) for r in rows]
@@ -260,11 +254,9 @@ class SqlTickets(Repository):
     def to_autoclose(self, resolved_before: datetime, limit: int) -> Sequence[int]:
         return list(
             self.conn.execute(
-                select(tickets_t.c.number)
-                .where(
-                    tickets_t.c.status == Status.RESOLVED.value, tickets_t.c.resolved_at <= resolved_before
-                )
-                .order_by(tickets_t.c.number)
+                select(tickets.c.number)
+                .where(tickets.c.status == Status.RESOLVED.value, tickets.c.resolved_at <= resolved_before)
+                .order_by(tickets.c.number)
                 .limit(limit)
             ).scalars()
         )
@@ -272,13 +264,13 @@ class SqlTickets(Repository):
     def newly_overdue(self, now: datetime, limit: int) -> Sequence[int]:
         return list(
             self.conn.execute(
-                select(tickets_t.c.number)
+                select(tickets.c.number)
                 .where(
-                    tickets_t.c.status.in_(sorted(s.value for s in WAITING)),
-                    tickets_t.c.deadline < now,
-                    tickets_t.c.overdue_notified.is_(False),
+                    tickets.c.status.in_(sorted(s.value for s in WAITING)),
+                    tickets.c.deadline < now,
+                    tickets.c.overdue_notified.is_(False),
                 )
-                .order_by(tickets_t.c.number)
+                .order_by(tickets.c.number)
                 .limit(limit)
             ).scalars()
         )
@@ -287,9 +279,9 @@ class SqlTickets(Repository):
         """Tickets in progress that this person took: their colleagues can still resolve or reject them."""
         return list(
             self.conn.execute(
-                select(tickets_t.c.number)
-                .where(tickets_t.c.taken_by == staff_id, tickets_t.c.status == Status.IN_PROGRESS.value)
-                .order_by(tickets_t.c.number)
+                select(tickets.c.number)
+                .where(tickets.c.taken_by == staff_id, tickets.c.status == Status.IN_PROGRESS.value)
+                .order_by(tickets.c.number)
             ).scalars()
         )
 

@@ -31,46 +31,45 @@ from sqlalchemy import (
 )
 
 from core.domain.policy import WAITING
-from core.domain.tickets import Status
 from core.ports import TicketFilter, TicketPoint, WebLink
 from core.stats import ALL, NO_ORGANISATION, RESPONSES, Counts, Figures, Hours, hours_of, percentile
 from storage.repository import Repository
-from storage.rows import utc
-from storage.tables import TicketEventRow, TicketRow, WebLinkRow, WebSessionRow
-
-links_t = WebLinkRow.__table__
-sessions_t = WebSessionRow.__table__
-tickets_t = TicketRow.__table__
-events_t = TicketEventRow.__table__
+from storage.rows import ticket_columns, utc
+from storage.tables import (
+    ticket_events,
+    tickets,
+    web_links,
+    web_sessions,
+)
 
 POINT_COLUMNS = (
-    tickets_t.c.number,
-    tickets_t.c.status,
-    tickets_t.c.category_code,
-    tickets_t.c.subcategory_code,
-    tickets_t.c.lat,
-    tickets_t.c.lon,
-    tickets_t.c.address,
-    tickets_t.c.organisation_code,
-    tickets_t.c.created_at,
-    tickets_t.c.deadline,
-    tickets_t.c.resolved_at,
-    tickets_t.c.rating,
+    tickets.c.number,
+    tickets.c.status,
+    tickets.c.category_code,
+    tickets.c.subcategory_code,
+    tickets.c.lat,
+    tickets.c.lon,
+    tickets.c.address,
+    tickets.c.organisation_code,
+    tickets.c.created_at,
+    tickets.c.deadline,
+    tickets.c.resolved_at,
+    tickets.c.rating,
 )
 
 
 class SqlWebLogins(Repository):
     def create_link(self, token_hash: str, staff_id: int, at: datetime, expires_at: datetime) -> None:
         self.conn.execute(
-            links_t.insert().values(
+            web_links.insert().values(
                 token_hash=token_hash, staff_id=staff_id, created_at=at, expires_at=expires_at
             )
         )
 
     def find_link(self, token_hash: str) -> WebLink | None:
         row = self.conn.execute(
-            select(links_t.c.staff_id, links_t.c.expires_at, links_t.c.used_at).where(
-                links_t.c.token_hash == token_hash
+            select(web_links.c.staff_id, web_links.c.expires_at, web_links.c.used_at).where(
+                web_links.c.token_hash == token_hash
             )
         ).first()
         if row is None:
@@ -79,43 +78,43 @@ class SqlWebLogins(Repository):
 
     def use_link(self, token_hash: str, at: datetime) -> bool:
         done = self.conn.execute(
-            update(links_t)
-            .where(links_t.c.token_hash == token_hash, links_t.c.used_at.is_(None))
+            update(web_links)
+            .where(web_links.c.token_hash == token_hash, web_links.c.used_at.is_(None))
             .values(used_at=at)
         )
         return done.rowcount == 1
 
     def open_session(self, token_hash: str, staff_id: int, at: datetime, expires_at: datetime) -> None:
         self.conn.execute(
-            sessions_t.insert().values(
+            web_sessions.insert().values(
                 token_hash=token_hash, staff_id=staff_id, created_at=at, expires_at=expires_at
             )
         )
 
     def session_staff(self, token_hash: str, now: datetime) -> int | None:
         return self.conn.execute(
-            select(sessions_t.c.staff_id).where(
-                sessions_t.c.token_hash == token_hash,
-                sessions_t.c.ended_at.is_(None),
-                sessions_t.c.expires_at > now,
+            select(web_sessions.c.staff_id).where(
+                web_sessions.c.token_hash == token_hash,
+                web_sessions.c.ended_at.is_(None),
+                web_sessions.c.expires_at > now,
             )
         ).scalar()
 
     def end_session(self, token_hash: str, at: datetime) -> None:
         self.conn.execute(
-            update(sessions_t)
-            .where(sessions_t.c.token_hash == token_hash, sessions_t.c.ended_at.is_(None))
+            update(web_sessions)
+            .where(web_sessions.c.token_hash == token_hash, web_sessions.c.ended_at.is_(None))
             .values(ended_at=at)
         )
 
     def prune(self, before: datetime) -> int:
-        links = self.conn.execute(delete(links_t).where(links_t.c.expires_at < before)).rowcount
-        ended = (sessions_t.c.expires_at < before) | (sessions_t.c.ended_at < before)
-        return links + self.conn.execute(delete(sessions_t).where(ended)).rowcount
+        links = self.conn.execute(delete(web_links).where(web_links.c.expires_at < before)).rowcount
+        ended = (web_sessions.c.expires_at < before) | (web_sessions.c.ended_at < before)
+        return links + self.conn.execute(delete(web_sessions).where(ended)).rowcount
 
 
 def conditions(where: TicketFilter) -> list[Any]:
-    c = tickets_t.c
+    c = tickets.c
     found: list[Any] = []
     if where.statuses:
         found.append(c.status.in_(where.statuses))
@@ -137,18 +136,7 @@ def conditions(where: TicketFilter) -> list[Any]:
 
 def _point(r: Any) -> TicketPoint:
     return TicketPoint(
-        number=r.number,
-        status=Status(r.status),
-        category=r.category_code,
-        subcategory=r.subcategory_code,
-        lat=r.lat,
-        lon=r.lon,
-        address=r.address,
-        organisation=r.organisation_code,
-        created_at=utc(r.created_at),  # type: ignore[arg-type]
-        deadline=utc(r.deadline),
-        resolved_at=utc(r.resolved_at),
-        rating=r.rating,
+        **ticket_columns(r), lat=r.lat, lon=r.lon, resolved_at=utc(r.resolved_at), rating=r.rating
     )
 
 
@@ -156,14 +144,14 @@ class SqlTicketSearch(Repository):
     def find(self, where: TicketFilter, limit: int, before: int | None = None) -> Sequence[TicketPoint]:
         query = select(*POINT_COLUMNS).where(*conditions(where))
         if before is not None:
-            query = query.where(tickets_t.c.number < before)
-        rows = self.conn.execute(query.order_by(tickets_t.c.number.desc()).limit(limit))
+            query = query.where(tickets.c.number < before)
+        rows = self.conn.execute(query.order_by(tickets.c.number.desc()).limit(limit))
         return [_point(r) for r in rows]
 
     def markers(self, where: TicketFilter, now: datetime, limit: int) -> list[Any]:
         """The map's narrow read: only what a marker shows, the overdue mark computed in SQL, the cap in
         SQL (LIMIT), the bbox through the (lat, lon) index."""
-        c = tickets_t.c
+        c = tickets.c
         overdue = _flag(and_(c.status.in_(WAITING_VALUES), c.deadline.is_not(None), c.deadline < now))
         query = (
             select(
@@ -184,7 +172,7 @@ class SqlTicketSearch(Repository):
 
     def count(self, where: TicketFilter) -> int:
         return int(
-            self.conn.execute(select(func.count()).select_from(tickets_t).where(*conditions(where))).scalar()
+            self.conn.execute(select(func.count()).select_from(tickets).where(*conditions(where))).scalar()
             or 0
         )
 
@@ -215,22 +203,22 @@ class SqlTicketSearch(Repository):
     def _ratings(self, where: TicketFilter) -> dict[str, tuple[int, int]]:
         """The last valid rating of each rated ticket (a forged "12" stored before ratings were checked
         counts for nothing), summed by organisation."""
-        e = events_t.c
+        e = ticket_events.c
         score = e.data["rating"].as_string()
         valid = and_(func.length(score) <= 10, func.ltrim(score, "0").in_(["1", "2", "3", "4", "5"]))
-        chosen = select(tickets_t.c.number).where(*conditions(where))
+        chosen = select(tickets.c.number).where(*conditions(where))
         last = (
             select(func.max(e.id).label("id"))
             .where(e.action == "rate", e.ticket_number.in_(chosen), valid, *_since(where))
             .group_by(e.ticket_number)
             .subquery("last_rating")
         )
-        org = func.coalesce(tickets_t.c.organisation_code, NO_ORGANISATION)
+        org = func.coalesce(tickets.c.organisation_code, NO_ORGANISATION)
         rows = self.conn.execute(
             select(org, func.count(), func.sum(cast(func.ltrim(score, "0"), Integer)))
             .select_from(
-                last.join(events_t, events_t.c.id == last.c.id).join(
-                    tickets_t, tickets_t.c.number == events_t.c.ticket_number
+                last.join(ticket_events, ticket_events.c.id == last.c.id).join(
+                    tickets, tickets.c.number == ticket_events.c.ticket_number
                 )
             )
             .group_by(org)
@@ -337,14 +325,14 @@ def _flag(condition: Any) -> Any:
 def _since(where: TicketFilter) -> list[Any]:
     """A ticket's events come after its creation: for a period, only the period's events are read (an index
     range on `at`), not every event of the city's history (PostgreSQL otherwise scans them all)."""
-    return [events_t.c.at >= where.created_from] if where.created_from is not None else []
+    return [ticket_events.c.at >= where.created_from] if where.created_from is not None else []
 
 
 def _per_ticket(where: TicketFilter, sqlite: bool, timezone: str) -> Any:
     """One row per filtered ticket with what the statistics need of its history: the first staff response,
     the first resolution and whether it was reopened, from one grouped pass over those events only."""
-    e = events_t.c
-    chosen = select(tickets_t.c.number).where(*conditions(where))
+    e = ticket_events.c
+    chosen = select(tickets.c.number).where(*conditions(where))
     by_staff = func.substr(e.actor, 1, 6) == "staff:"
     history = (
         select(
@@ -357,7 +345,7 @@ def _per_ticket(where: TicketFilter, sqlite: bool, timezone: str) -> Any:
         .group_by(e.ticket_number)
         .subquery("history")
     )
-    t = tickets_t.c
+    t = tickets.c
     return (
         select(
             func.coalesce(t.organisation_code, NO_ORGANISATION).label("org"),
@@ -370,7 +358,7 @@ def _per_ticket(where: TicketFilter, sqlite: bool, timezone: str) -> Any:
             history.c.resolved,
             func.coalesce(history.c.reopened, 0).label("reopened"),
         )
-        .select_from(tickets_t.outerjoin(history, history.c.ticket_number == t.number))
+        .select_from(tickets.outerjoin(history, history.c.ticket_number == t.number))
         .where(*conditions(where))
         .cte("per")
     )

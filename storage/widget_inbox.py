@@ -10,9 +10,7 @@ from sqlalchemy import func, insert, select, update
 
 from core.ports import InboxItem
 from storage.repository import Repository
-from storage.tables import WidgetInboxRow
-
-inbox = WidgetInboxRow.__table__
+from storage.tables import widget_inbox
 
 
 class SqlWidgetInbox(Repository):
@@ -20,15 +18,16 @@ class SqlWidgetInbox(Repository):
 
     def append(self, chat_id: str, payload: dict[str, Any], at: datetime) -> int:
         result = self.conn.execute(
-            insert(inbox).returning(inbox.c.id), {"chat_id": chat_id, "payload": payload, "created_at": at}
+            insert(widget_inbox).returning(widget_inbox.c.id),
+            {"chat_id": chat_id, "payload": payload, "created_at": at},
         )
         return int(result.scalar_one())
 
     def after(self, chat_id: str, after_id: int, limit: int) -> list[InboxItem]:
         rows = self.conn.execute(
-            select(inbox.c.id, inbox.c.payload, inbox.c.read_at)
-            .where(inbox.c.chat_id == chat_id, inbox.c.id > after_id)
-            .order_by(inbox.c.id)
+            select(widget_inbox.c.id, widget_inbox.c.payload, widget_inbox.c.read_at)
+            .where(widget_inbox.c.chat_id == chat_id, widget_inbox.c.id > after_id)
+            .order_by(widget_inbox.c.id)
             .limit(limit)
         ).all()
         return [InboxItem(r.id, dict(r.payload), r.read_at is not None) for r in rows]
@@ -37,15 +36,19 @@ class SqlWidgetInbox(Repository):
         return int(
             self.conn.execute(
                 select(func.count())
-                .select_from(inbox)
-                .where(inbox.c.chat_id == chat_id, inbox.c.read_at.is_(None))
+                .select_from(widget_inbox)
+                .where(widget_inbox.c.chat_id == chat_id, widget_inbox.c.read_at.is_(None))
             ).scalar_one()
         )
 
     def mark_read(self, chat_id: str, up_to: int, at: datetime) -> int:
         result = self.conn.execute(
-            update(inbox)
-            .where(inbox.c.chat_id == chat_id, inbox.c.id <= up_to, inbox.c.read_at.is_(None))
+            update(widget_inbox)
+            .where(
+                widget_inbox.c.chat_id == chat_id,
+                widget_inbox.c.id <= up_to,
+                widget_inbox.c.read_at.is_(None),
+            )
             .values(read_at=at)
         )
         return int(result.rowcount or 0)

@@ -169,15 +169,19 @@ def weekly(
         counts[(week, t["category"])] += 1
         if (done := resolved.get(t["number"])) is not None:
             hours[week].append((done - t["created_at"]).total_seconds() / 3600)
-    weeks = sorted({w for w, _ in counts})
-    if weeks:
-        span = (weeks[-1] - weeks[0]).days // 7
-        weeks = [weeks[0] + timedelta(days=7 * i) for i in range(min(span, 520) + 1)]
-    categories = sorted({c for _, c in counts})
+    # Every week from the first to the last, counted by walking the calendar (the spans here are short).
+    weeks = []
+    if counts:
+        week, last = min(w for w, _ in counts), max(w for w, _ in counts)
+        while week <= last:
+            weeks.append(week)
+            week += timedelta(weeks=1)
+    by_category: dict[str, list[int]] = {}
+    for category in sorted({c for _, c in counts}):
+        by_category[category] = [counts[(w, category)] for w in weeks]
+    medians = [percentile(hours[w], 0.5) if hours.get(w) else None for w in weeks]
     return {
-        "weeks": [w.isoformat() for w in weeks],
-        "by_category": {c: [counts.get((w, c), 0) for w in weeks] for c in categories},
-        "resolution_median": [
-            round(m, 1) if (m := percentile(hours.get(w, []), 0.5)) is not None else None for w in weeks
-        ],
+        "weeks": [str(w) for w in weeks],
+        "by_category": by_category,
+        "resolution_median": [None if m is None else round(m, 1) for m in medians],
     }

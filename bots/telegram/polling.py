@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import KW_ONLY, dataclass, field
 
 from bots.telegram.api import BotApi
 from bots.telegram.pipeline import Pipeline
@@ -23,32 +24,26 @@ from bots.telegram.pipeline import Pipeline
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class Poller:
-    def __init__(
-        self,
-        api: BotApi,
-        pipeline: Pipeline,
-        *,
-        timeout: int = 25,
-        limit: int = 100,
-        busy_interval: float = 0.1,
-        max_backoff: float = 30.0,
-    ) -> None:
-        self.api = api
-        self.pipeline = pipeline
-        self.timeout = timeout
-        self.limit = limit
-        self.busy_interval = busy_interval
-        self.max_backoff = max_backoff
-        self._seen = 0
-        self._in_flight: set[int] = set()
-        self._unhandled: set[int] = set()  # cut short by a shutdown: Telegram must send them again
-        self._retry: set[int] = set()  # failed transiently: handled again when fetched again
-        self._retry_failures = 0
-        self._retry_at = 0.0
-        self._stopping = False
-        self._idle = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    api: BotApi
+    pipeline: Pipeline
+    _: KW_ONLY
+    timeout: int = 25
+    limit: int = 100
+    busy_interval: float = 0.1
+    max_backoff: float = 30.0
+    _seen: int = field(default=0, init=False, repr=False)
+    _in_flight: set[int] = field(default_factory=set, init=False, repr=False)
+    _unhandled: set[int] = field(default_factory=set, init=False, repr=False)
+    """Cut short by a shutdown: Telegram must send them again."""
+    _retry: set[int] = field(default_factory=set, init=False, repr=False)
+    """Failed transiently: handled again when fetched again."""
+    _retry_failures: int = field(default=0, init=False, repr=False)
+    _retry_at: float = field(default=0.0, init=False, repr=False)
+    _stopping: bool = field(default=False, init=False, repr=False)
+    _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=f"tg-poller-{self.api.bot_id}")

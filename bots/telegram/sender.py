@@ -30,7 +30,7 @@ from bots.telegram.render import CallbackCodec, MapOffer, Op, SendDocument, Send
 from bots.telegram.translate import CHANNEL
 from core.messages import Reply
 from core.personal_data import pseudonym
-from core.ports import Database, DeliveryError, OutgoingMessage, PhotoNotFound, Photos
+from core.ports import Database, DeliveryError, OutgoingMessage, PhotoNotFound, Photos, numeric_chat_id
 from core.ports import Pace as BotPace
 from core.texts import normalise_language, t
 
@@ -214,13 +214,8 @@ class TelegramSender:
 
     # --- the ChannelSender port --------------------------------------------------------------------------
     async def deliver(self, message: OutgoingMessage) -> None:
-        reply = message.reply
-        recipient = message.recipient
-        try:
-            chat_id = int(recipient.chat_id)
-        except ValueError:
-            raise DeliveryError(f"not a Telegram chat id: {recipient.chat_id!r}", permanent=True) from None
-        ops = self.render(reply, None)
+        chat_id = numeric_chat_id(message, "Telegram chat id")
+        ops = self.render(message.reply, None)
         done = self._progress.pop(message.id, 0)
         try:
             for index in range(done, len(ops)):

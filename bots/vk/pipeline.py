@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -54,28 +54,19 @@ class PhotoTooLarge(Exception):
     pass
 
 
+@dataclass(eq=False)
 class Pipeline:
-    def __init__(
-        self,
-        api: VkApi,
-        engine: Engine,
-        db: Database,
-        photos: Photos,
-        sender: VkSender,
-        http_client: AiohttpClient,
-        *,
-        group_id: int | None = None,
-    ) -> None:
-        self.api = api
-        self.engine = engine
-        self.db = db
-        self.photos = photos
-        self.sender = sender
-        self.http_client = http_client
-        self.group_id = group_id
-        """The community served: its delivery ids are unique only within it (learned from VK when unset)."""
-        self._active: dict[str, asyncio.Future[None]] = {}
-        self._names: OrderedDict[str, str] = OrderedDict()
+    api: VkApi
+    engine: Engine
+    db: Database
+    photos: Photos
+    sender: VkSender
+    http_client: AiohttpClient
+    _: KW_ONLY
+    group_id: int | None = None
+    """The community served: its delivery ids are unique only within it (learned from VK when unset)."""
+    _active: dict[str, asyncio.Future[None]] = field(default_factory=dict, init=False, repr=False)
+    _names: OrderedDict[str, str] = field(default_factory=OrderedDict, init=False, repr=False)
 
     async def handle_event(self, update: dict[str, Any]) -> bool:
         """Handle one event; True when it may be confirmed — handled, or failed in a way that would fail

@@ -31,7 +31,7 @@ from bots.vk.render import CURRENT_CLIENT, MiniApp, VkMessage, render
 from bots.vk.translate import CHANNEL, ClientCaps
 from core.messages import Reply
 from core.personal_data import pseudonym
-from core.ports import Database, DeliveryError, OutgoingMessage, PhotoNotFound, Photos
+from core.ports import Database, DeliveryError, OutgoingMessage, PhotoNotFound, Photos, numeric_chat_id
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +104,7 @@ class VkSender:
     # --- the ChannelSender port ---------------------------------------------------------------------------
     async def deliver(self, message: OutgoingMessage) -> None:
         reply = message.reply
-        recipient = message.recipient
-        try:
-            peer_id = int(recipient.chat_id)
-        except ValueError:
-            raise DeliveryError(f"not a VK peer id: {recipient.chat_id!r}", permanent=True) from None
+        peer_id = numeric_chat_id(message, "VK peer id")
         try:
             await self.send(peer_id, [reply], lambda part: outbox_random_id(message.id, part), strict=True)
         except PhotoNotFound as exc:

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from core.context import Ctx
+from core.buttons import ButtonData, parse
+from core.context import Ctx, Retry
 from core.messages import Incoming, Reply
 from core.photo_limits import MAX_PHOTOS
 
@@ -39,3 +40,17 @@ def add_photos(ctx: Ctx, incoming: Incoming, limit: int = MAX_PHOTOS) -> list[Re
     added, news = keep_photos(ctx, incoming, limit)
     trouble = news[1:] if added else news
     return [Reply(text="\n".join(trouble))] if trouble else []
+
+
+def pressed_done(ctx: Ctx, incoming: Incoming, done: type[ButtonData], required: str = "") -> bool:
+    """Whether the input is the photo step's *Done* button `done`, which ends the step
+    (`slots["photos_done"]`); any other button is stale. With `required` (a text key), *Done* before any
+    photo is refused with that text."""
+    if incoming.button is None:
+        return False
+    if not isinstance(parse(incoming.button), done):
+        raise Retry("button.stale")
+    if required and not ctx.slots.get("photos"):
+        raise Retry(required)
+    ctx.slots["photos_done"] = True
+    return True

@@ -18,7 +18,7 @@ from core.buttons import (
 from core.context import Ctx, Retry
 from core.dialogs import nearby, place
 from core.dialogs.dialog import Dialog, cancel_row
-from core.dialogs.photos import keep_photos
+from core.dialogs.photos import keep_photos, pressed_done
 from core.dialogs.steps import Step
 from core.messages import Incoming, Reply
 from core.photo_limits import MAX_PHOTOS
@@ -140,10 +140,7 @@ def ask_photos(ctx: Ctx, news: Sequence[str] = ()) -> Reply:
 
 
 def take_photos(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
-    if incoming.button is not None:
-        if not isinstance(parse(incoming.button), PhotosDone):
-            raise Retry("button.stale")
-        ctx.slots["photos_done"] = True
+    if pressed_done(ctx, incoming, PhotosDone):
         return None
     _added, news = keep_photos(ctx, incoming, MAX_PHOTOS)
     return [ask_photos(ctx, news)]

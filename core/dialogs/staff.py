@@ -28,7 +28,7 @@ from core.change import Tx
 from core.context import Ctx, Refusal, Retry
 from core.dialogs.dialog import Dialog, begin, cancel_row, number_of
 from core.dialogs.menu import main_menu
-from core.dialogs.photos import add_photos
+from core.dialogs.photos import add_photos, pressed_done
 from core.dialogs.steps import DIALOG_KEY, Step
 from core.domain.policy import REJECT_REASONS, is_overdue
 from core.domain.tickets import Action, IllegalTransition, Status, Ticket, next_status
@@ -256,12 +256,7 @@ def ask_resolve_photos(ctx: Ctx) -> Reply:
 
 
 def take_resolve_photos(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
-    if incoming.button is not None:
-        if not isinstance(parse(incoming.button), ResolvePhotosDone):
-            raise Retry("button.stale")
-        if not ctx.slots.get("photos"):
-            raise Retry("staff.resolve.photo_required")
-        ctx.slots["photos_done"] = True
+    if pressed_done(ctx, incoming, ResolvePhotosDone, required="staff.resolve.photo_required"):
         return None
     return [*add_photos(ctx, incoming, MAX_PHOTOS), ask_resolve_photos(ctx)]
 

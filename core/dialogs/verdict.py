@@ -6,11 +6,11 @@ also after it closed unrated. Late or repeated verdicts are answered politely.
 from __future__ import annotations
 
 from core import lifecycle
-from core.buttons import NotFixed, Rate, ReopenPhotosDone, parse
+from core.buttons import NotFixed, Rate, ReopenPhotosDone
 from core.change import Tx
 from core.context import Ctx, Refusal, Retry
 from core.dialogs.dialog import Dialog, begin, cancel_row, number_of
-from core.dialogs.photos import add_photos
+from core.dialogs.photos import add_photos, pressed_done
 from core.dialogs.steps import Step
 from core.domain.policy import REOPEN_WINDOW
 from core.domain.tickets import Action, IllegalTransition, Status, Ticket
@@ -128,10 +128,7 @@ def ask_photos(ctx: Ctx) -> Reply:
 
 
 def take_photos(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
-    if incoming.button is not None:
-        if not isinstance(parse(incoming.button), ReopenPhotosDone):
-            raise Retry("button.stale")
-        ctx.slots["photos_done"] = True
+    if pressed_done(ctx, incoming, ReopenPhotosDone):
         return None
     return [*add_photos(ctx, incoming, MAX_PHOTOS), ask_photos(ctx)]
 
