@@ -282,7 +282,7 @@ def _chat(settings: Settings, user: str, name: str, language: str | None) -> int
 
 def _tickets(settings: Settings, args: argparse.Namespace) -> int:
     app = build_app(settings, geocoding=False)
-    tz = ZoneInfo(app.engine.municipality.timezone)  # times are shown in the city's time, with its zone
+    tz = ZoneInfo(app.municipality.timezone)  # times are shown in the city's time, with its zone
     try:
         if args.tickets_command == "export":
             return web_cli.export(app, args)
