@@ -49,14 +49,8 @@ ADMIN = (
 
 
 def loaded_by(command: list[str], env: dict[str, str], cwd: Path) -> set[str]:
-    done = subprocess.run(
-        [sys.executable, "-c", LOADED.format(repo=str(REPO)), *command],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=90,
-    )
+    argv = [sys.executable, "-c", LOADED.format(repo=str(REPO)), *command]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=90)
     assert done.returncode == 0, done.stderr
     collector, *modules = done.stdout.rsplit("\nLOADED ", 1)[1].split()
     assert collector == "True"  # off only while otklik imports: a long command (an export) must collect
