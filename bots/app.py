@@ -71,6 +71,8 @@ class App:
 
     def __post_init__(self) -> None:
         if self.municipality is None:
+            if self.__dict__.get("_engine") is None:
+                raise TypeError("App needs an engine or the municipality to build one with")
             self.municipality = self.engine.municipality
 
     def close(self) -> None:
