@@ -2,7 +2,8 @@
 
 Each command runs `--runs` times in a fresh interpreter, the commands interleaved run by run (so a busy
 machine slows them all alike), on an embedded database with the demo city loaded and a few tickets; prints
-the median and the fastest wall time of each, and the bare interpreter's start-up for reference. Run:
+the median and the fastest wall time of each, the median CPU time (user + system, the steadier figure on a
+busy machine), and the bare interpreter's start-up for reference. Run:
 `.venv/bin/python bench/startup_cli.py [--runs 9] [--checkout DIR …]` (several checkouts, e.g. an export of
 the previous commit, are measured side by side, interleaved, on the same database).
 `-X importtime` on one command shows where the time goes:
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,7 +34,14 @@ COMMANDS = {
 REPORT = "/start\n1\n1\n1\n/loc 52.2870 104.2810\nЯма у остановки.\n1\n1\n"
 
 
-def otklik(args: list[str], env: dict[str, str], stdin: str = "", root: Path = ROOT) -> float:
+def children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def otklik(args: list[str], env: dict[str, str], stdin: str = "", root: Path = ROOT) -> tuple[float, float]:
+    """Wall and CPU seconds of one command, start to exit."""
+    cpu = children_cpu()
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", ENTRY.format(root=str(root)), *args],
@@ -45,7 +54,7 @@ def otklik(args: list[str], env: dict[str, str], stdin: str = "", root: Path = R
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"otklik {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
-    return elapsed
+    return elapsed, children_cpu() - cpu
 
 
 def main() -> None:
@@ -61,18 +70,22 @@ def main() -> None:
         otklik(["db", "upgrade"], env)
         for n in range(3):
             otklik(["chat", "--user", f"bench-{n}"], env, REPORT)
-        times: dict[tuple[str, int], list[float]] = {}
+        times: dict[tuple[str, int], list[tuple[float, float]]] = {}
         for _ in range(args.runs):
+            cpu = children_cpu()
             started = time.perf_counter()
             subprocess.run([sys.executable, "-c", "pass"], check=True)
-            times.setdefault(("python -c pass", 0), []).append(time.perf_counter() - started)
+            bare = (time.perf_counter() - started, children_cpu() - cpu)
+            times.setdefault(("python -c pass", 0), []).append(bare)
             for name, command in COMMANDS.items():
                 for n, root in enumerate(roots):
                     times.setdefault((name, n), []).append(otklik(command, env, root=root))
-    print(f"{'command':<16} {'median':>8} {'fastest':>8}   ({args.runs} runs each, interleaved)")
+    print(f"{'command':<16} {'median':>8} {'fastest':>8} {'CPU':>8}   ({args.runs} runs each, interleaved)")
     for (name, n), values in times.items():
         where = f"  [{roots[n]}]" if len(roots) > 1 and name in COMMANDS else ""
-        print(f"{name:<16} {statistics.median(values):>7.3f}s {min(values):>7.3f}s{where}")
+        wall = [w for w, _ in values]
+        cpu = statistics.median(c for _, c in values)
+        print(f"{name:<16} {statistics.median(wall):>7.3f}s {min(wall):>7.3f}s {cpu:>7.3f}s{where}")
 
 
 if __name__ == "__main__":

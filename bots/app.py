@@ -6,16 +6,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from bots.errors import SetupError
-from bots.metrics import MeteredGeocoder, observe_update
 from bots.pacing import CallSpacer
 from bots.roles import Cluster
 from bots.settings import Settings
 from core.demo import DEMO_CONFIG_PATH
-from core.engine import Engine
 from core.municipality import Municipality
 from core.personal_data import PrivacyPolicy
 from core.ports import Geocoder, LeaderLock, Pace
@@ -28,6 +25,11 @@ from storage.rate import SharedPace
 from storage.revision import is_current
 from storage.store import SqlUnitOfWork
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from core.engine import Engine
+
 log = logging.getLogger(__name__)
 __all__ = ["App", "Collected", "build_app"]
 
@@ -36,14 +38,42 @@ class NotConfigured(SetupError):
     """The database has no municipality configuration and none can be loaded automatically."""
 
 
+class _BuiltOnFirstUse:
+    """`App.engine`: the engine, built (and core.engine, its dialogs and the Prometheus client imported) when
+    first asked for. The admin commands read the municipality and the database and never ask: ~0.1 s of
+    their start-up (bench/startup_cli.py). A dataclass field whose default is this descriptor, so
+    `App(..., engine=e)` and `dataclasses.replace(app, engine=e)` set it as before."""
+
+    def __get__(self, app: App | None, owner: type | None = None) -> Any:
+        if app is None:
+            return None  # the field's default: build on first use
+        engine = app.__dict__.get("_engine")
+        if engine is None:
+            engine = app.__dict__["_engine"] = _engine(app)
+        return engine
+
+    def __set__(self, app: App, engine: Engine | None) -> None:
+        app.__dict__["_engine"] = engine
+
+
 @dataclass
 class App:
     settings: Settings
     db: Database
     photos: PhotoStore
-    engine: Engine
+    engine: Engine = _BuiltOnFirstUse()  # type: ignore[assignment]
     cluster: Cluster = field(default_factory=Cluster)
     """This worker's role and whether it leads (bots/roles.py); `otklik run --role` sets the role."""
+    municipality: Municipality = None  # type: ignore[assignment]
+    """The engine's municipality (read without building the engine); given by build_app, else the engine's."""
+    geocoder: Geocoder | None = None
+    """What the engine built on first use geocodes with (metered there); None: geocoding is off."""
+
+    def __post_init__(self) -> None:
+        if self.municipality is None:
+            if self.__dict__.get("_engine") is None:
+                raise TypeError("App needs an engine or the municipality to build one with")
+            self.municipality = self.engine.municipality
 
     def close(self) -> None:
         self.db.close()
@@ -129,6 +159,8 @@ def load_config_file(db: Database, path: Path) -> tuple[Municipality, bool]:
 
 
 def _session(store: SqlUnitOfWork) -> Session:
+    from sqlalchemy.orm import Session
+
     return Session(bind=store.conn, join_transaction_mode="create_savepoint")
 
 
@@ -174,17 +206,27 @@ def build_app(settings: Settings, *, geocoding: bool = True) -> App:
     except Exception:
         db.close()
         raise
-    policy = PrivacyPolicy(settings.consent_required, settings.retention_days)
-    engine = Engine(
-        db,
-        municipality,
+    return App(
+        settings=settings, db=db, photos=photo_store(settings), municipality=municipality, geocoder=geocoder
+    )
+
+
+def _engine(app: App) -> Engine:
+    """The engine build_app's App hands out on first use (`App.engine`), with its updates and geocoder
+    calls counted for `GET /metrics`."""
+    from bots.metrics import MeteredGeocoder, observe_update
+    from core.engine import Engine
+
+    settings = app.settings
+    return Engine(
+        app.db,
+        app.municipality,
         default_language=settings.default_language,
-        geocoder=MeteredGeocoder(geocoder) if geocoder is not None else None,
+        geocoder=MeteredGeocoder(app.geocoder) if app.geocoder is not None else None,
         observer=observe_update,
-        privacy_policy=policy,
+        privacy_policy=PrivacyPolicy(settings.consent_required, settings.retention_days),
         web_url=settings.web_url,
     )
-    return App(settings=settings, db=db, photos=photo_store(settings), engine=engine)
 
 
 def photo_store(settings: Settings) -> PhotoStore:

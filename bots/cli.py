@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import json
 import logging
@@ -98,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command != "run":  # off for start-up (bots/entry.py); `run` turns it on once ready
+        gc.enable()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -282,7 +285,7 @@ def _chat(settings: Settings, user: str, name: str, language: str | None) -> int
 
 def _tickets(settings: Settings, args: argparse.Namespace) -> int:
     app = build_app(settings, geocoding=False)
-    tz = ZoneInfo(app.engine.municipality.timezone)  # times are shown in the city's time, with its zone
+    tz = ZoneInfo(app.municipality.timezone)  # times are shown in the city's time, with its zone
     try:
         if args.tickets_command == "export":
             return web_cli.export(app, args)

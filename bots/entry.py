@@ -4,6 +4,7 @@ is still importing (seconds, with aiogram), or a BrokenPipeError when the reader
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -12,6 +13,10 @@ BROKEN_PIPE = 141  # 128 + SIGPIPE, what `head` leaves the commands it stopped r
 
 
 def main() -> int:
+    # Start-up makes hundreds of thousands of objects (SQLAlchemy, pydantic and aiogram classes) and frees
+    # few: the cyclic collector's passes over them are ~10 % of start-up's CPU. Off until the command runs
+    # (bots/cli.py turns it on), or for `otklik run` until it is ready (bots/runner.py: collect, freeze, on).
+    gc.disable()
     try:
         from bots.cli import main as cli_main
 

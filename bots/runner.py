@@ -126,6 +126,7 @@ async def serve(
         # collector's sight, its collections do not walk it again and again (DESIGN.md §10).
         gc.collect()
         gc.freeze()
+        gc.enable()  # off during start-up (bots/entry.py)
         _give_back_freed_memory()
         log.info("otklik is running (%s): %s", cluster.role, ", ".join(senders) or "no channels")
         if until is None:

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _invite(app: App, args: argparse.Namespace) -> int:
-    municipality = app.engine.municipality
+    municipality = app.municipality
     now = datetime.now(UTC)
     try:
         made = app.db.run_sync(
@@ -126,7 +126,7 @@ def _invite(app: App, args: argparse.Namespace) -> int:
 
 def _staff_list(app: App, everyone: bool, as_json: bool) -> int:
     members = app.db.run_sync(lambda store: store.staff.all(removed=everyone))
-    municipality = app.engine.municipality
+    municipality = app.municipality
     rows = [
         {
             "id": m.id,
@@ -184,7 +184,7 @@ def _staff_remove(app: App, person: str, as_json: bool) -> int:
         ids = ", ".join(str(m.id) for m in member)
         print(f"otklik: {person!r} matches several staff members ({ids}): give the id", file=sys.stderr)
         return 2
-    municipality = app.engine.municipality
+    municipality = app.municipality
     removed_at = member.removed_at or now
     if as_json:
         doc = {
@@ -240,7 +240,7 @@ async def _flush_async(
 
 
 def _outbox_list(app: App, args: argparse.Namespace) -> int:
-    tz = ZoneInfo(app.engine.municipality.timezone)
+    tz = ZoneInfo(app.municipality.timezone)
     statuses = ("dead",) if args.failed else ()  # () = every status
     entries = app.db.run_sync(lambda store: store.outbox.entries(statuses, args.limit))
     if args.json:

@@ -11,16 +11,15 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from multidict import MultiDict
-
-from bots.app import App
 from bots.reports import shown
 from core import weblogin
 from core.domain.tickets import Status
 from core.export import BATCH, FORMATS, Writer
-from web.dashboard import filters
+
+if TYPE_CHECKING:
+    from bots.app import App
 
 
 def add_web_commands(sub: Any) -> None:
@@ -72,7 +71,11 @@ def web_link(app: App, args: argparse.Namespace) -> int:
 
 
 def export(app: App, args: argparse.Namespace) -> int:
-    municipality = app.engine.municipality
+    from multidict import MultiDict  # the web's filters, parsed as the web does: only for this command
+
+    from web.dashboard import filters
+
+    municipality = app.municipality
     unknown = [c for c in args.category if municipality.category(c) is None]
     unknown += [o for o in args.organisation if municipality.organisation(o) is None]
     for day in (args.start, args.end):
@@ -108,4 +111,4 @@ def export(app: App, args: argparse.Namespace) -> int:
 def _tz(app: App) -> Any:
     from zoneinfo import ZoneInfo
 
-    return ZoneInfo(app.engine.municipality.timezone)
+    return ZoneInfo(app.municipality.timezone)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.photos import validate_sha256
 from storage.repository import Repository
@@ -37,6 +36,8 @@ def remember_remote_photo_id(
     }
     dialect = conn.dialect.name
     if dialect in ("postgresql", "sqlite"):
+        from sqlalchemy.dialects import postgresql, sqlite  # not at start-up: postgresql imports its drivers
+
         dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         conn.execute(dialect_insert(channel_photos).values(values).on_conflict_do_nothing())
     elif remote_photo_id(conn, channel, sha256) is None:

@@ -27,7 +27,6 @@ from geopy.geocoders import Nominatim, Yandex
 from geopy.geocoders.base import DEFAULT_SENTINEL
 from geopy.location import Location as GeoLocation
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from core.geo import Bounds, GeocoderError, Place
 from core.ports import Geocoder
@@ -336,6 +335,8 @@ class CachedGeocoder:
         }
 
         def job(store: Any) -> None:
+            from sqlalchemy.dialects import postgresql, sqlite  # here: postgresql imports all its drivers
+
             dialect = sqlite if store.is_sqlite else postgresql
             stmt = dialect.insert(geocode_cache).values(**values)
             store.conn.execute(

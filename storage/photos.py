@@ -27,12 +27,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from PIL import Image
 from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from core import photo_limits
 from core.ports import (
@@ -45,6 +42,10 @@ from core.ports import (
 )
 from storage.repository import Repository
 from storage.tables import PhotoRow
+
+if TYPE_CHECKING:
+    from PIL import Image
+    from sqlalchemy.orm import Session
 
 CONTENT_TYPE: Final = "image/jpeg"
 JPEG_QUALITY: Final = 87
@@ -67,14 +68,14 @@ REDUCING_GAP: Final = 1.0
 """As in Pillow's `thumbnail`: a box reduction by a whole factor first, leaving at least this ratio for the
 Lanczos filter (Pillow's default of 2 nearly doubles the CPU of a 40-megapixel picture)."""
 ORIENTATION: Final = 0x0112
-TRANSPOSE: Final = {  # EXIF orientation → the transposition that makes the picture upright (as ImageOps)
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
+TRANSPOSE: Final = {  # EXIF orientation → the `Image.Transpose` that makes the picture upright (as ImageOps)
+    2: "FLIP_LEFT_RIGHT",
+    3: "ROTATE_180",
+    4: "FLIP_TOP_BOTTOM",
+    5: "TRANSPOSE",
+    6: "ROTATE_270",
+    7: "TRANSVERSE",
+    8: "ROTATE_90",
 }
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -144,9 +145,6 @@ class PhotoStore:
         self.max_bytes = max_bytes
         self.max_side = max_side
         self.budget = budget or DecodeBudget(DECODE_BUDGET)
-        # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a warning would let the decode go on.
-        # (Idempotent: an identical filter is replaced, not added again.)
-        warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
     def path_of(self, sha256: str) -> Path:
         validate_sha256(sha256)
@@ -292,6 +290,8 @@ def _decode(data: bytes, max_side: int, budget: DecodeBudget) -> Image.Image:
 
     Truncated or hostile files fail here, as a PhotoRejected, and never later.
     """
+    from PIL import Image  # here, not at the top: ~50 ms that the commands which decode nothing never pay
+
     try:
         with _open(data) as probe:
             probe.verify()  # PNG: every chunk's CRC, without decompressing anything
@@ -319,7 +319,7 @@ def _decode(data: bytes, max_side: int, budget: DecodeBudget) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError, Image.UnidentifiedImageError) as exc:
         raise NotAnImage(f"not a readable image: {exc}") from None
     if orientation in TRANSPOSE:
-        result = result.transpose(TRANSPOSE[orientation])
+        result = result.transpose(Image.Transpose[TRANSPOSE[orientation]])
     # The encoder copies some of `info` (e.g. JPEG comments) into the file; start from nothing.
     result.info = {}
     return result
@@ -358,6 +358,11 @@ def _orientation(image: Image.Image) -> int | None:
 
 def _open(data: bytes) -> Image.Image:
     """The header only (`Image.open` is lazy), refused when it declares too many pixels."""
+    from PIL import Image
+
+    # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a warning would let the decode go on.
+    # (Idempotent: an identical filter is replaced, not added again; ~1 µs.)
+    warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
     try:
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except Image.UnidentifiedImageError:
@@ -383,6 +388,8 @@ def _open(data: bytes) -> Image.Image:
 
 
 def _pillow_limit() -> int:
+    from PIL import Image
+
     return Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS is not None else MAX_PIXELS
 
 
@@ -391,6 +398,8 @@ def _recognised_format(prefix: bytes) -> str | None:
 
     (A damaged JPEG is not "another format": it stays a picture we could not read.)
     """
+    from PIL import Image
+
     Image.init()
     for name, (_factory, accept) in Image.OPEN.items():
         if name in ACCEPTED_FORMATS or name == "MPO":
@@ -445,6 +454,8 @@ def _reduced(image: Image.Image, target: tuple[int, int]) -> Image.Image:
     box-reduced by a whole factor (cheap), then Lanczos-filtered into its rows of the result, overlapping
     enough that the result is what the whole picture would give. Only a GIF's or WebP's first frame is read.
     """
+    from PIL import Image
+
     width, height = image.size
     if image.size == target:
         return _to_rgb(image.copy() if image.mode == "RGB" else image)
@@ -477,6 +488,8 @@ def _band(image: Image.Image, box: tuple[int, int, int, int], factor: int) -> Im
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
+    from PIL import Image
+
     try:
         if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
             # 16-bit greyscale would clip to white if converted directly.
@@ -538,6 +551,9 @@ def register_photo(
     dialect = bind.dialect.name
     table = PhotoRow.__table__
     if dialect in ("postgresql", "sqlite"):
+        # The dialect's own module only here: sqlalchemy.dialects.postgresql imports all its drivers' modules.
+        from sqlalchemy.dialects import postgresql, sqlite
+
         dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = (
             dialect_insert(table)
