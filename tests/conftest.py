@@ -34,11 +34,12 @@ TESTS = Path(__file__).parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests under tests/e2e start whole processes (`otklik run`, scripts, the CLI): they carry the `e2e`
-    marker, so that `pytest -m "not e2e"` is the fast tier; elsewhere a test says `@pytest.mark.e2e`."""
+    """Tests under tests/e2e start whole processes (`otklik run`, scripts, the CLI), and tests that take the
+    `browser` fixture start chromium: they carry the `e2e` marker, so that `pytest -m "not e2e"` is the fast
+    tier; elsewhere a test says `@pytest.mark.e2e`."""
     e2e = TESTS / "e2e"
     for item in items:
-        if item.path.is_relative_to(e2e):
+        if item.path.is_relative_to(e2e) or "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.e2e)
 
 
@@ -50,8 +51,9 @@ def _reset_postgres(engine: SqlEngine) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A private database on the TEST_DATABASE_URL server for this test run, dropped at the end, so that
-    parallel runs (several developers, CI) never wipe each other's tables."""
+    """A private database on the TEST_DATABASE_URL server for this test process, dropped at the end, so that
+    parallel runs (several developers, CI) and the workers of one run (pytest-xdist: a session per worker
+    process) never wipe each other's tables."""
     admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
     name = f"otklik_test_{os.getpid()}_{secrets.token_hex(3)}"
     with admin.connect() as conn:
@@ -118,22 +120,50 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def demo_template(migrated_template: Path, demo: Municipality) -> Path:
+    """The migrated template with the demo city saved in it: what most tests start from (`engine`), copied
+    instead of saving the city for each of them (~15 ms of CPU a test)."""
+    path = migrated_template.with_name("demo.sqlite3")
+    shutil.copyfile(migrated_template, path)
+    database = Database(f"sqlite:///{path}")
+    database.run_sync(lambda store: save_municipality(Session(bind=store.conn), demo))
+    database.close()
+    return path
+
+
+_WITH_DEMO: set[int] = set()
+"""id() of the `db`s copied from the demo template, which have the demo city already."""
+
+
 @pytest.fixture
 def db(request: pytest.FixtureRequest, database_url: str) -> Iterator[Database]:
-    """A database at the latest schema: a copy of the migrated template (SQLite) or migrated (PostgreSQL)."""
+    """A database at the latest schema: a copy of the migrated template (SQLite) or migrated (PostgreSQL).
+    When the test builds the `engine` too, the SQLite copy is of the demo template: the city is there."""
+    with_demo = database_url.startswith("sqlite:///") and "engine" in request.fixturenames
     if database_url.startswith("sqlite:///"):
-        shutil.copyfile(request.getfixturevalue("migrated_template"), database_url.removeprefix("sqlite:///"))
+        template = request.getfixturevalue("demo_template" if with_demo else "migrated_template")
+        shutil.copyfile(template, database_url.removeprefix("sqlite:///"))
     else:
         upgrade(database_url)
     database = Database(database_url)
+    if with_demo:
+        _WITH_DEMO.add(id(database))
     yield database
+    _WITH_DEMO.discard(id(database))
     database.close()
+
+
+def load_demo(db: Database, demo: Municipality) -> None:
+    """The demo city in `db`: a copy of the demo template has it already; otherwise it is saved now."""
+    if id(db) not in _WITH_DEMO:
+        db.run_sync(lambda store: save_municipality(Session(bind=store.conn), demo))
 
 
 @pytest.fixture
 def engine(db: Database, demo: Municipality) -> Engine:
     """The engine on a migrated database with the demo city loaded, at a fixed time."""
-    db.run_sync(lambda store: save_municipality(Session(bind=store.conn), demo))
+    load_demo(db, demo)
     return Engine(db, demo, clock=lambda: NOW)
 
 
