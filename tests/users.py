@@ -1,9 +1,10 @@
 """One user helper for every channel: a person talking to the bot, checked by catalogue key.
 
-`User` holds what is the same everywhere: the actions a test takes (`say`, `command`, `pin`, `photos`, `press`),
-the buttons of the last messages and the one `expect`. A channel's subclass only translates: the engine's
-`Resident` (tests/support.py) calls the engine, `TelegramUser` (tests/fakes/telegram_api.py) and `VkUser`
-(tests/fakes/vk_api.py) build the updates those platforms send and read what the bot sent to their fakes.
+`User` holds what is the same everywhere: the names of the actions a test takes (`say`, `command`, `pin`,
+`photos`, `press`), the buttons of the last messages and the one `expect`. A channel's subclass only
+translates: the engine's `Resident` (tests/support.py) calls the engine; `TelegramUser`
+(tests/fakes/telegram_api.py) and `VkUser` (tests/fakes/vk_api.py) build the updates those platforms send and
+read what the bot sent to their fakes.
 
 Messages reach a user in one of two ways, and `receive` hides which: the engine and Telegram answer within
 the action (an action returns once the bot has handled it, so `replies` holds the answer), while a VK user
@@ -43,7 +44,9 @@ def assert_texts(texts: Sequence[str], keys: Sequence[str], languages: Sequence[
     one of `languages`."""
     assert len(texts) == len(keys), f"expected {tuple(keys)}, got {[text[:80] for text in texts]}"
     for text, key in zip(texts, keys, strict=True):
-        assert any(text_matches(text, key, lang) for lang in languages), f"expected {key!r}, got {text[:200]!r}"
+        assert any(text_matches(text, key, lang) for lang in languages), (
+            f"expected {key!r}, got {text[:200]!r}"
+        )
 
 
 class User(ABC, Generic[M]):
@@ -73,10 +76,6 @@ class User(ABC, Generic[M]):
     async def tap(self, message: M, data: str) -> Any:
         """Press the button with this data on this message."""
 
-    def pressable(self) -> list[M]:
-        """The messages whose buttons can be pressed, the one to search first first: the last replies."""
-        return self.replies
-
     @abstractmethod
     def text_of(self, message: M) -> str | None:
         """The text of a message, None when it is not a text (a photo, a place, a sticker)."""
@@ -85,13 +84,18 @@ class User(ABC, Generic[M]):
     def buttons_of(self, message: M) -> list[tuple[str, str]]:
         """A message's buttons that send data back, as (label, data)."""
 
+    # --- what a channel may change -------------------------------------------------------------------------
+    def pressable(self) -> list[M]:
+        """The messages whose buttons can be pressed, searched in this order: by default the last replies."""
+        return self.replies
+
     async def receive(self, count: int, timeout: float = 5.0) -> list[M]:
         """The messages to check next: by default the answer to the last action, which has arrived when the
         action returns. A channel whose messages arrive later waits here for `count` of them."""
         del count, timeout
         return self.replies
 
-    # --- the same everywhere ---------------------------------------------------------------------------------
+    # --- the same everywhere -------------------------------------------------------------------------------
     def texts(self) -> list[str]:
         """The texts of the messages read last."""
         return [text for m in self.replies if (text := self.text_of(m)) is not None]
@@ -104,7 +108,7 @@ class User(ABC, Generic[M]):
         return [data for _label, data in self.buttons()]
 
     def find_button(self, data_or_label: str) -> tuple[M, str]:
-        """The message with a button of this data or label, and the button's data (a test typo fails loudly)."""
+        """The message with a button of this data or label, and the button's data (a typo fails loudly)."""
         for message in self.pressable():
             for label, data in self.buttons_of(message):
                 if data_or_label in (label, data):

@@ -648,10 +648,14 @@ class VkUser(User[Sent]):
 
     async def tap(self, message: Sent, data: str) -> dict[str, Any]:
         """A callback button sends a `message_event`; a text button writes its label with its payload."""
-        action = next(a for a in message.buttons() if a.get("payload") and json.loads(a["payload"])["b"] == data)
+        action = next(
+            a for a in message.buttons() if a.get("payload") and json.loads(a["payload"])["b"] == data
+        )
         if action["type"] == "callback":
             update = self.vk.message_event(
-                self.peer_id, json.loads(action["payload"]), conversation_message_id=message.conversation_message_id
+                self.peer_id,
+                json.loads(action["payload"]),
+                conversation_message_id=message.conversation_message_id,
             )
             await self.deliver(update)
             return update
