@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from core.engine import Engine
 from core.municipality import Municipality
 from core.municipality_file import load_toml_file
 from storage.database import Database
-from storage.migrate import upgrade
+from storage.migrate import head_revisions, upgrade
 from storage.municipality_store import save_municipality
 from storage.photos import PhotoStore
 from storage.tables import Base
@@ -49,6 +50,34 @@ def _reset_postgres(engine: SqlEngine) -> None:
         conn.execute(text("CREATE SCHEMA public"))
 
 
+@cache
+def _heads() -> tuple[str, ...]:
+    return head_revisions()
+
+
+def _empty_postgres_at_head(url: str) -> bool:
+    """Delete every row and restart every sequence of a database still at the latest schema, as a fresh
+    upgrade would leave it (the migrations insert no rows): ~0.1 s against ~1.5 s for migrating again (and
+    DELETE beats TRUNCATE on tables this small). False, touching nothing, when the schema is not at head (a
+    test started from an empty database, or downgraded it)."""
+    engine = create_engine(normalise_url(url))
+    try:
+        with engine.begin() as conn:
+            if not conn.execute(text("SELECT to_regclass('public.alembic_version')")).scalar():
+                return False
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+            if tuple(versions) != _heads():
+                return False
+            for table in reversed(Base.metadata.sorted_tables):  # rows that refer to others first
+                conn.execute(table.delete())
+            listed = "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+            for sequence in conn.execute(text(listed)).scalars().all():
+                conn.execute(text("SELECT setval(:sequence, 1, false)"), {"sequence": f'"{sequence}"'})
+        return True
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A private database on the TEST_DATABASE_URL server for this test process, dropped at the end, so that
@@ -68,12 +97,14 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty database: a fresh SQLite file, or this run's PostgreSQL database wiped clean."""
+    """A URL of an empty database: a fresh SQLite file, or this run's PostgreSQL database wiped clean (left
+    to `db` when the test wants a migrated one: it may only need emptying)."""
     if PG_URL:
         url = request.getfixturevalue("postgres_url")
-        engine = create_engine(normalise_url(url))
-        _reset_postgres(engine)
-        engine.dispose()
+        if "db" not in request.fixturenames:
+            engine = create_engine(normalise_url(url))
+            _reset_postgres(engine)
+            engine.dispose()
         yield url
     else:
         yield f"sqlite:///{tmp_path / 'otklik.sqlite3'}"
@@ -138,13 +169,17 @@ _WITH_DEMO: set[int] = set()
 
 @pytest.fixture
 def db(request: pytest.FixtureRequest, database_url: str) -> Iterator[Database]:
-    """A database at the latest schema: a copy of the migrated template (SQLite) or migrated (PostgreSQL).
+    """A database at the latest schema: a copy of the migrated template (SQLite), or on PostgreSQL this
+    worker's database emptied when it is at head already, migrated again otherwise.
     When the test builds the `engine` too, the SQLite copy is of the demo template: the city is there."""
     with_demo = database_url.startswith("sqlite:///") and "engine" in request.fixturenames
     if database_url.startswith("sqlite:///"):
         template = request.getfixturevalue("demo_template" if with_demo else "migrated_template")
         shutil.copyfile(template, database_url.removeprefix("sqlite:///"))
-    else:
+    elif not _empty_postgres_at_head(database_url):
+        engine = create_engine(normalise_url(database_url))
+        _reset_postgres(engine)
+        engine.dispose()
         upgrade(database_url)
     database = Database(database_url)
     if with_demo:
