@@ -29,6 +29,7 @@ from storage.photos import PhotoStore
 from storage.tables import Base
 from storage.urls import normalise_url
 from tests.fakes.vk_api import FakeVk
+from tests.users import unawaited_checks
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 TESTS = Path(__file__).parent
@@ -42,6 +43,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(e2e) or "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(autouse=True)
+def _every_expect_awaited() -> Iterator[None]:
+    """`user.expect(...)` without `await` checks nothing: such a test fails instead of passing."""
+    yield
+    left = unawaited_checks()
+    assert not left, f"checks called without await (so never made): {left}"
 
 
 def _reset_postgres(engine: SqlEngine) -> None:

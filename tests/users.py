@@ -15,14 +15,16 @@ therefore always waits for as many messages as it names, then checks them.
 from __future__ import annotations
 
 import re
+import sys
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Coroutine, Generator, Sequence
 from functools import cache
 from typing import Any, Generic, TypeVar
 
 from core.texts import catalogue, forms
 
 M = TypeVar("M")
+T = TypeVar("T")
 
 
 @cache
@@ -119,9 +121,40 @@ class User(ABC, Generic[M]):
         """Press a button of the messages read, by its data or its label."""
         return await self.tap(*self.find_button(data_or_label))
 
-    async def expect(self, *keys: str, timeout: float = 5.0) -> list[M]:
-        """The next text messages to this user are exactly these catalogue keys, in order."""
+    def expect(self, *keys: str, timeout: float = 5.0) -> Checked[list[M]]:
+        """The next text messages to this user are exactly these catalogue keys, in order (to await)."""
+        return Checked(self._expect(keys, timeout), f"expect{keys}")
+
+    async def _expect(self, keys: tuple[str, ...], timeout: float) -> list[M]:
         messages = await self.receive(len(keys), timeout)
         texts = [text for m in messages if (text := self.text_of(m)) is not None]
         assert_texts(texts, keys, self.languages or (self.language or "ru",))
         return messages
+
+
+class Checked(Generic[T]):
+    """A check to await. A check called without `await` would never run and the test pass anyway, with only
+    a warning; so each one is listed until awaited, and tests/conftest.py fails a test that leaves one."""
+
+    def __init__(self, check: Coroutine[Any, Any, T], what: str) -> None:
+        self.check = check
+        self.what = what
+        frame = sys._getframe(2)
+        self.where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        UNAWAITED.append(self)
+
+    def __await__(self) -> Generator[Any, None, T]:
+        UNAWAITED.remove(self)
+        return self.check.__await__()
+
+
+UNAWAITED: list[Checked[Any]] = []
+
+
+def unawaited_checks() -> list[str]:
+    """The checks made but not awaited since the last call (closed: they will never run)."""
+    left = [f"{checked.where}: {checked.what}" for checked in UNAWAITED]
+    for checked in UNAWAITED:
+        checked.check.close()
+    UNAWAITED.clear()
+    return left
