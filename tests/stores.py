@@ -8,12 +8,10 @@ which keeps the fake honest and shows the dialogs need nothing SQL-specific.
 from __future__ import annotations
 
 import pytest
-from sqlalchemy.orm import Session
 
 from core.engine import Engine
 from core.municipality import Municipality
-from storage.municipality_store import save_municipality
-from tests.conftest import NOW
+from tests.conftest import NOW, load_demo
 from tests.fakes.memory_store import InMemoryDatabase
 
 UNITS_OF_WORK = ("database", "memory")
@@ -24,5 +22,5 @@ def engine_over(request: pytest.FixtureRequest, demo: Municipality) -> Engine:
     if request.param == "memory":
         return Engine(InMemoryDatabase(), demo, clock=lambda: NOW)
     db = request.getfixturevalue("db")
-    db.run_sync(lambda store: save_municipality(Session(bind=store.conn), demo))
+    load_demo(db, demo)
     return Engine(db, demo, clock=lambda: NOW)

@@ -5,46 +5,28 @@ from __future__ import annotations
 import io
 import itertools
 import re
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from functools import cache
 
 from PIL import Image
 
 from core.engine import Engine
 from core.messages import ChatRef, Incoming, Location, Photo, Reply
-from core.texts import catalogue, forms
+from core.texts import catalogue
 from storage.photos import PhotoStore, register_photo
+from tests.users import User, text_matches
 
 _keys = itertools.count(1)
 
 
-@cache
-def _pattern(language: str, key: str) -> re.Pattern[str]:
-    patterns = []
-    for template in forms(catalogue(language)[key]):  # a plural table: any of its forms
-        parts = re.split(r"\{[^}]*\}", template)
-        patterns.append(".*?".join(re.escape(p) for p in parts))
-    return re.compile("(?s)(?:" + "|".join(patterns) + ")")
-
-
 def text_is(reply: Reply, key: str, language: str = "ru") -> bool:
     """The reply's text was made from catalogue `key` (with any parameters)."""
-    return bool(_pattern(language, key).fullmatch(reply.text))
+    return text_matches(reply.text, key, language)
 
 
-def assert_texts(texts: Sequence[str], keys: Sequence[str], languages: Sequence[str] = ("ru",)) -> None:
-    """The one check behind every user helper's `expect` (engine, Telegram, VK): these messages are exactly
-    these catalogue keys, in order, each in one of `languages`."""
-    assert len(texts) == len(keys), f"expected {tuple(keys)}, got {[text[:80] for text in texts]}"
-    for text, key in zip(texts, keys, strict=True):
-        assert any(_pattern(lang, key).fullmatch(text) for lang in languages), (
-            f"expected {key!r}, got {text[:200]!r}"
-        )
+class Resident(User[Reply]):
+    """A resident on the engine itself: each action is one `Incoming`, its answer the engine's replies."""
 
-
-class Resident:
     def __init__(
         self, engine: Engine, chat_id: str = "100", *, language: str | None = "ru", channel: str = "test"
     ) -> None:
@@ -70,19 +52,14 @@ class Resident:
     async def photos(self, *shas: str) -> list[Reply]:
         return await self.send(photos=tuple(Photo(s) for s in shas))
 
-    def buttons(self) -> list[tuple[str, str]]:
-        return [b for reply in self.replies for row in reply.buttons for b in row]
+    async def tap(self, message: Reply, data: str) -> list[Reply]:
+        return await self.send(button=data)
 
-    async def press(self, data_or_label: str) -> list[Reply]:
-        """Press a button shown in the last replies, by its data or its label (a test typo fails loudly)."""
-        for label, data in self.buttons():
-            if data_or_label in (label, data):
-                return await self.send(button=data)
-        raise AssertionError(f"no button {data_or_label!r} among {self.buttons()}")
+    def text_of(self, message: Reply) -> str:
+        return message.text
 
-    def expect(self, *keys: str) -> None:
-        """The last replies are exactly these catalogue keys, in order."""
-        assert_texts([r.text for r in self.replies], keys, (self.language or "ru",))
+    def buttons_of(self, message: Reply) -> list[tuple[str, str]]:
+        return [button for row in message.buttons for button in row]
 
 
 def jpeg_bytes(color: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (64, 48)) -> bytes:
@@ -148,7 +125,7 @@ class Staff(Resident):
     async def join(self, organisation: str, role: str | None = None) -> None:
         code = await invite(self.engine, organisation, role)
         await self.command("staff", code)
-        self.expect("staff.joined_dispatcher" if role == "dispatcher" else "staff.joined")
+        await self.expect("staff.joined_dispatcher" if role == "dispatcher" else "staff.joined")
 
 
 async def submit_report(

@@ -129,10 +129,10 @@ async def ticket(engine: Engine, number: int = 1) -> Any:
 
 async def open_report(user: TelegramUser, *, map_offered: bool = False) -> None:
     await user.command("start")
-    user.expect("menu.welcome", "menu.prompt")
+    await user.expect("menu.welcome", "menu.prompt")
     await user.press("menu:new")
-    user.expect("report.category.ask")
+    await user.expect("report.category.ask")
     await user.press("cat:roads")
-    user.expect("report.subcategory.ask")
+    await user.expect("report.subcategory.ask")
     await user.press(user.replies[-1].buttons()[0][1])
-    user.expect("report.location.ask", *(["messenger_map.prompt"] if map_offered else []))
+    await user.expect("report.location.ask", *(["messenger_map.prompt"] if map_offered else []))

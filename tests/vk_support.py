@@ -39,7 +39,7 @@ async def start_polling(channel: VkChannel, vk: FakeVk) -> VkChannel:
 
 async def to_place_step(user: VkUser) -> None:
     """A resident's report from /start up to the question where the problem is, through the channel."""
-    await user.send("/start")
+    await user.command("start")
     await user.expect("menu.welcome", "menu.prompt")
     await user.press("menu:new")
     await user.expect("report.category.ask")
@@ -54,5 +54,5 @@ async def to_photo_step(user: VkUser) -> None:
     await to_place_step(user)
     await user.pin(*CENTRE)
     await user.expect("report.description.ask")
-    await user.send("Глубокая яма на проезжей части, машины объезжают по встречной.")
+    await user.say("Глубокая яма на проезжей части, машины объезжают по встречной.")
     await user.expect("report.photos.ask")

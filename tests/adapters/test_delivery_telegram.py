@@ -93,7 +93,7 @@ async def test_a_deterministic_failure_in_polling_is_confirmed_and_apologised_fo
     await user.command("start")  # returns once the offset moved past it
     assert apologies(bot.fake, user) == 1 and len(calls) == 1
     await user.command("start")
-    user.expect("menu.welcome", "menu.prompt")
+    await user.expect("menu.welcome", "menu.prompt")
 
 
 async def test_a_transient_failure_in_polling_holds_the_offset_and_is_handled_again(
@@ -103,7 +103,7 @@ async def test_a_transient_failure_in_polling_holds_the_offset_and_is_handled_ag
     user = bot.user()
     calls = an_outage(monkeypatch, bot.engine, times=2)
     await user.command("start")  # confirmed only once handled
-    user.expect("menu.welcome", "menu.prompt")
+    await user.expect("menu.welcome", "menu.prompt")
     assert apologies(bot.fake, user) == 0
     assert len(calls) == 3
 
@@ -182,9 +182,9 @@ async def test_photos_sent_at_the_main_menu_are_not_downloaded(
     user = bot.user()
     await user.command("start")
     await user.photos(*(jpeg_bytes((i * 40, 0, 0)) for i in range(3)))  # an album
-    user.expect("menu.welcome", "menu.prompt")  # as before: photos are no answer to the menu
+    await user.expect("menu.welcome", "menu.prompt")  # as before: photos are no answer to the menu
     await user.photos(jpeg_bytes((0, 90, 0)))
-    user.expect("menu.welcome", "menu.prompt")
+    await user.expect("menu.welcome", "menu.prompt")
     assert bot.fake.method_calls("getFile") == []
     assert stored_files(photos) == []
 
@@ -218,7 +218,7 @@ async def test_a_reply_lost_in_a_kill_after_the_commit_is_given_after_the_restar
     try:
         user = TelegramUser(fake, deliver, 9119)
         await user.command("start")
-        user.expect("menu.welcome", "menu.prompt")
+        await user.expect("menu.welcome", "menu.prompt")
 
         fake.hang.add("sendMessage")
         sent = len(fake.method_calls("sendMessage"))

@@ -115,9 +115,9 @@ async def test_vk_long_poll_deterministic_failure_is_apologised_for_once_and_the
 ) -> None:
     user = VkUser(vk, 7003)
     calls = fault(monkeypatch, engine, ValueError("a bug"), times=1)
-    await user.send("/start")
+    await user.command("start")
     await user.expect("channel.error")
-    await user.send("/start")
+    await user.command("start")
     await user.expect("menu.welcome", "menu.prompt")
     assert len(calls) == 2
 
@@ -127,7 +127,7 @@ async def test_vk_long_poll_transient_failure_is_handled_again(
 ) -> None:
     user = VkUser(vk, 7004)
     calls = fault(monkeypatch, engine, outage(), times=4)  # more than the three tries VK once had
-    await user.send("/start")
+    await user.command("start")
     await user.expect("menu.welcome", "menu.prompt", timeout=10)
     assert apologies(vk, user) == 0 and len(calls) == 5
 
@@ -160,7 +160,7 @@ async def test_a_redelivered_button_press_is_not_answered_or_edited_again(
     polling: VkChannel, vk: FakeVk
 ) -> None:
     user = VkUser(vk, 7005)
-    await user.send("/start")
+    await user.command("start")
     await user.expect("menu.welcome", "menu.prompt")
     press = await user.press("menu:new")
     await user.expect("report.category.ask")
@@ -197,7 +197,7 @@ async def test_vk_photos_sent_at_the_main_menu_are_not_downloaded(
     polling: VkChannel, vk: FakeVk, photos: PhotoStore
 ) -> None:
     user = VkUser(vk, 7007)
-    await user.send("/start")
+    await user.command("start")
     await user.expect("menu.welcome", "menu.prompt")
     for _ in range(3):
         await user.photos(jpeg_bytes((10, 200, 10)), jpeg_bytes((10, 10, 200)))
@@ -226,7 +226,7 @@ async def test_vk_reply_lost_in_a_kill_after_the_commit_is_given_after_the_resta
     process = await start()
     try:
         user = VkUser(vk, 7008)
-        await user.send("/start")
+        await user.command("start")
         await user.expect("menu.welcome", "menu.prompt")
         vk.hang.add("messages.send")
         sends = len(vk.calls_of("messages.send"))

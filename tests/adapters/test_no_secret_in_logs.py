@@ -178,7 +178,7 @@ def _vk_environment(vk: FakeVk, tmp_path: Path, **extra: str) -> dict[str, str]:
 async def test_no_group_token_in_the_log_of_vk_long_poll(vk: FakeVk, tmp_path: Path) -> None:
     async def talk() -> None:
         user = VkUser(vk, 9303)
-        await user.send("/start")
+        await user.command("start")
         await wait_for(lambda: vk.sent_to(9303), 20, "the answer to /start")
 
     async def ready() -> None:
@@ -218,7 +218,7 @@ async def test_no_group_token_or_secret_in_the_log_of_the_vk_callback_api(vk: Fa
         wrong = vk.message_new(9304, "/start")
         assert (await vk.post_callback(url, wrong, secret="not-the-secret"))[0] == 403
         user = VkUser(vk, 9304, deliver=deliver)
-        await user.send("/start")
+        await user.command("start")
         await wait_for(lambda: vk.sent_to(9304), 20, "the answer to /start")
 
     output = await _serve_and_talk(env, tmp_path, ready, talk)

@@ -68,18 +68,18 @@ async def test_full_report_with_an_album_and_a_pin(bot: Harness, photos: PhotoSt
     ask = user.replies[-1]
     assert ask.keyboard()[0] == {"text": t("ru", "report.location.button"), "request_location": True}
     await user.pin(*CENTRE)
-    user.expect("report.description.ask")
+    await user.expect("report.description.ask")
     await user.say("Глубокая яма на проезжей части, машины объезжают по встречной.")
-    user.expect("report.photos.ask")
+    await user.expect("report.photos.ask")
 
     images = [jpeg_bytes((40 * i, 90, 20), (320, 240)) for i in range(1, 4)]
     await user.photos(*images)
-    user.expect("report.photos.ask_more")  # one answer for the whole album
+    await user.expect("report.photos.ask_more")  # one answer for the whole album
     assert "3 из 5" in user.replies[0].text
     await user.press("photos:done")
-    user.expect("report.review.ask")
+    await user.expect("report.review.ask")
     await user.press("review:submit")
-    user.expect("report.submitted", "menu.prompt")
+    await user.expect("report.submitted", "menu.prompt")
 
     made = await ticket(bot.engine)
     assert made is not None and made.status.value == "assigned"
@@ -104,12 +104,12 @@ async def test_typed_address_and_the_location_keyboard(bot: Harness) -> None:
     assert ask.keyboard()[0] == {"text": "📍 Send my location", "request_location": True}
     assert [b["text"] for b in ask.keyboard()[1:]] == ["✖️ Cancel"]
     await user.say("ул. Карла Маркса, 14")
-    user.expect("report.description.ask")
+    await user.expect("report.description.ask")
     await user.say("The street light has not worked for a week.")
     await user.press("photos:done")
-    user.expect("report.review.ask")
+    await user.expect("report.review.ask")
     await user.press("review:submit")
-    user.expect("report.submitted", "menu.prompt")
+    await user.expect("report.submitted", "menu.prompt")
     assert user.replies[0].removes_keyboard  # the first message without a keyboard of its own
     assert [m.removes_keyboard for m in bot.fake.to(user.user_id)].count(True) == 1
     made = await ticket(bot.engine)
@@ -121,7 +121,7 @@ async def test_the_cancel_button_of_the_location_keyboard_cancels(bot: Harness) 
     user = bot.user()
     await open_report(user)
     await user.say(t("ru", "report.cancel"))  # what the reply keyboard's text button types
-    user.expect("cancel.done")
+    await user.expect("cancel.done")
     state = await bot.engine.db.run(lambda store: store.dialogs.load(user_chat(user)))
     assert state is not None and state.pop("last_event", None)
     assert state == {"lang": "ru", "seen": True}
@@ -135,29 +135,29 @@ async def test_bad_inputs_get_an_answer_and_change_nothing(bot: Harness) -> None
     old_menu, _ = user.find_button("menu:new")
     await open_report(user)
     await user.pin(*CENTRE)
-    user.expect("report.description.ask")
+    await user.expect("report.description.ask")
 
     await user.sticker()
-    user.expect("input.unsupported", "report.description.ask")
+    await user.expect("input.unsupported", "report.description.ask")
     assert "Стикер" in user.replies[0].text or "стикер" in user.replies[0].text.lower()
     await user.voice()
-    user.expect("input.unsupported", "report.description.ask")
+    await user.expect("input.unsupported", "report.description.ask")
     await user.document()
-    user.expect("input.unsupported", "report.description.ask")
+    await user.expect("input.unsupported", "report.description.ask")
     await user.say("я" * 4096)
-    user.expect("report.description.too_long", "report.description.ask")
+    await user.expect("report.description.too_long", "report.description.ask")
     # a button from a message long gone: answered, and the dialog is where it was
     await user.send(user.callback(old_menu, "cat:roads"))
-    user.expect("button.stale", "report.description.ask")
+    await user.expect("button.stale", "report.description.ask")
     assert bot.fake.callback_answers[-1]
 
     await user.say("Глубокая яма на проезжей части у остановки.")
-    user.expect("report.photos.ask")
+    await user.expect("report.photos.ask")
     # a photo sent "as a file" is still a photo
     await user.document("IMG_0001.jpg", "image/jpeg", jpeg_bytes((10, 200, 10), (200, 100)))
-    user.expect("report.photos.ask_more")
+    await user.expect("report.photos.ask_more")
     await user.document("IMG_0002.png", "image/png", b"not really a png")
-    user.expect("input.bad_photo", "report.photos.ask_more")
+    await user.expect("input.bad_photo", "report.photos.ask_more")
     huge = {
         "file_id": "huge",
         "file_unique_id": "uhuge",
@@ -166,7 +166,7 @@ async def test_bad_inputs_get_an_answer_and_change_nothing(bot: Harness) -> None
         "file_size": 25 << 20,
     }
     await user.send(user.message(photo=[huge]))  # over the Bot API's 20 MB: not even downloaded
-    user.expect("input.photo_too_large", "report.photos.ask_more")
+    await user.expect("input.photo_too_large", "report.photos.ask_more")
     assert "huge" not in [c.params.get("file_id") for c in bot.fake.method_calls("getFile")]
 
 
@@ -179,19 +179,19 @@ async def test_image_bombs_sent_as_file_or_photo_are_refused_as_too_many_pixels(
     await open_report(user)
     await user.pin(*CENTRE)
     await user.say("Глубокая яма на проезжей части у остановки.")
-    user.expect("report.photos.ask")
+    await user.expect("report.photos.ask")
 
     await user.document("bomb.png", "image/png", images.png(9400, 9400))
-    user.expect("input.photo_too_many_pixels", "report.photos.ask")
+    await user.expect("input.photo_too_many_pixels", "report.photos.ask")
     assert "40" in user.replies[0].text
     await user.photos(images.jpeg_claiming(12000, 12000))
-    user.expect("input.photo_too_many_pixels", "report.photos.ask")
+    await user.expect("input.photo_too_many_pixels", "report.photos.ask")
     await user.document("scan.tiff", "image/png", _tiff())  # a TIFF under a PNG's name
-    user.expect("input.photo_format", "report.photos.ask")
+    await user.expect("input.photo_format", "report.photos.ask")
     assert not photos.root.exists() or not any(photos.root.rglob("*.jpg"))
 
     await user.photos(images.photo())  # an ordinary photo still goes through
-    user.expect("report.photos.ask_more")
+    await user.expect("report.photos.ask_more")
 
 
 def _tiff() -> bytes:
@@ -228,7 +228,7 @@ async def test_429_on_send_message_waits_retry_after_then_delivers(bot: Harness)
     user = bot.user()
     started = time.monotonic()
     await user.command("start")
-    user.expect("menu.welcome", "menu.prompt")
+    await user.expect("menu.welcome", "menu.prompt")
     attempts = bot.fake.method_calls("sendMessage")
     assert len(attempts) == 3  # the refused one, then both messages
     assert attempts[1].at - attempts[0].at >= 0.95
@@ -262,7 +262,7 @@ async def test_webhook_update_delivered_twice_creates_one_ticket(bot: Harness) -
     await user.say("ул. Ленина, 5")
     await user.say("Не горит фонарь во дворе уже неделю.")
     await user.press("photos:done")
-    user.expect("report.review.ask")
+    await user.expect("report.review.ask")
     message, data = user.find_button("review:submit")
     submit = user.callback(message, data)
     statuses = await asyncio.gather(bot.fake.post_webhook(submit), bot.fake.post_webhook(submit))
@@ -304,7 +304,7 @@ async def test_restart_mid_dialog_resumes(bot: Harness) -> None:
     user = bot.user()
     await open_report(user)
     await user.pin(*CENTRE)
-    user.expect("report.description.ask")
+    await user.expect("report.description.ask")
     await bot.stop()
     assert not bot.fake.updates  # everything handled was confirmed on the way out
     polls_before = len(bot.fake.method_calls("getUpdates"))
@@ -312,10 +312,10 @@ async def test_restart_mid_dialog_resumes(bot: Harness) -> None:
     await bot.start()
     assert len(bot.fake.method_calls("getUpdates")) >= polls_before
     await user.say("Глубокая яма на проезжей части у остановки.")
-    user.expect("report.photos.ask")
+    await user.expect("report.photos.ask")
     await user.press("photos:done")
     await user.press("review:submit")
-    user.expect("report.submitted", "menu.prompt")
+    await user.expect("report.submitted", "menu.prompt")
 
 
 async def test_graceful_stop_finishes_an_album_in_hand(bot: Harness, photos: PhotoStore) -> None:
@@ -474,16 +474,16 @@ async def test_otklik_run_serves_telegram_and_a_restart_resumes_the_dialog(tmp_p
         user = TelegramUser(fake, deliver, 9009)
         await open_report(user)
         await user.pin(*CENTRE)
-        user.expect("report.description.ask")
+        await user.expect("report.description.ask")
         await stop(process)
         assert not fake.updates
 
         process = await start()
         await user.say("Глубокая яма на проезжей части у остановки.")
-        user.expect("report.photos.ask")
+        await user.expect("report.photos.ask")
         await user.press("photos:done")
         await user.press("review:submit")
-        user.expect("report.submitted", "menu.prompt")
+        await user.expect("report.submitted", "menu.prompt")
         assert "№ 1" in user.replies[0].text
     finally:
         if process.returncode is None:
@@ -499,14 +499,14 @@ async def test_captioned_photo_at_the_description_step_is_kept_with_its_caption_
     user = bot.user()
     await open_report(user)
     await user.pin(*CENTRE)
-    user.expect("report.description.ask")
+    await user.expect("report.description.ask")
     image = jpeg_bytes((120, 60, 200), (320, 240))
     await user.photos(image, caption="Глубокая яма на проезжей части у остановки.")
     texts = [m.text for m in user.replies if m.kind == "text"]
     assert texts[0] == "Подпись к фото сохранена как описание.\nДобавлено 1 фото."
     assert texts[1].startswith("Приложено фото: 1 из 5.")
     await user.press("photos:done")
-    user.expect("report.review.ask")
+    await user.expect("report.review.ask")
     await user.press("review:submit")
     made = await ticket(bot.engine)
     assert made is not None and made.description == "Глубокая яма на проезжей части у остановки."
@@ -531,7 +531,7 @@ async def test_a_slow_geocoder_shows_typing_then_the_answer(
             user = bot.user()
             await open_report(user)
             await user.pin(*CENTRE)
-            user.expect("report.place.confirm_pin")
+            await user.expect("report.place.confirm_pin")
             assert bot.fake.chat_actions == [(user.user_id, "typing")]
             methods = [c.method for c in bot.fake.calls]
             assert methods.index("sendChatAction") < len(methods) - 1 - methods[::-1].index("sendMessage")
@@ -557,7 +557,7 @@ async def test_the_place_step_offers_the_map_as_a_web_app(bot: Harness) -> None:
         ]
     }
     await user.pin(*CENTRE)
-    user.expect("report.description.ask")
+    await user.expect("report.description.ask")
 
 
 async def test_no_web_app_button_when_the_map_page_is_not_https(bot: Harness) -> None:

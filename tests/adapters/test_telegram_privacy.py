@@ -14,12 +14,12 @@ async def test_consent_then_mydata_sends_the_export_as_a_document(bot: Harness) 
     await bot.start()
     user = bot.user(user_id=6001)
     await user.command("new")
-    user.expect("privacy.notice")
+    await user.expect("privacy.notice")
     assert [data for _label, data in user.replies[-1].buttons()] == ["pd:consent:yes", "pd:consent:no"]
     await user.press("pd:consent:yes")
-    user.expect("privacy.agreed", "report.category.ask")
+    await user.expect("privacy.agreed", "report.category.ask")
     await user.command("mydata")
-    user.expect("privacy.mydata")
+    await user.expect("privacy.mydata")
     [document] = [m for m in user.replies if m.kind == "document"]
     assert document.photo is not None
     kept = json.loads(document.photo)

@@ -34,13 +34,13 @@ async def report_with_a_photo(resident: TelegramUser, image: bytes) -> int:
     await resident.pin(*CENTRE)
     if any(data.startswith("nearby:") for m in resident.replies for _l, data in m.buttons()):
         await resident.press("nearby:different")
-    resident.expect("report.description.ask")
+    await resident.expect("report.description.ask")
     await resident.say("Глубокая яма на проезжей части у остановки.")
     await resident.photos(image)
-    resident.expect("report.photos.ask_more")
+    await resident.expect("report.photos.ask_more")
     await resident.press("photos:done")
     await resident.press("review:submit")
-    resident.expect("report.submitted", "menu.prompt")
+    await resident.expect("report.submitted", "menu.prompt")
     found = re.search(r"№ (\d+)", resident.replies[0].text)
     assert found
     return int(found.group(1))
@@ -74,7 +74,7 @@ async def resolved(setup: Setup, photos: PhotoStore) -> tuple[int, list[bytes]]:
     """Report → card to staff → Take → Resolve with an album of two photos → the resident is told."""
     bot, staff, resident = setup.bot, setup.staff, setup.resident
     await staff.command("staff", await invite(bot.engine, ROADS))
-    staff.expect("staff.joined")
+    await staff.expect("staff.joined")
 
     image = jpeg_bytes((200, 40, 40), (320, 240))
     number = await report_with_a_photo(resident, image)
@@ -89,19 +89,19 @@ async def resolved(setup: Setup, photos: PhotoStore) -> tuple[int, list[bytes]]:
     assert {f"st:take:{number}", f"st:rej:{number}"} <= {data for _l, data in card[2].buttons()}
 
     await staff.press(f"st:take:{number}")
-    staff.expect("staff.take.done")
+    await staff.expect("staff.take.done")
     [taken] = await setup.deliver_outbox(resident)
     assert f"№ {number}" in taken.text
 
     await staff.press(f"st:res:{number}")
-    staff.expect("staff.resolve.photos_ask")
+    await staff.expect("staff.resolve.photos_ask")
     done = [jpeg_bytes((30, 160, 30), (300, 200)), jpeg_bytes((30, 30, 160), (300, 200))]
     await staff.photos(*done)  # an album: one answer
-    staff.expect("staff.resolve.photos_more")
+    await staff.expect("staff.resolve.photos_more")
     await staff.press("res:done")
-    staff.expect("staff.resolve.comment_ask")
+    await staff.expect("staff.resolve.comment_ask")
     await staff.say("Яму заделали асфальтом.")
-    staff.expect("staff.resolve.done")
+    await staff.expect("staff.resolve.done")
     return number, done
 
 
@@ -126,7 +126,7 @@ async def test_staff_resolve_with_photos_reaches_the_resident_who_rates(
     ]
 
     await resident.press(f"vd:rate:{number}:5")
-    resident.expect("verdict.thanks")
+    await resident.expect("verdict.thanks")
     made = await ticket(bot.engine, number)
     assert made.status == Status.CLOSED and made.rating == 5
     [rated] = await setup.deliver_outbox(setup.staff)
@@ -141,14 +141,14 @@ async def test_not_fixed_reopens_to_the_same_organisation(setup: Setup, photos: 
     await setup.deliver_outbox(resident)
 
     await resident.press(f"vd:nf:{number}")
-    resident.expect("verdict.reopen.ask")
+    await resident.expect("verdict.reopen.ask")
     await resident.say("Яму засыпали щебнем, после дождя она снова на месте.")
-    resident.expect("verdict.reopen.photos_ask")
+    await resident.expect("verdict.reopen.photos_ask")
     proof = jpeg_bytes((90, 90, 0), (200, 150))
     await resident.photos(proof)
-    resident.expect("verdict.reopen.photos_more")
+    await resident.expect("verdict.reopen.photos_more")
     await resident.press("ro:done")
-    resident.expect("verdict.reopened")
+    await resident.expect("verdict.reopened")
 
     made = await ticket(setup.bot.engine, number)
     assert made.status == Status.REOPENED and made.organisation == ROADS
@@ -156,4 +156,4 @@ async def test_not_fixed_reopens_to_the_same_organisation(setup: Setup, photos: 
     assert card[0].kind == "photo" and card[0].photo == photos.read(photos.store(proof).sha256)
     assert "снова на месте" in card[-1].text
     await staff.press(f"st:take:{number}")
-    staff.expect("staff.take.done")
+    await staff.expect("staff.take.done")

@@ -41,7 +41,7 @@ async def test_full_report_with_two_photos_in_one_message_and_a_geo_attachment(
     polling: VkChannel, vk: FakeVk, engine: Engine, photos: PhotoStore
 ) -> None:
     user = VkUser(vk)
-    await user.send("/start")
+    await user.command("start")
     [_welcome, menu] = await user.expect("menu.welcome", "menu.prompt")
     menu_text = menu.text
     await user.press("menu:new")
@@ -54,10 +54,10 @@ async def test_full_report_with_two_photos_in_one_message_and_a_geo_attachment(
     await user.expect("report.subcategory.ask")
     await user.press(user.button_data()[0])
     await user.expect("report.location.ask")
-    assert {"type": "location"} in user.buttons()
+    assert {"type": "location"} in user.keyboard()
     await user.pin(*CENTRE)
     await user.expect("report.description.ask")
-    await user.send("Глубокая яма на проезжей части, машины объезжают по встречной.")
+    await user.say("Глубокая яма на проезжей части, машины объезжают по встречной.")
     await user.expect("report.photos.ask")
     images = [jpeg_bytes((200, 30, 30), (640, 480)), jpeg_bytes((30, 30, 200), (800, 600))]
     await user.photos(*images)
@@ -85,20 +85,20 @@ async def test_typed_address_in_english_from_a_client_without_callback_buttons(
 ) -> None:
     old_client = {"button_actions": ["text"], "keyboard": True, "inline_keyboard": True, "lang_id": 3}
     user = VkUser(vk, 2002, language="en", client_info=old_client)
-    await user.send("/start")
+    await user.command("start")
     await user.expect("menu.welcome", "menu.prompt")
-    assert {b["type"] for b in user.buttons()} == {"text"}
+    assert {b["type"] for b in user.keyboard()} == {"text"}
     await user.press("menu:new")  # a text button: a message with the label and our payload
     await user.expect("report.category.ask")
     await user.press("cat:lighting")
-    [ask] = await user.wait(1)
+    [ask] = await user.receive(1)
     if ask.text.startswith("Category"):
         await user.press(user.button_data()[0])
         await user.expect("report.location.ask")
-    assert {b["type"] for b in user.buttons()} == {"text"}  # no location button for this client
-    await user.send("ул. Карла Маркса, 14")
+    assert {b["type"] for b in user.keyboard()} == {"text"}  # no location button for this client
+    await user.say("ул. Карла Маркса, 14")
     await user.expect("report.description.ask")
-    await user.send("The street light has not worked for a week.")
+    await user.say("The street light has not worked for a week.")
     await user.expect("report.photos.ask")
     await user.press("photos:done")
     await user.expect("report.review.ask")
@@ -113,11 +113,11 @@ async def test_typed_address_in_english_from_a_client_without_callback_buttons(
 
 async def test_bad_inputs_get_a_reask(polling: VkChannel, vk: FakeVk) -> None:
     user = VkUser(vk, 3003)
-    await user.send("/start")
+    await user.command("start")
     await user.expect("menu.welcome", "menu.prompt")
     await user.press("menu:new")
     await user.expect("report.category.ask")
-    stale_menu = user.buttons()
+    stale_menu = user.keyboard()
     for kind, word in (("sticker", "Стикер"), ("audio", "Аудиозапись"), ("wall", "Запись со стены")):
         await user.send(attachments=[{"type": kind, kind: {"id": 1, "owner_id": 1}}])
         await user.expect("input.unsupported", "report.category.ask")
@@ -149,7 +149,7 @@ async def test_bad_inputs_get_a_reask(polling: VkChannel, vk: FakeVk) -> None:
 async def test_a_reply_longer_than_vk_allows_is_split(polling: VkChannel, vk: FakeVk) -> None:
     user = VkUser(vk, 3004)
     await polling.sender.reply(user.peer_id, [Reply("Строка.\n" * 1200, buttons=((("ok", "ok"),),))], "evt-1")
-    parts = await user.wait(3)
+    parts = await user.receive(3)
     assert all(len(p.text) <= 4096 for p in parts)
     assert [p.keyboard is not None for p in parts] == [False, False, True]
 
@@ -163,7 +163,7 @@ async def test_events_sent_while_the_bot_was_down_are_handled_after_a_restart(
     user = VkUser(vk, 4004)
     first = await start_polling(make_channel(engine, photos, vk, data_dir), vk)
     try:
-        await user.send("/start")
+        await user.command("start")
         await user.expect("menu.welcome", "menu.prompt")
     finally:
         await first.stop()
@@ -172,7 +172,7 @@ async def test_events_sent_while_the_bot_was_down_are_handled_after_a_restart(
     assert cwd_state.exists() == had_cwd_state  # nothing written to the working directory
 
     await user.press("menu:new")  # while nobody polls
-    await user.send("/help")
+    await user.command("help")
     assert len(vk.events) - vk.confirmed >= 2  # both queued and not handled: nobody polls
     assert user.quiet()
 
@@ -189,7 +189,7 @@ async def test_long_poll_gets_a_new_key_when_the_old_one_expired(polling: VkChan
     servers = len(vk.calls_of("groups.getLongPollServer"))
     await vk.fail_long_poll(2)
     await wait_for(lambda: len(vk.calls_of("groups.getLongPollServer")) > servers, what="a new key")
-    await user.send("/start")
+    await user.command("start")
     await user.expect("menu.welcome", "menu.prompt")
     assert len(vk.calls_of("groups.getLongPollServer")) == servers + 1
 
@@ -197,7 +197,7 @@ async def test_long_poll_gets_a_new_key_when_the_old_one_expired(polling: VkChan
 async def test_error_6_backs_off_then_delivers_once(polling: VkChannel, vk: FakeVk) -> None:
     user = VkUser(vk, 5005)
     vk.fail("messages.send", 6, 6, 6)
-    await user.send("/start")
+    await user.command("start")
     await user.expect("menu.welcome", "menu.prompt")
     assert len(vk.calls_of("messages.send")) == 5
     assert vk.duplicates == []
@@ -206,7 +206,7 @@ async def test_error_6_backs_off_then_delivers_once(polling: VkChannel, vk: Fake
 async def test_a_send_whose_answer_was_lost_is_not_delivered_twice(polling: VkChannel, vk: FakeVk) -> None:
     user = VkUser(vk, 5006)
     vk.lose_responses("messages.send", 1)
-    await user.send("/start")
+    await user.command("start")
     await user.expect("menu.welcome", "menu.prompt")
     sends = vk.calls_of("messages.send")
     assert len(sends) == 3 and sends[0]["random_id"] == sends[1]["random_id"]
@@ -282,7 +282,7 @@ async def test_a_report_through_the_callback_api(webhook: tuple[VkChannel, str],
         assert await vk.post_callback(url, update, secret="s3cret") == (200, "ok")
 
     user = VkUser(vk, 6007, deliver=deliver)
-    await user.send("/start")
+    await user.command("start")
     await user.expect("menu.welcome", "menu.prompt")
     await user.press("menu:new")
     await user.expect("report.category.ask")
@@ -292,7 +292,7 @@ async def test_a_report_through_the_callback_api(webhook: tuple[VkChannel, str],
     await user.expect("report.location.ask")
     await user.pin(*CENTRE)
     await user.expect("report.description.ask")
-    await user.send("Глубокая яма на проезжей части у остановки.")
+    await user.say("Глубокая яма на проезжей части у остановки.")
     await user.expect("report.photos.ask")
     await user.photos(jpeg_bytes())
     await user.expect("report.photos.ask_more")
@@ -408,12 +408,12 @@ def test_the_factory_needs_a_token(tmp_path: Path) -> None:
 
 async def test_commands_carry_the_users_name(polling: VkChannel, vk: FakeVk) -> None:
     user = VkUser(vk, 9202)
-    await user.send("/start")
+    await user.command("start")
     await user.expect("menu.welcome", "menu.prompt")
-    await user.send("/help")
+    await user.command("help")
     await user.expect("help.text", "menu.prompt")
-    await user.send("просто текст")
-    await user.wait(1)
+    await user.say("просто текст")
+    await user.receive(1)
     assert [c["user_ids"] for c in vk.calls_of("users.get")] == ["9202"]  # asked once, for a command
     assert await polling.pipeline.user_name("9202") == "Пользователь 9202"
     assert await polling.pipeline.user_name("-5") == ""
@@ -453,7 +453,7 @@ async def test_a_slow_geocoder_is_announced_then_answered(
         channel = await start_polling(make_channel(slow, photos, vk, tmp_path / "data"), vk)
         try:
             user = VkUser(vk)
-            await user.send("/new")
+            await user.command("new")
             await user.expect("report.category.ask")
             await user.press("cat:roads")
             await user.expect("report.subcategory.ask")
@@ -479,7 +479,7 @@ async def test_the_place_step_offers_the_map_mini_app_when_vk_app_id_is_set(
         user = VkUser(vk, 9301)
         await to_place_step(user)
         # under *send location*, in a row of its own (the fake refuses it beside another button, as VK does)
-        assert user.buttons()[-2:] == [
+        assert user.keyboard()[-2:] == [
             {"type": "location"},
             {
                 "type": "open_app",
@@ -490,7 +490,7 @@ async def test_the_place_step_offers_the_map_mini_app_when_vk_app_id_is_set(
         ]
         await user.pin(*CENTRE)  # the pin still works beside it
         await user.expect("report.description.ask")
-        assert not any(b["type"] == "open_app" for b in user.buttons())  # offered only in the place step
+        assert not any(b["type"] == "open_app" for b in user.keyboard())  # offered only in the place step
     finally:
         await channel.stop()
 
@@ -498,8 +498,8 @@ async def test_the_place_step_offers_the_map_mini_app_when_vk_app_id_is_set(
 async def test_no_mini_app_button_without_vk_app_id(polling: VkChannel, vk: FakeVk) -> None:
     user = VkUser(vk, 9302)
     await to_place_step(user)
-    assert {"type": "location"} in user.buttons()
-    assert not any(b["type"] == "open_app" for b in user.buttons())
+    assert {"type": "location"} in user.keyboard()
+    assert not any(b["type"] == "open_app" for b in user.keyboard())
 
 
 def test_the_factory_offers_the_mini_app_only_with_vk_app_id_and_the_widget_on(tmp_path: Path) -> None:

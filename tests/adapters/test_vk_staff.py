@@ -53,7 +53,7 @@ def number_in(text: str) -> int:
 
 
 async def vk_report(resident: VkUser, image: bytes) -> int:
-    await resident.send("/start")
+    await resident.command("start")
     await resident.expect("menu.welcome", "menu.prompt")
     await resident.press("menu:new")
     await resident.expect("report.category.ask")
@@ -62,11 +62,11 @@ async def vk_report(resident: VkUser, image: bytes) -> int:
     await resident.press(resident.button_data()[0])
     await resident.expect("report.location.ask")
     await resident.pin(*CENTRE)
-    await resident.wait(1)
+    await resident.receive(1)
     if "nearby:different" in resident.button_data():
         await resident.press("nearby:different")
-        await resident.wait(1)
-    await resident.send("Глубокая яма на проезжей части у остановки.")
+        await resident.receive(1)
+    await resident.say("Глубокая яма на проезжей части у остановки.")
     await resident.expect("report.photos.ask")
     await resident.photos(image)
     await resident.expect("report.photos.ask_more")
@@ -88,7 +88,7 @@ async def vk_resolve(staff: VkUser, number: int, done: list[bytes]) -> None:
     await staff.expect("staff.resolve.photos_more")
     await staff.press("res:done")
     await staff.expect("staff.resolve.comment_ask")
-    await staff.send("Яму заделали асфальтом.")
+    await staff.say("Яму заделали асфальтом.")
     await staff.expect("staff.resolve.done")
 
 
@@ -97,7 +97,7 @@ async def test_staff_in_vk_resolve_with_photos_and_the_resident_rates(
 ) -> None:
     worker = DeliveryWorker(engine.db, {"vk": channel.sender}, clock=engine.clock)
     staff, resident = VkUser(vk, 6001), VkUser(vk, 5001)
-    await staff.send("/staff " + await invite(engine, ROADS))
+    await staff.command("staff", await invite(engine, ROADS))
     await staff.expect("staff.joined")
 
     number = await vk_report(resident, jpeg_bytes((200, 40, 40), (320, 240)))
@@ -105,7 +105,7 @@ async def test_staff_in_vk_resolve_with_photos_and_the_resident_rates(
     assert ticket.organisation == ROADS
 
     await flush(worker)
-    [card] = await staff.wait(1)  # one VK message: the text, the resident's photo, the place, the buttons
+    [card] = await staff.receive(1)  # one VK message: the text, the resident's photo, the place, the buttons
     assert f"№ {number}" in card.text
     assert card.photos == [photos.read(ticket.photos[0])]
     assert (card.lat, card.long) == CENTRE
@@ -114,7 +114,7 @@ async def test_staff_in_vk_resolve_with_photos_and_the_resident_rates(
     await staff.press(f"st:take:{number}")
     await staff.expect("staff.take.done")
     await flush(worker)
-    [taken] = await resident.wait(1)
+    [taken] = await resident.receive(1)
     assert f"№ {number}" in taken.text
 
     done = [jpeg_bytes((30, 160, 30), (300, 200)), jpeg_bytes((30, 30, 160), (300, 200))]
@@ -124,7 +124,7 @@ async def test_staff_in_vk_resolve_with_photos_and_the_resident_rates(
     assert list(ticket.resolution_photos) == [photos.store(d).sha256 for d in done]
 
     await flush(worker)
-    [news] = await resident.wait(1)
+    [news] = await resident.receive(1)
     # the resident receives the very bytes the photo store holds for the staff member's photos
     assert news.photos == [photos.read(sha) for sha in ticket.resolution_photos]
     assert "асфальтом" in news.text
@@ -136,7 +136,7 @@ async def test_staff_in_vk_resolve_with_photos_and_the_resident_rates(
     ticket = await engine.db.run(lambda store: store.tickets.get(number))
     assert ticket.status == Status.CLOSED and ticket.rating == 5
     await flush(worker)
-    [rated] = await staff.wait(1)
+    [rated] = await staff.receive(1)
     assert "5 из 5" in rated.text
 
 
@@ -157,7 +157,7 @@ async def test_reported_in_vk_handled_by_staff_in_telegram(
     staff: TelegramUser = telegram.user(6101)
     staff.name = "Иван Петров"
     await staff.command("staff", await invite(engine, ROADS))
-    staff.expect("staff.joined")
+    await staff.expect("staff.joined")
     resident = VkUser(vk, 5101)
     image = jpeg_bytes((180, 60, 20), (320, 240))
     number = await vk_report(resident, image)
@@ -168,19 +168,19 @@ async def test_reported_in_vk_handled_by_staff_in_telegram(
     card = [m for m in telegram.fake.sent[before:] if m.chat_id == staff.user_id]
     assert card[0].kind == "photo" and card[0].photo == photos.read(ticket.photos[0])  # VK photo in Telegram
     await staff.press(f"st:take:{number}")
-    staff.expect("staff.take.done")
+    await staff.expect("staff.take.done")
     await staff.press(f"st:res:{number}")
-    staff.expect("staff.resolve.photos_ask")
+    await staff.expect("staff.resolve.photos_ask")
     done = jpeg_bytes((20, 140, 60), (300, 200))
     await staff.photos(done)
-    staff.expect("staff.resolve.photos_more")
+    await staff.expect("staff.resolve.photos_more")
     await staff.press("res:done")
-    staff.expect("staff.resolve.comment_ask")
+    await staff.expect("staff.resolve.comment_ask")
     await staff.say("Готово.")
-    staff.expect("staff.resolve.done")
+    await staff.expect("staff.resolve.done")
 
     await flush(worker)
-    messages = await resident.wait(2)  # taken, then resolved with the photo
+    messages = await resident.receive(2)  # taken, then resolved with the photo
     assert messages[-1].photos == [photos.read(photos.store(done).sha256)]  # Telegram photo in VK
     await resident.press(f"vd:rate:{number}:4")
     await resident.expect("verdict.thanks")
@@ -196,7 +196,7 @@ async def test_reported_in_telegram_handled_by_staff_in_vk(
         engine.db, {"vk": channel.sender, "telegram": telegram.channel.sender}, clock=engine.clock
     )
     staff = VkUser(vk, 6201)
-    await staff.send("/staff " + await invite(engine, ROADS))
+    await staff.command("staff", await invite(engine, ROADS))
     await staff.expect("staff.joined")
     resident: TelegramUser = telegram.user(5201)
     image = jpeg_bytes((40, 40, 200), (320, 240))
@@ -211,12 +211,12 @@ async def test_reported_in_telegram_handled_by_staff_in_vk(
     await resident.photos(image)
     await resident.press("photos:done")
     await resident.press("review:submit")
-    resident.expect("report.submitted", "menu.prompt")
+    await resident.expect("report.submitted", "menu.prompt")
     number = number_in(resident.replies[0].text)
     ticket = await engine.db.run(lambda store: store.tickets.get(number))
 
     await flush(worker)
-    [card] = await staff.wait(1)
+    [card] = await staff.receive(1)
     assert card.photos == [photos.read(ticket.photos[0])]  # the Telegram photo, uploaded to VK
     await staff.press(f"st:take:{number}")
     await staff.expect("staff.take.done")

@@ -150,7 +150,7 @@ def test_no_callback_data_is_built_outside_the_grammar() -> None:
 async def test_a_resident_gets_the_stale_answer_and_the_menu(engine: Engine, data: str) -> None:
     r = Resident(engine)
     await r.send(button=data)
-    r.expect("button.stale", "menu.prompt")
+    await r.expect("button.stale", "menu.prompt")
 
 
 async def test_inside_a_dialog_the_stale_answer_asks_the_question_again(engine: Engine) -> None:
@@ -158,7 +158,7 @@ async def test_inside_a_dialog_the_stale_answer_asks_the_question_again(engine: 
     await r.command("new")
     for data in ("cat:", "cat:roads:extra", "sub:back", "vd:rate:1:9", "nonsense"):
         await r.send(button=data)
-        r.expect("button.stale", *(() if b.on_card(data) else ("report.category.ask",)))
+        await r.expect("button.stale", *(() if b.on_card(data) else ("report.category.ask",)))
 
 
 async def test_forged_card_buttons_are_refused_alone(engine: Engine) -> None:
@@ -169,6 +169,6 @@ async def test_forged_card_buttons_are_refused_alone(engine: Engine) -> None:
     number = await submit_report(Resident(engine))
     for data in [d for d in FORGED if b.on_card(d)]:
         await s.send(button=data)
-        s.expect("button.stale")
+        await s.expect("button.stale")
     await s.send(button=b.RouteChoices(number).data)
-    s.expect("dispatch.route_ask")
+    await s.expect("dispatch.route_ask")

@@ -33,15 +33,15 @@ async def test_dispatcher_routes_an_unrouted_ticket_and_reroutes_it(engine: Engi
     assert await delivered(engine, improvement) == []
 
     await d.command("queue")
-    d.expect("staff.queue.title")
+    await d.expect("staff.queue.title")
     assert buttons(d.replies[0]) == [f"st:open:{number}"]
 
     await d.send(button=f"dp:route:{number}")
-    d.expect("dispatch.route_ask")
+    await d.expect("dispatch.route_ask")
     choices = buttons(d.replies[0])
     assert f"dp:to:{number}:dispatch" not in choices and all(len(c.encode()) <= 64 for c in choices)
     await d.press(f"dp:to:{number}:city_improvement")
-    d.expect("dispatch.routed")
+    await d.expect("dispatch.routed")
 
     ticket = await engine.db.run(lambda store: store.tickets.get(number))
     assert ticket.status == Status.ASSIGNED and ticket.organisation == "city_improvement"
@@ -55,9 +55,9 @@ async def test_dispatcher_routes_an_unrouted_ticket_and_reroutes_it(engine: Engi
     await d.send(button=f"dp:route:{number}")
     assert f"dp:to:{number}:city_improvement" not in buttons(d.replies[0])
     await d.press(f"dp:to:{number}:roads_service")
-    d.expect("dispatch.routed")
+    await d.expect("dispatch.routed")
     await d.send(button=f"dp:to:{number}:roads_service")
-    d.expect("dispatch.same")
+    await d.expect("dispatch.same")
     ticket = await engine.db.run(lambda store: store.tickets.get(number))
     assert ticket.organisation == "roads_service"
     assert ticket.events[-1].action.value == "reroute"
@@ -66,7 +66,7 @@ async def test_dispatcher_routes_an_unrouted_ticket_and_reroutes_it(engine: Engi
     assert len(await delivered(engine, roads)) == 1
 
     await improvement.send(button=f"st:take:{number}")  # its old card: no longer theirs
-    improvement.expect("staff.foreign")
+    await improvement.expect("staff.foreign")
 
 
 async def test_only_dispatchers_route(engine: Engine) -> None:
@@ -74,9 +74,9 @@ async def test_only_dispatchers_route(engine: Engine) -> None:
     await s.join("roads_service")
     number = await submit_report(Resident(engine))
     await s.send(button=f"dp:route:{number}")
-    s.expect("dispatch.only")
+    await s.expect("dispatch.only")
     await s.send(button=f"dp:to:{number}:lighting")
-    s.expect("dispatch.only")
+    await s.expect("dispatch.only")
 
 
 async def test_dispatcher_rejects_spam_without_the_wrong_organisation_reason(engine: Engine) -> None:
@@ -85,10 +85,10 @@ async def test_dispatcher_rejects_spam_without_the_wrong_organisation_reason(eng
     r = Resident(engine)
     number = await submit_report(r, **UNCOVERED)
     await d.send(button=f"st:rej:{number}")
-    d.expect("staff.reject.ask")
+    await d.expect("staff.reject.ask")
     assert "rej:wrong_org" not in buttons(d.replies[0])
     await d.press("rej:spam")
-    d.expect("staff.reject.done")
+    await d.expect("staff.reject.done")
     ticket = await engine.db.run(lambda store: store.tickets.get(number))
     assert ticket.status == Status.REJECTED
     assert text_is((await delivered(engine, r))[0], "notify.rejected")

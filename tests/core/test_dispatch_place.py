@@ -47,7 +47,7 @@ async def typed_report(r: Resident, address: str = "ул. Ленина, 5") -> i
     await r.say("Глубокая яма на проезжей части у остановки.")
     await r.press("photos:done")
     await r.press("review:submit")
-    r.expect("report.submitted", "menu.prompt")
+    await r.expect("report.submitted", "menu.prompt")
     return int(r.replies[0].text.split("№ ")[1].split()[0])
 
 
@@ -72,15 +72,15 @@ async def test_dispatcher_places_an_unchecked_address_by_typing_it_then_routes(
     assert f"dp:place:{number}" in buttons(card)
     fake_geo.mode = "ok"
     await d.send(button=f"dp:place:{number}")
-    d.expect("dispatch.place.ask")
+    await d.expect("dispatch.place.ask")
     assert "ул. Ленина, 5, у остановки" in d.replies[0].text and d.replies[0].ask_location
     await d.say("ул. Ленина, 5")
-    d.expect("report.place.confirm_pick")
+    await d.expect("report.place.confirm_pick")
     await d.press("place:yes")
-    d.expect("dispatch.place.confirm")
+    await d.expect("dispatch.place.confirm")
     assert d.replies[0].location is not None and "улица Ленина, 5" in d.replies[0].text
     await d.press("dpp:save")
-    d.expect("dispatch.place.saved", "dispatch.route_suggested")
+    await d.expect("dispatch.place.saved", "dispatch.route_suggested")
     routing = d.replies[1]
     assert buttons(routing)[0] == f"dp:to:{number}:roads_service"
     assert routing.buttons[0][0][0].startswith("⭐ ") and buttons(routing)[-1] == f"dp:place:{number}"
@@ -96,7 +96,7 @@ async def test_dispatcher_places_an_unchecked_address_by_typing_it_then_routes(
     assert event.data["address"] == "улица Ленина, 5" and event.comment == "улица Ленина, 5"
 
     await d.press(f"dp:to:{number}:roads_service")
-    d.expect("dispatch.routed")
+    await d.expect("dispatch.routed")
     assert (await ticket(geo_engine, number)).organisation == "roads_service"
     [routed] = await delivered(geo_engine, roads)
     assert text_is(routed, "staff.card.text") and "улица Ленина, 5" in routed.text
@@ -113,14 +113,14 @@ async def test_geocoder_down_the_dispatcher_sends_a_pin(
     number = await typed_report(Resident(geo_engine))
     await d.send(button=f"dp:place:{number}")
     await d.say("ул. Ленина, 5")  # cannot be checked: not kept as typed, a point is asked for
-    d.expect("dispatch.place.unverified", "dispatch.place.ask")
+    await d.expect("dispatch.place.unverified", "dispatch.place.ask")
     await d.pin(52.2871, 104.2811)  # no address for it either: the point alone
-    d.expect("dispatch.place.confirm")
+    await d.expect("dispatch.place.confirm")
     await d.press("dpp:again")
-    d.expect("dispatch.place.ask")
+    await d.expect("dispatch.place.ask")
     await d.pin(*CENTRE)
     await d.press("dpp:save")
-    d.expect("dispatch.place.saved", "dispatch.route_suggested")
+    await d.expect("dispatch.place.saved", "dispatch.route_suggested")
     placed = await ticket(geo_engine, number)
     assert (placed.lat, placed.lon, placed.address, placed.location_source) == (*CENTRE, "", "pin")
 
@@ -131,16 +131,16 @@ async def test_without_a_geocoder_a_pin_is_needed_and_cancel_changes_nothing(eng
     number = await typed_report(Resident(engine))
     assert (await ticket(engine, number)).location_source == "typed"
     await d.send(button=f"dp:route:{number}")
-    d.expect("dispatch.route_ask")  # nothing to suggest without a point
+    await d.expect("dispatch.route_ask")  # nothing to suggest without a point
     await d.press(f"dp:place:{number}")
     await d.say("Lenin Street 5")
-    d.expect("dispatch.place.no_geocoder", "dispatch.place.ask")
+    await d.expect("dispatch.place.no_geocoder", "dispatch.place.ask")
     await d.pin(55.7558, 37.6173)  # Moscow
-    d.expect("report.location.outside", "dispatch.place.ask")
+    await d.expect("report.location.outside", "dispatch.place.ask")
     await d.pin(*CENTRE)
-    d.expect("dispatch.place.confirm")
+    await d.expect("dispatch.place.confirm")
     await d.command("cancel")
-    d.expect("dispatch.place.cancelled")
+    await d.expect("dispatch.place.cancelled")
     unchanged = await ticket(engine, number)
     assert unchanged.lat is None and [e.action.value for e in unchanged.events] == ["create"]
 
@@ -151,12 +151,12 @@ async def test_only_dispatchers_set_the_place(engine: Engine) -> None:
     r = Resident(engine)
     number = await typed_report(r)
     await s.send(button=f"dp:place:{number}")
-    s.expect("staff.foreign")  # the dispatcher's ticket
+    await s.expect("staff.foreign")  # the dispatcher's ticket
     mine = await submit_report(Resident(engine, "7"))  # a pothole with a pin: roads_service's ticket
     await s.send(button=f"dp:place:{mine}")
-    s.expect("dispatch.only")
+    await s.expect("dispatch.only")
     await r.send(button=f"dp:place:{number}")
-    r.expect("staff.only", "menu.prompt")
+    await r.expect("staff.only", "menu.prompt")
 
 
 @pytest.mark.e2e

@@ -27,7 +27,7 @@ async def resolve(engine: Engine, s: Staff, number: int, photos: PhotoStore) -> 
     await s.photos(await stored_photo(engine, photos, (0, 150, 0)))
     await s.send(button="res:done")
     await s.send(button="res:skip")
-    s.expect("staff.resolve.done")
+    await s.expect("staff.resolve.done")
 
 
 async def test_missed_rating_buttons_come_back_through_my(engine: Engine, photos: PhotoStore) -> None:
@@ -38,7 +38,7 @@ async def test_missed_rating_buttons_come_back_through_my(engine: Engine, photos
     await r.command("my")
     assert not any(label.startswith("⭐") for label in labels(r.replies[0]))
     await r.press(f"ticket:{number}")
-    r.expect("ticket.details")
+    await r.expect("ticket.details")
     assert buttons(r.replies[0]) == []  # not resolved yet: nothing to rate
 
     await resolve(engine, s, number, photos)
@@ -53,7 +53,7 @@ async def test_missed_rating_buttons_come_back_through_my(engine: Engine, photos
     )
     assert buttons(r.replies[0]) == [*(f"vd:rate:{number}:{n}" for n in range(1, 6)), f"vd:nf:{number}"]
     await r.press(f"vd:rate:{number}:4")
-    r.expect("verdict.thanks")
+    await r.expect("verdict.thanks")
 
     await r.command("my")
     assert not labels(r.replies[0])[0].startswith("⭐")
@@ -78,7 +78,7 @@ async def test_after_auto_close_only_not_fixed_is_offered_until_the_window_ends(
     assert buttons(r.replies[0]) == [f"vd:nf:{number}"]
     assert 'press "Not fixed" by 15.12.2026' in r.replies[0].text
     await r.press(f"vd:nf:{number}")
-    r.expect("verdict.reopen.ask")
+    await r.expect("verdict.reopen.ask")
     await r.command("cancel")
 
     clock.advance(days=7)  # 14 days after the resolution: too late
@@ -93,7 +93,7 @@ async def test_a_supporters_my_lists_the_tickets_they_joined(engine: Engine, pho
     number = await submit_report(author, point=POINT)
     neighbour = Resident(engine, "2")
     await neighbour.command("my")
-    neighbour.expect("mine.empty")
+    await neighbour.expect("mine.empty")
 
     await neighbour.command("new")
     await neighbour.press("cat:roads")
@@ -113,5 +113,5 @@ async def test_a_supporters_my_lists_the_tickets_they_joined(engine: Engine, pho
     await neighbour.command("my")
     assert labels(neighbour.replies[0])[1].startswith("👥 ")  # joined, not "rate me": the author rates
     await neighbour.press(f"ticket:{number}")
-    neighbour.expect("ticket.details")
+    await neighbour.expect("ticket.details")
     assert buttons(neighbour.replies[0]) == []

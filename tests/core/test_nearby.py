@@ -71,7 +71,7 @@ async def test_radius_boundary_49_m_in_51_m_out(engine: Engine) -> None:
 
     r = Resident(engine)
     await to_nearby(r, CENTRE)
-    r.expect("report.nearby.ask")
+    await r.expect("report.nearby.ask")
     assert [d for _, d in r.buttons()] == [f"nearby:same:{inside}", "nearby:different", "report:cancel"]
     assert "49 м" in r.replies[0].text
 
@@ -82,17 +82,17 @@ async def test_only_open_tickets_of_the_same_subcategory_are_offered(engine: Eng
     await existing(engine, offset(10, 90), status=Status.REJECTED)
     r = Resident(engine)
     await to_nearby(r, CENTRE)
-    r.expect("report.description.ask")  # nothing to offer: the step is skipped
+    await r.expect("report.description.ask")  # nothing to offer: the step is skipped
 
 
 async def test_joining_a_nearby_ticket_makes_a_supporter_and_ends_the_report(engine: Engine) -> None:
     number = await existing(engine, offset(20, 10))
     r = Resident(engine, chat_id="300")
     await to_nearby(r, CENTRE)
-    r.expect("report.nearby.ask")
+    await r.expect("report.nearby.ask")
     assert f"№ {number}" in r.replies[0].text and "качели" in r.replies[0].text
     await r.press(f"nearby:same:{number}")
-    r.expect("report.nearby.joined", "menu.prompt")
+    await r.expect("report.nearby.joined", "menu.prompt")
     assert "поддержали: 1" in r.replies[0].text
 
     assert await engine.db.run(lambda store: store.supporters.of(number)) == [r.chat]
@@ -104,7 +104,7 @@ async def test_joining_a_nearby_ticket_makes_a_supporter_and_ends_the_report(eng
 
     # the supporter may look at the ticket; its details show the supporters
     await r.send(button=f"ticket:{number}")
-    r.expect("ticket.details")
+    await r.expect("ticket.details")
     author = Resident(engine, chat_id=NEIGHBOUR.chat_id)
     await author.send(button=f"ticket:{number}")
     assert "Поддержали жители: 1" in author.replies[0].text
@@ -112,13 +112,13 @@ async def test_joining_a_nearby_ticket_makes_a_supporter_and_ends_the_report(eng
     # a second resident makes two; joining again changes nothing
     other = Resident(engine, chat_id="301", language="en")
     await to_nearby(other, offset(5, 300))
-    other.expect("report.nearby.ask")
+    await other.expect("report.nearby.ask")
     await other.press(f"nearby:same:{number}")
-    other.expect("report.nearby.joined", "menu.prompt")
+    await other.expect("report.nearby.joined", "menu.prompt")
     assert "supporters: 2" in other.replies[0].text
     await to_nearby(r, CENTRE)
     await r.press(f"nearby:same:{number}")
-    r.expect("report.nearby.already", "menu.prompt")
+    await r.expect("report.nearby.already", "menu.prompt")
     chats = await engine.db.run(lambda store: store.supporters.of(number))
     assert chats == [r.chat, other.chat]
 
@@ -128,15 +128,15 @@ async def test_mine_is_different_goes_on_with_the_report(engine: Engine) -> None
     r = Resident(engine)
     await to_nearby(r, CENTRE)
     await r.say("какая-то фраза")  # text where a button is asked
-    r.expect("report.nearby.retry", "report.nearby.ask")
+    await r.expect("report.nearby.retry", "report.nearby.ask")
     await r.send(button="nearby:same:99999")  # not among those offered
-    r.expect("button.stale", "report.nearby.ask")
+    await r.expect("button.stale", "report.nearby.ask")
     await r.press("nearby:different")
-    r.expect("report.description.ask")
+    await r.expect("report.description.ask")
     await r.say("Скамейка сломана, сидеть невозможно.")
     await r.press("photos:done")
     await r.press("review:submit")
-    r.expect("report.submitted", "menu.prompt")
+    await r.expect("report.submitted", "menu.prompt")
     assert await engine.db.run(lambda store: store.supporters.of(number)) == []
 
 
@@ -144,9 +144,9 @@ async def test_the_author_is_not_their_own_supporter(engine: Engine) -> None:
     r = Resident(engine, chat_id="500")
     number = await existing(engine, CENTRE, author=r.chat)
     await to_nearby(r, offset(3, 0))
-    r.expect("report.nearby.ask")
+    await r.expect("report.nearby.ask")
     await r.press(f"nearby:same:{number}")
-    r.expect("report.nearby.already", "menu.prompt")
+    await r.expect("report.nearby.already", "menu.prompt")
     assert await engine.db.run(lambda store: store.supporters.of(number)) == []
 
 
@@ -154,23 +154,23 @@ async def test_a_ticket_closed_meanwhile_cannot_be_joined(engine: Engine) -> Non
     number = await existing(engine, offset(15, 45))
     r = Resident(engine)
     await to_nearby(r, CENTRE)
-    r.expect("report.nearby.ask")
+    await r.expect("report.nearby.ask")
     await engine.db.run(lambda store: store.tickets.set_status(number, Status.CLOSED, NOW))
     await r.press(f"nearby:same:{number}")
-    r.expect("report.nearby.gone", "report.description.ask")
+    await r.expect("report.nearby.gone", "report.description.ask")
 
 
 async def test_changing_the_place_at_review_offers_again(engine: Engine) -> None:
     r = Resident(engine)
     await to_nearby(r, offset(500, 0))  # nothing near here
-    r.expect("report.description.ask")
+    await r.expect("report.description.ask")
     await r.say("Качели сломаны, дети могут пораниться.")
     await r.press("photos:done")
-    r.expect("report.review.ask")
+    await r.expect("report.review.ask")
     number = await existing(engine, offset(10, 0))
     await r.press("review:edit:location")
     await r.pin(*CENTRE)
-    r.expect("report.nearby.ask")
+    await r.expect("report.nearby.ask")
     await r.press("nearby:different")
-    r.expect("report.review.ask")
+    await r.expect("report.review.ask")
     assert await engine.db.run(lambda store: store.supporters.of(number)) == []

@@ -73,8 +73,8 @@ async def test_a_description_of_control_characters_only_is_reasked(engine: Engin
     await r.press("cat:roads")
     await r.press("sub:roads.pothole")
     await r.pin(52.2870, 104.2810)
-    r.expect("report.description.ask")
+    await r.expect("report.description.ask")
     await r.say(INVISIBLE)  # 22 characters, none of them visible: used to be taken as the description
-    r.expect("input.empty", "report.description.ask")
+    await r.expect("input.empty", "report.description.ask")
     await r.say("\u202e\u200b  \x00\n")
-    r.expect("input.empty", "report.description.ask")
+    await r.expect("input.empty", "report.description.ask")

@@ -60,9 +60,9 @@ async def test_ticket_command_with_a_huge_number_is_refused(engine: Engine) -> N
     await s.join(ROADS)
     for args in (HUGE, "²", "١٢", "-1", "0", "№²", str(MAX_ID + 1)):
         await s.command("ticket", args)
-        s.expect("staff.ticket_usage")
+        await s.expect("staff.ticket_usage")
     await s.command("ticket", str(MAX_ID))
-    s.expect("staff.not_found")
+    await s.expect("staff.not_found")
 
 
 async def test_staff_button_with_a_unicode_digit_is_stale(engine: Engine) -> None:
@@ -79,9 +79,9 @@ async def test_staff_button_with_a_unicode_digit_is_stale(engine: Engine) -> Non
         f"st:take:{number}:1",
     ):
         await s.send(button=data)
-        s.expect("button.stale")
+        await s.expect("button.stale")
     await s.send(button=f"st:take:{number}")
-    s.expect("staff.take.done")
+    await s.expect("staff.take.done")
 
 
 async def test_forged_resident_and_dispatcher_buttons_with_odd_numbers_are_stale(engine: Engine) -> None:
@@ -89,18 +89,18 @@ async def test_forged_resident_and_dispatcher_buttons_with_odd_numbers_are_stale
     number = await submit_report(r)
     for odd in ODD_NUMBERS:
         await r.send(button=f"ticket:{odd}")
-        r.expect("button.stale", "menu.prompt")
+        await r.expect("button.stale", "menu.prompt")
     await r.send(button=f"ticket:{number}")
-    r.expect("ticket.details")
+    await r.expect("ticket.details")
 
     d = Staff(engine, "d1", name="Диспетчер")
     await d.join("dispatch", "dispatcher")
     for odd in ODD_NUMBERS:
         for data in (f"dp:route:{odd}", f"dp:to:{odd}:{ROADS}", f"st:open:{odd}", f"st:rej:{odd}"):
             await d.send(button=data)
-            d.expect("button.stale")
+            await d.expect("button.stale")
     await d.send(button=f"dp:route:{number}")
-    d.expect("dispatch.route_ask")
+    await d.expect("dispatch.route_ask")
 
 
 async def test_nearby_button_with_a_unicode_digit_is_stale(engine: Engine) -> None:
@@ -110,12 +110,12 @@ async def test_nearby_button_with_a_unicode_digit_is_stale(engine: Engine) -> No
     await r.press("cat:roads")
     await r.press("sub:roads.pothole")
     await r.pin(52.2870, 104.2810)
-    r.expect("report.nearby.ask")
+    await r.expect("report.nearby.ask")
     for odd in ODD_NUMBERS:
         await r.send(button=f"nearby:same:{odd}")
-        r.expect("button.stale", "report.nearby.ask")
+        await r.expect("button.stale", "report.nearby.ask")
     await r.send(button=f"nearby:same:{number}")
-    r.expect("report.nearby.joined", "menu.prompt")
+    await r.expect("report.nearby.joined", "menu.prompt")
 
 
 async def test_duplicate_number_with_a_unicode_digit_is_reasked(engine: Engine) -> None:
@@ -125,12 +125,12 @@ async def test_duplicate_number_with_a_unicode_digit_is_reasked(engine: Engine) 
     number = await submit_report(Resident(engine, "101"), point=(52.30, 104.30))
     await s.send(button=f"st:rej:{number}")
     await s.press("rej:duplicate")
-    s.expect("staff.reject.duplicate_ask")
+    await s.expect("staff.reject.duplicate_ask")
     for odd in ("²", "١٢", HUGE, "-1", "0", "№ ５"):
         await s.say(odd)
-        s.expect("staff.reject.duplicate_retry", "staff.reject.duplicate_ask")
+        await s.expect("staff.reject.duplicate_retry", "staff.reject.duplicate_ask")
     await s.say(f"№ {first}")
-    s.expect("staff.reject.done")
+    await s.expect("staff.reject.done")
 
 
 # --- the property: any string, any persona, always an answer, never an exception --------------------------
@@ -192,14 +192,14 @@ async def _personas(engine: Engine, photos: PhotoStore) -> list[Persona]:
     await s.photos(await stored_photo(engine, photos))
     await s.send(button="res:done")
     await s.send(button="res:skip")
-    s.expect("staff.resolve.done")
+    await s.expect("staff.resolve.done")
     await delivered(engine, owner)
 
     personas: list[Persona] = []
 
     async def keep(who: Resident, *keys: str) -> None:
         if keys:
-            who.expect(*keys)
+            await who.expect(*keys)
         personas.append(Persona(who, await _state(who)))
 
     await owner.command("my")

@@ -38,16 +38,16 @@ async def to_place_step(r: Resident, category: str = "lighting") -> None:
     await r.command("new")
     await r.press(f"cat:{category}")
     await r.press(r.buttons()[0][1])  # its first subcategory
-    r.expect("report.location.ask")
+    await r.expect("report.location.ask")
 
 
 async def finish(r: Resident) -> int:
     await r.say("Фонарь не горит уже неделю, на улице темно.")
-    r.expect("report.photos.ask")
+    await r.expect("report.photos.ask")
     await r.press("photos:done")
-    r.expect("report.review.ask")
+    await r.expect("report.review.ask")
     await r.press("review:submit")
-    r.expect("report.submitted", "menu.prompt")
+    await r.expect("report.submitted", "menu.prompt")
     return int(re.search(r"(?:№|No\.) (\d+)", r.replies[0].text).group(1))  # type: ignore[union-attr]
 
 
@@ -61,10 +61,10 @@ async def test_pin_is_shown_as_its_address_and_stored_with_it(geo_engine: Engine
     r = Resident(geo_engine)
     await to_place_step(r)
     await r.pin(*CENTRE)
-    r.expect("report.place.confirm_pin")
+    await r.expect("report.place.confirm_pin")
     assert "улица Ленина, 5" in r.replies[0].text
     await r.press("place:yes")
-    r.expect("report.description.ask")
+    await r.expect("report.description.ask")
     t = await ticket(geo_engine, await finish(r))
     assert (t.lat, t.lon, t.address, t.location_source) == (*CENTRE, "улица Ленина, 5", "pin")
 
@@ -74,9 +74,9 @@ async def test_pin_with_a_wrong_address_keeps_the_point_and_takes_the_typed_one(
     await to_place_step(r)
     await r.pin(*CENTRE)
     await r.press("place:no")
-    r.expect("report.place.pin_address")
+    await r.expect("report.place.pin_address")
     await r.say("ул. Ленина, 7, во дворе")
-    r.expect("report.description.ask")
+    await r.expect("report.description.ask")
     t = await ticket(geo_engine, await finish(r))
     assert (t.lat, t.lon, t.address, t.location_source) == (*CENTRE, "ул. Ленина, 7, во дворе", "pin")
 
@@ -85,7 +85,7 @@ async def test_pin_where_the_geocoder_knows_no_address_goes_on_with_the_point(ge
     r = Resident(geo_engine, language="en")
     await to_place_step(r)
     await r.pin(52.3500, 104.3500)  # in the city, nothing within 150 m in the fake's data
-    r.expect("report.description.ask")
+    await r.expect("report.description.ask")
     t = await ticket(geo_engine, await finish(r))
     assert (t.lat, t.lon, t.address, t.location_source) == (52.35, 104.35, "", "pin")
 
@@ -94,18 +94,18 @@ async def test_typed_address_with_several_candidates(geo_engine: Engine) -> None
     r = Resident(geo_engine)
     await to_place_step(r)
     await r.say("ул. Советская, 3")
-    r.expect("report.place.choose")
+    await r.expect("report.place.choose")
     labels = [label for label, data in r.buttons() if data.startswith("place:pick:")]
     assert labels == ["Советская улица, 3 (Октябрьский округ)", "Советская улица, 3 (Ленинский округ)"]
     await r.press(labels[0])
-    r.expect("report.place.confirm_pick")
+    await r.expect("report.place.confirm_pick")
     assert r.replies[0].location is not None
     assert (r.replies[0].location.lat, r.replies[0].location.lon) == (SOVETSKAYA_3_A.lat, SOVETSKAYA_3_A.lon)
     await r.press("place:no")  # not that one: back to the list
-    r.expect("report.place.choose")
+    await r.expect("report.place.choose")
     await r.press("place:pick:0")
     await r.press("place:yes")
-    r.expect("report.description.ask")
+    await r.expect("report.description.ask")
     t = await ticket(geo_engine, await finish(r))
     assert (t.lat, t.lon) == (SOVETSKAYA_3_A.lat, SOVETSKAYA_3_A.lon)
     assert (t.address, t.location_source) == ("Советская улица, 3", "geocoded")
@@ -118,12 +118,12 @@ async def test_typed_address_with_one_candidate_is_confirmed_as_a_pin(geo_engine
     r = Resident(geo_engine)
     await to_place_step(r)
     await r.say("Карла Маркса 14")
-    r.expect("report.place.confirm_pick")
+    await r.expect("report.place.confirm_pick")
     assert "улица Карла Маркса, 14" in r.replies[0].text and r.replies[0].location is not None
     await r.press("place:no")  # not it, and there is no other: what now?
-    r.expect("report.place.not_found")
+    await r.expect("report.place.not_found")
     await r.press("place:keep")
-    r.expect("report.description.ask")
+    await r.expect("report.description.ask")
     t = await ticket(geo_engine, await finish(r))
     assert (t.lat, t.address, t.location_source) == (None, "Карла Маркса 14", "typed")
 
@@ -132,17 +132,17 @@ async def test_address_not_found_offers_retype_pin_or_keep(geo_engine: Engine) -
     r = Resident(geo_engine)
     await to_place_step(r)
     await r.say("Несуществующий переулок, 99")
-    r.expect("report.place.not_found")
+    await r.expect("report.place.not_found")
     assert r.replies[0].ask_location and "place:keep" in [d for _, d in r.buttons()]
     await r.say("Ленина 5")  # retyped: found
-    r.expect("report.place.confirm_pick")
+    await r.expect("report.place.confirm_pick")
     await r.send(button="place:pick:3")  # a button of no list on screen
-    r.expect("button.stale", "report.place.confirm_pick")
+    await r.expect("button.stale", "report.place.confirm_pick")
     await r.command("cancel")
     await to_place_step(r)
     await r.say("Несуществующий переулок, 99")
     await r.pin(*CENTRE)  # or a pin after all
-    r.expect("report.place.confirm_pin")
+    await r.expect("report.place.confirm_pin")
 
 
 async def test_pick_button_with_a_unicode_digit_is_stale(geo_engine: Engine) -> None:
@@ -150,23 +150,23 @@ async def test_pick_button_with_a_unicode_digit_is_stale(geo_engine: Engine) -> 
     r = Resident(geo_engine)
     await to_place_step(r)
     await r.say("ул. Советская, 3")
-    r.expect("report.place.choose")
+    await r.expect("report.place.choose")
     for index in ("²", "١", "-1", "2", "99999999999999999999", ""):
         await r.send(button=f"place:pick:{index}")
-        r.expect("button.stale", "report.place.choose")
+        await r.expect("button.stale", "report.place.choose")
     await r.send(button="place:pick:1")
-    r.expect("report.place.confirm_pick")
+    await r.expect("report.place.confirm_pick")
 
 
 async def test_candidates_outside_the_city_get_a_clear_answer_and_a_reask(geo_engine: Engine) -> None:
     r = Resident(geo_engine)
     await to_place_step(r)
     await r.say("Садовая 7")  # inside the city's bounding box, outside its boundary
-    r.expect("report.place.outside", "report.location.ask")
+    await r.expect("report.place.outside", "report.location.ask")
     assert "Садовая 7" in r.replies[0].text
     assert not geo_engine.municipality.contains(SADOVAYA_7.lat, SADOVAYA_7.lon)
     await r.pin(*MOSCOW)  # and a pin outside, as before
-    r.expect("report.location.outside", "report.location.ask")
+    await r.expect("report.location.outside", "report.location.ask")
 
 
 @pytest.mark.parametrize("mode", ["error", "slow"])
@@ -177,14 +177,14 @@ async def test_geocoder_down_keeps_the_typed_address_for_the_dispatcher(
     r = Resident(geo_engine)
     await to_place_step(r)
     await r.say("ул. Ленина, 5")
-    r.expect("report.place.unverified", "report.description.ask")
+    await r.expect("report.place.unverified", "report.description.ask")
     t = await ticket(geo_engine, await finish(r))
     assert (t.lat, t.lon, t.address, t.location_source) == (None, None, "ул. Ленина, 5", "typed_unverified")
     assert t.organisation == geo_engine.municipality.dispatch and t.status.value == "new"
     # a pin goes through with its point alone
     await to_place_step(r)
     await r.pin(*CENTRE)
-    r.expect("report.description.ask")
+    await r.expect("report.description.ask")
 
 
 async def test_geocoder_off(engine: Engine) -> None:
@@ -192,7 +192,7 @@ async def test_geocoder_off(engine: Engine) -> None:
     r = Resident(engine)
     await to_place_step(r)
     await r.say("ул. Ленина, 5")
-    r.expect("report.description.ask")
+    await r.expect("report.description.ask")
     t = await ticket(engine, await finish(r))
     assert (t.lat, t.address, t.location_source) == (None, "ул. Ленина, 5", "typed")
 
@@ -229,7 +229,7 @@ async def test_the_same_lookup_twice_is_answered_from_the_cache(
         r = Resident(geo_engine, chat_id=chat)
         await to_place_step(r)
         await r.pin(LENINA_5.lat, LENINA_5.lon)
-        r.expect("report.place.confirm_pin")
+        await r.expect("report.place.confirm_pin")
     assert fake_geo.count("/reverse") == 1
 
 
@@ -240,13 +240,13 @@ async def test_english_residents_pin_is_stored_in_the_citys_language_and_shown_i
     r = Resident(geo_engine, language="en")
     await to_place_step(r)
     await r.pin(*CENTRE)
-    r.expect("report.place.confirm_pin")
+    await r.expect("report.place.confirm_pin")
     assert "Lenin Street, 5" in r.replies[0].text
     assert sorted(q["accept-language"] for p, q, _ua in fake_geo.requests if p == "/reverse") == ["en", "ru"]
     await r.press("place:yes")
     await r.say("The street light has been off for a week, it is dark.")
     await r.press("photos:done")
-    r.expect("report.review.ask")
+    await r.expect("report.review.ask")
     assert "Place: Lenin Street, 5\n" in r.replies[0].text
     t = await ticket(geo_engine, await finish_submitted(r))
     assert (t.lat, t.lon, t.address, t.location_source) == (*CENTRE, "улица Ленина, 5", "pin")
@@ -258,7 +258,7 @@ async def test_english_residents_typed_address_is_stored_in_the_citys_language(
     r = Resident(geo_engine, language="en")
     await to_place_step(r)
     await r.say("Lenin Street 5")
-    r.expect("report.place.confirm_pick")
+    await r.expect("report.place.confirm_pick")
     assert "Lenin Street, 5" in r.replies[0].text
     await r.press("place:yes")
     await r.say("The street light has been off for a week, it is dark.")
@@ -303,7 +303,7 @@ async def test_when_the_english_lookup_fails_the_citys_address_is_shown(
 
 async def finish_submitted(r: Resident) -> int:
     await r.press("review:submit")
-    r.expect("report.submitted", "menu.prompt")
+    await r.expect("report.submitted", "menu.prompt")
     return int(re.search(r"(?:№|No\.) (\d+)", r.replies[0].text).group(1))  # type: ignore[union-attr]
 
 

@@ -38,9 +38,9 @@ def either(request: pytest.FixtureRequest, demo: Municipality) -> Engine:
 
 async def agree(r: Resident) -> None:
     await r.command("start")
-    r.expect("menu.welcome", "privacy.notice")
+    await r.expect("menu.welcome", "privacy.notice")
     await r.press("pd:consent:yes")
-    r.expect("privacy.agreed")
+    await r.expect("privacy.agreed")
 
 
 async def test_first_contact_shows_the_notice_with_the_policy_link_and_records_the_agreement(
@@ -48,44 +48,44 @@ async def test_first_contact_shows_the_notice_with_the_policy_link_and_records_t
 ) -> None:
     r = Resident(either)
     await r.say("Здравствуйте")
-    r.expect("menu.welcome", "privacy.notice")
+    await r.expect("menu.welcome", "privacy.notice")
     notice = r.replies[1]
     assert "https://admirk.ru/personal-data/" in notice.text and "1 год" in notice.text
     assert r.buttons()[0][1] == "pd:consent:yes" and r.buttons()[1][1] == "pd:consent:no"
     await r.press("pd:consent:yes")
-    r.expect("privacy.agreed")
+    await r.expect("privacy.agreed")
     consent = await either.db.run(lambda store: store.residents.consent(r.chat))
     assert consent is not None and consent.agreed and consent.version == f"{NOTICE_VERSION}/ru"
     assert consent.at == NOW
     await r.command("new")
-    r.expect("report.category.ask")
+    await r.expect("report.category.ask")
 
 
 async def test_a_report_waits_for_consent_then_goes_on(either: Engine) -> None:
     """A resident who goes straight to /new (or had tickets before the notice existed) is asked once."""
     r = Resident(either)
     await r.command("new")
-    r.expect("privacy.notice")
+    await r.expect("privacy.notice")
     await r.press("pd:consent:yes")
-    r.expect("privacy.agreed", "report.category.ask")
+    await r.expect("privacy.agreed", "report.category.ask")
     number = await submit_report(r)
     assert number > 0
     await r.command("new")  # asked once only
-    r.expect("report.category.ask")
+    await r.expect("report.category.ask")
 
 
 async def test_a_resident_who_declines_can_read_help_but_cannot_file(either: Engine) -> None:
     r = Resident(either, language="en")
     await r.command("start")
-    r.expect("menu.welcome", "privacy.notice")
+    await r.expect("menu.welcome", "privacy.notice")
     await r.press("pd:consent:no")
-    r.expect("privacy.declined")
+    await r.expect("privacy.declined")
     await r.command("help")
     assert text_is(r.replies[0], "help.text", "en")
     await r.command("new")
-    r.expect("privacy.required", "privacy.notice")
+    await r.expect("privacy.required", "privacy.notice")
     await r.press("pd:consent:yes")  # changed their mind
-    r.expect("privacy.agreed", "report.category.ask")
+    await r.expect("privacy.agreed", "report.category.ask")
     consent = await either.db.run(lambda store: store.residents.consent(r.chat))
     assert consent is not None and consent.agreed and consent.version.endswith("/en")
 
@@ -94,7 +94,7 @@ async def test_the_engine_built_without_a_policy_asks_nothing(db: object, demo: 
     bare = Engine(db, demo, clock=lambda: NOW)  # type: ignore[arg-type]
     r = Resident(bare)
     await r.command("start")
-    r.expect("menu.welcome", "menu.prompt")
+    await r.expect("menu.welcome", "menu.prompt")
 
 
 # --- /mydata ----------------------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ async def test_mydata_lists_chats_consent_tickets_photos_and_supported_tickets(
     sha = await stored_photo(engine, photos)
     number = await submit_report(r, photos=(sha,))
     await r.command("mydata")
-    r.expect("privacy.mydata")
+    await r.expect("privacy.mydata")
     [reply] = r.replies
     assert reply.document is not None and reply.document.filename.endswith(".json")
     kept = json.loads(reply.document.content)
@@ -171,9 +171,9 @@ async def test_forget_leaves_no_row_or_file_naming_the_resident_while_their_tick
     before = await engine.db.run(lambda store: stats_document(store, clock()))
 
     await r.command("forget")
-    r.expect("privacy.forget_confirm")
+    await r.expect("privacy.forget_confirm")
     await r.press("pd:forget:yes")
-    r.expect("privacy.forgotten")
+    await r.expect("privacy.forgotten")
 
     assert _scan(engine, ["4815162342"]) == []
     assert not photos.exists(draft) or not await engine.db.run(
@@ -199,7 +199,7 @@ async def test_forget_leaves_no_row_or_file_naming_the_resident_while_their_tick
     assert await delivered(engine, r) == []
     # writing again: a stranger, asked for consent anew
     await r.command("start")
-    r.expect("menu.welcome", "privacy.notice")
+    await r.expect("menu.welcome", "privacy.notice")
 
 
 def text_is_in(text_: str, key: str) -> bool:
@@ -250,14 +250,14 @@ async def test_a_draft_begun_before_the_notice_existed_waits_for_consent(either:
     r = Resident(either)
     await r.command("new")
     await r.press("cat:roads")
-    r.expect("report.subcategory.ask")
+    await r.expect("report.subcategory.ask")
     either.privacy = policy  # the new version is deployed
     await r.press("sub:roads.pothole")
-    r.expect("privacy.notice")
+    await r.expect("privacy.notice")
     await r.press("pd:consent:yes")
-    r.expect("privacy.agreed", "report.subcategory.ask")
+    await r.expect("privacy.agreed", "report.subcategory.ask")
     await r.press("sub:roads.pothole")
-    r.expect("report.location.ask")
+    await r.expect("report.location.ask")
 
     other = Resident(either, "declines")
     either.privacy = PrivacyPolicy(consent_required=False)
@@ -265,9 +265,9 @@ async def test_a_draft_begun_before_the_notice_existed_waits_for_consent(either:
     either.privacy = policy
     await other.press("cat:roads")
     r_keys = ("privacy.notice",)
-    other.expect(*r_keys)
+    await other.expect(*r_keys)
     await other.press("pd:consent:no")
-    other.expect("privacy.declined")
+    await other.expect("privacy.declined")
     state = await either.db.run(lambda store: store.dialogs.load(other.chat))
     assert state is not None and "flow" not in state
 
@@ -285,11 +285,11 @@ async def test_hidden_photos_are_left_out_of_exports_and_refused_to_strangers(
     number = await submit_report(r, photos=shas)
     stranger = Resident(engine, "nobody")
     await stranger.command("hide", f"{number} 1")
-    stranger.expect("staff.only", "menu.prompt")
+    await stranger.expect("staff.only", "menu.prompt")
     await s.command("hide", f"{number} 3")
-    s.expect("privacy.hide_missing")
+    await s.expect("privacy.hide_missing")
     await s.command("hide", f"{number} 1")
-    s.expect("privacy.hidden")
+    await s.expect("privacy.hidden")
     ticket = await engine.db.run(lambda store: store.tickets.get(number))
     assert ticket is not None and ticket.photos == shas  # staff still see both
     doc = ticket_document(ticket)
@@ -305,22 +305,22 @@ async def test_forget_asks_first_and_the_resident_is_a_stranger_afterwards(eithe
     await agree(r)
     number = await submit_report(r)
     await r.command("forget")
-    r.expect("privacy.forget_confirm")
+    await r.expect("privacy.forget_confirm")
     await r.press("pd:forget:no")
-    r.expect("privacy.forget_kept")
+    await r.expect("privacy.forget_kept")
     assert await either.db.run(lambda store: store.residents.consent(r.chat)) is not None
     await r.command("forget")
     await r.press("pd:forget:yes")
-    r.expect("privacy.forgotten")
+    await r.expect("privacy.forgotten")
     assert await either.db.run(lambda store: store.dialogs.load(r.chat)) is None
     assert await either.db.run(lambda store: store.residents.consent(r.chat)) is None
     ticket = await either.db.run(lambda store: store.tickets.get(number))
     assert ticket is not None and ticket.author_channel == "" and ticket.status == "assigned"
     assert [e.actor for e in ticket.events if e.actor.startswith("resident")] == ["resident"]
     await r.command("my")
-    r.expect("mine.empty")
+    await r.expect("mine.empty")
     await r.command("new")
-    r.expect("privacy.notice")
+    await r.expect("privacy.notice")
 
 
 async def test_removed_staff_stay_in_history_only_as_staff_of_their_organisation_after_retention(
@@ -334,7 +334,7 @@ async def test_removed_staff_stay_in_history_only_as_staff_of_their_organisation
     await agree(r)
     number = await submit_report(r)
     await s.send(button=f"st:take:{number}")
-    s.expect("staff.take.done")
+    await s.expect("staff.take.done")
     me = await engine.db.run(lambda store: store.staff.get(s.chat))
     assert me is not None
     await engine.db.run(lambda store: store.staff.remove(me.id, clock()))
@@ -371,8 +371,8 @@ async def test_a_hidden_completion_photo_is_taken_out_of_the_residents_undeliver
     await s.photos(face)
     await s.send(button="res:done")
     await s.send(button="res:skip")
-    s.expect("staff.resolve.done")
+    await s.expect("staff.resolve.done")
     await s.command("hide", f"{number} 1")  # no report photos: the completion photo is the first
-    s.expect("privacy.hidden")
+    await s.expect("privacy.hidden")
     notes = await delivered(engine, r)
     assert [n for n in notes if text_is(n, "notify.resolved")] and all(not n.photos for n in notes)

@@ -30,28 +30,28 @@ MOSCOW = (55.7558, 37.6173)
 
 async def start_report(r: Resident) -> None:
     await r.command("start")
-    r.expect("menu.welcome", "menu.prompt")
+    await r.expect("menu.welcome", "menu.prompt")
     await r.press("menu:new")
-    r.expect("report.category.ask")
+    await r.expect("report.category.ask")
 
 
 async def fill_until_review(r: Resident, photos: list[str]) -> None:
     await start_report(r)
     await r.press("cat:roads")
-    r.expect("report.subcategory.ask")
+    await r.expect("report.subcategory.ask")
     await r.press(r.buttons()[0][1])
-    r.expect("report.location.ask")
+    await r.expect("report.location.ask")
     assert r.replies[0].ask_location
     await r.pin(*CENTRE)
-    r.expect("report.description.ask")
+    await r.expect("report.description.ask")
     await r.say("Глубокая яма на проезжей части, машины объезжают по встречной.")
-    r.expect("report.photos.ask")
+    await r.expect("report.photos.ask")
     for i, sha in enumerate(photos, 1):
         await r.photos(sha)
-        r.expect("report.photos.ask_more")
+        await r.expect("report.photos.ask_more")
         assert f"{i} из 5" in r.replies[0].text
     await r.press("photos:done")
-    r.expect("report.review.ask")
+    await r.expect("report.review.ask")
 
 
 async def test_full_report_creates_a_routed_ticket_with_photos(engine: Engine, photos: PhotoStore) -> None:
@@ -59,7 +59,7 @@ async def test_full_report_creates_a_routed_ticket_with_photos(engine: Engine, p
     shas = [await stored_photo(engine, photos, (i * 40, 10, 10)) for i in range(2)]
     await fill_until_review(r, shas)
     await r.press("review:submit")
-    r.expect("report.submitted", "menu.prompt")
+    await r.expect("report.submitted", "menu.prompt")
     assert "№ 1" in r.replies[0].text
 
     ticket = await engine.db.run(lambda store: store.tickets.get(1))
@@ -79,15 +79,15 @@ async def test_typed_address_and_no_photos(engine: Engine) -> None:
     await r.press("cat:lighting")
     if r.replies[0].text.startswith("Category"):
         await r.press(r.buttons()[0][1])
-    r.expect("report.location.ask")
+    await r.expect("report.location.ask")
     await r.say("ул. Карла Маркса, 14")
-    r.expect("report.description.ask")
+    await r.expect("report.description.ask")
     await r.say("The street light has not worked for a week.")
     await r.press("photos:done")
-    r.expect("report.review.ask")
+    await r.expect("report.review.ask")
     assert "ул. Карла Маркса, 14" in r.replies[0].text
     await r.press("review:submit")
-    r.expect("report.submitted", "menu.prompt")
+    await r.expect("report.submitted", "menu.prompt")
     ticket = await engine.db.run(lambda store: store.tickets.get(1))
     assert ticket is not None and ticket.address == "ул. Карла Маркса, 14" and ticket.lat is None
     assert ticket.location_source == "typed"
@@ -97,33 +97,33 @@ async def test_bad_inputs_get_a_reask_in_the_users_language(engine: Engine, phot
     r = Resident(engine)
     await start_report(r)
     await r.say("какой-то текст")  # text where a button is asked
-    r.expect("report.category.retry", "report.category.ask")
+    await r.expect("report.category.retry", "report.category.ask")
     await r.send(unsupported="sticker")
-    r.expect("input.unsupported", "report.category.ask")
+    await r.expect("input.unsupported", "report.category.ask")
     assert r.replies[0].text.startswith("Стикер")
     await r.press("cat:roads")
     await r.press(r.buttons()[0][1])
     await r.pin(*MOSCOW)
-    r.expect("report.location.outside", "report.location.ask")
+    await r.expect("report.location.outside", "report.location.ask")
     await r.photos(await stored_photo(engine, photos))
-    r.expect("report.location.retry", "report.location.ask")
+    await r.expect("report.location.retry", "report.location.ask")
     await r.say("ул")
-    r.expect("report.location.address_too_short", "report.location.ask")
+    await r.expect("report.location.address_too_short", "report.location.ask")
     await r.pin(*CENTRE)
     await r.say("   ")
-    r.expect("input.empty", "report.description.ask")
+    await r.expect("input.empty", "report.description.ask")
     await r.say("яма")
-    r.expect("report.description.too_short", "report.description.ask")
+    await r.expect("report.description.too_short", "report.description.ask")
     await r.say("я" * 10_000)
-    r.expect("report.description.too_long", "report.description.ask")
+    await r.expect("report.description.too_long", "report.description.ask")
     assert "10000" in r.replies[0].text
     await r.pin(*CENTRE)
-    r.expect("report.description.retry", "report.description.ask")
+    await r.expect("report.description.retry", "report.description.ask")
     await r.say("Яма глубиной сантиметров двадцать.")
     await r.say("вот фото")
-    r.expect("report.photos.retry", "report.photos.ask")
+    await r.expect("report.photos.retry", "report.photos.ask")
     await r.send(unsupported="bad_photo")
-    r.expect("input.bad_photo", "report.photos.ask")
+    await r.expect("input.bad_photo", "report.photos.ask")
 
 
 async def test_at_most_five_photos(engine: Engine, photos: PhotoStore) -> None:
@@ -135,9 +135,9 @@ async def test_at_most_five_photos(engine: Engine, photos: PhotoStore) -> None:
     await r.pin(*CENTRE)
     await r.say("Яма глубиной сантиметров двадцать.")
     await r.photos(*shas[:4])
-    r.expect("report.photos.ask_more")
+    await r.expect("report.photos.ask_more")
     await r.photos(*shas[4:])
-    r.expect("report.photos.full")  # one answer: what happened, and that the limit is reached
+    await r.expect("report.photos.full")  # one answer: what happened, and that the limit is reached
     assert r.replies[0].text.startswith("Добавлено 1 фото.\n2 фото не поместились и не сохранены")
     assert "5 из 5 — это максимум" in r.replies[0].text
     assert [data for _label, data in r.buttons()] == ["photos:done", "report:cancel"]
@@ -151,18 +151,18 @@ async def test_review_edit_returns_to_review(engine: Engine) -> None:
     r = Resident(engine)
     await fill_until_review(r, [])
     await r.press("review:edit:description")
-    r.expect("report.description.ask")
+    await r.expect("report.description.ask")
     await r.say("Новое описание проблемы у дома.")
-    r.expect("report.review.ask")
+    await r.expect("report.review.ask")
     assert "Новое описание" in r.replies[0].text
     await r.press("review:edit:category")
-    r.expect("report.category.ask")
+    await r.expect("report.category.ask")
     await r.press("cat:yards")
     await r.press(r.buttons()[0][1])
-    r.expect("report.review.ask")
+    await r.expect("report.review.ask")
     await r.press("review:edit:location")
     await r.say("ул. Ленина, 5")
-    r.expect("report.review.ask")
+    await r.expect("report.review.ask")
     assert "ул. Ленина, 5" in r.replies[0].text
 
 
@@ -171,14 +171,14 @@ async def test_cancel_from_review_and_stale_buttons(engine: Engine) -> None:
     await fill_until_review(r, [])
     old_review_buttons = r.buttons()
     await r.press("report:cancel")
-    r.expect("cancel.done")
+    await r.expect("cancel.done")
     assert "menu:new" in dict(map(reversed, r.buttons()))
     # a button from the old review message no longer applies
     r.replies = []
     await r.send(button=old_review_buttons[0][1])
-    r.expect("button.stale", "menu.prompt")
+    await r.expect("button.stale", "menu.prompt")
     await r.send(button="cat:roads")
-    r.expect("button.stale", "menu.prompt")
+    await r.expect("button.stale", "menu.prompt")
     tickets = await engine.db.run(lambda store: store.tickets.list())
     assert tickets == []
 
@@ -188,10 +188,10 @@ async def test_subcategory_back_and_stale_subcategory(engine: Engine) -> None:
     await start_report(r)
     await r.press("cat:roads")
     await r.press("sub:back")
-    r.expect("report.category.ask")
+    await r.expect("report.category.ask")
     await r.press("cat:roads")
     await r.send(button="sub:waste.bins")  # a subcategory of another category
-    r.expect("button.stale", "report.subcategory.ask")
+    await r.expect("button.stale", "report.subcategory.ask")
 
 
 async def test_commands_at_every_step(engine: Engine) -> None:
@@ -199,19 +199,19 @@ async def test_commands_at_every_step(engine: Engine) -> None:
     await start_report(r)
     await r.press("cat:roads")
     await r.command("help")
-    r.expect("help.text", "report.subcategory.ask")
+    await r.expect("help.text", "report.subcategory.ask")
     await r.command("language")
     await r.press("lang:en")
     r.language = "en"
-    r.expect("language.set", "report.subcategory.ask")
+    await r.expect("language.set", "report.subcategory.ask")
     await r.command("start")
-    r.expect("report.resume", "report.subcategory.ask")
+    await r.expect("report.resume", "report.subcategory.ask")
     await r.command("frobnicate")
-    r.expect("command.unknown", "report.subcategory.ask")
+    await r.expect("command.unknown", "report.subcategory.ask")
     await r.command("cancel")
-    r.expect("cancel.done")
+    await r.expect("cancel.done")
     await r.command("cancel")
-    r.expect("cancel.nothing")
+    await r.expect("cancel.nothing")
 
 
 async def test_my_reports_lists_tickets_with_details_and_history(engine: Engine) -> None:
@@ -219,15 +219,15 @@ async def test_my_reports_lists_tickets_with_details_and_history(engine: Engine)
     await fill_until_review(r, [])
     await r.press("review:submit")
     await r.command("my")
-    r.expect("mine.list")
+    await r.expect("mine.list")
     await r.press("ticket:1")
-    r.expect("ticket.details")
+    await r.expect("ticket.details")
     assert t("ru", "action.create") in r.replies[0].text
     other = Resident(engine, chat_id="200")
     await other.send(button="ticket:1")  # someone else's ticket is not shown
-    other.expect("ticket.not_found")
+    await other.expect("ticket.not_found")
     await other.command("my")
-    other.expect("mine.empty")
+    await other.expect("mine.empty")
 
 
 async def test_half_finished_dialog_survives_a_restart(
@@ -244,7 +244,7 @@ async def test_half_finished_dialog_survives_a_restart(
     try:
         r.engine = Engine(again, demo, clock=lambda: NOW)
         await r.say("привет")
-        r.expect("report.subcategory.retry", "report.subcategory.ask")
+        await r.expect("report.subcategory.retry", "report.subcategory.ask")
     finally:
         again.close()
 
@@ -304,7 +304,7 @@ async def to_description(r: Resident, point: tuple[float, float] = CENTRE) -> No
     await r.press("cat:roads")
     await r.press("sub:roads.pothole")
     await r.pin(*point)
-    r.expect("report.description.ask")
+    await r.expect("report.description.ask")
 
 
 async def test_captioned_photo_at_the_description_step_is_kept_and_its_caption_is_the_description(
@@ -318,7 +318,7 @@ async def test_captioned_photo_at_the_description_step_is_kept_and_its_caption_i
     assert r.replies[0].text == "Подпись к фото сохранена как описание.\nДобавлено 1 фото."
     assert "Приложено фото: 1 из 5" in r.replies[1].text  # the photo step shows it as already added
     await r.press("photos:done")
-    r.expect("report.review.ask")
+    await r.expect("report.review.ask")
     await r.press("review:submit")
     ticket = await engine.db.run(lambda store: store.tickets.get(1))
     assert ticket is not None and ticket.photos == (sha,)
@@ -343,7 +343,7 @@ async def test_photo_without_caption_at_the_description_step_is_kept_and_the_tex
         t("ru", "report.description.too_short", count=10),
     ]
     await r.say("Глубокая яма на проезжей части у остановки.")
-    r.expect("report.photos.ask_more")
+    await r.expect("report.photos.ask_more")
     assert "Приложено фото: 2 из 5" in r.replies[0].text
     await r.press("photos:done")
     await r.press("review:submit")
@@ -359,10 +359,10 @@ async def test_duplicate_photo_is_announced_as_already_added_not_added(
     await to_description(r)
     await r.say("A deep pothole on the carriageway by the bus stop.")
     await r.photos(sha)
-    r.expect("report.photos.ask_more")
+    await r.expect("report.photos.ask_more")
     assert r.replies[0].text.startswith("1 photo added.\nPhotos attached: 1 of 5.")
     await r.photos(sha)
-    r.expect("report.photos.ask_more")
+    await r.expect("report.photos.ask_more")
     assert r.replies[0].text.startswith("1 photo was already added before — not saved twice.\n")
     assert "added.\n" not in r.replies[0].text and "1 of 5" in r.replies[0].text
 
@@ -375,14 +375,14 @@ async def test_at_five_of_five_the_prompt_says_the_limit_is_reached_and_offers_d
     await to_description(r)
     await r.say("Яма глубиной сантиметров двадцать.")
     await r.photos(*shas[:4])
-    r.expect("report.photos.ask_more")
+    await r.expect("report.photos.ask_more")
     await r.photos(shas[4])
-    r.expect("report.photos.full")
+    await r.expect("report.photos.full")
     assert "Пришлите ещё" not in r.replies[0].text and "это максимум" in r.replies[0].text
     await r.command("help")  # re-asked: still full, no news repeated
     assert r.replies[-1].text == t("ru", "report.photos.full", news="", count=5, max=5)
     await r.press("photos:done")
-    r.expect("report.review.ask")
+    await r.expect("report.review.ask")
 
 
 async def test_one_report_reads_naturally_and_english_says_no_with_a_clear_date(engine: Engine) -> None:
@@ -391,7 +391,7 @@ async def test_one_report_reads_naturally_and_english_says_no_with_a_clear_date(
     await r.say("A deep pothole on the carriageway by the bus stop.")
     await r.press("photos:done")
     await r.press("review:submit")
-    r.expect("report.submitted", "menu.prompt")
+    await r.expect("report.submitted", "menu.prompt")
     assert r.replies[0].text.startswith("Report No. 1 registered")
     assert re.search(r"by \d{1,2} (Dec|Jan) 20\d\d\.$", r.replies[0].text), r.replies[0].text
     await r.command("my")
@@ -400,7 +400,7 @@ async def test_one_report_reads_naturally_and_english_says_no_with_a_clear_date(
     assert "Report No. 1\n" in r.replies[0].text and "Created: 1 Dec 2026, 10:00" in r.replies[0].text
     russian = Resident(engine, chat_id="300")  # elsewhere: not offered to join the first one
     await russian.command("my")
-    russian.expect("mine.empty")
+    await russian.expect("mine.empty")
     await to_description(russian, (52.2790, 104.3000))
     await russian.say("Глубокая яма на проезжей части у остановки.")
     await russian.press("photos:done")

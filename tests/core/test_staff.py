@@ -41,23 +41,23 @@ async def test_invite_codes_are_single_use_and_expire(engine: Engine) -> None:
     engine.clock = clock
     s = Staff(engine)
     await s.command("staff")
-    s.expect("staff.invite.usage")
+    await s.expect("staff.invite.usage")
     await s.command("staff", "AAAA-BBBB")
-    s.expect("staff.invite.invalid")
+    await s.expect("staff.invite.invalid")
 
     code = await invite(engine, ROADS)
     await s.command("staff", code.lower().replace("-", " "))  # case, spaces and dashes do not matter
-    s.expect("staff.joined")
+    await s.expect("staff.joined")
     assert "st:q" in buttons(s.replies[0])
 
     other = Staff(engine, "s2", name="Другой")
     await other.command("staff", code)
-    other.expect("staff.invite.used")
+    await other.expect("staff.invite.used")
 
     late = await invite(engine, ROADS)
     clock.advance(hours=73)
     await other.command("staff", late)
-    other.expect("staff.invite.expired")
+    await other.expect("staff.invite.expired")
 
     dispatcher = Staff(engine, "d1", name="Диспетчер")
     await dispatcher.join("dispatch", "dispatcher")
@@ -75,7 +75,7 @@ async def test_a_sixth_wrong_staff_code_within_an_hour_is_refused_unchecked_unti
     with caplog.at_level(logging.WARNING, logger="core.staffing"):
         for n in range(5):
             await guesser.command("staff", f"ZZZZ-ZZZ{n + 2}")
-            guesser.expect("staff.invite.invalid")
+            await guesser.expect("staff.invite.invalid")
             clock.advance(minutes=1)
     failures = [r.getMessage() for r in caplog.records if "wrong /staff code" in r.getMessage()]
     assert len(failures) == 5 and "test chat" in failures[0] and "5 of 5" in failures[-1]
@@ -83,21 +83,21 @@ async def test_a_sixth_wrong_staff_code_within_an_hour_is_refused_unchecked_unti
 
     code = await invite(engine, ROADS)
     await guesser.command("staff", code)  # the right code, but only after the hour
-    guesser.expect("staff.invite.too_many")
+    await guesser.expect("staff.invite.too_many")
     assert "11:00" in guesser.replies[0].text  # the first wrong try (10:00 in Irkutsk) ages out then
 
     restarted = Engine(engine.db, engine.municipality, clock=clock)  # the count is in the database
     again = Staff(restarted, "g1")
     clock.advance(minutes=54)  # 10:59
     await again.command("staff", code)
-    again.expect("staff.invite.too_many")
+    await again.expect("staff.invite.too_many")
     other = Staff(restarted, "g2")  # another chat is not held back
     await other.command("staff", "ZZZZ-ZZZZ")
-    other.expect("staff.invite.invalid")
+    await other.expect("staff.invite.invalid")
 
     clock.advance(minutes=1)  # 11:00: the first wrong try is an hour old
     await again.command("staff", code)
-    again.expect("staff.joined")
+    await again.expect("staff.joined")
 
 
 async def test_a_resident_reaches_no_staff_command_or_button(engine: Engine) -> None:
@@ -105,10 +105,10 @@ async def test_a_resident_reaches_no_staff_command_or_button(engine: Engine) -> 
     number = await submit_report(r)
     for command in ("queue", "ticket"):
         await r.command(command, str(number))
-        r.expect("staff.only", "menu.prompt")
+        await r.expect("staff.only", "menu.prompt")
     for data in (f"st:take:{number}", f"st:res:{number}", f"st:open:{number}", "st:q", f"dp:route:{number}"):
         await r.send(button=data)
-        r.expect("staff.only", "menu.prompt")
+        await r.expect("staff.only", "menu.prompt")
     assert (await ticket_of(engine, number)).status == Status.ASSIGNED
 
 
@@ -129,36 +129,36 @@ async def test_the_full_staff_path_take_comment_resolve_with_photos(
     assert {f"st:take:{number}", f"st:rej:{number}"} <= set(buttons(card))
 
     await s.command("queue")
-    s.expect("staff.queue.title")
+    await s.expect("staff.queue.title")
     await s.press(f"st:open:{number}")
-    s.expect("staff.card.text")
+    await s.expect("staff.card.text")
 
     await s.press(f"st:take:{number}")
-    s.expect("staff.take.done")
+    await s.expect("staff.take.done")
     assert f"st:res:{number}" in buttons(s.replies[0])
     [taken] = await delivered(engine, r)
     assert text_is(taken, "notify.taken")
 
     await s.press(f"st:com:{number}")
-    s.expect("staff.comment.ask")
+    await s.expect("staff.comment.ask")
     await s.say("Выезд бригады запланирован на четверг.")
-    s.expect("staff.comment.sent")
+    await s.expect("staff.comment.sent")
     [comment] = await delivered(engine, r)
     assert text_is(comment, "notify.comment") and "на четверг" in comment.text
 
     await s.send(button=f"st:res:{number}")
-    s.expect("staff.resolve.photos_ask")
+    await s.expect("staff.resolve.photos_ask")
     await s.say("готово")  # text where a photo is required
-    s.expect("staff.resolve.photo_required", "staff.resolve.photos_ask")
+    await s.expect("staff.resolve.photo_required", "staff.resolve.photos_ask")
     await s.send(button="res:done")  # "done" without a photo: refused
-    s.expect("staff.resolve.photo_required", "staff.resolve.photos_ask")
+    await s.expect("staff.resolve.photo_required", "staff.resolve.photos_ask")
     done_photo = await stored_photo(engine, photos, (0, 200, 0))
     await s.photos(done_photo)
-    s.expect("staff.resolve.photos_more")
+    await s.expect("staff.resolve.photos_more")
     await s.press("res:done")
-    s.expect("staff.resolve.comment_ask")
+    await s.expect("staff.resolve.comment_ask")
     await s.say("Яму заделали асфальтом.")
-    s.expect("staff.resolve.done")
+    await s.expect("staff.resolve.done")
 
     [resolved] = await delivered(engine, r)
     assert text_is(resolved, "notify.resolved") and "асфальтом" in resolved.text
@@ -179,9 +179,9 @@ async def test_cancel_a_resolve_keeps_the_ticket(engine: Engine) -> None:
     await s.send(button=f"st:take:{number}")
     await s.send(button=f"st:res:{number}")
     await s.command("start")
-    s.expect("staff.resume", "staff.resolve.photos_ask")
+    await s.expect("staff.resume", "staff.resolve.photos_ask")
     await s.press("report:cancel")
-    s.expect("staff.cancelled")
+    await s.expect("staff.cancelled")
     assert (await ticket_of(engine, number)).status == Status.IN_PROGRESS
 
 
@@ -203,7 +203,7 @@ async def test_two_staff_press_take_at_once_exactly_one_wins(engine: Engine) -> 
     assert winner.name in loser.replies[0].text  # the loser is told who has it
     assert [e.action.value for e in ticket.events].count("take") == 1
     await winner.send(button=f"st:take:{number}")
-    winner.expect("staff.take.mine")
+    await winner.expect("staff.take.mine")
 
 
 async def test_staff_of_another_organisation_and_stale_buttons_are_refused(
@@ -216,22 +216,22 @@ async def test_staff_of_another_organisation_and_stale_buttons_are_refused(
     number = await submit_report(Resident(engine))
     for data in (f"st:take:{number}", f"st:res:{number}", f"st:rej:{number}", f"st:open:{number}"):
         await uk.send(button=data)
-        uk.expect("staff.foreign")
+        await uk.expect("staff.foreign")
     await uk.command("ticket", str(number))
-    uk.expect("staff.foreign")
+    await uk.expect("staff.foreign")
     await uk.send(button="st:take:999")
-    uk.expect("staff.not_found")
+    await uk.expect("staff.not_found")
 
     await roads.send(button=f"st:res:{number}")  # resolving without taking is allowed
     await roads.photos(await stored_photo(engine, photos))
     await roads.press("res:done")
     await roads.press("res:skip")
-    roads.expect("staff.resolve.done")
+    await roads.expect("staff.resolve.done")
     for data in (f"st:take:{number}", f"st:res:{number}", f"st:rej:{number}"):
         await roads.send(button=data)
-        roads.expect("staff.stale")
+        await roads.expect("staff.stale")
     await roads.send(button="st:frobnicate:1")
-    roads.expect("button.stale")
+    await roads.expect("button.stale")
 
 
 async def test_reject_with_reasons_and_duplicate_number(engine: Engine) -> None:
@@ -243,20 +243,20 @@ async def test_reject_with_reasons_and_duplicate_number(engine: Engine) -> None:
     await delivered(engine, r)
 
     await s.send(button=f"st:rej:{second}")
-    s.expect("staff.reject.ask")
+    await s.expect("staff.reject.ask")
     assert buttons(s.replies[0])[:4] == ["rej:wrong_org", "rej:duplicate", "rej:not_municipal", "rej:spam"]
     await s.say("просто текст")
-    s.expect("staff.reject.retry", "staff.reject.ask")
+    await s.expect("staff.reject.retry", "staff.reject.ask")
     await s.press("rej:duplicate")
-    s.expect("staff.reject.duplicate_ask")
+    await s.expect("staff.reject.duplicate_ask")
     await s.say("номер сто")
-    s.expect("staff.reject.duplicate_retry", "staff.reject.duplicate_ask")
+    await s.expect("staff.reject.duplicate_retry", "staff.reject.duplicate_ask")
     await s.say(str(second))
-    s.expect("staff.reject.duplicate_self", "staff.reject.duplicate_ask")
+    await s.expect("staff.reject.duplicate_self", "staff.reject.duplicate_ask")
     await s.say("999")
-    s.expect("staff.reject.duplicate_unknown", "staff.reject.duplicate_ask")
+    await s.expect("staff.reject.duplicate_unknown", "staff.reject.duplicate_ask")
     await s.say(f"№ {first}")
-    s.expect("staff.reject.done")
+    await s.expect("staff.reject.done")
 
     [rejected] = await delivered(engine, r)
     assert text_is(rejected, "notify.rejected") and f"№ {first}" in rejected.text
@@ -270,7 +270,7 @@ async def test_reject_with_reasons_and_duplicate_number(engine: Engine) -> None:
 
     await s.send(button=f"st:rej:{first}")
     await s.press("rej:not_municipal")
-    s.expect("staff.reject.done")
+    await s.expect("staff.reject.done")
     [rejected] = await delivered(engine, r)
     assert "не относится к ведению города" in rejected.text
 
@@ -287,7 +287,7 @@ async def test_wrong_organisation_returns_the_ticket_to_the_dispatcher(engine: E
 
     await s.send(button=f"st:rej:{number}")
     await s.press("rej:wrong_org")
-    s.expect("staff.reject.returned")
+    await s.expect("staff.reject.returned")
     ticket = await ticket_of(engine, number)
     assert ticket.status == Status.NEW and ticket.organisation == "dispatch" and ticket.taken_by is None
     assert ticket.events[-1].action.value == "return" and ticket.events[-1].data["from"] == ROADS
@@ -298,14 +298,14 @@ async def test_wrong_organisation_returns_the_ticket_to_the_dispatcher(engine: E
     assert text_is(card, "staff.card.text") and "вернул обращение" in card.text
     assert f"dp:route:{number}" in buttons(card)
     await s.send(button=f"st:take:{number}")  # the old card of the organisation no longer works
-    s.expect("staff.foreign")
+    await s.expect("staff.foreign")
 
 
 async def test_english_speaking_staff_get_english_cards(engine: Engine) -> None:
     s = Staff(engine, language="en", name="John")
     code = await invite(engine, ROADS)
     await s.command("staff", code)
-    s.expect("staff.joined")
+    await s.expect("staff.joined")
     await submit_report(Resident(engine))
     [card] = await delivered(engine, s)
     assert text_is(card, "staff.card.text", "en") and card.extra["lang"] == "en"
@@ -315,18 +315,18 @@ async def test_staff_help_lists_staff_commands_not_the_resident_help(engine: Eng
     s = Staff(engine)
     await s.join(ROADS)
     await s.command("help")
-    s.expect("help.staff", "menu.prompt")
+    await s.expect("help.staff", "menu.prompt")
     assert "/queue" in s.replies[0].text and "/ticket N" in s.replies[0].text
     assert "/web" in s.replies[0].text  # the sign-in link to the city's web
     await s.press("menu:help")
-    s.expect("help.staff", "menu.prompt")
+    await s.expect("help.staff", "menu.prompt")
 
     d = Staff(engine, "d1", name="Dispatcher", language="en")
     await d.join("dispatch", "dispatcher")
     await d.command("help")
-    d.expect("help.dispatcher", "menu.prompt")
+    await d.expect("help.dispatcher", "menu.prompt")
     assert "/queue" in d.replies[0].text
 
     r = Resident(engine)
     await r.command("help")
-    r.expect("help.text", "menu.prompt")
+    await r.expect("help.text", "menu.prompt")

@@ -41,9 +41,9 @@ async def test_removed_staff_are_refused_at_once_and_history_keeps_their_name(en
     own = await submit_report(s, point=(52.2910, 104.2810))  # staff may report as residents too
     await colleague.send(button=f"st:take:{own}")  # Ivan hears of it as a resident
     await s.send(button=f"st:take:{first}")
-    s.expect("staff.take.done")
+    await s.expect("staff.take.done")
     await s.send(button=f"st:com:{first}")
-    s.expect("staff.comment.ask")  # mid-task when access ends
+    await s.expect("staff.comment.ask")  # mid-task when access ends
     second = await submit_report(Resident(engine, "101"), point=(52.2950, 104.2810))
     me = await engine.db.run(lambda store: store.staff.get(s.chat))
 
@@ -54,14 +54,14 @@ async def test_removed_staff_are_refused_at_once_and_history_keeps_their_name(en
     assert await engine.db.run(lambda store: store.staff.remove(me.id, NOW)) == 0  # once
 
     await s.say("Выезд бригады в четверг.")  # the comment they were typing: refused, the task ends
-    s.expect("staff.only", "menu.prompt")
+    await s.expect("staff.only", "menu.prompt")
     for data in (f"st:take:{second}", f"st:open:{first}", "st:q", f"st:res:{first}"):
         await s.send(button=data)
-        s.expect("staff.only", "menu.prompt")
+        await s.expect("staff.only", "menu.prompt")
     await s.command("queue")
-    s.expect("staff.only", "menu.prompt")
+    await s.expect("staff.only", "menu.prompt")
     await s.command("help")
-    s.expect("help.text", "menu.prompt")  # the resident's help now
+    await s.expect("help.text", "menu.prompt")  # the resident's help now
     await s.command("my")
     assert [d for _l, d in s.buttons()] == [f"ticket:{own}"]  # still a resident
 
@@ -76,11 +76,11 @@ async def test_removed_staff_are_refused_at_once_and_history_keeps_their_name(en
     assert take.data["name"] == "Иван Петров"
     assert (await engine.db.run(lambda store: store.staff.by_id(me.id))).name == "Иван Петров"
     await colleague.send(button=f"st:res:{first}")  # the ticket they held is not stuck
-    colleague.expect("staff.resolve.photos_ask")
+    await colleague.expect("staff.resolve.photos_ask")
 
     await s.join(ROADS)  # invited again: staff again
     await s.command("queue")
-    s.expect("staff.queue.title")
+    await s.expect("staff.queue.title")
 
 
 @pytest.mark.e2e

@@ -41,7 +41,7 @@ async def test_supporters_get_the_status_notifications_of_the_ticket_they_joined
     supporter = Resident(engine, chat_id="700", language="en")
     await to_nearby(supporter, CENTRE)
     await supporter.press(f"nearby:same:{number}")
-    supporter.expect("report.nearby.joined", "menu.prompt")
+    await supporter.expect("report.nearby.joined", "menu.prompt")
     before = len(await outbox(engine))
 
     await change(engine, number, Action.COMMENT, comment="Завезём асфальт в четверг.")

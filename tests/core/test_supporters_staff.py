@@ -29,9 +29,9 @@ async def support(r: Resident, number: int, point: tuple[float, float]) -> None:
     await r.press("cat:roads")
     await r.press("sub:roads.pothole")
     await r.pin(*point)
-    r.expect("report.nearby.ask")
+    await r.expect("report.nearby.ask")
     await r.press(f"nearby:same:{number}")
-    r.expect("report.nearby.joined", "menu.prompt")
+    await r.expect("report.nearby.joined", "menu.prompt")
 
 
 async def test_queue_orders_overdue_then_supporters_then_deadline(engine: Engine) -> None:
@@ -47,7 +47,7 @@ async def test_queue_orders_overdue_then_supporters_then_deadline(engine: Engine
     await support(Resident(engine, "5"), supported, B)
 
     await s.command("queue")
-    s.expect("staff.queue.title")
+    await s.expect("staff.queue.title")
     assert buttons(s.replies[0]) == [f"st:open:{n}" for n in (overdue, supported, plain)]
     labels = [label for row in s.replies[0].buttons for label, _data in row]
     assert labels[0].startswith("⚠️") and labels[1].endswith("👥 2") and "👥" not in labels[2]
@@ -61,7 +61,7 @@ async def test_staff_card_shows_the_supporter_count(engine: Engine) -> None:
     assert "Поддержали" not in card.text  # nobody yet: no line
     await support(Resident(engine, "2"), number, A)
     await s.send(button=f"st:open:{number}")
-    s.expect("staff.card.text")
+    await s.expect("staff.card.text")
     assert "Поддержали жители: 1" in s.replies[0].text
 
     en = Staff(engine, "s2", name="Ann", language="en")

@@ -48,7 +48,23 @@ def test_placeholders_and_plural_ness_match_russian(language: str) -> None:
 
 
 def _code_files() -> list[Path]:
-    return [p for folder in ("core", "bots") for p in sorted((ROOT / folder).rglob("*.py"))]
+    return [p for folder in ("core", "bots", "web") for p in sorted((ROOT / folder).rglob("*.py"))]
+
+
+FILE_NAME = re.compile(r".*\.(html|js|css|json|toml|txt|svg|png)")
+"""`"ticket.html"`, `"widget.js"`: templates named in code, not keys."""
+TEMPLATE_KEY = re.compile(r"""\bt\(\s*["']([a-z_]+(?:\.[a-z_0-9]+)+)["']""")
+"""`{{ t("web.filter.status") }}` in the web's templates."""
+
+
+def _template_uses() -> list[tuple[str, str, set[str] | None]]:
+    uses: list[tuple[str, str, set[str] | None]] = []
+    for path in sorted((ROOT / "web").rglob("templates/**/*")):
+        if path.is_file():
+            for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+                where = f"{path.relative_to(ROOT)}:{number}"
+                uses.extend((where, key, None) for key in TEMPLATE_KEY.findall(line))
+    return uses
 
 
 SECTIONS = {key.split(".")[0] for key in catalogue("ru")}
@@ -68,7 +84,7 @@ def _uses() -> list[tuple[str, str, set[str] | None]]:
                 continue
             where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and KEY.fullmatch(node.value):
-                if node.value.split(".")[0] in SECTIONS:
+                if node.value.split(".")[0] in SECTIONS and not FILE_NAME.fullmatch(node.value):
                     uses.append((where, node.value, None))
             elif isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
                 head = str(node.values[0].value)
@@ -88,9 +104,12 @@ def _uses() -> list[tuple[str, str, set[str] | None]]:
 
 
 def test_every_key_used_in_code_exists_with_the_placeholders_it_is_given() -> None:
+    """In the bots, the core and the web (its code and its templates), in every language."""
     keys = set(catalogue("ru"))
     uses = _uses()
-    assert len(uses) > 100  # the scan itself works
+    templates = _template_uses()
+    assert len(uses) > 100 and len(templates) > 50  # the scans themselves work
+    uses += templates
     for where, key, given in uses:
         if key.endswith("…"):
             assert any(k.startswith(key[:-1]) for k in keys), f"{where}: no key starts with {key!r}"

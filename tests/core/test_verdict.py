@@ -32,7 +32,7 @@ async def resolved_ticket(engine: Engine, photos: PhotoStore) -> tuple[Resident,
     await s.photos(await stored_photo(engine, photos, (0, 150, 0)))
     await s.send(button="res:done")
     await s.send(button="res:skip")
-    s.expect("staff.resolve.done")
+    await s.expect("staff.resolve.done")
     await delivered(engine, r)
     await delivered(engine, s)
     return r, s, number
@@ -46,10 +46,10 @@ async def test_rating_closes_once_and_tells_the_resolver(engine: Engine, photos:
     r, s, number = await resolved_ticket(engine, photos)
     stranger = Resident(engine, "555")
     await stranger.send(button=f"vd:rate:{number}:1")
-    stranger.expect("verdict.not_yours")
+    await stranger.expect("verdict.not_yours")
 
     await r.send(button=f"vd:rate:{number}:5")
-    r.expect("verdict.thanks")
+    await r.expect("verdict.thanks")
     t = await ticket(engine, number)
     assert t.status == Status.CLOSED and t.rating == 5
     assert t.events[-1].action.value == "rate" and t.events[-1].data["rating"] == "5"
@@ -57,9 +57,9 @@ async def test_rating_closes_once_and_tells_the_resolver(engine: Engine, photos:
     assert text_is(rated, "notify.rated") and "5 из 5" in rated.text
 
     await r.send(button=f"vd:rate:{number}:2")
-    r.expect("verdict.already_rated")
+    await r.expect("verdict.already_rated")
     await r.send(button=f"vd:nf:{number}")
-    r.expect("verdict.rated_no_reopen")
+    await r.expect("verdict.rated_no_reopen")
     assert (await ticket(engine, number)).rating == 5
 
 
@@ -67,9 +67,9 @@ async def test_rating_before_resolution_is_refused(engine: Engine) -> None:
     r = Resident(engine)
     number = await submit_report(r)
     await r.send(button=f"vd:rate:{number}:4")
-    r.expect("verdict.not_resolved")
+    await r.expect("verdict.not_resolved")
     await r.send(button=f"vd:nf:{number}")
-    r.expect("verdict.cannot_reopen")
+    await r.expect("verdict.cannot_reopen")
 
 
 async def test_not_fixed_within_14_days_reopens_to_the_same_organisation(
@@ -80,16 +80,16 @@ async def test_not_fixed_within_14_days_reopens_to_the_same_organisation(
     r, s, number = await resolved_ticket(engine, photos)
     clock.advance(days=13, hours=23)
     await r.send(button=f"vd:nf:{number}")
-    r.expect("verdict.reopen.ask")
+    await r.expect("verdict.reopen.ask")
     await r.say("ну")
-    r.expect("verdict.reopen.too_short", "verdict.reopen.ask")
+    await r.expect("verdict.reopen.too_short", "verdict.reopen.ask")
     await r.say("Яму засыпали щебнем, после дождя она снова на месте.")
-    r.expect("verdict.reopen.photos_ask")
+    await r.expect("verdict.reopen.photos_ask")
     proof = await stored_photo(engine, photos, (90, 90, 0))
     await r.photos(proof)
-    r.expect("verdict.reopen.photos_more")
+    await r.expect("verdict.reopen.photos_more")
     await r.press("ro:done")
-    r.expect("verdict.reopened")
+    await r.expect("verdict.reopened")
 
     t = await ticket(engine, number)
     assert t.status == Status.REOPENED and t.organisation == "roads_service" and t.taken_by is None
@@ -98,7 +98,7 @@ async def test_not_fixed_within_14_days_reopens_to_the_same_organisation(
     assert text_is(card, "staff.card.text") and "снова на месте" in card.text
     assert [p.sha256 for p in card.photos] == [proof]
     await s.send(button=f"st:take:{number}")
-    s.expect("staff.take.done")
+    await s.expect("staff.take.done")
 
 
 async def test_not_fixed_after_14_days_is_refused(engine: Engine, photos: PhotoStore) -> None:
@@ -107,7 +107,7 @@ async def test_not_fixed_after_14_days_is_refused(engine: Engine, photos: PhotoS
     r, _s, number = await resolved_ticket(engine, photos)
     clock.advance(days=14, minutes=1)
     await r.send(button=f"vd:nf:{number}")
-    r.expect("verdict.reopen_too_late")
+    await r.expect("verdict.reopen_too_late")
     assert (await ticket(engine, number)).status == Status.RESOLVED
 
 
@@ -115,7 +115,7 @@ async def test_reopen_cancelled_leaves_the_ticket_resolved(engine: Engine, photo
     r, _s, number = await resolved_ticket(engine, photos)
     await r.send(button=f"vd:nf:{number}")
     await r.command("cancel")
-    r.expect("verdict.reopen.cancelled")
+    await r.expect("verdict.reopen.cancelled")
     assert (await ticket(engine, number)).status == Status.RESOLVED
 
 
@@ -138,12 +138,12 @@ async def test_auto_close_after_7_unrated_days_then_reopen_still_possible(
     assert [d for row in closed.buttons for _l, d in row] == [f"vd:nf:{number}"]
 
     await r.send(button=f"vd:rate:{number}:5")  # late
-    r.expect("verdict.too_late")
+    await r.expect("verdict.too_late")
     clock.advance(days=1)  # day 8 after the resolution: still within 14
     await r.send(button=f"vd:nf:{number}")
     await r.say("Ничего не сделано, яма осталась.")
     await r.press("ro:done")
-    r.expect("verdict.reopened")
+    await r.expect("verdict.reopened")
     assert (await ticket(engine, number)).status == Status.REOPENED
 
 
@@ -187,15 +187,15 @@ async def test_forged_rating_12_is_refused(engine: Engine, photos: PhotoStore) -
     r, _s, number = await resolved_ticket(engine, photos)
     for forged in ("12", "", "0", "6", "-1", "²", "５", "1 ", "05", "99999999999999999999"):
         await r.send(button=f"vd:rate:{number}:{forged}")
-        r.expect("button.stale")
+        await r.expect("button.stale")
     for forged in (f"vd:rate:{number}", f"vd:rate:{number}:5:5", "vd:rate::5", "vd:rate:²:5", "vd:nf:²"):
         await r.send(button=forged)
-        r.expect("button.stale")
+        await r.expect("button.stale")
     t = await ticket(engine, number)
     assert t.status == Status.RESOLVED and t.rating is None
 
     await r.send(button=f"vd:rate:{number}:4")
-    r.expect("verdict.thanks")
+    await r.expect("verdict.thanks")
     assert (await ticket(engine, number)).rating == 4
 
 
@@ -203,7 +203,7 @@ async def test_forged_rating_with_an_empty_score_is_refused(engine: Engine, phot
     """`vd:rate:N:` raised ValueError (int("")) and crashed the update."""
     r, _s, number = await resolved_ticket(engine, photos)
     await r.send(button=f"vd:rate:{number}:")
-    r.expect("button.stale")
+    await r.expect("button.stale")
     assert (await ticket(engine, number)).rating is None
 
 
@@ -237,10 +237,10 @@ async def test_reopen_photos_repeat_and_limit_are_said_exactly(engine: Engine, p
     await r.say("Яму засыпали щебнем, после дождя она снова на месте.")
     shas = [await stored_photo(engine, photos, (10, 40 * i, 90)) for i in range(5)]
     await r.photos(shas[0])
-    r.expect("verdict.reopen.photos_more")
+    await r.expect("verdict.reopen.photos_more")
     await r.photos(shas[0])
     assert r.replies[0].text == t("ru", "report.photos.duplicate", count=1)
     assert text_is(r.replies[1], "verdict.reopen.photos_more") and "1 из 5" in r.replies[1].text
     await r.photos(*shas[1:])
-    r.expect("report.photos.full")
+    await r.expect("report.photos.full")
     assert "Пришлите ещё" not in r.replies[0].text

@@ -85,7 +85,7 @@ async def test_one_leader_polls_and_a_standby_takes_over_within_seconds_of_a_sig
 
     resident = polling_user(telegram, 7001)
     await resident.command("start")
-    resident.expect("menu.welcome", "menu.prompt")
+    await resident.expect("menu.welcome", "menu.prompt")
 
     leader.kill()
     killed_at = asyncio.get_running_loop().time()
@@ -96,7 +96,7 @@ async def test_one_leader_polls_and_a_standby_takes_over_within_seconds_of_a_sig
     assert "leader: this worker runs polling" in successor.log
 
     await resident.press("menu:new")  # the new leader polls: the dialog goes on where it was
-    resident.expect("report.category.ask")
+    await resident.expect("report.category.ask")
     for worker in survivors:
         assert await worker.stop() == 0, worker.log
     assert _lock_holders(pg_url) == 0  # a clean stop releases leadership

@@ -61,7 +61,7 @@ async def test_otklik_run_long_poll_answers_what_was_sent_while_it_was_down(
     process = await start()
     try:
         user = VkUser(vk, 9101)
-        await user.send("/start")
+        await user.command("start")
         await user.expect("menu.welcome", "privacy.notice")  # `otklik run` asks for consent first
         await user.press("pd:consent:yes")
         await user.expect("privacy.agreed")
@@ -114,7 +114,7 @@ async def test_otklik_run_callback_api(vk: FakeVk, tmp_path: Path) -> None:
             assert await vk.post_callback(url, update, secret="s3cret") == (200, "ok")
 
         user = VkUser(vk, 9102, deliver=deliver)
-        await user.send("/start")
+        await user.command("start")
         await user.expect("menu.welcome", "privacy.notice")
         assert vk.long_polls == 0 and vk.calls_of("groups.getLongPollServer") == []
     finally:

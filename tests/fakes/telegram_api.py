@@ -32,7 +32,8 @@ from aiohttp import web
 
 from core.messages import Reply
 from tests.fakes import serve, wait_for
-from tests.support import assert_texts, jpeg_bytes, text_is
+from tests.support import jpeg_bytes, text_is
+from tests.users import User
 
 TOKEN = "123456:fake-token-for-otklik-tests"
 BOT_ID = 123456
@@ -550,7 +551,7 @@ def _error(exc: ApiError) -> web.Response:
 Deliver = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
-class TelegramUser:
+class TelegramUser(User[Sent]):
     """A resident (or staff member) in a private chat with the bot.
 
     Each action builds the updates Telegram would send, delivers them with `deliver` (which returns once the
@@ -572,6 +573,8 @@ class TelegramUser:
         self.language = language
         self.name = name
         self.replies: list[Sent] = []
+
+    languages = ("ru", "en")  # a chat's language follows the client's, which a test may change midway
 
     @property
     def user(self) -> dict[str, Any]:
@@ -679,24 +682,18 @@ class TelegramUser:
             },
         }
 
-    def find_button(self, data_or_label: str) -> tuple[Sent, str]:
-        """The newest message to this chat with an inline button of this data or label."""
-        for message in reversed(self.fake.to(self.user_id)):
-            for label, data in message.buttons():
-                if data_or_label in (label, data):
-                    return message, data
-        raise AssertionError(f"no button {data_or_label!r} in chat {self.user_id}")
+    def pressable(self) -> list[Sent]:
+        """Inline buttons stay on every message: the newest with the button is the one pressed."""
+        return list(reversed(self.fake.to(self.user_id)))
 
-    async def press(self, data_or_label: str) -> list[Sent]:
-        message, data = self.find_button(data_or_label)
+    async def tap(self, message: Sent, data: str) -> list[Sent]:
         return await self.send(self.callback(message, data))
 
-    def texts(self) -> list[str]:
-        return [m.text for m in self.replies if m.kind == "text"]
+    def text_of(self, message: Sent) -> str | None:
+        return message.text if message.kind == "text" else None
 
-    def expect(self, *keys: str) -> None:
-        """The text messages of the last action are exactly these catalogue keys, in order."""
-        assert_texts([m.text for m in self.replies if m.kind == "text"], keys, ("ru", "en"))
+    def buttons_of(self, message: Sent) -> list[tuple[str, str]]:
+        return message.buttons()
 
 
 def text_is_any(text: str, key: str) -> bool:

@@ -82,7 +82,7 @@ async def test_wants_photos_follows_the_current_step(engine: Engine) -> None:
     await r.pin(52.2870, 104.2810)
     assert await engine.wants_photos(r.chat)  # the description: a photo with a caption is kept there
     await r.say("Яма глубиной сантиметров двадцать.")
-    r.expect("report.photos.ask")
+    await r.expect("report.photos.ask")
     assert await engine.wants_photos(r.chat)
 
 
@@ -97,7 +97,7 @@ async def test_photos_not_kept_at_a_photo_step_are_asked_for_again(engine: Engin
     await r.pin(52.2870, 104.2810)
     await r.say("Яма глубиной сантиметров двадцать.")
     await r.send(photos=(NOT_KEPT, NOT_KEPT))
-    r.expect("input.bad_photo", "report.photos.ask")
+    await r.expect("input.bad_photo", "report.photos.ask")
     state = await engine.db.run(lambda store: store.dialogs.load(r.chat))
     assert state is not None and "photos" not in state["slots"]
 

@@ -94,7 +94,7 @@ async def test_cancelled_drafts_lose_their_photos_tickets_resolutions_and_live_d
     await staff.photos(resolution_sha)
     await staff.send(button="res:done")
     await staff.send(button="res:skip")
-    staff.expect("staff.resolve.done")
+    await staff.expect("staff.resolve.done")
 
     async def draft(who: Resident, shas: list[str]) -> None:
         await who.command("new")
@@ -106,13 +106,13 @@ async def test_cancelled_drafts_lose_their_photos_tickets_resolutions_and_live_d
         await who.say("Яма во дворе, глубокая.")
         for sha in shas:
             await who.photos(sha)
-        who.expect("report.photos.ask_more")
+        await who.expect("report.photos.ask_more")
 
     await draft(Resident(engine, "still-writing"), [draft_sha])
     quitter = Resident(engine, "quitter")
     await draft(quitter, cancelled)
     await quitter.command("cancel")
-    quitter.expect("cancel.done")
+    await quitter.expect("cancel.done")
 
     stranger = ChatRef("test", "stranger", "stranger")
     event = TicketEvent(Action.COMMENT, NOW, "test", Status.RESOLVED, Status.RESOLVED, "", (event_sha,))

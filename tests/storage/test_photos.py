@@ -6,6 +6,7 @@ import io
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -363,7 +364,14 @@ def test_the_decode_budget_makes_a_second_big_decode_wait() -> None:
     first.start()
     assert first_in.wait(5)
     second.start()
-    assert not second_in.wait(0.2)  # 60 + 60 does not fit in 100
+    for _ in range(500):  # a barrier, not a pause: the second has taken its turn and found no room
+        with budget._cond:  # it took its ticket holding this lock and let go of it only to wait
+            if budget._next == 2:
+                break
+        time.sleep(0.01)
+    else:
+        raise AssertionError("the second decode never asked for its share")
+    assert not second_in.is_set()  # 60 + 60 does not fit in 100: it waits until the first is done
     release.set()
     assert second_in.wait(5)
     first.join(5)

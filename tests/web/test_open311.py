@@ -337,13 +337,13 @@ async def test_staff_work_the_ticket_in_the_bot_and_the_partner_sees_it(
     assert any(data == f"st:open:{number}" for _label, data in staff.buttons())
     await staff.press(f"st:open:{number}")
     await staff.press(f"st:take:{number}")
-    staff.expect("staff.take.done")
+    await staff.expect("staff.take.done")
     await staff.send(button=f"st:res:{number}")
     done_photo = await stored_photo(engine, photos, (0, 200, 0))
     await staff.photos(done_photo)
     await staff.press("res:done")
     await staff.say("Яму заделали асфальтом.")
-    staff.expect("staff.resolve.done")
+    await staff.expect("staff.resolve.done")
     app.settings.open311_photo_url = "https://city.example.org/photos/"
     status, root, _ = await client.get(f"/requests/{number}.xml")
     assert status == 200 and root.findtext("request/status_notes") == "Яму заделали асфальтом."

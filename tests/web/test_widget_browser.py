@@ -173,7 +173,7 @@ async def test_the_completion_photo_arrives_live_and_the_resident_rates_five(
     await staff.photos(await stored_photo(engine, widget_app.photos, (0, 150, 0)))
     await staff.send(button="res:done")
     await staff.send(button="res:skip")
-    staff.expect("staff.resolve.done")
+    await staff.expect("staff.resolve.done")
     assert await deliver(widget_app) >= 2  # "taken" and "resolved, with the photo"
 
     notice = bot_messages(page).filter(has=page.locator("img")).last
