@@ -116,3 +116,10 @@ class BotApi(Protocol):
 
     def failure(self, exc: BaseException) -> Failure | None:
         """Classify a library exception; None for anything that is not an API or network error."""
+
+
+def largest_file_id(message: dict[str, Any]) -> str:
+    """The file_id of the largest size of a sent photo, from the Bot API's `Message` as JSON: the adapters
+    read their sends' answers unparsed (parsing them into the library's objects cost more than the call)."""
+    sizes = message.get("photo") or ()
+    return str(sizes[-1]["file_id"]) if sizes else ""
