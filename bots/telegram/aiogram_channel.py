@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from bots.telegram.aiogram_import import (  # first: aiogram's types are built on first use
@@ -256,9 +257,11 @@ def _file(photo: Upload) -> str | BufferedInputFile:
     return BufferedInputFile(photo.data, filename=f"{photo.sha256[:16]}.jpg")
 
 
+@lru_cache(maxsize=1024)
 def _markup(
     markup: Markup,
 ) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
+    """Cached, like `markup_json`: most keyboards are the same for every resident; aiogram only reads them."""
     if isinstance(markup, InlineKeyboard):
         rows = [
             [InlineKeyboardButton(text=label, callback_data=data) for label, data in row]

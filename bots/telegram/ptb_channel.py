@@ -15,15 +15,9 @@ from typing import Any
 from telegram import (
     Bot,
     BotCommand,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     InputMediaPhoto,
-    KeyboardButton,
     LinkPreviewOptions,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
     Update,
-    WebAppInfo,
 )
 from telegram.error import (
     BadRequest,
@@ -42,14 +36,12 @@ from bots.telegram.api import (
     ALLOWED_UPDATES,
     Failure,
     FileTooBig,
-    InlineKeyboard,
     Markup,
-    RemoveKeyboard,
-    ReplyKeyboard,
     Upload,
+    markup_json,
 )
 
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True).to_json()
 IN_FLIGHT = 8
 """Requests at once, and connections kept: httpcore's housekeeping walks the whole pool on every request, so
 a pool of 64 cost more CPU than the requests themselves (issue 17: 3.8× fewer updates per second)."""
@@ -149,7 +141,7 @@ class PtbApi:
             {
                 "chat_id": chat_id,
                 "text": text,
-                "reply_markup": _markup(markup),
+                "reply_markup": markup_json(markup),
                 "link_preview_options": NO_PREVIEW,
             },
         )
@@ -215,23 +207,3 @@ class PtbApi:
 
 def _filename(photo: Upload) -> str:
     return f"{photo.sha256[:16]}.jpg"
-
-
-def _markup(
-    markup: Markup,
-) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
-    if isinstance(markup, InlineKeyboard):
-        rows = [
-            [InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in markup.rows
-        ]
-        if markup.web_app is not None:
-            label, url = markup.web_app
-            rows.insert(0, [InlineKeyboardButton(label, web_app=WebAppInfo(url))])
-        return InlineKeyboardMarkup(rows)
-    if isinstance(markup, ReplyKeyboard):
-        rows = [[KeyboardButton(markup.location_label, request_location=True)]]
-        rows += [[KeyboardButton(label) for label, _data in row] for row in markup.rows]
-        return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
-    if isinstance(markup, RemoveKeyboard):
-        return ReplyKeyboardRemove()
-    return None
