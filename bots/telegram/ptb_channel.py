@@ -1,4 +1,4 @@
-"""`BotApi` through python-telegram-bot 22: its Bot, HTTPX requests, types and errors — not its Application.
+"""`BotApi` through python-telegram-bot 22: its Bot, requests, types and errors — not its Application.
 
 PTB's Updater queues updates before they are handled and its webhook server is a Tornado app of its own
 (DESIGN.md §9); our poller, pipeline and the shared aiohttp route do that part, so here PTB only speaks the
@@ -7,11 +7,11 @@ Bot API.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 from telegram import (
     Bot,
     BotCommand,
@@ -29,8 +29,9 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest, RequestData
 
 from bots.telegram.api import (
     ALLOWED_UPDATES,
@@ -43,20 +44,98 @@ from bots.telegram.api import (
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True).to_json()
 IN_FLIGHT = 8
-"""Requests at once, and connections kept: httpcore's housekeeping walks the whole pool on every request, so
-a pool of 64 cost more CPU than the requests themselves (issue 17: 3.8× fewer updates per second)."""
+"""Connections kept for the Bot API calls (long polling has a pool of its own)."""
 
 
-class _BoundedRequest(HTTPXRequest):
-    """PTB's HTTPX request with at most IN_FLIGHT requests at once; the rest wait here, not in httpcore."""
+class _AiohttpRequest(BaseRequest):
+    """PTB's networking on aiohttp, through PTB's own extension point (`BaseRequest`), instead of HTTPX.
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(connection_pool_size=IN_FLIGHT, **kwargs)
-        self._slots = asyncio.Semaphore(IN_FLIGHT)
+    httpcore's pool housekeeping (an expiry check of every pooled connection, each a `getpeername` and a
+    poll, on every request) was most of the bot's CPU per update in `bench/telegram_channel.py`: PTB handled
+    about a third of aiogram's updates per CPU-second, aiogram being on aiohttp (issue 17). PTB still builds
+    every request and reads every answer (its errors, `RetryAfter`, `Defaults`); only the HTTP is aiohttp's,
+    with aiohttp's errors mapped to PTB's `TimedOut` and `NetworkError` as `HTTPXRequest` maps HTTPX's."""
 
-    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
-        async with self._slots:
-            return await super().do_request(*args, **kwargs)
+    def __init__(
+        self,
+        *,
+        connections: int,
+        read_timeout: float,
+        connect_timeout: float = 10.0,
+        pool_timeout: float = 30.0,
+    ) -> None:
+        self._connections = connections
+        self._read_timeout = read_timeout
+        self._connect_timeout = connect_timeout
+        self._pool_timeout = pool_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float:
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections),
+                headers={"User-Agent": self.USER_AGENT},
+            )
+
+    async def shutdown(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: object = BaseRequest.DEFAULT_NONE,
+        write_timeout: object = BaseRequest.DEFAULT_NONE,
+        connect_timeout: object = BaseRequest.DEFAULT_NONE,
+        pool_timeout: object = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self._session is None:
+            raise RuntimeError("this request is not initialized")
+        timeout = aiohttp.ClientTimeout(
+            connect=_given(pool_timeout, self._pool_timeout) + _given(connect_timeout, self._connect_timeout),
+            sock_connect=_given(connect_timeout, self._connect_timeout),
+            sock_read=_given(read_timeout, self._read_timeout),  # aiohttp has no write timeout
+        )
+        try:
+            async with self._session.request(
+                method, url, data=_body(request_data), timeout=timeout
+            ) as response:
+                return response.status, await response.read()
+        except TimeoutError as err:
+            raise TimedOut from err
+        except aiohttp.ClientError as err:
+            raise NetworkError(f"aiohttp.{type(err).__name__}: {err}") from err
+
+
+_DEFAULT = type(BaseRequest.DEFAULT_NONE)
+
+
+def _given(value: object, default: float) -> float:
+    """A timeout PTB passed, or ours when it passed its "not given" marker."""
+    return default if isinstance(value, _DEFAULT) or value is None else float(value)  # type: ignore[arg-type]
+
+
+def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
+    """The parameters as a form, multipart when there are files, as PTB's HTTPX request sends them."""
+    if request_data is None:
+        return None
+    fields = request_data.json_parameters
+    files = request_data.multipart_data
+    if not files:
+        return fields or None
+    form = aiohttp.FormData()
+    for name, value in fields.items():
+        form.add_field(name, value)
+    for name, (filename, content, content_type) in files.items():
+        form.add_field(name, content, filename=filename, content_type=content_type)
+    return form
 
 
 class PtbApi:
@@ -67,15 +146,11 @@ class PtbApi:
         self.username = ""
         base = api_url.rstrip("/")
         self._requests = (
-            _BoundedRequest(
-                read_timeout=request_timeout,
-                write_timeout=request_timeout,
-                connect_timeout=10.0,
-                pool_timeout=request_timeout,
-                media_write_timeout=60.0,
+            _AiohttpRequest(
+                connections=IN_FLIGHT, read_timeout=request_timeout, pool_timeout=request_timeout
             ),
             # Long polling holds its connection for the whole poll: it gets a pool of its own.
-            HTTPXRequest(connection_pool_size=2, read_timeout=10.0, connect_timeout=10.0),
+            _AiohttpRequest(connections=2, read_timeout=10.0),
         )
         self.bot = Bot(
             token,
