@@ -148,6 +148,8 @@ class FakeAiogramSession(AiohttpSession):
         markup = getattr(method, "reply_markup", None)
         if isinstance(markup, InlineKeyboardMarkup):
             params["reply_markup"] = markup.model_dump(exclude_none=True)
+        elif isinstance(markup, str):  # ours: the keyboard as the Bot API's JSON
+            params["reply_markup"] = markup
         result = self.fake.respond(method.__api_method__, params)
         return self.check_response(bot, method, 200, json.dumps({"ok": True, "result": result})).result
 

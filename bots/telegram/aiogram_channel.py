@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 from bots.telegram.aiogram_import import (  # first: aiogram's types are built on first use
@@ -53,30 +52,20 @@ from aiogram.methods.base import Response
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     InputMediaPhoto,
-    KeyboardButton,
-    LinkPreviewOptions,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
     Update,
-    WebAppInfo,
 )
 
 from bots.telegram.api import (
     ALLOWED_UPDATES,
+    NO_LINK_PREVIEW,
     Failure,
     FileTooBig,
-    InlineKeyboard,
     Markup,
-    RemoveKeyboard,
-    ReplyKeyboard,
     Upload,
     largest_file_id,
+    markup_json,
 )
-
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
 # aiogram's own methods, answered as plain JSON: the request is built and the answer checked as aiogram does,
@@ -87,7 +76,12 @@ class _RawGetUpdates(GetUpdates):
 
 
 class _RawSendMessage(SendMessage):
+    """Its keyboard and preview options given as the Bot API's JSON (`markup_json`), which aiogram's session
+    sends as it is: no aiogram objects built and dumped again for the same keyboard on every message."""
+
     __returning__ = dict[str, Any]
+    reply_markup: str | None = None  # type: ignore[assignment]
+    link_preview_options: str | None = None  # type: ignore[assignment]
 
 
 class _RawSendPhoto(SendPhoto):
@@ -198,7 +192,7 @@ class AiogramApi:
 
     async def send_text(self, chat_id: int, text: str, markup: Markup) -> int:
         method = _RawSendMessage(
-            chat_id=chat_id, text=text, reply_markup=_markup(markup), link_preview_options=NO_PREVIEW
+            chat_id=chat_id, text=text, reply_markup=markup_json(markup), link_preview_options=NO_LINK_PREVIEW
         )
         return int((await self.bot(method))["message_id"])
 
@@ -255,26 +249,3 @@ def _file(photo: Upload) -> str | BufferedInputFile:
         return photo.file_id
     assert photo.data is not None
     return BufferedInputFile(photo.data, filename=f"{photo.sha256[:16]}.jpg")
-
-
-@lru_cache(maxsize=1024)
-def _markup(
-    markup: Markup,
-) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
-    """Cached, like `markup_json`: most keyboards are the same for every resident; aiogram only reads them."""
-    if isinstance(markup, InlineKeyboard):
-        rows = [
-            [InlineKeyboardButton(text=label, callback_data=data) for label, data in row]
-            for row in markup.rows
-        ]
-        if markup.web_app is not None:
-            label, url = markup.web_app
-            rows.insert(0, [InlineKeyboardButton(text=label, web_app=WebAppInfo(url=url))])
-        return InlineKeyboardMarkup(inline_keyboard=rows)
-    if isinstance(markup, ReplyKeyboard):
-        rows = [[KeyboardButton(text=markup.location_label, request_location=True)]]
-        rows += [[KeyboardButton(text=label) for label, _data in row] for row in markup.rows]
-        return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, one_time_keyboard=True)
-    if isinstance(markup, RemoveKeyboard):
-        return ReplyKeyboardRemove()
-    return None

@@ -127,6 +127,10 @@ def largest_file_id(message: dict[str, Any]) -> str:
     return str(sizes[-1]["file_id"]) if sizes else ""
 
 
+NO_LINK_PREVIEW = json.dumps({"is_disabled": True})
+"""`link_preview_options` of every text we send: a link in a ticket's description shows no preview card."""
+
+
 @lru_cache(maxsize=1024)
 def markup_json(markup: Markup) -> str | None:
     """A keyboard as the Bot API's `reply_markup` JSON. Cached: most keyboards (the menu, the categories, a

@@ -16,7 +16,6 @@ from telegram import (
     Bot,
     BotCommand,
     InputMediaPhoto,
-    LinkPreviewOptions,
     Update,
 )
 from telegram.error import (
@@ -35,6 +34,7 @@ from telegram.request import BaseRequest, RequestData
 
 from bots.telegram.api import (
     ALLOWED_UPDATES,
+    NO_LINK_PREVIEW,
     Failure,
     FileTooBig,
     Markup,
@@ -42,7 +42,6 @@ from bots.telegram.api import (
     markup_json,
 )
 
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True).to_json()
 IN_FLIGHT = 8
 """Connections kept for the Bot API calls (long polling has a pool of its own)."""
 
@@ -217,7 +216,7 @@ class PtbApi:
                 "chat_id": chat_id,
                 "text": text,
                 "reply_markup": markup_json(markup),
-                "link_preview_options": NO_PREVIEW,
+                "link_preview_options": NO_LINK_PREVIEW,
             },
         )
         return int(message["message_id"])
