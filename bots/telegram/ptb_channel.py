@@ -95,8 +95,9 @@ class _AiohttpRequest(BaseRequest):
         connect_timeout: object = BaseRequest.DEFAULT_NONE,
         pool_timeout: object = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        if self._session is None:
-            raise RuntimeError("this request is not initialized")
+        if self._session is None:  # a bot never started (`otklik outbox flush`) sends too, as HTTPX's did
+            await self.initialize()
+            assert self._session is not None
         timeout = aiohttp.ClientTimeout(
             connect=_given(pool_timeout, self._pool_timeout) + _given(connect_timeout, self._connect_timeout),
             sock_connect=_given(connect_timeout, self._connect_timeout),
