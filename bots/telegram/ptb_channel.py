@@ -44,6 +44,7 @@ from bots.telegram.api import (
 
 IN_FLIGHT = 8
 """Connections kept for the Bot API calls (long polling has a pool of its own)."""
+CONNECT_TIMEOUT = 10.0
 
 
 class _AiohttpRequest(BaseRequest):
@@ -55,18 +56,10 @@ class _AiohttpRequest(BaseRequest):
     every request and reads every answer (its errors, `RetryAfter`, `Defaults`); only the HTTP is aiohttp's,
     with aiohttp's errors mapped to PTB's `TimedOut` and `NetworkError` as `HTTPXRequest` maps HTTPX's."""
 
-    def __init__(
-        self,
-        *,
-        connections: int,
-        read_timeout: float,
-        connect_timeout: float = 10.0,
-        pool_timeout: float = 30.0,
-    ) -> None:
+    def __init__(self, *, connections: int, read_timeout: float) -> None:
         self._connections = connections
         self._read_timeout = read_timeout
-        self._connect_timeout = connect_timeout
-        self._pool_timeout = pool_timeout
+        """Also how long a request may wait for a free connection."""
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -98,9 +91,10 @@ class _AiohttpRequest(BaseRequest):
         if self._session is None:  # a bot never started (`otklik outbox flush`) sends too, as HTTPX's did
             await self.initialize()
             assert self._session is not None
+        connect = _given(connect_timeout, CONNECT_TIMEOUT)
         timeout = aiohttp.ClientTimeout(
-            connect=_given(pool_timeout, self._pool_timeout) + _given(connect_timeout, self._connect_timeout),
-            sock_connect=_given(connect_timeout, self._connect_timeout),
+            connect=_given(pool_timeout, self._read_timeout) + connect,
+            sock_connect=connect,
             sock_read=_given(read_timeout, self._read_timeout),  # aiohttp has no write timeout
         )
         try:
@@ -146,9 +140,7 @@ class PtbApi:
         self.username = ""
         base = api_url.rstrip("/")
         self._requests = (
-            _AiohttpRequest(
-                connections=IN_FLIGHT, read_timeout=request_timeout, pool_timeout=request_timeout
-            ),
+            _AiohttpRequest(connections=IN_FLIGHT, read_timeout=request_timeout),
             # Long polling holds its connection for the whole poll: it gets a pool of its own.
             _AiohttpRequest(connections=2, read_timeout=10.0),
         )
