@@ -10,7 +10,10 @@ Every resident files a report in 9 updates (/start, four buttons, a pin, a descr
   in SQLite on every update) → sender → aiogram's (PTB's) Bot.
 Every variant downloads its photos through its library (getFile and the file's bytes) and stores them with
 the photo store (ours also registers them), and renders its replies as its library's Bot calls on a fake
-session: no network, but each library's own request building and response parsing. Printed per variant:
+session: no network, but each library's own request building and response parsing (ours reads the answers
+to its sends as JSON, not as the library's `Message`). Every variant sends the same messages: what ours
+sends at each step (texts and keyboards) is recorded from one resident first, and the peers send exactly
+that, their keyboards built once up front. Printed per variant:
 updates/s (wall), CPU per update (process_time), the Bot API calls per dialog and the Python memory held per
 open dialog (after 5 steps, all dialogs open; tracemalloc, in a separate untimed run, so it also spreads what
 a library builds or caches once over the residents), with ours as a ratio of each library's own dispatcher.
@@ -47,18 +50,14 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.methods import TelegramMethod
 from aiogram.types import (
     CallbackQuery,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
-    KeyboardButton,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
 )
 from aiogram.types import Message as AiogramMessage
 from sqlalchemy.orm import Session
 from telegram import Bot as PtbBot
-from telegram import InlineKeyboardButton as PtbInlineButton
 from telegram import InlineKeyboardMarkup as PtbInlineMarkup
-from telegram import KeyboardButton as PtbKeyboardButton
 from telegram import ReplyKeyboardMarkup as PtbReplyMarkup
 from telegram import ReplyKeyboardRemove as PtbReplyRemove
 from telegram import Update as PtbUpdate
@@ -79,7 +78,6 @@ from bots.telegram.sender import Limits, TelegramSender
 from core.demo import DEMO_CONFIG_PATH
 from core.engine import Engine
 from core.municipality_file import load_toml_file
-from core.texts import t
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.municipality_store import save_municipality
@@ -95,6 +93,10 @@ OPEN_AFTER = 5
 UNLIMITED = Limits(chat_rate=1e6, chat_burst=1000, bot_rate=1e6, bot_burst=1000)
 PHOTO = images.photo()  # 1280×960
 PHOTO_UNIQUE = iter(range(10**9))
+Script = dict[int, list[tuple[str, dict[str, Any] | None]]]
+SCRIPT: Script = {}
+"""What ours sends at each step of the dialog (texts and keyboards, as the Bot API's JSON), recorded from one
+resident before the run; the peers send exactly that, so every variant answers with the same messages."""
 
 
 # --- the fake Bot API: answers each method as Telegram would, counts the calls ------------------------------
@@ -102,9 +104,16 @@ class FakeApi:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.message_ids = iter(range(1, 10**9))
+        self.step = 0
+        self.script: dict[int, list[tuple[str, dict[str, Any] | None]]] | None = None
+        """When set, every sendMessage's text and keyboard, by the dialog step that sent it."""
 
     def respond(self, method: str, params: dict[str, Any]) -> Any:
         self.calls[method] += 1
+        if self.script is not None and method == "sendMessage":
+            markup = params.get("reply_markup")
+            said = (params["text"], json.loads(markup) if isinstance(markup, str) else markup)
+            self.script.setdefault(self.step, []).append(said)
         if method == "getMe":
             return {"id": BOT_ID, "is_bot": True, "first_name": "Bench", "username": "bench_bot"}
         if method in ("sendMessage", "sendLocation", "editMessageReplyMarkup", "editMessageText"):
@@ -148,6 +157,8 @@ class FakeAiogramSession(AiohttpSession):
         markup = getattr(method, "reply_markup", None)
         if isinstance(markup, InlineKeyboardMarkup):
             params["reply_markup"] = markup.model_dump(exclude_none=True)
+        elif isinstance(markup, str):  # ours: the keyboard as the Bot API's JSON
+            params["reply_markup"] = markup
         result = self.fake.respond(method.__api_method__, params)
         return self.check_response(bot, method, 200, json.dumps({"ok": True, "result": result})).result
 
@@ -248,16 +259,24 @@ class Report(StatesGroup):
     review = State()
 
 
-def _inline(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [InlineKeyboardButton(text=label, callback_data=data) for label, data in row] for row in rows
-        ]
-    )
+def aiogram_markup(markup: dict[str, Any] | None) -> Any:
+    if markup is None:
+        return None
+    if "inline_keyboard" in markup:
+        return InlineKeyboardMarkup.model_validate(markup)
+    if "keyboard" in markup:
+        return ReplyKeyboardMarkup.model_validate(markup)
+    return ReplyKeyboardRemove.model_validate(markup)
 
 
-def aiogram_router(photos: PhotoStore) -> Router:
+def aiogram_router(photos: PhotoStore, script: Script) -> Router:
     router = Router()
+    # The keyboards built once, as a bot's constants: in the peers' favour.
+    said = {step: [(text, aiogram_markup(m)) for text, m in sent] for step, sent in script.items()}
+
+    async def say(message: AiogramMessage, step: int) -> None:
+        for text, markup in said[step]:
+            await message.answer(text, reply_markup=markup)
 
     def command(name: str) -> Callable[[AiogramMessage], Awaitable[bool]]:
         async def check(message: AiogramMessage) -> bool:
@@ -283,20 +302,14 @@ def aiogram_router(photos: PhotoStore) -> Router:
     @router.message(command("start"))
     async def start(message: AiogramMessage, state: FSMContext) -> None:
         await state.clear()
-        await message.answer(t("ru", "menu.welcome"))
-        await message.answer(
-            t("ru", "menu.prompt"), reply_markup=_inline([[("Новое обращение", "menu:new")]])
-        )
+        await say(message, 0)
 
     @router.callback_query(data("menu:new"))
     async def new(callback: CallbackQuery, state: FSMContext) -> None:
         await callback.answer()
         await state.set_state(Report.category)
         assert isinstance(callback.message, AiogramMessage)
-        await callback.message.answer(
-            t("ru", "report.category.ask"),
-            reply_markup=_inline([[("Дороги", "cat:roads")], [("Свет", "cat:light")]]),
-        )
+        await say(callback.message, 1)
 
     @router.callback_query(Report.category, data("cat:"))
     async def category(callback: CallbackQuery, state: FSMContext) -> None:
@@ -304,9 +317,7 @@ def aiogram_router(photos: PhotoStore) -> Router:
         await state.update_data(category=callback.data)
         await state.set_state(Report.subcategory)
         assert isinstance(callback.message, AiogramMessage)
-        await callback.message.answer(
-            t("ru", "report.subcategory.ask"), reply_markup=_inline([[("Яма", "sub:roads.pothole")]])
-        )
+        await say(callback.message, 2)
 
     @router.callback_query(Report.subcategory, data("sub:"))
     async def subcategory(callback: CallbackQuery, state: FSMContext) -> None:
@@ -314,27 +325,20 @@ def aiogram_router(photos: PhotoStore) -> Router:
         await state.update_data(subcategory=callback.data)
         await state.set_state(Report.location)
         assert isinstance(callback.message, AiogramMessage)
-        keyboard = ReplyKeyboardMarkup(
-            keyboard=[[KeyboardButton(text=t("ru", "report.location.button"), request_location=True)]],
-            resize_keyboard=True,
-            one_time_keyboard=True,
-        )
-        await callback.message.answer(t("ru", "report.location.ask"), reply_markup=keyboard)
+        await say(callback.message, 3)
 
     @router.message(Report.location, has_location)
     async def location(message: AiogramMessage, state: FSMContext) -> None:
         assert message.location is not None
         await state.update_data(lat=message.location.latitude, lon=message.location.longitude)
         await state.set_state(Report.description)
-        await message.answer(t("ru", "report.description.ask"), reply_markup=ReplyKeyboardRemove())
+        await say(message, 4)
 
     @router.message(Report.description, has_text)
     async def description(message: AiogramMessage, state: FSMContext) -> None:
         await state.update_data(description=message.text, photos=[])
         await state.set_state(Report.photos)
-        await message.answer(
-            t("ru", "report.photos.ask"), reply_markup=_inline([[("Готово", "photos:done")]])
-        )
+        await say(message, 5)
 
     @router.message(Report.photos, has_photo)
     async def photo(message: AiogramMessage, state: FSMContext, bot: AiogramBot) -> None:
@@ -344,34 +348,39 @@ def aiogram_router(photos: PhotoStore) -> Router:
         stored = await asyncio.get_running_loop().run_in_executor(None, photos.store, buffer.read())
         known = await state.get_data()
         await state.update_data(photos=[*known.get("photos", []), stored.sha256])
-        await message.answer(
-            t("ru", "report.photos.ask"), reply_markup=_inline([[("Готово", "photos:done")]])
-        )
+        await say(message, 6)
 
     @router.callback_query(Report.photos, data("photos:done"))
     async def done(callback: CallbackQuery, state: FSMContext) -> None:
         await callback.answer()
         await state.set_state(Report.review)
         assert isinstance(callback.message, AiogramMessage)
-        await callback.message.answer(
-            t("ru", "report.review.ask"), reply_markup=_inline([[("Отправить", "review:submit")]])
-        )
+        await say(callback.message, 7)
 
     @router.callback_query(Report.review, data("review:submit"))
     async def submit(callback: CallbackQuery, state: FSMContext) -> None:
         await callback.answer()
         await state.clear()
         assert isinstance(callback.message, AiogramMessage)
-        await callback.message.answer(t("ru", "report.submitted"))
-        await callback.message.answer(
-            t("ru", "menu.prompt"), reply_markup=_inline([[("Новое обращение", "menu:new")]])
-        )
+        await say(callback.message, 8)
 
     return router
 
 
 # --- python-telegram-bot's ConversationHandler -------------------------------------------------------------
-def ptb_application(api: FakeApi, photos: PhotoStore) -> Application[Any, Any, Any, Any, Any, Any]:
+def ptb_markup(markup: dict[str, Any] | None) -> Any:
+    if markup is None:
+        return None
+    if "inline_keyboard" in markup:
+        return PtbInlineMarkup.de_json(markup, None)
+    if "keyboard" in markup:
+        return PtbReplyMarkup.de_json(markup, None)
+    return PtbReplyRemove.de_json(markup, None)
+
+
+def ptb_application(
+    api: FakeApi, photos: PhotoStore, script: Script
+) -> Application[Any, Any, Any, Any, Any, Any]:
     request = FakePtbRequest(api)
     app = (
         Application.builder()
@@ -381,31 +390,25 @@ def ptb_application(api: FakeApi, photos: PhotoStore) -> Application[Any, Any, A
         .updater(None)
         .build()
     )
+    # The keyboards built once, as a bot's constants: in the peers' favour.
+    said = {step: [(text, ptb_markup(m)) for text, m in sent] for step, sent in script.items()}
 
-    def inline(rows: list[list[tuple[str, str]]]) -> PtbInlineMarkup:
-        return PtbInlineMarkup(
-            [[PtbInlineButton(label, callback_data=data) for label, data in row] for row in rows]
-        )
+    async def say(message: Any, step: int) -> None:
+        for text, markup in said[step]:
+            await message.reply_text(text, reply_markup=markup)
 
     CATEGORY, SUBCATEGORY, LOCATION, DESCRIBE, PHOTOS, REVIEW = range(6)
     Context = ContextTypes.DEFAULT_TYPE
 
     async def start(update: PtbUpdate, context: Context) -> int:
-        assert update.effective_message is not None
-        await update.effective_message.reply_text(t("ru", "menu.welcome"))
-        await update.effective_message.reply_text(
-            t("ru", "menu.prompt"), reply_markup=inline([[("Новое", "menu:new")]])
-        )
+        await say(update.effective_message, 0)
         return ConversationHandler.END
 
     async def new(update: PtbUpdate, context: Context) -> int:
         query = update.callback_query
         assert query is not None and query.message is not None
         await query.answer()
-        await query.message.reply_text(  # type: ignore[union-attr]
-            t("ru", "report.category.ask"),
-            reply_markup=inline([[("Дороги", "cat:roads")], [("Свет", "cat:light")]]),
-        )
+        await say(query.message, 1)
         return CATEGORY
 
     async def category(update: PtbUpdate, context: Context) -> int:
@@ -413,9 +416,7 @@ def ptb_application(api: FakeApi, photos: PhotoStore) -> Application[Any, Any, A
         assert query is not None and query.message is not None and context.user_data is not None
         await query.answer()
         context.user_data["category"] = query.data
-        await query.message.reply_text(  # type: ignore[union-attr]
-            t("ru", "report.subcategory.ask"), reply_markup=inline([[("Яма", "sub:roads.pothole")]])
-        )
+        await say(query.message, 2)
         return SUBCATEGORY
 
     async def subcategory(update: PtbUpdate, context: Context) -> int:
@@ -423,19 +424,14 @@ def ptb_application(api: FakeApi, photos: PhotoStore) -> Application[Any, Any, A
         assert query is not None and query.message is not None and context.user_data is not None
         await query.answer()
         context.user_data["subcategory"] = query.data
-        keyboard = PtbReplyMarkup(
-            [[PtbKeyboardButton(t("ru", "report.location.button"), request_location=True)]],
-            resize_keyboard=True,
-            one_time_keyboard=True,
-        )
-        await query.message.reply_text(t("ru", "report.location.ask"), reply_markup=keyboard)  # type: ignore[union-attr]
+        await say(query.message, 3)
         return LOCATION
 
     async def location(update: PtbUpdate, context: Context) -> int:
         message = update.effective_message
         assert message is not None and message.location is not None and context.user_data is not None
         context.user_data["at"] = (message.location.latitude, message.location.longitude)
-        await message.reply_text(t("ru", "report.description.ask"), reply_markup=PtbReplyRemove())
+        await say(message, 4)
         return DESCRIBE
 
     async def describe(update: PtbUpdate, context: Context) -> int:
@@ -443,9 +439,7 @@ def ptb_application(api: FakeApi, photos: PhotoStore) -> Application[Any, Any, A
         assert message is not None and context.user_data is not None
         context.user_data["description"] = message.text
         context.user_data["photos"] = []
-        await message.reply_text(
-            t("ru", "report.photos.ask"), reply_markup=inline([[("Готово", "photos:done")]])
-        )
+        await say(message, 5)
         return PHOTOS
 
     async def photo(update: PtbUpdate, context: Context) -> int:
@@ -455,27 +449,22 @@ def ptb_application(api: FakeApi, photos: PhotoStore) -> Application[Any, Any, A
         data = bytes(await file.download_as_bytearray())
         stored = await asyncio.get_running_loop().run_in_executor(None, photos.store, data)
         context.user_data["photos"].append(stored.sha256)
-        await message.reply_text(
-            t("ru", "report.photos.ask"), reply_markup=inline([[("Готово", "photos:done")]])
-        )
+        await say(message, 6)
         return PHOTOS
 
     async def done(update: PtbUpdate, context: Context) -> int:
         query = update.callback_query
         assert query is not None and query.message is not None
         await query.answer()
-        await query.message.reply_text(  # type: ignore[union-attr]
-            t("ru", "report.review.ask"), reply_markup=inline([[("Отправить", "review:submit")]])
-        )
+        await say(query.message, 7)
         return REVIEW
 
     async def submit(update: PtbUpdate, context: Context) -> int:
         query = update.callback_query
         assert query is not None and query.message is not None and context.user_data is not None
         await query.answer()
-        await query.message.reply_text(t("ru", "report.submitted"))  # type: ignore[union-attr]
         context.user_data.clear()
-        await query.message.reply_text(t("ru", "menu.prompt"), reply_markup=inline([[("Новое", "menu:new")]]))  # type: ignore[union-attr]
+        await say(query.message, 8)
         return ConversationHandler.END
 
     app.add_handler(CommandHandler("start", start))
@@ -529,7 +518,7 @@ class AiogramFsm(Variant):
     async def start(self) -> None:
         self.bot = AiogramBot(TOKEN, session=FakeAiogramSession(self.api))
         self.dp = Dispatcher()
-        self.dp.include_router(aiogram_router(self.photos))
+        self.dp.include_router(aiogram_router(self.photos, SCRIPT))
 
     async def handle(self, update: dict[str, Any]) -> None:
         await self.dp.feed_raw_update(self.bot, update)
@@ -539,7 +528,7 @@ class PtbConversation(Variant):
     name = "PTB conversation"
 
     async def start(self) -> None:
-        self.app = ptb_application(self.api, self.photos)
+        self.app = ptb_application(self.api, self.photos, SCRIPT)
         await self.app.initialize()
 
     async def handle(self, update: dict[str, Any]) -> None:
@@ -581,6 +570,20 @@ class Ours(Variant):
         await self.pipeline.close()
         self.tickets = await self.db.run(lambda store: len(store.tickets.list(limit=10**9)))
         self.db.close()
+
+
+async def record_script(data: Path) -> Script:
+    """Ours through PTB, one resident, step by step: what it sends at each step."""
+    data.mkdir()
+    ours = Ours(data, "ptb")
+    await ours.start()
+    ours.api.script = {}
+    resident = Resident(1)
+    for step in range(STEPS):
+        ours.api.step = step
+        await ours.handle(resident.update(step, step + 1))
+    await ours.stop()
+    return ours.api.script
 
 
 async def run(
@@ -635,6 +638,7 @@ async def main() -> None:
     results: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="otklik-bench-peers-") as tmp:
         data = Path(tmp)
+        SCRIPT.update(await record_script(data / "script"))
         offset = 1_000_000
         for round_ in range(args.rounds + 1):  # the first round warms every variant up, unmeasured
             for make in (AiogramFsm, lambda d: Ours(d, "aiogram"), PtbConversation, lambda d: Ours(d, "ptb")):

@@ -217,8 +217,13 @@ class _SqliteWriter:
         except BaseException as exc:  # the commit itself failed: nobody's work is saved
             log.exception("SQLite batch commit failed")
             outcomes = [(False, exc)] * len(batch)
+        # One wake-up of each event loop per batch, not per job: each is a write to the loop's self-pipe
+        # (issue 17: a tenth of the writer's CPU in bench/peers.py).
+        settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (ok, value), (_job, future, loop) in zip(outcomes, batch, strict=True):
-            loop.call_soon_threadsafe(_settle, future, ok, value)
+            settled.setdefault(loop, []).append((future, ok, value))
+        for loop, results in settled.items():
+            loop.call_soon_threadsafe(_settle_all, results)
 
 
 class _Checkpointer:
@@ -271,10 +276,11 @@ class _Checkpointer:
             log.warning("SQLite WAL checkpoint failed", exc_info=True)
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle_all(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in results:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

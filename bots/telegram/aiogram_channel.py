@@ -10,7 +10,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from bots.telegram.aiogram_import import resolve_with_types  # first: aiogram's types are built on first use
+from bots.telegram.aiogram_import import (  # first: aiogram's types are built on first use
+    resolve_with_types,
+    types_namespace,
+)
 
 # isort: split
 import aiohttp
@@ -49,49 +52,79 @@ from aiogram.methods.base import Response
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     InputMediaPhoto,
-    KeyboardButton,
-    LinkPreviewOptions,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
     Update,
-    WebAppInfo,
 )
 
 from bots.telegram.api import (
     ALLOWED_UPDATES,
+    NO_LINK_PREVIEW,
     Failure,
     FileTooBig,
-    InlineKeyboard,
     Markup,
-    RemoveKeyboard,
-    ReplyKeyboard,
     Upload,
+    largest_file_id,
+    markup_json,
 )
 
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
-
+# aiogram's own methods, answered as plain JSON: the request is built and the answer checked as aiogram does,
+# but the `Message` a send returns is not turned into aiogram's pydantic objects, of which we would read one
+# or two fields — that parsing was the largest part of a call's CPU (issue 17, bench/peers.py).
 class _RawGetUpdates(GetUpdates):
-    """getUpdates answered as plain dicts: aiogram's own method with another return type."""
-
     __returning__ = list[dict[str, Any]]
 
 
-_USED = (
+class _RawSendMessage(SendMessage):
+    """Its keyboard and preview options given as the Bot API's JSON (`markup_json`), which aiogram's session
+    sends as it is: no aiogram objects built and dumped again for the same keyboard on every message."""
+
+    __returning__ = dict[str, Any]
+    reply_markup: str | None = None  # type: ignore[assignment]
+    link_preview_options: str | None = None  # type: ignore[assignment]
+
+
+class _RawSendPhoto(SendPhoto):
+    __returning__ = dict[str, Any]
+
+
+class _RawSendMediaGroup(SendMediaGroup):
+    __returning__ = list[dict[str, Any]]
+
+
+class _RawSendLocation(SendLocation):
+    __returning__ = dict[str, Any]
+
+
+class _RawEditMessageReplyMarkup(EditMessageReplyMarkup):
+    __returning__ = dict[str, Any] | bool
+
+
+class _RawGetFile(GetFile):
+    __returning__ = dict[str, Any]
+
+
+_RAW = (
     _RawGetUpdates,
+    _RawSendMessage,
+    _RawSendPhoto,
+    _RawSendMediaGroup,
+    _RawSendLocation,
+    _RawEditMessageReplyMarkup,
+    _RawGetFile,
+)
+for _raw in _RAW:  # resolved in aiogram's types namespace, as aiogram_import.py does for aiogram's methods
+    _raw.__pydantic_parent_namespace__ = {
+        **(types_namespace() or {}),
+        **(_raw.__pydantic_parent_namespace__ or {}),
+    }
+
+_USED = (
+    *_RAW,
     AnswerCallbackQuery,
     DeleteWebhook,
-    EditMessageReplyMarkup,
-    GetFile,
     GetMe,
     SendChatAction,
-    SendLocation,
-    SendMediaGroup,
-    SendMessage,
-    SendPhoto,
     SetMyCommands,
     SetWebhook,
 )
@@ -150,39 +183,39 @@ class AiogramApi:
         )
 
     async def download(self, file_id: str) -> bytes:
-        file = await self.bot.get_file(file_id)
-        if not file.file_path:
+        file = await self.bot(_RawGetFile(file_id=file_id))
+        if not file.get("file_path"):
             raise FileTooBig(file_id)
-        buffer = await self.bot.download_file(file.file_path, timeout=60)
+        buffer = await self.bot.download_file(file["file_path"], timeout=60)
         assert buffer is not None
         return buffer.read()
 
     async def send_text(self, chat_id: int, text: str, markup: Markup) -> int:
-        message = await self.bot.send_message(
-            chat_id, text, reply_markup=_markup(markup), link_preview_options=NO_PREVIEW
+        method = _RawSendMessage(
+            chat_id=chat_id, text=text, reply_markup=markup_json(markup), link_preview_options=NO_LINK_PREVIEW
         )
-        return message.message_id
+        return int((await self.bot(method))["message_id"])
 
     async def send_photo(self, chat_id: int, photo: Upload, caption: str | None) -> str:
-        message = await self.bot.send_photo(chat_id, _file(photo), caption=caption)
-        return message.photo[-1].file_id if message.photo else ""
+        message = await self.bot(_RawSendPhoto(chat_id=chat_id, photo=_file(photo), caption=caption))
+        return largest_file_id(message)
 
     async def send_album(self, chat_id: int, photos: Sequence[Upload], caption: str | None) -> list[str]:
         media = [
             InputMediaPhoto(media=_file(photo), caption=caption if index == 0 else None)
             for index, photo in enumerate(photos)
         ]
-        messages = await self.bot.send_media_group(chat_id, media)  # type: ignore[arg-type]
-        return [m.photo[-1].file_id if m.photo else "" for m in messages]
+        messages = await self.bot(_RawSendMediaGroup(chat_id=chat_id, media=media))  # type: ignore[arg-type]
+        return [largest_file_id(m) for m in messages]
 
     async def send_location(self, chat_id: int, lat: float, lon: float) -> None:
-        await self.bot.send_location(chat_id, latitude=lat, longitude=lon)
+        await self.bot(_RawSendLocation(chat_id=chat_id, latitude=lat, longitude=lon))
 
     async def send_document(self, chat_id: int, filename: str, data: bytes) -> None:
         await self.bot.send_document(chat_id, BufferedInputFile(data, filename=filename))
 
     async def remove_inline_keyboard(self, chat_id: int, message_id: int) -> None:
-        await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
+        await self.bot(_RawEditMessageReplyMarkup(chat_id=chat_id, message_id=message_id))
 
     async def answer_callback(self, callback_id: str) -> None:
         await self.bot.answer_callback_query(callback_id)
@@ -216,24 +249,3 @@ def _file(photo: Upload) -> str | BufferedInputFile:
         return photo.file_id
     assert photo.data is not None
     return BufferedInputFile(photo.data, filename=f"{photo.sha256[:16]}.jpg")
-
-
-def _markup(
-    markup: Markup,
-) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
-    if isinstance(markup, InlineKeyboard):
-        rows = [
-            [InlineKeyboardButton(text=label, callback_data=data) for label, data in row]
-            for row in markup.rows
-        ]
-        if markup.web_app is not None:
-            label, url = markup.web_app
-            rows.insert(0, [InlineKeyboardButton(text=label, web_app=WebAppInfo(url=url))])
-        return InlineKeyboardMarkup(inline_keyboard=rows)
-    if isinstance(markup, ReplyKeyboard):
-        rows = [[KeyboardButton(text=markup.location_label, request_location=True)]]
-        rows += [[KeyboardButton(text=label) for label, _data in row] for row in markup.rows]
-        return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, one_time_keyboard=True)
-    if isinstance(markup, RemoveKeyboard):
-        return ReplyKeyboardRemove()
-    return None

@@ -7,8 +7,10 @@ polling offsets, the webhook route — is shared, so the two adapters cannot dri
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 ALLOWED_UPDATES = ("message", "callback_query")
@@ -116,3 +118,36 @@ class BotApi(Protocol):
 
     def failure(self, exc: BaseException) -> Failure | None:
         """Classify a library exception; None for anything that is not an API or network error."""
+
+
+def largest_file_id(message: dict[str, Any]) -> str:
+    """The file_id of the largest size of a sent photo, from the Bot API's `Message` as JSON: the adapters
+    read their sends' answers unparsed (parsing them into the library's objects cost more than the call)."""
+    sizes = message.get("photo") or ()
+    return str(sizes[-1]["file_id"]) if sizes else ""
+
+
+NO_LINK_PREVIEW = json.dumps({"is_disabled": True})
+"""`link_preview_options` of every text we send: a link in a ticket's description shows no preview card."""
+
+
+@lru_cache(maxsize=1024)
+def markup_json(markup: Markup) -> str | None:
+    """A keyboard as the Bot API's `reply_markup` JSON. Cached: most keyboards (the menu, the categories, a
+    step's buttons) are the same for every resident, and building the library's objects to serialise them
+    again cost a tenth of a call's CPU (issue 17)."""
+    if isinstance(markup, InlineKeyboard):
+        rows = [[{"text": label, "callback_data": data} for label, data in row] for row in markup.rows]
+        if markup.web_app is not None:
+            label, url = markup.web_app
+            rows.insert(0, [{"text": label, "web_app": {"url": url}}])
+        return json.dumps({"inline_keyboard": rows}, ensure_ascii=False)
+    if isinstance(markup, ReplyKeyboard):
+        keys: list[list[dict[str, Any]]] = [[{"text": markup.location_label, "request_location": True}]]
+        keys += [[{"text": label} for label, _data in row] for row in markup.rows]
+        return json.dumps(
+            {"keyboard": keys, "resize_keyboard": True, "one_time_keyboard": True}, ensure_ascii=False
+        )
+    if isinstance(markup, RemoveKeyboard):
+        return '{"remove_keyboard": true}'
+    return None

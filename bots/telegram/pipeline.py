@@ -85,7 +85,7 @@ class Pipeline:
             future.set_result(True)
             return future
         try:
-            draft = translate(update, username=self.api.username)
+            draft = translate(update, username=self.api.username, bot=self.api.bot_id)
         except Exception:
             log.exception("cannot translate update %s; skipped", update_id)
             draft = Draft(update_id, None)
@@ -199,7 +199,7 @@ class Pipeline:
     async def _handle(self, drafts: list[Draft]) -> None:
         first = drafts[0]
         assert first.chat_id is not None and first.incoming is not None
-        incoming = replace(await self._incoming(drafts), bot=self.api.bot_id)
+        incoming = await self._incoming(drafts)  # `bot` set by `translate`
         chat_id = first.chat_id
         replies = await self.engine.handle(incoming, progress=lambda _notice: self.sender.typing(chat_id))
         if first.callback_id is not None:
@@ -222,7 +222,8 @@ class Pipeline:
         base = first.incoming
         assert base is not None and first.chat_id is not None
         if base.button is not None:
-            return replace(base, button=self.sender.codec.decode(base.button))
+            data = self.sender.codec.decode(base.button)
+            return base if data == base.button else replace(base, button=data)
         if base.text is not None and base.command is None and first.photo is None and len(drafts) == 1:
             data = self.sender.keyboards.button_for(first.chat_id, base.text)
             return replace(base, button=data, text=None) if data is not None else base

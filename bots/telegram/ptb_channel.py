@@ -1,4 +1,4 @@
-"""`BotApi` through python-telegram-bot 22: its Bot, HTTPX requests, types and errors — not its Application.
+"""`BotApi` through python-telegram-bot 22: its Bot, requests, types and errors — not its Application.
 
 PTB's Updater queues updates before they are handled and its webhook server is a Tornado app of its own
 (DESIGN.md §9); our poller, pipeline and the shared aiohttp route do that part, so here PTB only speaks the
@@ -7,23 +7,16 @@ Bot API.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 from telegram import (
     Bot,
     BotCommand,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     InputMediaPhoto,
-    KeyboardButton,
-    LinkPreviewOptions,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
     Update,
-    WebAppInfo,
 )
 from telegram.error import (
     BadRequest,
@@ -35,36 +28,108 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest, RequestData
 
 from bots.telegram.api import (
     ALLOWED_UPDATES,
+    NO_LINK_PREVIEW,
     Failure,
     FileTooBig,
-    InlineKeyboard,
     Markup,
-    RemoveKeyboard,
-    ReplyKeyboard,
     Upload,
+    markup_json,
 )
 
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 IN_FLIGHT = 8
-"""Requests at once, and connections kept: httpcore's housekeeping walks the whole pool on every request, so
-a pool of 64 cost more CPU than the requests themselves (issue 17: 3.8× fewer updates per second)."""
+"""Connections kept for the Bot API calls (long polling has a pool of its own)."""
+CONNECT_TIMEOUT = 10.0
 
 
-class _BoundedRequest(HTTPXRequest):
-    """PTB's HTTPX request with at most IN_FLIGHT requests at once; the rest wait here, not in httpcore."""
+class _AiohttpRequest(BaseRequest):
+    """PTB's networking on aiohttp, through PTB's own extension point (`BaseRequest`), instead of HTTPX.
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(connection_pool_size=IN_FLIGHT, **kwargs)
-        self._slots = asyncio.Semaphore(IN_FLIGHT)
+    httpcore's pool housekeeping (an expiry check of every pooled connection, each a `getpeername` and a
+    poll, on every request) was most of the bot's CPU per update in `bench/telegram_channel.py`: PTB handled
+    about a third of aiogram's updates per CPU-second, aiogram being on aiohttp (issue 17). PTB still builds
+    every request and reads every answer (its errors, `RetryAfter`, `Defaults`); only the HTTP is aiohttp's,
+    with aiohttp's errors mapped to PTB's `TimedOut` and `NetworkError` as `HTTPXRequest` maps HTTPX's."""
 
-    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
-        async with self._slots:
-            return await super().do_request(*args, **kwargs)
+    def __init__(self, *, connections: int, read_timeout: float) -> None:
+        self._connections = connections
+        self._read_timeout = read_timeout
+        """Also how long a request may wait for a free connection."""
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float:
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections),
+                headers={"User-Agent": self.USER_AGENT},
+            )
+
+    async def shutdown(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: object = BaseRequest.DEFAULT_NONE,
+        write_timeout: object = BaseRequest.DEFAULT_NONE,
+        connect_timeout: object = BaseRequest.DEFAULT_NONE,
+        pool_timeout: object = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self._session is None:  # a bot never started (`otklik outbox flush`) sends too, as HTTPX's did
+            await self.initialize()
+            assert self._session is not None
+        connect = _given(connect_timeout, CONNECT_TIMEOUT)
+        timeout = aiohttp.ClientTimeout(
+            connect=_given(pool_timeout, self._read_timeout) + connect,
+            sock_connect=connect,
+            sock_read=_given(read_timeout, self._read_timeout),  # aiohttp has no write timeout
+        )
+        try:
+            async with self._session.request(
+                method, url, data=_body(request_data), timeout=timeout
+            ) as response:
+                return response.status, await response.read()
+        except TimeoutError as err:
+            raise TimedOut from err
+        except aiohttp.ClientError as err:
+            raise NetworkError(f"aiohttp.{type(err).__name__}: {err}") from err
+
+
+_DEFAULT = type(BaseRequest.DEFAULT_NONE)
+
+
+def _given(value: object, default: float) -> float:
+    """A timeout PTB passed, or ours when it passed its "not given" marker."""
+    return default if isinstance(value, _DEFAULT) or value is None else float(value)  # type: ignore[arg-type]
+
+
+def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
+    """The parameters as a form, multipart when there are files, as PTB's HTTPX request sends them."""
+    if request_data is None:
+        return None
+    fields = request_data.json_parameters
+    files = request_data.multipart_data
+    if not files:
+        return fields or None
+    form = aiohttp.FormData()
+    for name, value in fields.items():
+        form.add_field(name, value)
+    for name, (filename, content, content_type) in files.items():
+        form.add_field(name, content, filename=filename, content_type=content_type)
+    return form
 
 
 class PtbApi:
@@ -75,15 +140,9 @@ class PtbApi:
         self.username = ""
         base = api_url.rstrip("/")
         self._requests = (
-            _BoundedRequest(
-                read_timeout=request_timeout,
-                write_timeout=request_timeout,
-                connect_timeout=10.0,
-                pool_timeout=request_timeout,
-                media_write_timeout=60.0,
-            ),
+            _AiohttpRequest(connections=IN_FLIGHT, read_timeout=request_timeout),
             # Long polling holds its connection for the whole poll: it gets a pool of its own.
-            HTTPXRequest(connection_pool_size=2, read_timeout=10.0, connect_timeout=10.0),
+            _AiohttpRequest(connections=2, read_timeout=10.0),
         )
         self.bot = Bot(
             token,
@@ -135,11 +194,25 @@ class PtbApi:
             raise FileTooBig(file_id)
         return bytes(await file.download_as_bytearray(read_timeout=60.0))
 
+    async def _raw(self, endpoint: str, data: dict[str, Any]) -> Any:
+        """A Bot API call through PTB's own request building, error mapping and `Defaults`, with its answer
+        left as JSON: what `Bot.send_message` and the like do, minus turning the sent `Message` into PTB's
+        objects, of which we would read one field — that parsing was the largest part of a call's CPU
+        (issue 17, bench/peers.py). `do_api_request` is the public way, but it warns for every method that
+        `Bot` has a name for."""
+        return await self.bot._post(endpoint, data)
+
     async def send_text(self, chat_id: int, text: str, markup: Markup) -> int:
-        message = await self.bot.send_message(
-            chat_id, text, reply_markup=_markup(markup), link_preview_options=NO_PREVIEW
+        message = await self._raw(
+            "sendMessage",
+            {
+                "chat_id": chat_id,
+                "text": text,
+                "reply_markup": markup_json(markup),
+                "link_preview_options": NO_LINK_PREVIEW,
+            },
         )
-        return message.message_id
+        return int(message["message_id"])
 
     async def send_photo(self, chat_id: int, photo: Upload, caption: str | None) -> str:
         if photo.file_id is not None:
@@ -163,13 +236,13 @@ class PtbApi:
         return [m.photo[-1].file_id if m.photo else "" for m in messages]
 
     async def send_location(self, chat_id: int, lat: float, lon: float) -> None:
-        await self.bot.send_location(chat_id, latitude=lat, longitude=lon)
+        await self._raw("sendLocation", {"chat_id": chat_id, "latitude": lat, "longitude": lon})
 
     async def send_document(self, chat_id: int, filename: str, data: bytes) -> None:
         await self.bot.send_document(chat_id, data, filename=filename)
 
     async def remove_inline_keyboard(self, chat_id: int, message_id: int) -> None:
-        await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
+        await self._raw("editMessageReplyMarkup", {"chat_id": chat_id, "message_id": message_id})
 
     async def answer_callback(self, callback_id: str) -> None:
         await self.bot.answer_callback_query(callback_id)
@@ -201,23 +274,3 @@ class PtbApi:
 
 def _filename(photo: Upload) -> str:
     return f"{photo.sha256[:16]}.jpg"
-
-
-def _markup(
-    markup: Markup,
-) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
-    if isinstance(markup, InlineKeyboard):
-        rows = [
-            [InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in markup.rows
-        ]
-        if markup.web_app is not None:
-            label, url = markup.web_app
-            rows.insert(0, [InlineKeyboardButton(label, web_app=WebAppInfo(url))])
-        return InlineKeyboardMarkup(rows)
-    if isinstance(markup, ReplyKeyboard):
-        rows = [[KeyboardButton(markup.location_label, request_location=True)]]
-        rows += [[KeyboardButton(label) for label, _data in row] for row in markup.rows]
-        return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
-    if isinstance(markup, RemoveKeyboard):
-        return ReplyKeyboardRemove()
-    return None

@@ -133,8 +133,9 @@ def keyboard(reply: Reply, location_label: str, codec: CallbackCodec) -> Markup:
 
 
 def utf16_len(text: str) -> int:
-    """Telegram counts length in UTF-16 code units: an emoji outside the BMP is two."""
-    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+    """Telegram counts length in UTF-16 code units: an emoji outside the BMP is two. (Encoded in C: a loop
+    over the characters cost a tenth of the CPU of answering `/help`.)"""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:

@@ -7,7 +7,7 @@ the network — downloading a photo — is left to the pipeline: a `Draft` names
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from core.messages import ChatRef, Incoming, Location
@@ -60,35 +60,43 @@ class Draft:
     callback_message_id: int | None = None
 
 
-def translate(update: Any, *, username: str = "") -> Draft:
-    """`username` is the bot's own: `/start@OtherBot` in a group is not for us."""
+def translate(update: Any, *, username: str = "", bot: str = "") -> Draft:
+    """`username` is the bot's own: `/start@OtherBot` in a group is not for us. `bot`: its id, for
+    `Incoming.bot`. The `Incoming` is built once, with what the message says (no copies per field)."""
     update_id = int(update.update_id)
     callback = getattr(update, "callback_query", None)
     if callback is not None:
-        return _callback(update_id, callback)
+        return _callback(update_id, callback, bot)
     message = getattr(update, "message", None)
     if message is None:
         return Draft(update_id, None)
     chat = message.chat
+    said = _content(message, username)
+    if said is None:
+        if getattr(chat, "type", "private") != "private":  # joins, pins, title changes in a group: not to us
+            return Draft(update_id, None)
+        said = {"unsupported": "other"}
+    photo = said.pop("photo", None)
     user = getattr(message, "from_user", None)
-    ref = ChatRef(CHANNEL, str(chat.id), str(user.id if user is not None else chat.id))
-    base = Incoming(
-        ref,
+    incoming = Incoming(
+        ChatRef(CHANNEL, str(chat.id), str(user.id if user is not None else chat.id)),
         str(update_id),
         getattr(user, "language_code", None),
         display_name=_name(user),
+        bot=bot,
+        **said,
     )
-    draft = Draft(
+    return Draft(
         update_id,
         chat.id,
-        base,
+        incoming,
+        photo=photo,
         media_group_id=getattr(message, "media_group_id", None),
         message_id=int(message.message_id),
     )
-    return _content(draft, base, message, username, private=getattr(chat, "type", "private") == "private")
 
 
-def _callback(update_id: int, callback: Any) -> Draft:
+def _callback(update_id: int, callback: Any, bot: str) -> Draft:
     user = callback.from_user
     message = callback.message  # None for inline-mode messages; maybe "inaccessible" (too old): still has ids
     chat_id = message.chat.id if message is not None else user.id
@@ -98,6 +106,7 @@ def _callback(update_id: int, callback: Any) -> Draft:
         getattr(user, "language_code", None),
         button=callback.data or "",
         display_name=_name(user),
+        bot=bot,
     )
     return Draft(
         update_id,
@@ -108,29 +117,27 @@ def _callback(update_id: int, callback: Any) -> Draft:
     )
 
 
-def _content(draft: Draft, base: Incoming, message: Any, username: str, *, private: bool) -> Draft:
+def _content(message: Any, username: str) -> dict[str, Any] | None:
+    """What the message says, as `Incoming` fields (and `photo`, the file to fetch); None when nothing."""
     text = message.text if message.text is not None else getattr(message, "caption", None)
     photo = _largest_photo(message)
     if photo is not None:
         # The photo wins over a caption (`input_kind`), but the caption is kept.
-        return replace(draft, incoming=replace(base, text=text), photo=photo)
+        return {"text": text, "photo": photo}
     if message.location is not None:
-        where = Location(float(message.location.latitude), float(message.location.longitude))
-        return replace(draft, incoming=replace(base, location=where))
+        return {"location": Location(float(message.location.latitude), float(message.location.longitude))}
     if getattr(message, "contact", None) is not None:
-        return replace(draft, incoming=replace(base, contact=message.contact.phone_number or ""))
+        return {"contact": message.contact.phone_number or ""}
     if message.text is not None:
         command = parse_command(message.text, username)
         if command is not None:
             name, args = command
-            return replace(draft, incoming=replace(base, command=name, args=args))
-        return replace(draft, incoming=replace(base, text=message.text))
+            return {"command": name, "args": args}
+        return {"text": message.text}
     for kind in UNSUPPORTED_KINDS:
         if getattr(message, kind, None) is not None:
-            return replace(draft, incoming=replace(base, unsupported=kind, text=text))
-    if not private:  # joins, pins, title changes in a group: nothing was said to us
-        return replace(draft, incoming=None, chat_id=None)
-    return replace(draft, incoming=replace(base, unsupported="other"))
+            return {"unsupported": kind, "text": text}
+    return None
 
 
 def _largest_photo(message: Any) -> FileRef | None:

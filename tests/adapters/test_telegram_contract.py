@@ -20,6 +20,8 @@ import pytest
 from PIL import Image
 from sqlalchemy.exc import OperationalError
 
+from bots.telegram import make_api
+from bots.telegram.channel import TelegramChannel
 from core.engine import Engine
 from core.messages import ChatRef, Location, Photo, Reply
 from core.ports import DeliveryError, OutgoingMessage
@@ -408,6 +410,22 @@ async def test_outbox_delivery_uploads_each_photo_once(bot: Harness, photos: Pho
     with pytest.raises(DeliveryError) as blocked:
         await channel.sender.deliver(OutgoingMessage(5, reply))
     assert blocked.value.permanent
+
+
+async def test_a_channel_never_started_delivers_outbox_messages(bot: Harness) -> None:
+    """`otklik outbox flush` builds the channels and delivers without starting them (no getMe, no polling):
+    each library's HTTP session must open on first use."""
+    channel = TelegramChannel(make_api(bot.library, TOKEN, bot.fake.url), bot.engine, bot.db, bot.photos)
+    try:
+        reply = Reply(text="Заявка № 1: новая", buttons=((("Взять", "staff:take:1"),),))
+        await channel.sender.deliver(
+            OutgoingMessage(1, replace(reply, chat=ChatRef("telegram", "7007", "7007")))
+        )
+    finally:
+        await channel.stop()
+    [sent] = bot.fake.to(7007)
+    assert sent.text == "Заявка № 1: новая" and sent.buttons() == [("Взять", "staff:take:1")]
+    assert not bot.fake.method_calls("getMe")
 
 
 async def test_outbox_message_resumes_after_a_failure_without_repeating_the_album(
