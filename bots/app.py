@@ -224,7 +224,7 @@ def _engine(app: App) -> Engine:
         default_language=settings.default_language,
         geocoder=MeteredGeocoder(app.geocoder) if app.geocoder is not None else None,
         observer=observe_update,
-        privacy_policy=PrivacyPolicy(settings.consent_required, settings.retention_days),
+        privacy=PrivacyPolicy(settings.consent_required, settings.retention_days),
         web_url=settings.web_url,
     )
 

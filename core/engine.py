@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 
@@ -57,33 +57,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(eq=False)
 class Engine:
-    def __init__(
-        self,
-        db: Database,
-        municipality: Municipality,
-        *,
-        default_language: str = "ru",
-        clock: Callable[[], datetime] = utcnow,
-        geocoder: Geocoder | None = None,
-        geocode_timeout: float = DEFAULT_TIMEOUT,
-        progress_after: float = PROGRESS_AFTER,
-        privacy_policy: PrivacyPolicy | None = None,
-        web_url: str = "http://127.0.0.1:8080",
-        observer: Observer | None = None,
-    ) -> None:
-        self.db = db
-        self.municipality = municipality
-        self.default_language = default_language
-        self.clock = clock
-        self.geocoder = geocoder  # None: geocoding is off
-        self.geocode_timeout = geocode_timeout
-        self.progress_after = progress_after
-        self.privacy = privacy_policy or PrivacyPolicy(consent_required=False)
-        """The composition root passes the operator's policy; engines built bare (tests, benchmarks) ask
-        for no consent."""
-        self.web_url = web_url  # the base of `/web` sign-in links
-        self.observer = observer
+    db: Database
+    municipality: Municipality
+    _: KW_ONLY
+    default_language: str = "ru"
+    clock: Callable[[], datetime] = utcnow
+    geocoder: Geocoder | None = None
+    """None: geocoding is off."""
+    geocode_timeout: float = DEFAULT_TIMEOUT
+    progress_after: float = PROGRESS_AFTER
+    privacy: PrivacyPolicy = field(default_factory=lambda: PrivacyPolicy(consent_required=False))
+    """The composition root passes the operator's policy; engines built bare (tests, benchmarks) ask for no
+    consent."""
+    web_url: str = "http://127.0.0.1:8080"
+    """The base of `/web` sign-in links."""
+    observer: Observer | None = None
 
     async def handle(self, incoming: Incoming, progress: Progress | None = None) -> list[Reply]:
         """One update → the replies. `progress`, when given, gets an interim notice if the update waits on

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any
 
 from bots.failures import is_transient
@@ -49,29 +49,20 @@ class _ChatQueue:
     task: asyncio.Task[None] | None = None
 
 
+@dataclass(eq=False)
 class Pipeline:
-    def __init__(
-        self,
-        api: BotApi,
-        engine: Engine,
-        db: Database,
-        photos: Photos,
-        sender: TelegramSender,
-        *,
-        album_wait: float = 0.8,
-        album_limit: float = 3.0,
-    ) -> None:
-        self.api = api
-        self.engine = engine
-        self.db = db
-        self.photos = photos
-        self.sender = sender
-        self.album_wait = album_wait
-        self.album_limit = album_limit
-        self._chats: dict[int, _ChatQueue] = {}
-        self._in_flight: dict[int, asyncio.Future[bool]] = {}
-        self._recent: OrderedDict[int, None] = OrderedDict()
-        self._closing = False
+    api: BotApi
+    engine: Engine
+    db: Database
+    photos: Photos
+    sender: TelegramSender
+    _: KW_ONLY
+    album_wait: float = 0.8
+    album_limit: float = 3.0
+    _chats: dict[int, _ChatQueue] = field(default_factory=dict, init=False)
+    _in_flight: dict[int, asyncio.Future[bool]] = field(default_factory=dict, init=False)
+    _recent: OrderedDict[int, None] = field(default_factory=OrderedDict, init=False)
+    _closing: bool = field(default=False, init=False)
 
     # --- intake ------------------------------------------------------------------------------------------
     def submit(self, update: Any) -> asyncio.Future[bool]:
