@@ -23,7 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,10 +50,13 @@ class IndexedTelegram(FakeTelegram):
     def __init__(self) -> None:
         super().__init__()
         self.by_chat: dict[int, list[Sent]] = defaultdict(list)
+        self.per_second: Counter[int] = Counter()
+        """Messages the bot sent, by second: the bot's whole rate (direct answers and outbox)."""
 
     def _record(self, sent: Sent, content: dict[str, Any]) -> dict[str, Any]:
         answer = super()._record(sent, content)
         self.by_chat[sent.chat_id].append(sent)
+        self.per_second[int(time.time())] += 1
         return answer
 
     def to(self, chat_id: int) -> list[Sent]:
@@ -147,8 +150,23 @@ class Proxy:
         return web.Response(status=502)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used so far (Linux /proc; 0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run_cluster(
-    server_url: str, workers_n: int, residents: int, duration: float, kill: bool
+    server_url: str,
+    workers_n: int,
+    residents: int,
+    duration: float,
+    kill: bool,
+    bot_rate: float,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     name = f"otklik_bench_cluster_{os.getpid()}_{workers_n}"
     admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
@@ -173,13 +191,21 @@ async def run_cluster(
             TELEGRAM_API_URL=fake.url,
             WEBHOOK_BASE_URL="https://bench.invalid",
             WEBHOOK_SECRET="bench-webhook-secret",
+            TELEGRAM_RATE=str(bot_rate),
         )
 
     try:
         for args in (("db", "upgrade"), ("config", "load", env_of(0)["MUNICIPALITY_CONFIG"])):
             code, _out, err = await otklik(env_of(0), *args)
             assert code == 0, err
-        workers = list(await asyncio.gather(*(start_worker(f"w{n}", env_of(n)) for n in range(workers_n))))
+        workers = list(
+            await asyncio.gather(
+                *(
+                    start_worker(f"w{n}", env_of(n), profile=profile / f"w{n}.prof" if profile else None)
+                    for n in range(workers_n)
+                )
+            )
+        )
         proxy.targets = [w.url for w in workers]
         await one_leader(workers, timeout=30)
 
@@ -195,12 +221,16 @@ async def run_cluster(
                 await resident.report(n)
                 n += 1
 
+        worker_cpu = -sum(cpu_seconds(w.process.pid) for w in workers)
+        bench_cpu = -time.process_time()
+        fake.per_second.clear()
         loops = [asyncio.create_task(resident_loop()) for _ in range(residents)]
         started = time.monotonic()
         fail_over = None
         if kill and workers_n > 1:
             await asyncio.sleep(duration / 3)
             victim = await one_leader(workers)
+            worker_cpu += cpu_seconds(victim.process.pid)
             victim.kill()
             killed_at = time.monotonic()
             await victim.process.wait()
@@ -210,11 +240,14 @@ async def run_cluster(
             fail_over = time.monotonic() - killed_at
             index = workers.index(victim)
             workers[index] = await start_worker(f"w{index}b", env_of(index))
+            worker_cpu -= cpu_seconds(workers[index].process.pid)  # its start-up is not the cluster's work
             proxy.targets = [w.url for w in workers]
         errors = [
             r for r in await asyncio.gather(*loops, return_exceptions=True) if isinstance(r, BaseException)
         ]
         elapsed = time.monotonic() - started
+        worker_cpu += sum(cpu_seconds(w.process.pid) for w in workers)
+        bench_cpu += time.process_time()
         await asyncio.sleep(3)  # the outbox drains (notifications are not on the residents' path)
 
         with create_engine(normalise_url(url)).connect() as conn:
@@ -230,8 +263,10 @@ async def run_cluster(
                 conn.execute(text("SELECT count(*) FROM outbox WHERE status = 'sent'")).scalar()
             )
         latencies = sorted(figures.latencies)
+        posted = max(1, figures.posted)
         return {
             "workers": workers_n,
+            "TELEGRAM_RATE": bot_rate,
             "updates/s": figures.posted / elapsed,
             "p50 ms": 1000 * statistics.median(latencies) if latencies else 0.0,
             "p99 ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else 0.0,
@@ -242,6 +277,10 @@ async def run_cluster(
             "webhook retries": figures.failed_posts,
             "outbox sent": outbox_sent,
             "outbox busiest s": int(per_second or 0),
+            "outbox <= 30": "yes" if int(per_second or 0) <= 30 else "NO",
+            "bot busiest s": max(fake.per_second.values(), default=0),
+            "worker CPU ms/update": 1000 * worker_cpu / posted,
+            "bench CPU ms/update": 1000 * bench_cpu / posted,
             "fail-over s": fail_over,
             "resident errors": len(errors),
         }
@@ -264,12 +303,31 @@ def main() -> None:
     parser.add_argument("--residents", type=int, default=5000)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--no-kill", action="store_true", help="do not kill the leader mid-run")
+    parser.add_argument(
+        "--profile", type=Path, help="a folder: each worker runs under cProfile, its statistics written there"
+    )
+    parser.add_argument(
+        "--bot-rate",
+        default="30",
+        help="TELEGRAM_RATE for the workers (messages/s for the bot's answers; the outbox keeps to 30), "
+        "or rates separated by commas: 30,1000",
+    )
     args = parser.parse_args()
     if not args.database_url.startswith("postgres"):
         parser.error("a PostgreSQL server is needed: --database-url or TEST_DATABASE_URL")
-    for count in (int(n) for n in args.workers.split(",")):
+    for rate, count in itertools.product(
+        (float(r) for r in args.bot_rate.split(",")), [int(n) for n in args.workers.split(",")]
+    ):
         result = asyncio.run(
-            run_cluster(args.database_url, count, args.residents, args.duration, not args.no_kill)
+            run_cluster(
+                args.database_url,
+                count,
+                args.residents,
+                args.duration,
+                not args.no_kill,
+                rate,
+                args.profile,
+            )
         )
         print(
             "  ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()),
