@@ -197,8 +197,12 @@ class TelegramSender:
         default_language: str = "ru",
         map_url: str = "",
         bot_pace: BotPace | None = None,
+        bulk_pace: BotPace | None = None,
     ) -> None:
         self.api = api
+        self.bulk_pace = bulk_pace
+        """Outbox messages at `Limits.bulk_rate`, one slot per message (an album: per photo), when `bot_rate`
+        is above it (`otklik run` passes `App.pace`: shared on PostgreSQL)."""
         self.map_url = map_url if map_url.startswith("https://") else ""
         """The widget's map page (`…/widget/map`) offered as a Web App in the place step; Telegram opens only
         https pages, so anything else offers no button."""
@@ -214,7 +218,8 @@ class TelegramSender:
         # `bot_pace` already keeps every call of this bot under it: 0 (unlimited) there, or outbox messages
         # would book twice.
         bulk = min(self.limits.bot_rate, self.limits.bulk_rate)
-        self.max_per_second = 0.0 if bot_pace is not None and bulk == self.limits.bot_rate else bulk
+        covered = bulk_pace is not None or (bot_pace is not None and bulk == self.limits.bot_rate)
+        self.max_per_second = 0.0 if covered else bulk
         self.chat_interval = 1.0 / self.limits.chat_rate
 
     # --- the ChannelSender port --------------------------------------------------------------------------
@@ -229,7 +234,11 @@ class TelegramSender:
         done = self._progress.pop(message.id, 0)
         try:
             for index in range(done, len(ops)):
-                await self.execute(chat_id, ops[index], strict=True)
+                op = ops[index]
+                if self.bulk_pace is not None:
+                    for _ in range(len(op.shas) if isinstance(op, SendPhotos) else 1):
+                        await self.bulk_pace.wait()
+                await self.execute(chat_id, op, strict=True)
                 done = index + 1
         except DeliveryError:
             if done:
