@@ -55,6 +55,7 @@ from tests.fakes import serve
 from tests.fakes.telegram_api import FakeTelegram, Sent, TelegramUser
 
 CENTRE = (52.2870, 104.2810)
+STAFF_IDS = 2_000_000
 NUMBER = re.compile(r"(?:№|No\.) (\d+)")
 
 
@@ -66,11 +67,15 @@ class IndexedTelegram(FakeTelegram):
         self.by_chat: dict[int, list[Sent]] = defaultdict(list)
         self.per_second: Counter[int] = Counter()
         """Messages the bot sent, by second: the bot's whole rate (direct answers and outbox)."""
+        self.outbox_per_second: Counter[int] = Counter()
+        """Messages to staff (only notifications from the outbox reach them after they joined), by second."""
 
     def _record(self, sent: Sent, content: dict[str, Any]) -> dict[str, Any]:
         answer = super()._record(sent, content)
         self.by_chat[sent.chat_id].append(sent)
         self.per_second[int(time.time())] += 1
+        if sent.chat_id >= STAFF_IDS:
+            self.outbox_per_second[int(time.time())] += 1
         return answer
 
     def to(self, chat_id: int) -> list[Sent]:
@@ -247,9 +252,9 @@ async def run_cluster(
         finally:
             db.close()
         for n, code in enumerate(codes):
-            member = Resident(fake, 2_000_000 + n, Figures())  # not counted in the run's figures
+            member = Resident(fake, STAFF_IDS + n, Figures())  # not counted in the run's figures
             await member.command("staff", code)
-        staffed = sum(bool(fake.to(2_000_000 + n)) for n in range(staff))
+        staffed = sum(bool(fake.to(STAFF_IDS + n)) for n in range(staff))
         deadline = time.monotonic() + duration
         ids = iter(range(1_000_000, 1_000_000 + residents))
 
@@ -263,6 +268,7 @@ async def run_cluster(
         worker_cpu = -sum(cpu_seconds(w.process.pid) for w in workers)
         bench_cpu = -time.process_time()
         fake.per_second.clear()
+        fake.outbox_per_second.clear()
         loops = [asyncio.create_task(resident_loop()) for _ in range(residents)]
         started = time.monotonic()
         fail_over = None
@@ -292,16 +298,11 @@ async def run_cluster(
         with create_engine(normalise_url(url)).connect() as conn:
             tickets = int(conn.execute(text("SELECT count(*) FROM tickets")).scalar())
             distinct = int(conn.execute(text("SELECT count(DISTINCT description) FROM tickets")).scalar())
-            per_second = conn.execute(
-                text(
-                    "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM outbox WHERE status = 'sent' "
-                    "GROUP BY channel, date_trunc('second', sent_at)) AS s"
-                )
-            ).scalar()
             outbox_sent = int(
                 conn.execute(text("SELECT count(*) FROM outbox WHERE status = 'sent'")).scalar()
             )
         latencies = sorted(figures.latencies)
+        busiest_outbox = max(fake.outbox_per_second.values(), default=0)  # messages, as Telegram counts
         posted = max(1, figures.posted)
         return {
             "workers": workers_n,
@@ -316,8 +317,8 @@ async def run_cluster(
             "webhook retries": figures.failed_posts,
             "staff": staffed,
             "outbox sent": outbox_sent,
-            "outbox busiest s": int(per_second or 0),
-            "outbox <= 30": "yes" if int(per_second or 0) <= 30 else "NO",
+            "outbox busiest s": busiest_outbox,
+            "outbox <= 30": "yes" if busiest_outbox <= 30 else "NO",
             "bot busiest s": max(fake.per_second.values(), default=0),
             "worker CPU ms/update": 1000 * worker_cpu / posted,
             "bench CPU ms/update": 1000 * bench_cpu / posted,
