@@ -84,15 +84,17 @@ class App:
         return leader_lock(self.db.url)
 
     def pace(self, channel: str, rate: float) -> Pace:
-        """Delivery's pace for a channel: shared by every worker on PostgreSQL, so N workers together keep
-        one bot under the platform's limit; this process's own on SQLite (it is the only one)."""
+        """Delivery's pace for a channel (the outbox: the platform's bulk limit, 30 Telegram / 20 VK messages
+        a second): shared by every worker on PostgreSQL, so N workers together keep one bot under it; this
+        process's own on SQLite (it is the only one)."""
         if self.db.is_sqlite:
             return CallSpacer(rate)
         return SharedPace(self.db, f"outbox:{channel}", rate)
 
     def shared_pace(self, name: str, rate: float) -> Pace | None:
-        """A platform rate that several workers must share (PostgreSQL), or None on SQLite, where this
-        process is the only one and keeps its own pace (with the platform's bursts)."""
+        """A platform rate that several workers must share (PostgreSQL) — every call of a bot, at
+        TELEGRAM_RATE / VK_RATE —, or None on SQLite, where this process is the only one and keeps its own
+        pace (with the platform's bursts)."""
         return None if self.db.is_sqlite else SharedPace(self.db, name, rate)
 
     def schema_problem(self) -> str | None:
@@ -199,7 +201,11 @@ def build_app(settings: Settings, *, geocoding: bool = True) -> App:
     """Everything a command needs. `geocoding=False` for commands that handle no updates: the geocoder's
     client libraries are not even imported."""
     prepare_database(settings)
-    db = Database(settings.effective_database_url)
+    db = Database(
+        settings.effective_database_url,
+        pool_size=settings.database_pool_size,
+        statement_timeout=settings.database_statement_timeout,
+    )
     try:
         municipality = current_municipality(db, settings)
         geocoder = _geocoder(settings, db) if geocoding else None

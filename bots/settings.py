@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     )
 
     database_url: str = ""
+    database_pool_size: int = Field(default=8, ge=1, le=200)
+    """PostgreSQL connections (and database threads) per worker; a worker holds one more while it leads or
+    stands by. Size the server's `max_connections` for workers × (pool + 2)."""
+    database_statement_timeout: float = Field(default=0, ge=0, le=86_400)
+    """Seconds a PostgreSQL statement may run before the server cancels it (`statement_timeout`); 0: no
+    limit. Ignored on SQLite."""
     data_dir: Path = Field(default_factory=default_data_dir)
     municipality_config: Path | None = None
     default_language: Literal["ru", "en"] = "ru"
@@ -38,11 +44,18 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"
     telegram_library: Literal["aiogram", "ptb"] = "aiogram"
+    telegram_rate: float = Field(default=30.0, ge=1, le=10_000)
+    """Messages a second the bot may send in answer to residents, shared by every worker (Telegram allows a
+    bot 30; more to bots with paid broadcasts). Notifications from the outbox keep to 30 whatever this
+    says."""
 
     vk_group_token: SecretStr | None = None
     vk_group_id: int | None = None
     vk_api_url: str = "https://api.vk.ru/method"
     vk_confirmation_code: str = ""
+    vk_rate: int = Field(default=20, ge=1, le=1_000)
+    """API requests a second per community, shared by every worker (VK allows a community token 20).
+    Notifications from the outbox keep to 20 whatever this says."""
 
     webhook_base_url: str = ""
     webhook_secret: SecretStr | None = None

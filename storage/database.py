@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 128
 PG_RETRIES = 3
+QUERY_CANCELED = "57014"
+"""PostgreSQL's code for a statement cancelled, here by `statement_timeout`: not retried (it would time out
+again)."""
 CHECKPOINT_JOBS = 250
 """Jobs committed (a few WAL pages each) before the background checkpointer copies the WAL back: about
 SQLite's own threshold of 1,000 pages; copying more often would copy the same hot pages again and again."""
@@ -63,9 +66,12 @@ class Database:
     """Storage entry point: `await db.run(job)` runs `job(uow)` (a `SqlUnitOfWork`) in one transaction and
     returns the result."""
 
-    def __init__(self, url: str | URL, *, pool_size: int = 8) -> None:
+    def __init__(self, url: str | URL, *, pool_size: int = 8, statement_timeout: float = 0) -> None:
+        """`pool_size`: PostgreSQL connections and threads (DATABASE_POOL_SIZE); `statement_timeout`: seconds
+        before the server cancels a statement, 0 for none (DATABASE_STATEMENT_TIMEOUT; not on SQLite)."""
         self.url = normalise_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.statement_timeout = statement_timeout
         if self.is_sqlite:
             self.engine = create_engine(
                 self.url, poolclass=StaticPool, connect_args={"check_same_thread": False}
@@ -77,7 +83,12 @@ class Database:
             # No pre-ping: it would cost a round trip (and a transaction) per job. A pooled connection that
             # died is met by the job's first statement instead; SQLAlchemy invalidates it (and the rest of the
             # pool) and the job runs again on a fresh one (`_is_retryable`).
-            self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=0)
+            connect_args: dict[str, str] = {}
+            if statement_timeout > 0:  # every session of the pool, set at connect: no statement per job
+                connect_args["options"] = f"-c statement_timeout={max(1, round(statement_timeout * 1000))}"
+            self.engine = create_engine(
+                self.url, pool_size=pool_size, max_overflow=0, connect_args=connect_args
+            )
             self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="otklik-db")
         self.outbox_queued = asyncio.Event()
 
@@ -113,6 +124,13 @@ class Database:
                 with self.engine.begin() as conn:
                     return job(SqlUnitOfWork(conn, is_sqlite=self.is_sqlite))
             except (OperationalError, IntegrityError) as exc:
+                if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
+                    log.error(
+                        "a statement ran longer than DATABASE_STATEMENT_TIMEOUT (%gs) and was cancelled; "
+                        "its transaction is rolled back",
+                        self.statement_timeout,
+                    )
+                    raise
                 attempt += 1
                 if self.is_sqlite or attempt >= PG_RETRIES or not _is_retryable(exc):
                     raise

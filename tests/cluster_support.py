@@ -97,11 +97,15 @@ class Worker:
         return self.process.returncode
 
 
-async def start_worker(name: str, env: dict[str, str], role: str = "all", timeout: float = 60) -> Worker:
-    """`otklik -v run --role ROLE`, returned once it listens (its address read from its log)."""
-    process = await asyncio.create_subprocess_exec(
-        OTKLIK, "-v", "run", "--role", role, env=env, stderr=asyncio.subprocess.PIPE
-    )
+async def start_worker(
+    name: str, env: dict[str, str], role: str = "all", timeout: float = 60, profile: Path | None = None
+) -> Worker:
+    """`otklik -v run --role ROLE`, returned once it listens (its address read from its log). `profile`: run
+    it under cProfile, its statistics written to that file when it stops (SIGTERM; not after SIGKILL)."""
+    command = [OTKLIK, "-v", "run", "--role", role]
+    if profile is not None:
+        command = [sys.executable, "-m", "cProfile", "-o", str(profile), *command]
+    process = await asyncio.create_subprocess_exec(*command, env=env, stderr=asyncio.subprocess.PIPE)
     worker = Worker(name, process)
     worker._reader = asyncio.create_task(worker._read())
     await wait_for(lambda: worker.url or process.returncode is not None, timeout, f"{name} to listen")

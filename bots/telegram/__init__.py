@@ -33,9 +33,12 @@ def create_channel(app: App, options: Options | None = None) -> TelegramChannel 
     if not token:
         return None
     from bots.logging_setup import redact_also
-    from bots.telegram.channel import TelegramChannel, webhook_secret
+    from bots.telegram.channel import Options, TelegramChannel, webhook_secret
     from bots.telegram.sender import Limits
 
+    if options is None:  # the bot's own rate (TELEGRAM_RATE); the outbox keeps to Telegram's 30 (Limits)
+        options = Options(limits=Limits(bot_rate=settings.telegram_rate))
+    limits = options.limits
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     if settings.webhook_base_url:
         secret = webhook_secret(secret, token)
@@ -50,9 +53,9 @@ def create_channel(app: App, options: Options | None = None) -> TelegramChannel 
         default_language=settings.default_language,
         options=options,
         map_url=settings.map_page_url,  # offered only when that is https (sender.py)
-        # the bot's 30 messages/s shared by every worker (one row on PostgreSQL): direct answers and outbox;
-        # on SQLite (one process) the sender's own pace, which allows Telegram's bursts
-        bot_pace=app.shared_pace(
-            f"telegram:{token.split(':')[0]}", (options.limits if options else Limits()).bot_rate
-        ),
+        # the bot's rate shared by every worker (one row on PostgreSQL): direct answers and outbox; on SQLite
+        # (one process) the sender's own pace, which allows Telegram's bursts
+        bot_pace=app.shared_pace(f"telegram:{token.split(':')[0]}", options.limits.bot_rate),
+        # notifications keep to Telegram's bulk limit per message when the bot may answer faster
+        bulk_pace=app.pace("telegram", limits.bulk_rate) if limits.bot_rate > limits.bulk_rate else None,
     )

@@ -63,6 +63,7 @@ class TelegramChannel:
         options: Options | None = None,
         map_url: str = "",
         bot_pace: Pace | None = None,
+        bulk_pace: Pace | None = None,
     ) -> None:
         self.api = api
         self.options = options or Options()
@@ -75,6 +76,7 @@ class TelegramChannel:
             default_language=default_language,
             map_url=map_url,
             bot_pace=bot_pace,
+            bulk_pace=bulk_pace,
         )
         self.pipeline = Pipeline(
             api,

@@ -1,10 +1,11 @@
 """Everything the bot sends goes through here: replies, callback answers and outbox messages.
 
-- Pace: about 1 message/s per chat (short bursts allowed) and 30/s per bot, as Telegram asks; an album
-  counts as one message per photo. These are GCRA schedules — no background task, no timer per chat. The
-  per-bot rate is this process's own unless a shared `bot_pace` is given (`otklik run` passes `App.pace`:
-  one row on PostgreSQL), which then paces direct answers and outbox messages alike, so N workers together
-  stay under 30/s per bot.
+- Pace: about 1 message/s per chat (short bursts allowed) and `bot_rate` per bot (TELEGRAM_RATE, 30 by
+  default as Telegram asks; more for bots with paid broadcasts); an album counts as one message per photo.
+  These are GCRA schedules — no background task, no timer per chat. The per-bot rate is this process's own
+  unless a shared `bot_pace` is given (`otklik run` passes `App.shared_pace`: one row on PostgreSQL), which
+  then paces direct answers and outbox messages alike, so N workers together stay under it. Outbox messages
+  (notifications, bulk) also keep to `bulk_rate` (30/s), whatever `bot_rate` allows.
 - 429: wait `retry_after`, hold that chat back meanwhile, and try again (an outbox message whose wait is too
   long goes back to the outbox with `retry_after` instead). Network and 5xx errors: a few retries with
   back-off. 403 (the user blocked the bot) and 400: `DeliveryError(permanent=True)`, never retried.
@@ -44,6 +45,8 @@ class Limits:
     chat_burst: int = 3
     bot_rate: float = 30.0
     bot_burst: int = 30
+    bulk_rate: float = 30.0
+    """Outbox messages a second: Telegram's limit for bulk notifications, even when `bot_rate` is raised."""
     max_retry_after: float = 30.0
     """Longer flood waits are not slept through: the message fails with `retry_after` (the outbox retries)."""
     attempts: int = 4
@@ -194,8 +197,12 @@ class TelegramSender:
         default_language: str = "ru",
         map_url: str = "",
         bot_pace: BotPace | None = None,
+        bulk_pace: BotPace | None = None,
     ) -> None:
         self.api = api
+        self.bulk_pace = bulk_pace
+        """Outbox messages at `Limits.bulk_rate`, one slot per message (an album: per photo), when `bot_rate`
+        is above it (`otklik run` passes `App.pace`: shared on PostgreSQL)."""
         self.map_url = map_url if map_url.startswith("https://") else ""
         """The widget's map page (`…/widget/map`) offered as a Web App in the place step; Telegram opens only
         https pages, so anything else offers no button."""
@@ -207,9 +214,12 @@ class TelegramSender:
         self.keyboards = ReplyKeyboards()
         self.file_ids = FileIds(db, f"tg:{api.bot_id}"[:16])
         self._progress: OrderedDict[int, int] = OrderedDict()
-        # Read by the outbox worker, which spaces its deliveries the same way — unless the shared `bot_pace`
-        # already paces every call of this bot: 0 (unlimited) there, or outbox messages would book twice.
-        self.max_per_second = 0.0 if bot_pace is not None else self.limits.bot_rate
+        # Read by the outbox worker, which spaces its deliveries at the bulk rate — unless the shared
+        # `bot_pace` already keeps every call of this bot under it: 0 (unlimited) there, or outbox messages
+        # would book twice.
+        bulk = min(self.limits.bot_rate, self.limits.bulk_rate)
+        covered = bulk_pace is not None or (bot_pace is not None and bulk == self.limits.bot_rate)
+        self.max_per_second = 0.0 if covered else bulk
         self.chat_interval = 1.0 / self.limits.chat_rate
 
     # --- the ChannelSender port --------------------------------------------------------------------------
@@ -219,7 +229,11 @@ class TelegramSender:
         done = self._progress.pop(message.id, 0)
         try:
             for index in range(done, len(ops)):
-                await self.execute(chat_id, ops[index], strict=True)
+                op = ops[index]
+                if self.bulk_pace is not None:
+                    for _ in range(len(op.shas) if isinstance(op, SendPhotos) else 1):
+                        await self.bulk_pace.wait()
+                await self.execute(chat_id, op, strict=True)
                 done = index + 1
         except DeliveryError:
             if done:

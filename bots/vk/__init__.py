@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -15,8 +16,14 @@ def create_channel(app: App) -> VkChannel | None:
     token = settings.vk_group_token.get_secret_value() if settings.vk_group_token else ""
     if not token:
         return None
+    from bots.vk.api import RequestWindow
     from bots.vk.channel import VkChannel
+    from bots.vk.sender import SharedWindow
 
+    # every API call of the community at VK_RATE: booked in one row shared by every worker on PostgreSQL
+    # (named by a hash of the token, the same in every worker), this process's own window on SQLite
+    rate = settings.vk_rate
+    shared = app.shared_pace(f"vk:{hashlib.blake2b(token.encode(), digest_size=8).hexdigest()}", rate)
     return VkChannel(
         app.engine,
         app.db,
@@ -29,4 +36,5 @@ def create_channel(app: App) -> VkChannel | None:
         secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else "",
         callback_api=bool(settings.webhook_base_url),
         map_app_id=settings.vk_app_id if settings.map_page_url else None,  # the Mini App shows that page
+        limiter=SharedWindow(shared, rate) if shared is not None else RequestWindow(rate),
     )

@@ -25,13 +25,14 @@ from bots.vk.api import (
     RATE,
     TOO_MANY_REQUESTS,
     BadResponse,
+    RequestWindow,
     VkApi,
 )
 from bots.vk.render import CURRENT_CLIENT, MiniApp, VkMessage, render
 from bots.vk.translate import CHANNEL, ClientCaps
 from core.messages import Reply
 from core.personal_data import pseudonym
-from core.ports import Database, DeliveryError, OutgoingMessage, PhotoNotFound, Photos, numeric_chat_id
+from core.ports import Database, DeliveryError, OutgoingMessage, Pace, PhotoNotFound, Photos, numeric_chat_id
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +76,30 @@ def edit_params(message: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+class SharedWindow(RequestWindow):
+    """VK's per-community rate (VK_RATE) for every API call, shared by every worker on PostgreSQL: this
+    process's window first (it also holds every caller back after error 6), then a slot booked in the shared
+    row, so N workers together still make at most `rate` requests a second."""
+
+    def __init__(self, shared: Pace, rate: int = RATE) -> None:
+        super().__init__(rate)
+        self.shared = shared
+
+    async def acquire(self) -> None:
+        await super().acquire()
+        try:
+            await self.shared.wait()
+        except Exception:  # the row is in the database: while it is unreachable, answers still go
+            log.warning("shared VK pace unavailable; pacing this worker alone", exc_info=True)
+
+
 class VkSender:
     """Sends replies and outbox messages (`ChannelSender` for the outbox worker)."""
 
     channel = CHANNEL
     max_per_second = float(RATE)
-    """Delivery's pace for the community; every API call also goes through the API's own limiter."""
+    """Delivery's pace for the community (VK's 20 a second, also when VK_RATE is raised: notifications are
+    bulk); every API call also goes through the API's own limiter, at VK_RATE."""
     chat_interval = 1.0
     """Seconds between two outbox messages to one chat."""
 

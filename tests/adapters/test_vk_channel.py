@@ -397,7 +397,11 @@ async def test_api_calls_keep_to_the_rate_limit(
 def test_the_factory_needs_a_token(tmp_path: Path) -> None:
     assert vk_package.create_channel in runner.channel_factories()
     app = SimpleNamespace(
-        settings=Settings(_env_file=None, data_dir=tmp_path), engine=None, db=None, photos=None
+        settings=Settings(_env_file=None, data_dir=tmp_path),
+        engine=None,
+        db=None,
+        photos=None,
+        shared_pace=lambda _name, _rate: None,  # SQLite's answer: this process paces itself
     )
     assert vk_package.create_channel(app) is None  # type: ignore[arg-type]
     app.settings = Settings(_env_file=None, data_dir=tmp_path, vk_group_token="t", vk_confirmation_code="c")
@@ -512,6 +516,12 @@ def test_the_factory_offers_the_mini_app_only_with_vk_app_id_and_the_widget_on(t
         ({"vk_app_id": MAP_APP_ID, "widget_origins": "self"}, MiniApp(MAP_APP_ID, -77)),
     ]
     for extra, expected in cases:
-        app = SimpleNamespace(settings=Settings(**base, **extra), engine=None, db=None, photos=None)
+        app = SimpleNamespace(
+            settings=Settings(**base, **extra),
+            engine=None,
+            db=None,
+            photos=None,
+            shared_pace=lambda _n, _r: None,
+        )
         channel = vk_package.create_channel(app)  # type: ignore[arg-type]
         assert channel is not None and channel.sender.map_app == expected, extra
