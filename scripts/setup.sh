@@ -12,9 +12,17 @@ extras=""
 [ "${1:-}" = "test" ] && extras="[test]"
 stamp=.venv/.otklik-installed
 wanted="$(cat pyproject.toml scripts/setup.sh web/package-lock.json | "$python_bin" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+compile_sources() {
+  # pip compiles the bytecode of what it installs, but not of an editable install's sources: do it here, so
+  # that every process (the service, each admin command, the tests' subprocesses) reads cached bytecode
+  # even where PYTHONDONTWRITEBYTECODE is set (it forbids writing, not reading). Only changed files are
+  # compiled again.
+  .venv/bin/python -m compileall -q -j 0 bots core storage web migrations >/dev/null
+}
 if [ -x .venv/bin/otklik ] && [ -f "$stamp" ]; then
   # A plain install is also satisfied by an earlier install with the test tools.
   if grep -qxF "$wanted $extras" "$stamp" || { [ -z "$extras" ] && grep -qxF "$wanted [test]" "$stamp"; }; then
+    compile_sources
     exit 0
   fi
 fi
@@ -36,3 +44,4 @@ if [ -n "$extras" ] && ! command -v chromium >/dev/null; then
   fi
 fi
 echo "$wanted $extras" > "$stamp"
+compile_sources

@@ -8,4 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh test >&2
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+# pytest caches the test modules it rewrites as bytecode unless told not to write any: allow it here (the
+# caches are git-ignored), so a second run does not parse and rewrite every test module again.
+unset PYTHONDONTWRITEBYTECODE
 exec .venv/bin/python -m pytest "$@"
