@@ -21,7 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from bots.telegram.api import InlineKeyboard, Markup, ReplyKeyboard
-from core.messages import Reply
+from core.messages import Location, Reply
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -54,12 +54,6 @@ class MapOffer:
 
 
 @dataclass(frozen=True, slots=True)
-class SendLocation:
-    lat: float
-    lon: float
-
-
-@dataclass(frozen=True, slots=True)
 class SendDocument:
     """A file (the resident's `/mydata` export) → sendDocument."""
 
@@ -67,7 +61,8 @@ class SendDocument:
     data: bytes
 
 
-Op = SendText | SendPhotos | SendLocation | SendDocument
+Op = SendText | SendPhotos | Location | SendDocument
+"""A `Location` is sent as it is (sendLocation)."""
 
 
 class CallbackCodec:
@@ -109,7 +104,7 @@ def render(
         for start in range(0, len(shas), ALBUM_MAX):
             ops.append(SendPhotos(shas[start : start + ALBUM_MAX], caption if start == 0 else None))
     if reply.location is not None:
-        ops.append(SendLocation(reply.location.lat, reply.location.lon))
+        ops.append(reply.location)
     if text.strip() or markup is not None:
         parts = split_text(text) if text.strip() else [EMPTY_TEXT]
         ops.extend(SendText(part) for part in parts[:-1])

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from vkbottle import PhotoMessageUploader, VKAPIError
@@ -93,6 +94,7 @@ class SharedWindow(RequestWindow):
             log.warning("shared VK pace unavailable; pacing this worker alone", exc_info=True)
 
 
+@dataclass(eq=False)
 class VkSender:
     """Sends replies and outbox messages (`ChannelSender` for the outbox worker)."""
 
@@ -103,22 +105,14 @@ class VkSender:
     chat_interval = 1.0
     """Seconds between two outbox messages to one chat."""
 
-    def __init__(
-        self,
-        api: VkApi,
-        db: Database,
-        photos: Photos,
-        *,
-        upload_retries: int = 3,
-        map_app: MiniApp | None = None,
-    ) -> None:
-        self.api = api
-        self.map_app = map_app
-        """The Mini App the place step offers to pick the place on the map (VK_APP_ID); None: no button."""
-        self.db = db
-        self.photos = photos
-        self.upload_retries = upload_retries
-        self._upload_locks: dict[str, asyncio.Lock] = {}
+    api: VkApi
+    db: Database
+    photos: Photos
+    _: KW_ONLY
+    upload_retries: int = 3
+    map_app: MiniApp | None = None
+    """The Mini App the place step offers to pick the place on the map (VK_APP_ID); None: no button."""
+    _upload_locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False)
 
     # --- the ChannelSender port ---------------------------------------------------------------------------
     async def deliver(self, message: OutgoingMessage) -> None:

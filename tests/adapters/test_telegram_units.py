@@ -11,7 +11,6 @@ from bots.telegram import make_api
 from bots.telegram.api import InlineKeyboard, ReplyKeyboard
 from bots.telegram.render import (
     CallbackCodec,
-    SendLocation,
     SendPhotos,
     SendText,
     render,
@@ -179,7 +178,7 @@ def test_buttons_ride_on_the_last_part_and_photos_come_first() -> None:
         location=Location(1.0, 2.0),
     )
     plan = ops(reply)
-    assert [type(op) for op in plan] == [SendPhotos, SendPhotos, SendLocation, SendText, SendText]
+    assert [type(op) for op in plan] == [SendPhotos, SendPhotos, Location, SendText, SendText]
     assert [len(op.shas) for op in plan[:2]] == [10, 2]
     assert plan[0].caption is None  # the text has its own messages
     assert plan[3].markup is None and plan[4].markup == InlineKeyboard(((("Да", "yes"), ("Нет", "no")),))
