@@ -15,12 +15,13 @@ from bots.settings import Settings
 from core.demo import DEMO_CONFIG_PATH
 from core.municipality import Municipality
 from core.personal_data import PrivacyPolicy
-from core.ports import Geocoder, LeaderLock, Pace
+from core.ports import Geocoder, LeaderLock, Pace, PollPositions
 from storage.database import Database
 from storage.leader import leader_lock
 from storage.municipality_store import load_municipality, save_municipality
 from storage.photo_gc import Collected, collect_unused, remove_files
 from storage.photos import PhotoStore
+from storage.poll_positions import DbPollPositions
 from storage.rate import SharedPace
 from storage.revision import is_current
 from storage.store import SqlUnitOfWork
@@ -96,6 +97,10 @@ class App:
         TELEGRAM_RATE / VK_RATE —, or None on SQLite, where this process is the only one and keeps its own
         pace (with the platform's bursts)."""
         return None if self.db.is_sqlite else SharedPace(self.db, name, rate)
+
+    def poll_positions(self) -> PollPositions:
+        """Where long polls stopped, in the database: the next leader, on any host, resumes there."""
+        return DbPollPositions(self.db)
 
     def schema_problem(self) -> str | None:
         """Why this worker must not start on the database (an older schema), or None."""

@@ -656,6 +656,17 @@ class Pace(Protocol):
         """Return when the caller may make its next call."""
 
 
+class PollPositions(Protocol):
+    """Where a platform's long poll stopped, kept where every worker sees it (the database), so whichever
+    worker leads next resumes there: nothing skipped, nothing handled twice beyond the last unsaved batch."""
+
+    async def load(self, name: str) -> str | None:
+        """The saved position of the poll `name` (a channel and its bot), None before the first save."""
+
+    async def save(self, name: str, position: str) -> None:
+        """Record the position after the events before it were handled."""
+
+
 class LeaderLock(Protocol):
     """Leadership for the jobs exactly one worker runs (polling, timers); blocking, called off the loop."""
 

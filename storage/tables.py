@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     DateTime,
     Float,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -418,3 +420,15 @@ residents = ResidentRow.__table__
 privacy_log = PrivacyLogRow.__table__
 web_links = WebLinkRow.__table__
 web_sessions = WebSessionRow.__table__
+
+
+# --- long-poll positions (DESIGN.md §12): the leader on any host resumes where the previous one stopped ----
+poll_positions = Table(
+    "poll_positions",
+    Base.metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", Text, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+"""Where a platform's long poll stopped (`name`: the channel and its bot, e.g. "vk:<community id>"), written
+only after the events before it were handled, so the next leader picks up there (bots/vk/polling.py)."""

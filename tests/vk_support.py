@@ -8,6 +8,7 @@ from bots.vk.api import RequestWindow
 from bots.vk.channel import VkChannel
 from core.engine import Engine
 from storage.photos import PhotoStore
+from storage.poll_positions import DbPollPositions
 from tests.fakes import wait_for
 from tests.fakes.vk_api import FakeVk, VkUser
 
@@ -23,6 +24,7 @@ def make_channel(
         engine.db,
         photos,
         token=vk.token,
+        positions=DbPollPositions(engine.db),
         api_url=vk.api_url,
         data_dir=data_dir,
         **{"wait": 2, "backoff": 0.01, "limiter": RequestWindow(rate=1000), **options},  # type: ignore[arg-type]

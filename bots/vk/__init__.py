@@ -29,6 +29,7 @@ def create_channel(app: App) -> VkChannel | None:
         app.db,
         app.photos,
         token=token,
+        positions=app.poll_positions(),
         data_dir=settings.data_dir,
         group_id=settings.vk_group_id,
         api_url=settings.vk_api_url,

@@ -32,7 +32,7 @@ from bots.vk.render import MiniApp
 from bots.vk.sender import VkSender
 from bots.vk.translate import CHANNEL
 from core.engine import Engine
-from core.ports import Database, Photos
+from core.ports import Database, Photos, PollPositions
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class VkChannel:
         photos: Photos,
         *,
         token: str,
+        positions: PollPositions,
         data_dir: Path,
         group_id: int | None = None,
         api_url: str = DEFAULT_API_URL,
@@ -60,7 +61,10 @@ class VkChannel:
     ) -> None:
         self.callback_api = callback_api
         """Serve the Callback API on the shared HTTP server instead of polling (WEBHOOK_BASE_URL is set)."""
+        self.positions = positions
+        """Where Bots Long Poll stopped, in the database: the next leader, on any host, resumes there."""
         self.state_dir = Path(data_dir) / "vkbottle"
+        """vkbottle's `ts` file of a single-host install before the database kept it: read once to upgrade."""
         self.wait = wait
         self.http_client = http_client()
         self.api = VkApi(
@@ -87,7 +91,7 @@ class VkChannel:
         self.callback.closed = False
         await self._check_token()
         if not self.callback_api or http is None:
-            self.poller = Poller(self.api, self.pipeline, self.state_dir, wait=self.wait)
+            self.poller = Poller(self.api, self.pipeline, self.positions, self.state_dir, wait=self.wait)
             self.poller.start()
             log.info("VK: Bots Long Poll")
             return

@@ -1,10 +1,14 @@
-"""Bots Long Poll that saves its place only after a batch was handled.
+"""Bots Long Poll that saves its place in the database, and only after a batch was handled.
 
-This is vkbottle's `BotPolling` with two changes: its `ts` file lives under DATA_DIR instead of the working
-directory, and old events are not skipped — the saved `ts` is where a restarted bot picks up, so messages
-sent while it was down are answered. A batch of events is handled completely (events of one chat in order,
-chats side by side) before the generator is resumed, which is when vkbottle saves the new `ts`: a crash
-mid-batch fetches the batch again and the engine's `event_key` check makes the repeats no-ops.
+This is vkbottle's `BotPolling` with two changes: its `ts` lives in the database (the `PollPositions` port)
+instead of a file in the working directory, and old events are not skipped — the saved `ts` is where the bot
+picks up after a restart, or wherever the next leader runs (bots/roles.py: any worker on any host), so
+messages sent meanwhile are answered. A batch of events is handled completely (events of one chat in order,
+chats side by side) before its `ts` is saved: a crash mid-batch fetches the batch again and the engine's
+`event_key` check makes the repeats no-ops.
+
+A `ts` file vkbottle kept under DATA_DIR before (one host) is read once, when the database has no position
+yet, and copied there: an upgraded single-host install keeps its place; then the database is the truth.
 
 An event that failed transiently (bots/failures.py) is handled again, with a growing pause, before the batch
 is let go; stopping meanwhile leaves the batch's `ts` unsaved, so VK sends it again after the restart.
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,8 @@ from vkbottle.polling import BotPolling
 
 from bots.vk.api import VkApi
 from bots.vk.pipeline import Pipeline
-from bots.vk.translate import peer_of
+from bots.vk.translate import CHANNEL, peer_of
+from core.ports import PollPositions
 
 log = logging.getLogger(__name__)
 
@@ -30,21 +35,72 @@ BATCH_BACKOFF_MAX = 5.0
 
 
 class StatefulBotPolling(BotPolling):
-    """vkbottle's Bots Long Poll, resuming from the saved `ts`, with its state file under `state_dir`.
+    """vkbottle's Bots Long Poll, resuming from the `ts` saved in `positions`.
 
     `in_hand` is true from the moment a batch is yielded until the next request to VK — that is, while the
     batch is handled and its `ts` saved — when stopping must wait rather than cancel."""
 
-    def __init__(self, api: VkApi, group_id: int | None, state_dir: Path, wait: int = 25) -> None:
+    def __init__(
+        self,
+        api: VkApi,
+        group_id: int | None,
+        positions: PollPositions,
+        state_dir: Path,
+        wait: int = 25,
+    ) -> None:
         super().__init__(api, group_id=group_id, wait=wait, skip_old_events=False)
+        self.positions = positions
         self.state_dir = state_dir
+        """Where vkbottle's `ts` file was before the database (DATA_DIR/vkbottle): read once, to upgrade."""
         self.in_hand = False
+        self._resuming = False
+
+    @property
+    def position_name(self) -> str:
+        if self.group_id is None:
+            raise RuntimeError("the community id is not known yet")
+        return f"{CHANNEL}:{self.group_id}"
 
     @property
     def ts_state_path(self) -> Path:
         if self.group_id is None:
             raise RuntimeError("the community id is not known yet")
         return self.state_dir / "bot-polling" / f"{self.group_id}.json"
+
+    def listen(self) -> AsyncGenerator[dict[str, Any], None]:
+        self._resuming = True  # its first server gets the saved ts (get_server)
+        return super().listen()
+
+    def restore_server_ts(self, server: dict[str, Any]) -> dict[str, Any]:
+        return server  # done in get_server, which can await the database
+
+    def save_server_ts(self, server: dict[str, Any]) -> None:
+        pass  # the Poller saves the ts once the batch is handled (`save`)
+
+    async def get_server(self) -> dict[str, Any]:
+        server = await super().get_server()  # also learns the community id
+        if self._resuming:
+            self._resuming = False
+            ts = await self.saved_ts()
+            if ts is not None:
+                log.info("VK: resuming Bots Long Poll from ts %s", ts)
+                server["ts"] = ts
+        return server
+
+    async def saved_ts(self) -> str | None:
+        """The position in the database; else the one in vkbottle's DATA_DIR file, copied to the database."""
+        ts = await self.positions.load(self.position_name)
+        if ts is not None:
+            return ts
+        found = BotPolling.restore_server_ts(self, {}).get("ts")  # vkbottle's reader of its file
+        if found is None:
+            return None
+        await self.positions.save(self.position_name, str(found))
+        log.info("VK: long-poll position %s moved from %s to the database", found, self.ts_state_path)
+        return str(found)
+
+    async def save(self, ts: Any) -> None:
+        await self.positions.save(self.position_name, str(ts))
 
     async def get_event(self, server: dict[str, Any]) -> dict[str, Any]:
         self.in_hand = False
@@ -56,10 +112,12 @@ class Unfinished(Exception):
 
 
 class Poller:
-    def __init__(self, api: VkApi, pipeline: Pipeline, state_dir: Path, *, wait: int = 25) -> None:
+    def __init__(
+        self, api: VkApi, pipeline: Pipeline, positions: PollPositions, state_dir: Path, *, wait: int = 25
+    ) -> None:
         self.api = api
         self.pipeline = pipeline
-        self.polling = StatefulBotPolling(api, pipeline.group_id, state_dir, wait)
+        self.polling = StatefulBotPolling(api, pipeline.group_id, positions, state_dir, wait)
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -82,6 +140,7 @@ class Poller:
                 async for event in self.polling.listen():
                     self.polling.in_hand = True
                     await self.handle_batch(event.get("updates") or [])
+                    await self.polling.save(event["ts"])  # only now: a crash before fetches the batch again
                     failures = 0
                     if self.pipeline.group_id is None:
                         self.pipeline.group_id = self.polling.group_id

@@ -24,6 +24,7 @@ from bots.vk.channel import VkChannel
 from core.engine import Engine
 from core.messages import ChatRef, Reply
 from storage.photos import PhotoStore
+from storage.poll_positions import DbPollPositions
 from tests.e2e.test_vk_process import _environment, _run, _stop
 from tests.fakes import serve, wait_for
 from tests.fakes.vk_api import FakeVk, VkUser
@@ -132,6 +133,43 @@ async def test_vk_long_poll_transient_failure_is_handled_again(
     assert apologies(vk, user) == 0 and len(calls) == 5
 
 
+async def test_vk_long_poll_batch_stopped_mid_way_is_fetched_again_by_the_next_leader(
+    polling: VkChannel,
+    vk: FakeVk,
+    engine: Engine,
+    photos: PhotoStore,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The batch's `ts` is saved only after the batch was handled: a leader stopped while an event of it keeps
+    failing leaves the saved position before the batch, and the next leader (another host: its own DATA_DIR,
+    the same database) fetches the batch again and answers it."""
+    positions = DbPollPositions(engine.db)
+    name = f"vk:{vk.group_id}"
+    user = VkUser(vk, 7010)
+    await user.command("start")
+    await user.expect("menu.welcome", "menu.prompt")
+    await vk.settled()
+    before = await positions.load(name)
+    assert before == str(len(vk.events))
+
+    calls = fault(monkeypatch, engine, outage())  # the database is down for this worker
+    await user.command("help")
+    await wait_for(lambda: len(calls) >= 2, 10, "the event to be tried again")
+    await polling.stop()  # mid-batch
+    assert await positions.load(name) == before
+    monkeypatch.undo()
+
+    successor = await start_polling(make_channel(engine, photos, vk, tmp_path / "another-host"), vk)
+    try:
+        await user.expect("help.text", "menu.prompt")
+        await vk.settled()
+        assert await positions.load(name) == str(len(vk.events))
+    finally:
+        await successor.stop()
+    assert apologies(vk, user) == 0
+
+
 # --- #8 -----------------------------------------------------------------------------------------------------
 async def test_deeply_nested_json_on_the_vk_callback_is_400_without_a_traceback(
     callback: str, vk: FakeVk, caplog: pytest.LogCaptureFixture
@@ -212,18 +250,19 @@ async def test_vk_reply_lost_in_a_kill_after_the_commit_is_given_after_the_resta
     vk: FakeVk, tmp_path: Path
 ) -> None:
     """`otklik run` (long poll) killed with SIGKILL while it sends the answer to a committed button press."""
+    database = f"sqlite:///{tmp_path / 'otklik.sqlite3'}"  # one database; each host its own DATA_DIR
     env = _environment(
-        vk, tmp_path / "data", CONSENT_REQUIRED="false"
+        vk, tmp_path / "data", CONSENT_REQUIRED="false", DATABASE_URL=database
     )  # consent: tests/e2e/test_vk_process.py
 
-    async def start() -> asyncio.subprocess.Process:
+    async def start(data_dir: Path) -> asyncio.subprocess.Process:
         polls = vk.long_polls
-        process = await _run(env, tmp_path)
+        process = await _run({**env, "DATA_DIR": str(data_dir)}, tmp_path)
         await wait_for(lambda: vk.long_polls > polls or process.returncode is not None, 60, "long poll")
         assert process.returncode is None
         return process
 
-    process = await start()
+    process = await start(tmp_path / "data")
     try:
         user = VkUser(vk, 7008)
         await user.command("start")
@@ -236,7 +275,7 @@ async def test_vk_reply_lost_in_a_kill_after_the_commit_is_given_after_the_resta
         await process.wait()
         vk.hang.clear()
 
-        process = await start()
+        process = await start(tmp_path / "another-host")  # the batch's ts was not saved: fetched again
         await user.expect("report.category.ask", timeout=20)
         assert len(vk.calls_of("messages.sendMessageEventAnswer")) == 1  # answered once, before the kill
     finally:

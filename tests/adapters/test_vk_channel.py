@@ -24,6 +24,7 @@ from core.messages import ChatRef, Location, Photo, Reply
 from core.ports import DeliveryError, OutgoingMessage
 from core.texts import t
 from storage.photos import PhotoStore
+from storage.poll_positions import DbPollPositions
 from tests.fakes import serve, wait_for
 from tests.fakes.vk_api import FakeVk, VkUser
 from tests.support import jpeg_bytes, stored_photo
@@ -154,6 +155,11 @@ async def test_a_reply_longer_than_vk_allows_is_split(polling: VkChannel, vk: Fa
     assert [p.keyboard is not None for p in parts] == [False, False, True]
 
 
+async def position(engine: Engine, vk: FakeVk) -> str | None:
+    """The Bots Long Poll `ts` saved in the database."""
+    return await DbPollPositions(engine.db).load(f"vk:{vk.group_id}")
+
+
 async def test_events_sent_while_the_bot_was_down_are_handled_after_a_restart(
     engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
 ) -> None:
@@ -167,8 +173,8 @@ async def test_events_sent_while_the_bot_was_down_are_handled_after_a_restart(
         await user.expect("menu.welcome", "menu.prompt")
     finally:
         await first.stop()
-    state = data_dir / "vkbottle" / "bot-polling" / f"{vk.group_id}.json"
-    assert json.loads(state.read_text())["ts"] == "1"
+    assert await position(engine, vk) == "1"
+    assert not (data_dir / "vkbottle").exists()  # the database keeps it, no file under DATA_DIR
     assert cwd_state.exists() == had_cwd_state  # nothing written to the working directory
 
     await user.press("menu:new")  # while nobody polls
@@ -176,10 +182,44 @@ async def test_events_sent_while_the_bot_was_down_are_handled_after_a_restart(
     assert len(vk.events) - vk.confirmed >= 2  # both queued and not handled: nobody polls
     assert user.quiet()
 
-    second = await start_polling(make_channel(engine, photos, vk, data_dir), vk)
+    # the next leader runs on another host: its own DATA_DIR, the same database
+    second = await start_polling(make_channel(engine, photos, vk, tmp_path / "another-host"), vk)
     try:
         await user.expect("report.category.ask", "help.text", "report.category.ask")
-        await wait_for(lambda: json.loads(state.read_text())["ts"] == "3", what="the saved ts")
+        await vk.settled()
+        assert await position(engine, vk) == "3"
+    finally:
+        await second.stop()
+    assert user.quiet()  # nothing from before the saved position was handled again
+
+
+async def test_a_ts_file_of_a_single_host_install_is_moved_to_the_database_once(
+    engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
+) -> None:
+    """An upgrade keeps its place: vkbottle's DATA_DIR file is read while the database has no position, then
+    the database is the truth (the file is never read again)."""
+    data_dir = tmp_path / "data"
+    state = data_dir / "vkbottle" / "bot-polling" / f"{vk.group_id}.json"
+    state.parent.mkdir(parents=True)
+    user = VkUser(vk, 4006)
+    await user.command("start")  # handled before the upgrade: the file says so
+    state.write_text(json.dumps({"ts": "1"}))
+    await user.command("help")  # sent while the upgrade ran
+    first = await start_polling(make_channel(engine, photos, vk, data_dir), vk)
+    try:
+        await user.expect("help.text", "menu.prompt")
+        await vk.settled()
+        assert await position(engine, vk) == "2"
+    finally:
+        await first.stop()
+    assert user.quiet()  # /start was not answered again
+
+    state.write_text(json.dumps({"ts": "0"}))  # a stale file left behind is not read any more
+    second = await start_polling(make_channel(engine, photos, vk, data_dir), vk)
+    try:
+        await vk.settled()
+        assert user.quiet()
+        assert await position(engine, vk) == "2"
     finally:
         await second.stop()
 
@@ -413,6 +453,7 @@ def test_the_factory_needs_a_token(tmp_path: Path) -> None:
         db=None,
         photos=None,
         shared_pace=lambda _name, _rate: None,  # SQLite's answer: this process paces itself
+        poll_positions=lambda: None,
     )
     assert vk_package.create_channel(app) is None  # type: ignore[arg-type]
     app.settings = Settings(_env_file=None, data_dir=tmp_path, vk_group_token="t", vk_confirmation_code="c")
@@ -533,6 +574,7 @@ def test_the_factory_offers_the_mini_app_only_with_vk_app_id_and_the_widget_on(t
             db=None,
             photos=None,
             shared_pace=lambda _n, _r: None,
+            poll_positions=lambda: None,
         )
         channel = vk_package.create_channel(app)  # type: ignore[arg-type]
         assert channel is not None and channel.sender.map_app == expected, extra

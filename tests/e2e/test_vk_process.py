@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import socket
 import sys
 from pathlib import Path
 
+from sqlalchemy import create_engine, pool
+
+from storage.poll_positions import load_position
 from tests.fakes import wait_for
 from tests.fakes.vk_api import FakeVk, VkUser
 
@@ -74,9 +76,19 @@ async def test_otklik_run_long_poll_answers_what_was_sent_while_it_was_down(
         await user.expect("report.subcategory.ask", timeout=10)
     finally:
         await _stop(process)
-    state = tmp_path / "data" / "vkbottle" / "bot-polling" / f"{vk.group_id}.json"
-    assert json.loads(state.read_text())["ts"] == str(len(vk.events))
+    assert saved_ts(tmp_path / "data" / "otklik.sqlite3", vk) == str(len(vk.events))
+    assert not (tmp_path / "data" / "vkbottle").exists()  # the database keeps the position, not DATA_DIR
     assert not (tmp_path / ".vkbottle").exists()  # the working directory stays clean
+
+
+def saved_ts(database: Path, vk: FakeVk) -> str | None:
+    """The Bots Long Poll position `otklik run` saved in its database."""
+    engine = create_engine(f"sqlite:///{database}", poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return load_position(conn, f"vk:{vk.group_id}")
+    finally:
+        engine.dispose()
 
 
 async def test_otklik_run_callback_api(vk: FakeVk, tmp_path: Path) -> None:

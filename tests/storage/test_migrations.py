@@ -185,3 +185,27 @@ def test_supporters_move_to_their_own_table_and_back(database_url: str) -> None:
     command.downgrade(make_config(database_url), "0005")
     assert "supporters" not in _tables(database_url)
     assert rows("subscriptions") == [(1, "telegram", "42", "en")]
+
+
+# --- 0013: the long-poll positions every worker shares --------------------------------------------------
+def test_poll_positions_migration_up_and_down(database_url: str) -> None:
+    """The table where the long-poll leader keeps its place comes with 0013, a saved position reads back,
+    and the downgrade to 0012 takes it away again."""
+    from storage.poll_positions import load_position, save_position
+
+    upgrade(database_url, "0012")
+    assert "poll_positions" not in _tables(database_url)
+    upgrade(database_url, "0013")
+    engine = create_engine(normalise_url(database_url), poolclass=pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            save_position(conn, "vk:1", "41")
+            save_position(conn, "vk:1", "42")  # an upsert: one row per poll
+        with engine.connect() as conn:
+            assert load_position(conn, "vk:1") == "42" and load_position(conn, "vk:2") is None
+    finally:
+        engine.dispose()
+    command.downgrade(make_config(database_url), "0012")
+    assert "poll_positions" not in _tables(database_url)
+    upgrade(database_url)
+    assert _schema_differences(database_url) == []
