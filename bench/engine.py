@@ -28,7 +28,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy.orm import Session
 
 from core.demo import DEMO_CONFIG_PATH
 from core.engine import Engine
@@ -37,7 +36,7 @@ from core.municipality_file import load_toml_file
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.municipality_store import save_municipality
-from storage.tables import DialogRow, ProcessedEventRow, TicketRow
+from storage.tables import dialogs, processed_events, tickets
 
 DIALOG: list[dict[str, object]] = [
     {"command": "start"},
@@ -85,7 +84,7 @@ async def run_round(
 def seed(db: Database, count: int, prefix: str) -> None:
     """`count` finished dialogs and one handled delivery id each, written in bulk (not through the engine:
     a million dialogs through it would take the benchmark's whole budget)."""
-    dialogs, events = DialogRow.__table__, ProcessedEventRow.__table__
+    events = processed_events
     now = datetime.now(UTC)
     chunk = 20_000
     for start in range(0, count, chunk):
@@ -115,7 +114,6 @@ def seed(db: Database, count: int, prefix: str) -> None:
 
 def close_bench_tickets(db: Database) -> None:
     """Earlier runs' tickets on the same database, at the same spot, would be offered as "me too"."""
-    tickets = TicketRow.__table__
     db.run_sync(
         lambda store: store.conn.execute(
             tickets.update().where(tickets.c.author_channel == "bench").values(status="closed")
@@ -149,7 +147,7 @@ def measure(args: argparse.Namespace, url: str, prefix: str) -> dict[str, float]
     db = Database(url)
     try:
         municipality = load_toml_file(DEMO_CONFIG_PATH)
-        db.run_sync(lambda store: save_municipality(Session(bind=store.conn), municipality))
+        db.run_sync(lambda store: save_municipality(store.conn, municipality))
         engine = Engine(db, municipality)
         if not args.child:
             close_bench_tickets(db)

@@ -24,7 +24,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from core.demo import DEMO_CONFIG_PATH
 from core.geo import city_bounds
@@ -86,7 +85,7 @@ def main() -> None:
         url = f"sqlite:///{tmp}/nearby.sqlite3"
         upgrade(url)
         db = Database(url)
-        db.run_sync(lambda store: save_municipality(Session(bind=store.conn), municipality))
+        db.run_sync(lambda store: save_municipality(store.conn, municipality))
         if args.mmap:
             db.run_sync(lambda store: store.conn.exec_driver_sql(f"PRAGMA mmap_size={args.mmap * 2**20}"))
         heads = ("tickets", "insert", "mean", "p50", "p99", "found/lookup", "mean if none")

@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from bots.app import App
 from bots.settings import Settings
@@ -95,7 +94,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     upgrade(url)
     db = Database(url)
     m = load_toml_file(DEMO_CONFIG_PATH)
-    db.run_sync(lambda uow: save_municipality(Session(bind=uow.conn), m))
+    db.run_sync(lambda uow: save_municipality(uow.conn, m))
     started = time.perf_counter()
     fill(db, args.tickets, random.Random(args.seed))
     print(f"{args.tickets:,} tickets with their events in {time.perf_counter() - started:.1f} s")

@@ -55,7 +55,6 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 from aiogram.types import Message as AiogramMessage
-from sqlalchemy.orm import Session
 from telegram import Bot as PtbBot
 from telegram import InlineKeyboardMarkup as PtbInlineMarkup
 from telegram import ReplyKeyboardMarkup as PtbReplyMarkup
@@ -549,7 +548,7 @@ class Ours(Variant):
         upgrade(self.url)
         self.db = Database(self.url)
         municipality = load_toml_file(DEMO_CONFIG_PATH)
-        self.db.run_sync(lambda store: save_municipality(Session(bind=store.conn), municipality))
+        self.db.run_sync(lambda store: save_municipality(store.conn, municipality))
         self.bot_api = make_api(self.library, TOKEN, "http://bot-api.invalid")
         if self.library == "aiogram":
             self.bot_api.bot = AiogramBot(TOKEN, session=FakeAiogramSession(self.api))  # type: ignore[attr-defined]

@@ -21,7 +21,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiohttp import web
-from sqlalchemy.orm import Session
 
 from bots.telegram import make_api
 from bots.telegram.channel import Options, TelegramChannel
@@ -93,7 +92,7 @@ async def run(library: str, mode: str, residents: int, messages: int, data: Path
     upgrade(url)
     db = Database(url)
     municipality = load_toml_file(DEMO_CONFIG_PATH)
-    db.run_sync(lambda store: save_municipality(Session(bind=store.conn), municipality))
+    db.run_sync(lambda store: save_municipality(store.conn, municipality))
     engine = Engine(db, municipality)
     child = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 from sqlalchemy import create_engine, text
-from sqlalchemy.orm import Session
 
 from bots.app import App
 from bots.settings import Settings
@@ -243,7 +242,7 @@ def main() -> None:
         upgrade(url)
         db = Database(url)
         municipality = load_toml_file(DEMO_CONFIG_PATH)
-        db.run_sync(lambda store: save_municipality(Session(bind=store.conn), municipality))
+        db.run_sync(lambda store: save_municipality(store.conn, municipality))
         start = time.perf_counter()
         written = seed(db, municipality, args.tickets)
         kind = "PostgreSQL" if args.database_url else "SQLite"

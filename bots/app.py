@@ -24,11 +24,8 @@ from storage.photos import PhotoStore
 from storage.poll_positions import DbPollPositions
 from storage.rate import SharedPace
 from storage.revision import is_current
-from storage.store import SqlUnitOfWork
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from core.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -161,18 +158,12 @@ def load_config_file(db: Database, path: Path) -> tuple[Municipality, bool]:
     from core.municipality_file import load_toml_file  # the TOML checks need shapely: only when loading
 
     municipality = load_toml_file(path)
-    changed = db.run_sync(lambda store: save_municipality(_session(store), municipality))
+    changed = db.run_sync(lambda store: save_municipality(store.conn, municipality))
     return municipality, changed
 
 
-def _session(store: SqlUnitOfWork) -> Session:
-    from sqlalchemy.orm import Session
-
-    return Session(bind=store.conn, join_transaction_mode="create_savepoint")
-
-
 def current_municipality(db: Database, settings: Settings) -> Municipality:
-    municipality = db.run_sync(lambda store: load_municipality(_session(store)))
+    municipality = db.run_sync(lambda store: load_municipality(store.conn))
     if municipality is not None:
         return municipality
     if settings.municipality_config is not None:

@@ -35,8 +35,8 @@ CODE_MAX_LENGTH = 40
 ORGANISATION_KINDS = ("organisation", "dispatch")
 MAX_SLA_DAYS = 365
 MAX_NEARBY_RADIUS_M = 10_000
-CATEGORY_NAME_MAX = 200  # storage.tables.CategoryRow.name_* length
-ORGANISATION_NAME_MAX = 300  # storage.tables.OrganisationRow.name_* length
+CATEGORY_NAME_MAX = 200  # storage.tables.categories name_* length
+ORGANISATION_NAME_MAX = 300  # storage.tables.organisations name_* length
 POLICY_URL_MAX = 300
 
 _CODE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")

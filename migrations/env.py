@@ -13,11 +13,11 @@ from typing import Any
 from alembic import context
 from sqlalchemy import URL, Connection, create_engine, pool, text
 
-from storage.tables import Base
+from storage.tables import metadata
 from storage.urls import normalise_url
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 # Any constant works; it only has to be the same for every process that upgrades this database.
 PG_MIGRATION_LOCK = 0x6F746B6C  # "otkl"

@@ -5,88 +5,87 @@ the same configuration without the TOML file. Categories and organisations are a
 tables because tickets reference them by foreign key; rows that leave the configuration are only marked
 inactive, never deleted, so old tickets keep their category and organisation.
 
-Plain ORM `get`/`select` and attribute updates, no dialect-specific upserts: the same code runs on SQLite and
-PostgreSQL. The caller owns the transaction (commit or roll back); these functions only flush.
+Plain Core select/insert/update on the caller's connection, no dialect-specific upserts: the same code runs
+on SQLite and PostgreSQL. The caller owns the transaction (commit or roll back).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, insert, select, update
 
 from core.municipality import Municipality
-from storage.tables import CategoryRow, MunicipalityRow, OrganisationRow
+from storage.tables import categories, organisations
+from storage.tables import municipality as document_row
 
 ROW_ID = 1
 
 
-def save_municipality(session: Session, municipality: Municipality, *, now: datetime | None = None) -> bool:
+def save_municipality(conn: Connection, municipality: Municipality, *, now: datetime | None = None) -> bool:
     """Store the configuration; False (and nothing written) when the stored one has the same checksum, which
     makes `otklik config load` and the start-up demo load idempotent."""
     checksum = municipality.checksum()
-    row = session.get(MunicipalityRow, ROW_ID)
-    if row is not None and row.checksum == checksum:
+    by_id = document_row.c.id == ROW_ID
+    stored = conn.execute(select(document_row.c.checksum).where(by_id)).scalar_one_or_none()
+    if stored == checksum:
         return False
-    loaded_at = now or datetime.now(UTC)
-    document = municipality.to_document()
-    if row is None:
-        session.add(
-            MunicipalityRow(
-                id=ROW_ID,
-                code=municipality.code,
-                document=document,
-                checksum=checksum,
-                loaded_at=loaded_at,
-            )
-        )
+    values = {
+        "code": municipality.code,
+        "document": municipality.to_document(),
+        "checksum": checksum,
+        "loaded_at": now or datetime.now(UTC),
+    }
+    if stored is None:
+        conn.execute(insert(document_row).values(id=ROW_ID, **values))
     else:
-        row.code = municipality.code
-        row.document = document
-        row.checksum = checksum
-        row.loaded_at = loaded_at
-    _sync_categories(session, municipality)
-    _sync_organisations(session, municipality)
-    session.flush()
+        conn.execute(update(document_row).where(by_id).values(**values))
+    _sync(
+        conn,
+        categories,
+        {
+            category.code: {
+                "parent_code": category.parent,
+                "name_ru": category.names["ru"],
+                "name_en": category.name("en"),
+                "sla_days": category.sla_days,
+                "position": position,
+            }
+            for position, category in enumerate(municipality.categories)
+        },
+    )
+    _sync(
+        conn,
+        organisations,
+        {
+            organisation.code: {
+                "name_ru": organisation.names["ru"],
+                "name_en": organisation.name("en"),
+                "kind": organisation.kind,
+            }
+            for organisation in municipality.organisations
+        },
+    )
     return True
 
 
-def load_municipality(session: Session) -> Municipality | None:
+def load_municipality(conn: Connection) -> Municipality | None:
     """The stored configuration, or None when none was loaded yet."""
-    row = session.get(MunicipalityRow, ROW_ID)
-    if row is None:
-        return None
-    return Municipality.from_document(row.document)
+    document = conn.execute(
+        select(document_row.c.document).where(document_row.c.id == ROW_ID)
+    ).scalar_one_or_none()
+    return None if document is None else Municipality.from_document(document)
 
 
-def _sync_categories(session: Session, municipality: Municipality) -> None:
-    existing = {r.code: r for r in session.scalars(select(CategoryRow))}
-    for position, category in enumerate(municipality.categories):
-        row = existing.pop(category.code, None)
-        if row is None:
-            row = CategoryRow(code=category.code)
-            session.add(row)
-        row.parent_code = category.parent
-        row.name_ru = category.names["ru"]
-        row.name_en = category.name("en")
-        row.sla_days = category.sla_days
-        row.position = position
-        row.active = True
-    for row in existing.values():
-        row.active = False
-
-
-def _sync_organisations(session: Session, municipality: Municipality) -> None:
-    existing = {r.code: r for r in session.scalars(select(OrganisationRow))}
-    for organisation in municipality.organisations:
-        row = existing.pop(organisation.code, None)
-        if row is None:
-            row = OrganisationRow(code=organisation.code)
-            session.add(row)
-        row.name_ru = organisation.names["ru"]
-        row.name_en = organisation.name("en")
-        row.kind = organisation.kind
-        row.active = True
-    for row in existing.values():
-        row.active = False
+def _sync(conn: Connection, table: Table, wanted: dict[str, dict[str, Any]]) -> None:
+    """Rows keyed by `code`: the wanted ones written and active, every other one kept but inactive."""
+    existing = set(conn.execute(select(table.c.code)).scalars())
+    for code, values in wanted.items():
+        if code in existing:
+            conn.execute(update(table).where(table.c.code == code).values(active=True, **values))
+        else:
+            conn.execute(insert(table).values(code=code, active=True, **values))
+    gone = existing - wanted.keys()
+    if gone:
+        conn.execute(update(table).where(table.c.code.in_(gone)).values(active=False))

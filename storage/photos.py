@@ -41,11 +41,10 @@ from core.ports import (
     UnsupportedFormat,
 )
 from storage.repository import Repository
-from storage.tables import PhotoRow
+from storage.tables import photos as photo_rows
 
 if TYPE_CHECKING:
     from PIL import Image
-    from sqlalchemy.orm import Session
 
 CONTENT_TYPE: Final = "image/jpeg"
 JPEG_QUALITY: Final = 87
@@ -530,9 +529,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def register_photo(
-    conn_or_session: Connection | Session, stored: StoredPhoto, *, now: datetime | None = None
-) -> bool:
+def register_photo(conn: Connection, stored: StoredPhoto, *, now: datetime | None = None) -> bool:
     """Record a stored photo in `photos` inside the caller's transaction; True when a row was added.
 
     Two workers may store the same photo at once, so PostgreSQL and SQLite use ON CONFLICT DO NOTHING rather
@@ -547,9 +544,8 @@ def register_photo(
         "height": stored.height,
         "created_at": now or datetime.now(UTC),
     }
-    bind = conn_or_session if isinstance(conn_or_session, Connection) else conn_or_session.get_bind()
-    dialect = bind.dialect.name
-    table = PhotoRow.__table__
+    dialect = conn.dialect.name
+    table = photo_rows
     if dialect in ("postgresql", "sqlite"):
         # The dialect's own module only here: sqlalchemy.dialects.postgresql imports all its drivers' modules.
         from sqlalchemy.dialects import postgresql, sqlite
@@ -562,7 +558,7 @@ def register_photo(
             # rowcount of an INSERT is not reliable across drivers; RETURNING yields nothing on conflict.
             .returning(table.c.sha256)
         )
-        if conn_or_session.execute(statement).first() is not None:
+        if conn.execute(statement).first() is not None:
             return True
         # An upsert, not an UPDATE: should the collector delete the row meanwhile, it is written again.
         refresh = (
@@ -570,14 +566,12 @@ def register_photo(
             .values(values)
             .on_conflict_do_update(index_elements=["sha256"], set_={"created_at": values["created_at"]})
         )
-        conn_or_session.execute(refresh)
+        conn.execute(refresh)
         return False
-    if not conn_or_session.execute(select(table.c.sha256).where(table.c.sha256 == stored.sha256)).first():
-        conn_or_session.execute(insert(table).values(values))
+    if not conn.execute(select(table.c.sha256).where(table.c.sha256 == stored.sha256)).first():
+        conn.execute(insert(table).values(values))
         return True
-    conn_or_session.execute(
-        update(table).where(table.c.sha256 == stored.sha256).values(created_at=values["created_at"])
-    )
+    conn.execute(update(table).where(table.c.sha256 == stored.sha256).values(created_at=values["created_at"]))
     return False
 
 

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.orm import Session
 
 from core.demo import DEMO_CONFIG_PATH
 from core.engine import Engine
@@ -26,7 +25,7 @@ from storage.database import Database
 from storage.migrate import head_revisions, upgrade
 from storage.municipality_store import save_municipality
 from storage.photos import PhotoStore
-from storage.tables import Base
+from storage.tables import metadata
 from storage.urls import normalise_url
 from tests.fakes.vk_api import FakeVk
 from tests.users import unawaited_checks
@@ -77,7 +76,7 @@ def _empty_postgres_at_head(url: str) -> bool:
             versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
             if tuple(versions) != _heads():
                 return False
-            for table in reversed(Base.metadata.sorted_tables):  # rows that refer to others first
+            for table in reversed(metadata.sorted_tables):  # rows that refer to others first
                 conn.execute(table.delete())
             listed = "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
             for sequence in conn.execute(text(listed)).scalars().all():
@@ -124,7 +123,7 @@ def declared_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file with every declared table, created once per run and copied per test."""
     path = tmp_path_factory.mktemp("template") / "declared.sqlite3"
     engine = create_engine(f"sqlite:///{path}")
-    Base.metadata.create_all(engine)
+    metadata.create_all(engine)
     engine.dispose()
     return path
 
@@ -136,7 +135,7 @@ def sql_engine(request: pytest.FixtureRequest, database_url: str) -> Iterator[Sq
         shutil.copyfile(request.getfixturevalue("declared_template"), database_url.removeprefix("sqlite:///"))
     engine = create_engine(normalise_url(database_url))
     if not database_url.startswith("sqlite:///"):
-        Base.metadata.create_all(engine)
+        metadata.create_all(engine)
     yield engine
     engine.dispose()
 
@@ -167,7 +166,7 @@ def demo_template(migrated_template: Path, demo: Municipality) -> Path:
     path = migrated_template.with_name("demo.sqlite3")
     shutil.copyfile(migrated_template, path)
     database = Database(f"sqlite:///{path}")
-    database.run_sync(lambda store: save_municipality(Session(bind=store.conn), demo))
+    database.run_sync(lambda store: save_municipality(store.conn, demo))
     database.close()
     return path
 
@@ -201,7 +200,7 @@ def db(request: pytest.FixtureRequest, database_url: str) -> Iterator[Database]:
 def load_demo(db: Database, demo: Municipality) -> None:
     """The demo city in `db`: a copy of the demo template has it already; otherwise it is saved now."""
     if id(db) not in _WITH_DEMO:
-        db.run_sync(lambda store: save_municipality(Session(bind=store.conn), demo))
+        db.run_sync(lambda store: save_municipality(store.conn, demo))
 
 
 @pytest.fixture

@@ -118,9 +118,10 @@ def rows(store: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     from sqlalchemy import select
 
     from storage.rows import utc
-    from storage.tables import TicketEventRow, TicketRow
+    from storage.tables import ticket_events
+    from storage.tables import tickets as ticket_rows
 
-    t, e = TicketRow.__table__.c, TicketEventRow.__table__.c
+    t, e = ticket_rows.c, ticket_events.c
     tickets = [
         {
             "number": r.number,

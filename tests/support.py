@@ -161,9 +161,7 @@ async def delivered(engine: Engine, who: Resident) -> list[Reply]:
     if hasattr(engine.db, "take_outbox"):  # the in-memory unit of work
         return engine.db.take_outbox(who.chat)  # type: ignore[no-any-return]
     from storage.outbox import decode_reply
-    from storage.tables import OutboxRow
-
-    table = OutboxRow.__table__
+    from storage.tables import outbox as table
 
     def take(store: object) -> list[Reply]:
         conn = store.conn  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from core.jobs import run_timers
 from core.municipality import Municipality
 from core.personal_data import NOTICE_VERSION, PrivacyPolicy
 from storage.photos import PhotoStore
-from storage.tables import Base
+from storage.tables import metadata
 from tests.conftest import NOW
 from tests.stores import UNITS_OF_WORK, engine_over
 from tests.support import Clock, Resident, Staff, delivered, stored_photo, submit_report, text_is
@@ -129,7 +129,7 @@ def _scan(engine: Engine, needles: list[str]) -> list[str]:
     def scan(store: object) -> list[str]:
         conn = store.conn  # type: ignore[attr-defined]
         found = []
-        for table in Base.metadata.sorted_tables:
+        for table in metadata.sorted_tables:
             columns = [cast(c, Text) if not isinstance(c.type, String) else c for c in table.columns]
             for row in conn.execute(select(*columns)):
                 for column, value in zip(table.columns, row, strict=True):

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from core.engine import Engine
-from storage.tables import OutboxRow
+from storage.tables import outbox
 from tests.conftest import NOW
 from tests.support import Resident, Staff, delivered, submit_report
 
@@ -18,7 +18,7 @@ ROADS = "roads_service"
 
 
 async def outbox_of(engine: Engine, who: Resident) -> list[tuple[str, str]]:
-    table = OutboxRow.__table__
+    table = outbox
 
     def rows(store):  # type: ignore[no-untyped-def]
         query = (

@@ -11,14 +11,14 @@ from core.lifecycle import Tx, apply
 from core.messages import ChatRef, Reply
 from storage.outbox import decode_reply
 from storage.store import SqlUnitOfWork
-from storage.tables import OutboxRow
+from storage.tables import outbox as outbox_rows
 from tests.conftest import NOW
 from tests.core.test_nearby import CENTRE, NEIGHBOUR, existing, offset, to_nearby
 from tests.support import Resident
 
 
 async def outbox(engine: Engine) -> list[Reply]:
-    table = OutboxRow.__table__
+    table = outbox_rows
 
     def job(store: SqlUnitOfWork) -> list[Reply]:
         rows = store.conn.execute(select(table).order_by(table.c.id)).all()

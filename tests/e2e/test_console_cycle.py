@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image
 from sqlalchemy import create_engine, update
 
-from storage.tables import TicketRow
+from storage.tables import tickets as ticket_rows
 from storage.urls import normalise_url
 from tests.support import jpeg_bytes
 
@@ -131,7 +131,7 @@ def test_tickets_list_shows_overdue_and_failed_messages_are_listed(  # type: ign
     try:
         with engine.begin() as conn:  # the deadline passed
             past = datetime.now(UTC) - timedelta(days=1)
-            conn.execute(update(TicketRow.__table__).values(deadline=past))
+            conn.execute(update(ticket_rows).values(deadline=past))
     finally:
         engine.dispose()
     assert json.loads(otklik("tickets", "list", "--json"))[0]["overdue"] is True

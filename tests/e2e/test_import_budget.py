@@ -2,8 +2,9 @@
 
 Each of these packages costs tens of milliseconds to import and belongs to another command: the channels'
 libraries and the HTTP stack to `run`, alembic to `db upgrade`, shapely to `config load`, Pillow to the first
-photo decoded, the engine and the Prometheus client to the commands that handle updates. A structure test,
-not a timing one: an import that creeps back into the admin path fails here whatever the machine's load.
+photo decoded, the engine and the Prometheus client to the commands that handle updates; the ORM to none
+(storage/ speaks SQLAlchemy Core only). A structure test, not a timing one: an import that creeps back into
+the admin path fails here whatever the machine's load.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ NEVER = (
     "PIL",
     "prometheus_client",
     "boto3",
+    "sqlalchemy.orm",
     "core.engine",
     "core.dialogs",
     "bots.runner",

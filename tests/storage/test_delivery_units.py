@@ -21,12 +21,10 @@ from core.messages import NOT_KEPT, Incoming
 from core.ports import DeliveryError
 from storage.migrate import make_config, upgrade
 from storage.photos import PhotoStore
-from storage.tables import ProcessedEventRow
+from storage.tables import processed_events as events
 from storage.urls import normalise_url
 from tests.conftest import NOW
 from tests.support import Clock, Resident, keys_of
-
-events = ProcessedEventRow.__table__
 
 
 # --- #3: one classification --------------------------------------------------------------------------------

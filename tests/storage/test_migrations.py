@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, pool
 
 from storage.migrate import current_revision, head_revisions, is_up_to_date, make_config, upgrade
-from storage.tables import Base
+from storage.tables import metadata
 from storage.urls import normalise_url
 
 
@@ -18,7 +18,7 @@ def _schema_differences(url: str) -> list:
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
-            return compare_metadata(context, Base.metadata)
+            return compare_metadata(context, metadata)
     finally:
         engine.dispose()
 
@@ -35,7 +35,7 @@ def test_upgrade_builds_the_declared_schema(database_url: str) -> None:
     upgrade(database_url)
 
     assert _schema_differences(database_url) == []
-    assert _tables(database_url) == {*Base.metadata.tables, "alembic_version"}
+    assert _tables(database_url) == {*metadata.tables, "alembic_version"}
 
 
 def test_up_to_date_only_after_upgrade(database_url: str) -> None:
@@ -81,13 +81,12 @@ def _insert_ticket(url: str, rating: int | None) -> None:
 
     from sqlalchemy import insert, select
 
-    from storage.tables import CategoryRow, TicketRow
+    from storage.tables import categories, tickets
 
     at = datetime(2026, 12, 1, tzinfo=UTC)
     engine = create_engine(normalise_url(url), poolclass=pool.NullPool)
     try:
         with engine.begin() as conn:
-            categories = CategoryRow.__table__
             if conn.execute(select(categories.c.code).where(categories.c.code == "roads")).first() is None:
                 conn.execute(
                     insert(categories).values(
@@ -95,7 +94,7 @@ def _insert_ticket(url: str, rating: int | None) -> None:
                     )
                 )
             conn.execute(
-                insert(TicketRow.__table__).values(
+                insert(tickets).values(
                     category_code="roads", address="", location_source="typed", description="Яма у дома.",
                     author_channel="test", author_chat_id="1", author_user_id="1", language="ru",
                     status="closed", rating=rating, created_at=at, updated_at=at, overdue_notified=False,
@@ -108,12 +107,11 @@ def _insert_ticket(url: str, rating: int | None) -> None:
 def _ratings(url: str) -> list[int | None]:
     from sqlalchemy import select
 
-    from storage.tables import TicketRow
+    from storage.tables import tickets as table
 
     engine = create_engine(normalise_url(url), poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
-            table = TicketRow.__table__
             return list(conn.execute(select(table.c.rating).order_by(table.c.number)).scalars())
     finally:
         engine.dispose()

@@ -25,7 +25,7 @@ from storage.database import Database
 from storage.migrate import upgrade
 from storage.photo_gc import Collected, collect_unused, delete_unreferenced, finish, registered, set_aside
 from storage.photos import PhotoStore, StoredPhoto, register_photo
-from storage.tables import PhotoRow
+from storage.tables import photos as photo_rows
 from tests.conftest import NOW
 from tests.fakes import images
 from tests.support import Resident, Staff, submit_report
@@ -45,7 +45,7 @@ async def upload(db: Database, photos: PhotoStore, count: int = 1) -> list[str]:
 
 
 async def rows(db: Database) -> set[str]:
-    return set(await db.run(lambda store: store.conn.execute(select(PhotoRow.sha256)).scalars().all()))
+    return set(await db.run(lambda store: store.conn.execute(select(photo_rows.c.sha256)).scalars().all()))
 
 
 def files(photos: PhotoStore) -> set[str]:

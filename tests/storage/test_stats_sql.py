@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 from core.engine import Engine
 from core.ports import TicketFilter
 from core.stats import document
-from storage.tables import TicketEventRow, TicketRow
+from storage.tables import ticket_events
+from storage.tables import tickets as ticket_rows
 from tests.stats_reference import compute, rows, weekly
 from web.dashboard import charts
 
@@ -80,8 +81,8 @@ def seed(engine: Engine, count: int = 400) -> None:
             )  # fmt: skip
 
     def insert(store: Any) -> None:
-        store.conn.execute(TicketRow.__table__.insert(), tickets)
-        store.conn.execute(TicketEventRow.__table__.insert(), events)
+        store.conn.execute(ticket_rows.insert(), tickets)
+        store.conn.execute(ticket_events.insert(), events)
 
     engine.db.run_sync(insert)
 
@@ -149,8 +150,8 @@ def test_stats_ignore_a_forged_rating_stored_before_the_fix(engine: Engine) -> N
     ]  # fmt: skip
 
     def run(store: Any) -> dict[str, Any]:
-        store.conn.execute(TicketRow.__table__.insert(), tickets)
-        store.conn.execute(TicketEventRow.__table__.insert(), events)
+        store.conn.execute(ticket_rows.insert(), tickets)
+        store.conn.execute(ticket_events.insert(), events)
         return document(store.ticket_search.stats(TicketFilter(), NOW, "UTC"))
 
     assert engine.db.run_sync(run)["rating"] == {"count": 2, "mean": 4.5}

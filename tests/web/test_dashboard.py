@@ -477,10 +477,9 @@ async def test_map_markers_written_as_text_are_valid_geojson_whatever_the_addres
     and Cyrillic must still parse back exactly, and overdue marks and names must be right."""
     from sqlalchemy import update
 
-    from storage.tables import TicketRow
+    from storage.tables import tickets as rows
 
     address = 'ул. "Кривая" \\ 5\n</script>'
-    rows = TicketRow.__table__
     await engine.db.run(
         lambda store: store.conn.execute(
             update(rows).where(rows.c.number == city["pothole"]).values(address=address)
