@@ -16,4 +16,8 @@ def install(http: web.Application, app: App) -> None:
     package's filters without them, and admin commands start faster."""
     from web.dashboard.pages import install as install_pages
 
-    install_pages(http, app)
+    desk = install_pages(http, app)
+    if app.settings.public_map:
+        from web.dashboard import public
+
+        public.install(http, desk)

@@ -560,7 +560,8 @@ async def _read_photo(app: App, sha: str) -> bytes:
     return await asyncio.get_running_loop().run_in_executor(None, app.photos.read, sha)
 
 
-def install(http: web.Application, app: App) -> None:
+def install(http: web.Application, app: App) -> Desk:
+    """The staff's pages; the desk they share (the public map, when on, is served from it too)."""
     desk = Desk(app)
     r = http.router
     r.add_get("/web/login/{token}", desk.login_page)
@@ -574,12 +575,9 @@ def install(http: web.Application, app: App) -> None:
     r.add_get("/web/dashboard", desk.signed_in(desk.dashboard))
     r.add_get("/web/export.{format}", desk.signed_in(desk.export))
     r.add_static("/web/static/dashboard", WEB / "static" / "dashboard")
-    if app.settings.public_map:
-        from web.dashboard import public
-
-        public.install(http, desk)
     for name, folder in VENDOR.items():
         if folder.is_dir():  # scripts/setup.sh installs them; without them the pages lack the map, not data
             r.add_static(f"/web/static/vendor/{name}", folder)
         else:
             log.warning("web: %s is missing (run scripts/setup.sh): the map or charts will not show", folder)
+    return desk

@@ -8,13 +8,13 @@ from dataclasses import replace
 
 from aiohttp import web
 
+import web.open311.parsing as parsing
 from core import open311
 from core.engine import Engine
 from core.geo import Lookup, run_lookup
 from core.municipality import Municipality
 from core.ports import ApiKey, Submission
 from core.reporting import Report
-from web.open311 import parsing
 from web.open311.parsing import Problems, clean, reject
 
 ADDRESS_MAX = 300

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+import web.open311.filing as filing
+import web.open311.parsing as parsing
 from bots.app import App
 from core import open311
 from core.change import Tx
@@ -22,7 +24,6 @@ from core.municipality import Municipality
 from core.open311 import open_or_closed, public_note, service_code, update_description
 from core.ports import ApiKey, Open311UnitOfWork, PublicTicket, PublicUpdate, RequestQuery
 from core.texts import LANGUAGES, t
-from web.open311 import filing, parsing
 from web.open311.formats import FORMATS, Nested, errors, iso, respond
 from web.open311.limits import RateLimiter
 from web.open311.parsing import Problems, Rejected, reject, single
