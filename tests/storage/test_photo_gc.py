@@ -222,7 +222,7 @@ async def test_the_lifecycle_timers_collect_photos(
 ) -> None:
     stored = photos.store(images.photo(320, 99))
     await engine.db.run(
-        lambda store: register_photo(store.conn, stored, now=datetime.now(UTC) - timedelta(hours=30))
+        lambda store: register_photo(store.conn, stored, now=engine.clock() - timedelta(hours=30))
     )
     kept = (await upload(engine.db, photos))[0]
     settings = Settings(_env_file=None, data_dir=tmp_path, photo_gc_hours=24)  # type: ignore[call-arg]
