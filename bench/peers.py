@@ -410,21 +410,21 @@ def ptb_application(
         await say(query.message, 1)
         return CATEGORY
 
-    async def category(update: PtbUpdate, context: Context) -> int:
-        query = update.callback_query
-        assert query is not None and query.message is not None and context.user_data is not None
-        await query.answer()
-        context.user_data["category"] = query.data
-        await say(query.message, 2)
-        return SUBCATEGORY
+    def chosen(slot: str, step: int, following: int) -> Callable[[PtbUpdate, Context], Awaitable[int]]:
+        """A button step: keep the pressed button's data in `slot`, ask the next question."""
 
-    async def subcategory(update: PtbUpdate, context: Context) -> int:
-        query = update.callback_query
-        assert query is not None and query.message is not None and context.user_data is not None
-        await query.answer()
-        context.user_data["subcategory"] = query.data
-        await say(query.message, 3)
-        return LOCATION
+        async def handler(update: PtbUpdate, context: Context) -> int:
+            query = update.callback_query
+            assert query is not None and query.message is not None and context.user_data is not None
+            await query.answer()
+            context.user_data[slot] = query.data
+            await say(query.message, step)
+            return following
+
+        return handler
+
+    category = chosen("category", 2, SUBCATEGORY)
+    subcategory = chosen("subcategory", 3, LOCATION)
 
     async def location(update: PtbUpdate, context: Context) -> int:
         message = update.effective_message
