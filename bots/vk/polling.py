@@ -17,6 +17,7 @@ is let go; stopping meanwhile leaves the batch's `ts` unsaved, so VK sends it ag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
@@ -119,13 +120,18 @@ class Poller:
         self.pipeline = pipeline
         self.polling = StatefulBotPolling(api, pipeline.group_id, positions, state_dir, wait)
         self._stopping = False
+        self._stop_requested = asyncio.Event()
+        """Set by `stop`: ends a batch's pause between rounds at once, not after up to BATCH_BACKOFF_MAX."""
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="vk-long-poll")
 
     async def stop(self) -> None:
+        """Cancel a request to VK; a batch in hand ends with its current round (a deposed leader's too: its
+        `ts` is then left for the next leader, whose poll fetches the batch again)."""
         self._stopping = True
+        self._stop_requested.set()
         self.polling.stop()
         if self._task is not None:
             if not self.polling.in_hand:  # waiting for VK: nothing in hand
@@ -159,7 +165,10 @@ class Poller:
     async def handle_batch(self, updates: Sequence[dict[str, Any]]) -> None:
         """Events of one conversation in order, conversations concurrently. A conversation whose event failed
         transiently is tried again from that event, with a growing pause, until it goes through: the batch's
-        `ts` is saved only after this returns, so a stop meanwhile leaves the batch to be fetched again."""
+        `ts` is saved only after this returns, so a stop meanwhile leaves the batch to be fetched again.
+        A stop ends the pause and tries nothing more: a leader that lost its lock (the database dropped it,
+        which is also when its events fail) must not go on handling the batch for seconds beside the new
+        leader."""
         by_peer: dict[int | None, list[dict[str, Any]]] = {}
         for update in updates:
             by_peer.setdefault(peer_of(update), []).append(update)
@@ -170,9 +179,11 @@ class Poller:
             pending = [group for group in left if group]
             if not pending:
                 return
+            with contextlib.suppress(TimeoutError):
+                pause = min(BATCH_BACKOFF_MAX, self.api.delay(attempt))
+                await asyncio.wait_for(self._stop_requested.wait(), pause)
             if self._stopping:
                 raise Unfinished(f"VK: stopping with {sum(map(len, pending))} event(s) not handled")
-            await asyncio.sleep(min(BATCH_BACKOFF_MAX, self.api.delay(attempt)))
             attempt += 1
 
     async def _handle_in_order(self, updates: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:

@@ -255,6 +255,27 @@ async def test_a_send_whose_answer_was_lost_is_not_delivered_twice(polling: VkCh
     assert user.quiet()
 
 
+async def test_a_deposed_leaders_poller_stops_without_trying_its_failing_batch_again(
+    engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
+) -> None:
+    """A leader that lost its lock is stopped when it notices, often with a batch in hand whose events fail
+    (the database dropped it): the stop ends the batch's pause between tries at once and tries nothing more,
+    rather than handle the batch beside the new leader; its `ts` is left for the next leader."""
+    channel = await start_polling(make_channel(engine, photos, vk, tmp_path / "data"), vk)
+    channel.api.retries = 0  # the VK error reaches the batch at once …
+    channel.api.backoff = channel.api.max_backoff  # … which pauses BATCH_BACKOFF_MAX before the next try
+    user = VkUser(vk, 5010)
+    vk.fail("messages.send", 10)  # once: a next try would go through
+    try:
+        await user.command("start")
+        await wait_for(lambda: len(vk.calls_of("messages.send")) == 1, what="the first try")
+    finally:
+        await channel.stop()
+    assert len(vk.calls_of("messages.send")) == 1
+    assert user.quiet()
+    assert await position(engine, vk) is None
+
+
 # --- Callback API ---------------------------------------------------------------------------------------
 @pytest.fixture
 async def webhook(
