@@ -5,6 +5,7 @@ one bot's rate across workers, and nothing is lost when the database drops the w
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -18,12 +19,14 @@ from core.engine import Engine
 from core.messages import ChatRef, Location, Reply
 from core.municipality_file import load_toml_file
 from storage.database import Database
-from storage.leader import holders
+from storage.leader import LEADER_KEY, holders
 from storage.migrate import upgrade
+from storage.poll_positions import load_position
 from storage.urls import normalise_url
 from tests.cluster_support import Worker, cluster_environment, one_leader, otklik, roles, start_worker
 from tests.fakes import wait_for
 from tests.fakes.telegram_api import FakeTelegram, TelegramUser
+from tests.fakes.vk_api import FakeVk, VkUser
 from tests.support import Resident, Staff, submit_report
 
 pytestmark = pytest.mark.timeout(300)
@@ -121,6 +124,97 @@ async def test_a_web_worker_never_leads(
     workers.append(await start_worker("successor", cluster_env, role="worker"))
     assert (await one_leader(workers[::2])).name == "successor"
     assert await roles(workers) == ["web", None, "leader"]
+
+
+async def test_a_leader_deposed_while_it_hangs_stops_its_long_poll_and_never_moves_its_position_back(
+    pg_url: str, tmp_path: Path, workers: list[Worker]
+) -> None:
+    """The leader hangs (SIGSTOP: a stalled host) and the database drops its leadership session meanwhile, so
+    a standby takes over and polls on. When the old leader runs again it has a batch in hand, fetched before
+    the new leader's latest one: it finishes it, notices it lost the lock and stops its long poll, and the
+    position the new leader saved stays (the next fail-over resumes there)."""
+    vk = await FakeVk(max_wait=30).start()  # a long poll is held until an event comes, as VK holds it
+    try:
+        await _deposed_leader(pg_url, vk, tmp_path, workers)
+    finally:
+        await vk.close()
+
+
+async def _deposed_leader(pg_url: str, vk: FakeVk, tmp_path: Path, workers: list[Worker]) -> None:
+    env = cluster_environment(
+        pg_url,
+        tmp_path / "data",
+        VK_GROUP_TOKEN=vk.token,
+        VK_GROUP_ID=str(vk.group_id),
+        VK_API_URL=vk.api_url,
+    )
+    for command in (("db", "upgrade"), ("config", "load", env["MUNICIPALITY_CONFIG"])):
+        code, _out, err = await otklik(env, *command)
+        assert code == 0, err
+    for n in range(2):
+        workers.append(await start_worker(f"w{n}", env, role="worker"))
+    old = await one_leader(workers)
+    new = next(w for w in workers if w is not old)
+    user = VkUser(vk, 9201)
+    await user.command("start")
+    await user.expect("menu.welcome", "menu.prompt")
+    await vk.settled()  # and the leader's next long poll waits at VK: it is answered while the leader hangs
+
+    old.process.send_signal(signal.SIGSTOP)
+    try:
+        assert _terminate_leader_session(pg_url) == 1
+        assert await one_leader([new], timeout=15) is new
+        await user.press("menu:new")  # the old leader's pending long poll gets this event too, unread
+        await user.expect("report.category.ask")
+        await user.press("cat:roads")  # the new leader alone: its position is now past the old one's batch
+        await user.expect("report.subcategory.ask")
+        await vk.settled()
+        assert _position(pg_url, vk) == str(len(vk.events))
+    finally:
+        old.process.send_signal(signal.SIGCONT)
+
+    await wait_for(lambda: "leader: stepped down" in old.log, 20, "the old leader to notice it was deposed")
+    assert "VK: Bots Long Poll stopped" in old.log
+    assert await roles(workers) == ["standby" if w is old else "leader" for w in workers]
+    assert _position(pg_url, vk) == str(len(vk.events))  # not the old leader's older batch's ts
+
+    new.kill()  # the next fail-over resumes at the saved position: nothing is answered twice
+    assert await one_leader([old], timeout=15) is old
+    await user.press(user.button_data()[0])
+    await user.expect("report.location.ask")
+    await vk.settled()
+    assert user.quiet() and vk.duplicates == []
+    assert _position(pg_url, vk) == str(len(vk.events))
+    assert await old.stop() == 0, old.log
+
+
+def _terminate_leader_session(url: str) -> int:
+    """The database ends the session holding leadership (an idle-session timeout, a proxy, a failover of the
+    database), as the worker holding it cannot see while it hangs."""
+    engine = create_engine(normalise_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' "
+                        "AND granted AND ((classid::bigint << 32) | objid::bigint) = :k AND database = "
+                        "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                    ),
+                    {"k": LEADER_KEY},
+                ).scalar()
+            )
+    finally:
+        engine.dispose()
+
+
+def _position(url: str, vk: FakeVk) -> str | None:
+    engine = create_engine(normalise_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return load_position(conn, f"vk:{vk.group_id}")
+    finally:
+        engine.dispose()
 
 
 def _lock_holders(url: str) -> int:
