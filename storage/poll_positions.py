@@ -13,7 +13,6 @@ over a lower one, compared as numbers (`CAST … AS BIGINT`, the same on SQLite 
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,8 +20,6 @@ from sqlalchemy import BigInteger, cast, select
 
 from storage.database import Database
 from storage.tables import poll_positions
-
-log = logging.getLogger(__name__)
 
 
 def load_position(conn: Any, name: str) -> str | None:
@@ -60,6 +57,5 @@ class DbPollPositions:
     async def load(self, name: str) -> str | None:
         return await self.db.run(lambda uow: load_position(uow.conn, name))
 
-    async def save(self, name: str, position: str) -> None:
-        if not await self.db.run(lambda uow: save_position(uow.conn, name, position)):
-            log.info("%s: position %s not saved, a later one is (another worker polls)", name, position)
+    async def save(self, name: str, position: str) -> bool:
+        return await self.db.run(lambda uow: save_position(uow.conn, name, position))
