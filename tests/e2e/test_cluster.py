@@ -126,27 +126,35 @@ async def test_a_web_worker_never_leads(
     assert await roles(workers) == ["web", None, "leader"]
 
 
-async def test_a_leader_deposed_while_it_hangs_stops_its_long_poll_and_never_moves_its_position_back(
+async def test_a_leader_deposed_while_it_hangs_stops_polling_and_never_moves_its_position_back(
     pg_url: str, tmp_path: Path, workers: list[Worker]
 ) -> None:
     """The leader hangs (SIGSTOP: a stalled host) and the database drops its leadership session meanwhile, so
-    a standby takes over and polls on. When the old leader runs again it has a batch in hand, fetched before
-    the new leader's latest one: it finishes it, notices it lost the lock and stops its long poll, and the
-    position the new leader saved stays (the next fail-over resumes there)."""
-    vk = await FakeVk(max_wait=30).start()  # a long poll is held until an event comes, as VK holds it
+    a standby takes over and polls on. When the old leader runs again it has a VK batch in hand, fetched
+    before the new leader's latest one, and Telegram's 409 for its long poll (cut short by the new leader's):
+    it finishes the batch, waits rather than poll Telegram again at once, notices it lost the lock and stops
+    both, and the VK position the new leader saved stays (the next fail-over resumes there)."""
+    # long polls are held until an update comes, as VK and Telegram hold them
+    vk = await FakeVk(max_wait=30).start()
+    telegram = await FakeTelegram(max_poll=30).start()
     try:
-        await _deposed_leader(pg_url, vk, tmp_path, workers)
+        await _deposed_leader(pg_url, vk, telegram, tmp_path, workers)
     finally:
+        await telegram.stop()
         await vk.close()
 
 
-async def _deposed_leader(pg_url: str, vk: FakeVk, tmp_path: Path, workers: list[Worker]) -> None:
+async def _deposed_leader(
+    pg_url: str, vk: FakeVk, telegram: FakeTelegram, tmp_path: Path, workers: list[Worker]
+) -> None:
     env = cluster_environment(
         pg_url,
         tmp_path / "data",
         VK_GROUP_TOKEN=vk.token,
         VK_GROUP_ID=str(vk.group_id),
         VK_API_URL=vk.api_url,
+        TELEGRAM_BOT_TOKEN=telegram.token,
+        TELEGRAM_API_URL=telegram.url,
     )
     for command in (("db", "upgrade"), ("config", "load", env["MUNICIPALITY_CONFIG"])):
         code, _out, err = await otklik(env, *command)
@@ -155,10 +163,12 @@ async def _deposed_leader(pg_url: str, vk: FakeVk, tmp_path: Path, workers: list
         workers.append(await start_worker(f"w{n}", env, role="worker"))
     old = await one_leader(workers)
     new = next(w for w in workers if w is not old)
-    user = VkUser(vk, 9201)
+    user, resident = VkUser(vk, 9201), polling_user(telegram, 7201)
+    await resident.command("start")
+    await resident.expect("menu.welcome", "menu.prompt")
     await user.command("start")
     await user.expect("menu.welcome", "menu.prompt")
-    await vk.settled()  # and the leader's next long poll waits at VK: it is answered while the leader hangs
+    await vk.settled()  # both next long polls wait at the platforms, to be answered while the leader hangs
 
     old.process.send_signal(signal.SIGSTOP)
     try:
@@ -175,17 +185,27 @@ async def _deposed_leader(pg_url: str, vk: FakeVk, tmp_path: Path, workers: list
 
     await wait_for(lambda: "leader: stepped down" in old.log, 20, "the old leader to notice it was deposed")
     assert "VK: Bots Long Poll stopped" in old.log
+    assert "getUpdates failed (conflict" in old.log, old.log  # Telegram's 409 reached it
     assert await roles(workers) == ["standby" if w is old else "leader" for w in workers]
     assert _position(pg_url, vk) == str(len(vk.events))  # not the old leader's older batch's ts
+    await resident.press("menu:new")  # Telegram: the new leader polls on
+    await resident.expect("report.category.ask")
 
     new.kill()  # the next fail-over resumes at the saved position: nothing is answered twice
     assert await one_leader([old], timeout=15) is old
     await user.press(user.button_data()[0])
     await user.expect("report.location.ask")
+    await resident.press("cat:roads")
+    await resident.expect("report.subcategory.ask")
     await vk.settled()
     assert user.quiet() and vk.duplicates == []
     assert _position(pg_url, vk) == str(len(vk.events))
     assert await old.stop() == 0, old.log
+    texts = [m.text for m in telegram.to(7201)]
+    assert len(set(texts)) == len(texts), texts  # no question asked twice
+    # Each 409 is a poll cut short by the other worker's (the old leader's, the new one's after the old one
+    # confirmed on stopping, the killed one's never read): a poller retrying at once would run up hundreds.
+    assert telegram.conflicts <= 6, telegram.conflicts
 
 
 def _terminate_leader_session(url: str) -> int:
