@@ -79,13 +79,14 @@ def polling_user(fake: FakeTelegram, user_id: int) -> TelegramUser:
     return TelegramUser(fake, deliver, user_id)
 
 
+@pytest.mark.parametrize("count", [2, 3])
 async def test_one_leader_polls_and_a_standby_takes_over_within_seconds_of_a_sigkill(
-    cluster_env: dict[str, str], telegram: FakeTelegram, pg_url: str, workers: list[Worker]
+    cluster_env: dict[str, str], telegram: FakeTelegram, pg_url: str, workers: list[Worker], count: int
 ) -> None:
-    for n in range(3):
+    for n in range(count):
         workers.append(await start_worker(f"w{n}", cluster_env))
     leader = await one_leader(workers)
-    assert sorted(await roles(workers)) == ["leader", "standby", "standby"]
+    assert sorted(await roles(workers)) == ["leader", *["standby"] * (count - 1)]
     assert sum("leader: this worker runs polling" in w.log for w in workers) == 1  # the timers start once
     assert _lock_holders(pg_url) == 1
 
@@ -277,13 +278,18 @@ def _busiest_second(times: list[float]) -> int:
     return max((sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times)), default=0)
 
 
-@pytest.mark.parametrize("bot_rate", ["30", "1000"])
-async def test_three_workers_keep_each_chats_order_and_one_bots_rate(
-    cluster_env: dict[str, str], telegram: FakeTelegram, pg_url: str, workers: list[Worker], bot_rate: str
+@pytest.mark.parametrize(("count", "bot_rate"), [(3, "30"), (3, "1000"), (2, "30")])
+async def test_workers_keep_each_chats_order_and_one_bots_rate(
+    cluster_env: dict[str, str],
+    telegram: FakeTelegram,
+    pg_url: str,
+    workers: list[Worker],
+    count: int,
+    bot_rate: str,
 ) -> None:
     """Notifications keep to Telegram's 30 a second also when the bot may answer faster (TELEGRAM_RATE)."""
     env = {**cluster_env, "TELEGRAM_RATE": bot_rate}
-    for n in range(3):
+    for n in range(count):
         workers.append(await start_worker(f"w{n}", env, role="worker"))
     await one_leader(workers)
     ordered = [(8000 + chat, f"chat {chat} message {i}") for i in range(5) for chat in range(5)]
@@ -309,10 +315,11 @@ async def test_three_workers_keep_each_chats_order_and_one_bots_rate(
         assert await worker.stop() == 0, worker.log
 
 
+@pytest.mark.parametrize("count", [2, 3])
 async def test_nothing_is_lost_when_the_database_drops_every_connection_under_load(
-    cluster_env: dict[str, str], telegram: FakeTelegram, pg_url: str, workers: list[Worker]
+    cluster_env: dict[str, str], telegram: FakeTelegram, pg_url: str, workers: list[Worker], count: int
 ) -> None:
-    for n in range(2):
+    for n in range(count):
         workers.append(await start_worker(f"w{n}", cluster_env, role="worker"))
     await one_leader(workers)
     messages = [(9500 + n, f"under load {n}") for n in range(150)]
@@ -368,8 +375,9 @@ async def test_a_worker_refuses_an_older_schema_and_two_upgrades_do_not_race(
     assert outcomes == ["applied", "database"]  # one migrated; the other waited, then found nothing to do
 
 
+@pytest.mark.parametrize("count", [2, 3])
 async def test_a_timers_effect_happens_once_whoever_leads(
-    cluster_env: dict[str, str], pg_url: str, workers: list[Worker]
+    cluster_env: dict[str, str], pg_url: str, workers: list[Worker], count: int
 ) -> None:
     """Overdue tickets are marked, and their staff and dispatcher told, once: by the first leader's timer
     pass, not again by the pass a successor runs as it takes over."""
@@ -380,7 +388,7 @@ async def test_a_timers_effect_happens_once_whoever_leads(
         await Staff(engine, "s1").join("roads_service")
         await Staff(engine, "d1", name="Анна Смирнова").join("dispatch", "dispatcher")
         numbers = [await submit_report(Resident(engine, f"r{n}")) for n in range(5)]
-        for n in range(3):
+        for n in range(count):
             workers.append(await start_worker(f"w{n}", cluster_env, role="worker"))
         leader = await one_leader(workers)
         await wait_for(lambda: _overdue_events(pg_url) == dict.fromkeys(numbers, 1), 30, "the overdue marks")
