@@ -663,8 +663,10 @@ class PollPositions(Protocol):
     async def load(self, name: str) -> str | None:
         """The saved position of the poll `name` (a channel and its bot), None before the first save."""
 
-    async def save(self, name: str, position: str) -> None:
-        """Record the position after the events before it were handled."""
+    async def save(self, name: str, position: str) -> bool:
+        """Record the position after the events before it were handled. False, writing nothing, when a later
+        position is saved already: another worker polls (a leader deposed before it noticed, or the one that
+        took over from it), and this poll should resume from there rather than handle its events again."""
 
 
 class LeaderLock(Protocol):

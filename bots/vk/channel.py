@@ -128,5 +128,6 @@ class VkChannel:
         if self.poller is not None:
             await self.poller.stop()
             self.poller = None
+            log.info("VK: Bots Long Poll stopped")
         await self.callback.drain()
         await self.http_client.close()

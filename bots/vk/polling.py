@@ -12,11 +12,18 @@ yet, and copied there: an upgraded single-host install keeps its place; then the
 
 An event that failed transiently (bots/failures.py) is handled again, with a growing pause, before the batch
 is let go; stopping meanwhile leaves the batch's `ts` unsaved, so VK sends it again after the restart.
+
+Two workers may poll for a moment: a leader deposed before it noticed (its lock's session ended while it
+hung), and the one that took over. A save never moves the position back (storage/poll_positions.py), and a
+poll whose save finds a later position saved resumes from there: the deposed leader does not go on through
+events the new leader answered (each repeat of a chat's latest event re-asks its question), and a new leader
+that started behind a deposed one's last batch skips what that batch handled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
@@ -99,8 +106,9 @@ class StatefulBotPolling(BotPolling):
         log.info("VK: long-poll position %s moved from %s to the database", found, self.ts_state_path)
         return str(found)
 
-    async def save(self, ts: Any) -> None:
-        await self.positions.save(self.position_name, str(ts))
+    async def save(self, ts: Any) -> bool:
+        """False when a later position is saved already (another worker polls): nothing written."""
+        return await self.positions.save(self.position_name, str(ts))
 
     async def get_event(self, server: dict[str, Any]) -> dict[str, Any]:
         self.in_hand = False
@@ -119,13 +127,18 @@ class Poller:
         self.pipeline = pipeline
         self.polling = StatefulBotPolling(api, pipeline.group_id, positions, state_dir, wait)
         self._stopping = False
+        self._stop_requested = asyncio.Event()
+        """Set by `stop`: ends a batch's pause between rounds at once, not after up to BATCH_BACKOFF_MAX."""
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="vk-long-poll")
 
     async def stop(self) -> None:
+        """Cancel a request to VK; a batch in hand ends with its current round (a deposed leader's too: its
+        `ts` is then left for the next leader, whose poll fetches the batch again)."""
         self._stopping = True
+        self._stop_requested.set()
         self.polling.stop()
         if self._task is not None:
             if not self.polling.in_hand:  # waiting for VK: nothing in hand
@@ -136,14 +149,21 @@ class Poller:
     async def _loop(self) -> None:
         failures = 0
         while not self._stopping:
+            events = self.polling.listen()
             try:
-                async for event in self.polling.listen():
+                async for event in events:
                     self.polling.in_hand = True
                     await self.handle_batch(event.get("updates") or [])
-                    await self.polling.save(event["ts"])  # only now: a crash before fetches the batch again
                     failures = 0
                     if self.pipeline.group_id is None:
                         self.pipeline.group_id = self.polling.group_id
+                    # only now: a crash before fetches the batch again
+                    if not await self.polling.save(event["ts"]):
+                        log.warning(
+                            "VK: another worker's long poll is past ts %s; resuming from its position",
+                            event["ts"],
+                        )
+                        break  # listen() again: from the saved position, not through what it handled
             except asyncio.CancelledError:
                 raise
             except Unfinished as exc:
@@ -155,11 +175,16 @@ class Poller:
                 delay = self.api.delay(min(failures, 5))
                 log.exception("VK long poll failed; reconnecting in %.1fs", delay)
                 await asyncio.sleep(delay)
+            finally:
+                await events.aclose()
 
     async def handle_batch(self, updates: Sequence[dict[str, Any]]) -> None:
         """Events of one conversation in order, conversations concurrently. A conversation whose event failed
         transiently is tried again from that event, with a growing pause, until it goes through: the batch's
-        `ts` is saved only after this returns, so a stop meanwhile leaves the batch to be fetched again."""
+        `ts` is saved only after this returns, so a stop meanwhile leaves the batch to be fetched again.
+        A stop ends the pause and tries nothing more: a leader that lost its lock (the database dropped it,
+        which is also when its events fail) must not go on handling the batch for seconds beside the new
+        leader."""
         by_peer: dict[int | None, list[dict[str, Any]]] = {}
         for update in updates:
             by_peer.setdefault(peer_of(update), []).append(update)
@@ -170,9 +195,11 @@ class Poller:
             pending = [group for group in left if group]
             if not pending:
                 return
+            with contextlib.suppress(TimeoutError):
+                pause = min(BATCH_BACKOFF_MAX, self.api.delay(attempt))
+                await asyncio.wait_for(self._stop_requested.wait(), pause)
             if self._stopping:
                 raise Unfinished(f"VK: stopping with {sum(map(len, pending))} event(s) not handled")
-            await asyncio.sleep(min(BATCH_BACKOFF_MAX, self.api.delay(attempt)))
             attempt += 1
 
     async def _handle_in_order(self, updates: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:

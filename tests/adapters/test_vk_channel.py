@@ -255,6 +255,53 @@ async def test_a_send_whose_answer_was_lost_is_not_delivered_twice(polling: VkCh
     assert user.quiet()
 
 
+async def test_a_poll_whose_save_finds_a_later_position_resumes_from_there_instead_of_answering_again(
+    polling: VkChannel, vk: FakeVk, engine: Engine
+) -> None:
+    """Two workers poll for a moment when a leader is deposed before it noticed. The one behind — the deposed
+    leader, or a new leader that started before the deposed one's last save — learns it when its save finds a
+    later position, and resumes from there: it does not answer the events the other worker answered (a repeat
+    of a chat's latest event would ask its question again)."""
+    first = VkUser(vk, 6001)
+    await first.command("start")
+    await first.expect("menu.welcome", "menu.prompt")
+    await vk.settled()
+    await DbPollPositions(engine.db).save(f"vk:{vk.group_id}", "5")  # another worker answered events 2–5
+    second = VkUser(vk, 6002)
+    await second.command("start")  # fetched and answered before this worker can know
+    await second.expect("menu.welcome", "menu.prompt")
+    await wait_for(lambda: vk.confirmed == 5, what="the poll to resume from the saved position")
+
+    others = [VkUser(vk, 6003 + n) for n in range(4)]
+    for user in others:
+        await user.command("start")  # events 3–5 (the other worker's) and 6
+    await others[-1].expect("menu.welcome", "menu.prompt")
+    await vk.settled()
+    assert all(user.quiet() for user in others[:-1])
+    assert await position(engine, vk) == "6"
+
+
+async def test_a_deposed_leaders_poller_stops_without_trying_its_failing_batch_again(
+    engine: Engine, photos: PhotoStore, vk: FakeVk, tmp_path: Path
+) -> None:
+    """A leader that lost its lock is stopped when it notices, often with a batch in hand whose events fail
+    (the database dropped it): the stop ends the batch's pause between tries at once and tries nothing more,
+    rather than handle the batch beside the new leader; its `ts` is left for the next leader."""
+    channel = await start_polling(make_channel(engine, photos, vk, tmp_path / "data"), vk)
+    channel.api.retries = 0  # the VK error reaches the batch at once …
+    channel.api.backoff = channel.api.max_backoff  # … which pauses BATCH_BACKOFF_MAX before the next try
+    user = VkUser(vk, 5010)
+    vk.fail("messages.send", 10)  # once: a next try would go through
+    try:
+        await user.command("start")
+        await wait_for(lambda: len(vk.calls_of("messages.send")) == 1, what="the first try")
+    finally:
+        await channel.stop()
+    assert len(vk.calls_of("messages.send")) == 1
+    assert user.quiet()
+    assert await position(engine, vk) is None
+
+
 # --- Callback API ---------------------------------------------------------------------------------------
 @pytest.fixture
 async def webhook(

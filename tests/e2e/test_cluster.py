@@ -5,6 +5,7 @@ one bot's rate across workers, and nothing is lost when the database drops the w
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -18,12 +19,14 @@ from core.engine import Engine
 from core.messages import ChatRef, Location, Reply
 from core.municipality_file import load_toml_file
 from storage.database import Database
-from storage.leader import holders
+from storage.leader import LEADER_KEY, holders
 from storage.migrate import upgrade
+from storage.poll_positions import load_position
 from storage.urls import normalise_url
 from tests.cluster_support import Worker, cluster_environment, one_leader, otklik, roles, start_worker
 from tests.fakes import wait_for
 from tests.fakes.telegram_api import FakeTelegram, TelegramUser
+from tests.fakes.vk_api import FakeVk, VkUser
 from tests.support import Resident, Staff, submit_report
 
 pytestmark = pytest.mark.timeout(300)
@@ -76,13 +79,14 @@ def polling_user(fake: FakeTelegram, user_id: int) -> TelegramUser:
     return TelegramUser(fake, deliver, user_id)
 
 
+@pytest.mark.parametrize("count", [2, 3])
 async def test_one_leader_polls_and_a_standby_takes_over_within_seconds_of_a_sigkill(
-    cluster_env: dict[str, str], telegram: FakeTelegram, pg_url: str, workers: list[Worker]
+    cluster_env: dict[str, str], telegram: FakeTelegram, pg_url: str, workers: list[Worker], count: int
 ) -> None:
-    for n in range(3):
+    for n in range(count):
         workers.append(await start_worker(f"w{n}", cluster_env))
     leader = await one_leader(workers)
-    assert sorted(await roles(workers)) == ["leader", "standby", "standby"]
+    assert sorted(await roles(workers)) == ["leader", *["standby"] * (count - 1)]
     assert sum("leader: this worker runs polling" in w.log for w in workers) == 1  # the timers start once
     assert _lock_holders(pg_url) == 1
 
@@ -121,6 +125,117 @@ async def test_a_web_worker_never_leads(
     workers.append(await start_worker("successor", cluster_env, role="worker"))
     assert (await one_leader(workers[::2])).name == "successor"
     assert await roles(workers) == ["web", None, "leader"]
+
+
+async def test_a_leader_deposed_while_it_hangs_stops_polling_and_never_moves_its_position_back(
+    pg_url: str, tmp_path: Path, workers: list[Worker]
+) -> None:
+    """The leader hangs (SIGSTOP: a stalled host) and the database drops its leadership session meanwhile, so
+    a standby takes over and polls on. When the old leader runs again it has a VK batch in hand, fetched
+    before the new leader's latest one, and Telegram's 409 for its long poll (cut short by the new leader's):
+    it finishes the batch, waits rather than poll Telegram again at once, notices it lost the lock and stops
+    both, and the VK position the new leader saved stays (the next fail-over resumes there)."""
+    # long polls are held until an update comes, as VK and Telegram hold them
+    vk = await FakeVk(max_wait=30).start()
+    telegram = await FakeTelegram(max_poll=30).start()
+    try:
+        await _deposed_leader(pg_url, vk, telegram, tmp_path, workers)
+    finally:
+        await telegram.stop()
+        await vk.close()
+
+
+async def _deposed_leader(
+    pg_url: str, vk: FakeVk, telegram: FakeTelegram, tmp_path: Path, workers: list[Worker]
+) -> None:
+    env = cluster_environment(
+        pg_url,
+        tmp_path / "data",
+        VK_GROUP_TOKEN=vk.token,
+        VK_GROUP_ID=str(vk.group_id),
+        VK_API_URL=vk.api_url,
+        TELEGRAM_BOT_TOKEN=telegram.token,
+        TELEGRAM_API_URL=telegram.url,
+    )
+    for command in (("db", "upgrade"), ("config", "load", env["MUNICIPALITY_CONFIG"])):
+        code, _out, err = await otklik(env, *command)
+        assert code == 0, err
+    for n in range(2):
+        workers.append(await start_worker(f"w{n}", env, role="worker"))
+    old = await one_leader(workers)
+    new = next(w for w in workers if w is not old)
+    user, resident = VkUser(vk, 9201), polling_user(telegram, 7201)
+    await resident.command("start")
+    await resident.expect("menu.welcome", "menu.prompt")
+    await user.command("start")
+    await user.expect("menu.welcome", "menu.prompt")
+    await vk.settled()  # both next long polls wait at the platforms, to be answered while the leader hangs
+
+    old.process.send_signal(signal.SIGSTOP)
+    try:
+        assert _terminate_leader_session(pg_url) == 1
+        assert await one_leader([new], timeout=15) is new
+        await user.press("menu:new")  # the old leader's pending long poll gets this event too, unread
+        await user.expect("report.category.ask")
+        await user.press("cat:roads")  # the new leader alone: its position is now past the old one's batch
+        await user.expect("report.subcategory.ask")
+        await vk.settled()
+        assert _position(pg_url, vk) == str(len(vk.events))
+    finally:
+        old.process.send_signal(signal.SIGCONT)
+
+    await wait_for(lambda: "leader: stepped down" in old.log, 20, "the old leader to notice it was deposed")
+    assert "VK: Bots Long Poll stopped" in old.log
+    assert "getUpdates failed (conflict" in old.log, old.log  # Telegram's 409 reached it
+    assert await roles(workers) == ["standby" if w is old else "leader" for w in workers]
+    assert _position(pg_url, vk) == str(len(vk.events))  # not the old leader's older batch's ts
+    await resident.press("menu:new")  # Telegram: the new leader polls on
+    await resident.expect("report.category.ask")
+
+    new.kill()  # the next fail-over resumes at the saved position: nothing is answered twice
+    assert await one_leader([old], timeout=15) is old
+    await user.press(user.button_data()[0])
+    await user.expect("report.location.ask")
+    await resident.press("cat:roads")
+    await resident.expect("report.subcategory.ask")
+    await vk.settled()
+    assert user.quiet() and vk.duplicates == []
+    assert _position(pg_url, vk) == str(len(vk.events))
+    assert await old.stop() == 0, old.log
+    texts = [m.text for m in telegram.to(7201)]
+    assert len(set(texts)) == len(texts), texts  # no question asked twice
+    # Each 409 is a poll cut short by the other worker's (the old leader's, the new one's after the old one
+    # confirmed on stopping, the killed one's never read): a poller retrying at once would run up hundreds.
+    assert telegram.conflicts <= 6, telegram.conflicts
+
+
+def _terminate_leader_session(url: str) -> int:
+    """The database ends the session holding leadership (an idle-session timeout, a proxy, a failover of the
+    database), as the worker holding it cannot see while it hangs."""
+    engine = create_engine(normalise_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' "
+                        "AND granted AND ((classid::bigint << 32) | objid::bigint) = :k AND database = "
+                        "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                    ),
+                    {"k": LEADER_KEY},
+                ).scalar()
+            )
+    finally:
+        engine.dispose()
+
+
+def _position(url: str, vk: FakeVk) -> str | None:
+    engine = create_engine(normalise_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return load_position(conn, f"vk:{vk.group_id}")
+    finally:
+        engine.dispose()
 
 
 def _lock_holders(url: str) -> int:
@@ -163,13 +278,18 @@ def _busiest_second(times: list[float]) -> int:
     return max((sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times)), default=0)
 
 
-@pytest.mark.parametrize("bot_rate", ["30", "1000"])
-async def test_three_workers_keep_each_chats_order_and_one_bots_rate(
-    cluster_env: dict[str, str], telegram: FakeTelegram, pg_url: str, workers: list[Worker], bot_rate: str
+@pytest.mark.parametrize(("count", "bot_rate"), [(3, "30"), (3, "1000"), (2, "30")])
+async def test_workers_keep_each_chats_order_and_one_bots_rate(
+    cluster_env: dict[str, str],
+    telegram: FakeTelegram,
+    pg_url: str,
+    workers: list[Worker],
+    count: int,
+    bot_rate: str,
 ) -> None:
     """Notifications keep to Telegram's 30 a second also when the bot may answer faster (TELEGRAM_RATE)."""
     env = {**cluster_env, "TELEGRAM_RATE": bot_rate}
-    for n in range(3):
+    for n in range(count):
         workers.append(await start_worker(f"w{n}", env, role="worker"))
     await one_leader(workers)
     ordered = [(8000 + chat, f"chat {chat} message {i}") for i in range(5) for chat in range(5)]
@@ -195,10 +315,11 @@ async def test_three_workers_keep_each_chats_order_and_one_bots_rate(
         assert await worker.stop() == 0, worker.log
 
 
+@pytest.mark.parametrize("count", [2, 3])
 async def test_nothing_is_lost_when_the_database_drops_every_connection_under_load(
-    cluster_env: dict[str, str], telegram: FakeTelegram, pg_url: str, workers: list[Worker]
+    cluster_env: dict[str, str], telegram: FakeTelegram, pg_url: str, workers: list[Worker], count: int
 ) -> None:
-    for n in range(2):
+    for n in range(count):
         workers.append(await start_worker(f"w{n}", cluster_env, role="worker"))
     await one_leader(workers)
     messages = [(9500 + n, f"under load {n}") for n in range(150)]
@@ -254,8 +375,9 @@ async def test_a_worker_refuses_an_older_schema_and_two_upgrades_do_not_race(
     assert outcomes == ["applied", "database"]  # one migrated; the other waited, then found nothing to do
 
 
+@pytest.mark.parametrize("count", [2, 3])
 async def test_a_timers_effect_happens_once_whoever_leads(
-    cluster_env: dict[str, str], pg_url: str, workers: list[Worker]
+    cluster_env: dict[str, str], pg_url: str, workers: list[Worker], count: int
 ) -> None:
     """Overdue tickets are marked, and their staff and dispatcher told, once: by the first leader's timer
     pass, not again by the pass a successor runs as it takes over."""
@@ -266,7 +388,7 @@ async def test_a_timers_effect_happens_once_whoever_leads(
         await Staff(engine, "s1").join("roads_service")
         await Staff(engine, "d1", name="Анна Смирнова").join("dispatch", "dispatcher")
         numbers = [await submit_report(Resident(engine, f"r{n}")) for n in range(5)]
-        for n in range(3):
+        for n in range(count):
             workers.append(await start_worker(f"w{n}", cluster_env, role="worker"))
         leader = await one_leader(workers)
         await wait_for(lambda: _overdue_events(pg_url) == dict.fromkeys(numbers, 1), 30, "the overdue marks")

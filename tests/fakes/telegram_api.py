@@ -2,7 +2,8 @@
 a bot.
 
 Methods: getMe, getUpdates (long polling with Telegram's offset semantics: an offset confirms everything
-below it; 409 while a webhook is set), deleteWebhook, setWebhook, getWebhookInfo, setMyCommands, sendMessage,
+below it; 409 while a webhook is set, and to a long poll cut short by a newer getUpdates: two pollers of one
+bot), deleteWebhook, setWebhook, getWebhookInfo, setMyCommands, sendMessage,
 editMessageText, editMessageReplyMarkup, answerCallbackQuery, sendChatAction, sendPhoto, sendMediaGroup
 (multipart with `attach://`), sendLocation, getFile and file downloads from /file/bot<token>/<path>. Requests
 are parsed the way Telegram does (query string, urlencoded or multipart form, JSON), and Telegram's limits are
@@ -38,6 +39,10 @@ from tests.users import User
 TOKEN = "123456:fake-token-for-otklik-tests"
 BOT_ID = 123456
 USERNAME = "otklik_test_bot"
+CONFLICT = 409
+CONFLICT_MESSAGE = (
+    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+)
 JSON_FIELDS = frozenset(
     {
         "reply_markup",
@@ -133,6 +138,9 @@ class FakeTelegram:
         self.updates: list[dict[str, Any]] = []
         self.confirmed = 0
         """Every update_id below this was confirmed by a getUpdates offset."""
+        self.conflicts = 0
+        """getUpdates answered 409 because a newer one came (two pollers of one bot: a deposed leader)."""
+        self._polls = 0
         self.webhook: dict[str, Any] = {}
         self.commands: dict[str | None, list[dict[str, str]]] = {}
         self.callback_answers: list[str] = []
@@ -268,6 +276,9 @@ class FakeTelegram:
     async def _m_getUpdates(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         if self.webhook.get("url"):
             raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active")
+        self._polls += 1
+        poll = self._polls
+        self._wake()  # as Telegram does, a newer getUpdates ends the one waiting (409 below)
         offset = int(params.get("offset") or 0)
         timeout = min(float(params.get("timeout") or 0), self.max_poll)
         limit = int(params.get("limit") or 100)
@@ -277,6 +288,9 @@ class FakeTelegram:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
+            if poll != self._polls:
+                self.conflicts += 1
+                raise ApiError(CONFLICT, CONFLICT_MESSAGE)
             if self.updates or loop.time() >= deadline or self._stopping:
                 return self.updates[:limit]
             changed = self._changed
