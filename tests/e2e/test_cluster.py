@@ -273,9 +273,9 @@ def _sent_texts(fake: FakeTelegram) -> dict[int, list[str]]:
     return texts
 
 
-def _busiest_second(times: list[float]) -> int:
+def _busiest_window(times: list[float], seconds: float) -> int:
     times = sorted(times)
-    return max((sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times)), default=0)
+    return max((sum(1 for t in times[i:] if t < start + seconds) for i, start in enumerate(times)), default=0)
 
 
 @pytest.mark.parametrize(("count", "bot_rate"), [(3, "30"), (3, "1000"), (2, "30")])
@@ -306,10 +306,11 @@ async def test_workers_keep_each_chats_order_and_one_bots_rate(
     times = [c.at for c in telegram.calls if c.method in ("sendMessage", "sendLocation")]
     assert len(times) == total
     # 175 messages at 30/s take over 5.8 s whoever sends them; three workers at 30/s each would need 1.9 s
-    # (77 in the busiest second, measured). Slots are 1/30 s apart on the database's clock; the calls
-    # reach the fake a little jittered by the loaded machine (and, with a raised TELEGRAM_RATE, by the bot's
-    # own booking after the outbox's slot), hence the allowance in the busiest second.
-    assert _busiest_second(times) <= 40, _busiest_second(times)
+    # (77 in the busiest second, measured; all 175 within two seconds). Slots are 1/30 s apart on the
+    # database's clock; the calls reach the fake a little jittered by the loaded machine (and, with a raised
+    # TELEGRAM_RATE, by the bot's own booking after the outbox's slot), a jitter that a one-second window
+    # counted twice (42 seen once): two seconds hold 60 slots, with an allowance for the jitter at each end.
+    assert _busiest_window(times, 2.0) <= 70, _busiest_window(times, 2.0)
     assert max(times) - min(times) >= (total - 1) / 30 * 0.95
     for worker in workers:
         assert await worker.stop() == 0, worker.log
