@@ -48,12 +48,11 @@ from aiogram.methods import (
     SetMyCommands,
     SetWebhook,
 )
-from aiogram.methods.base import Response
+from aiogram.methods.base import Response, TelegramMethod, TelegramType
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
     InputMediaPhoto,
-    Update,
 )
 
 from bots.telegram.api import (
@@ -65,6 +64,7 @@ from bots.telegram.api import (
     Upload,
     largest_file_id,
     markup_json,
+    parse_update,
 )
 
 
@@ -141,6 +141,45 @@ def _hold_response_types() -> None:
             resolve_with_types(response)
 
 
+class _JsonSession(AiohttpSession):
+    """aiogram's aiohttp session, sending a call without files as a JSON body instead of a form.
+
+    aiogram posts every call as a form, which aiohttp URL-encodes with `urllib.parse.quote_plus`: a Python
+    loop over every byte, three per Cyrillic letter — a third of the bot's CPU per update answering `/help`
+    (issue 17, `bench/telegram_channel.py --profile`). The Bot API takes the same parameters as JSON (each
+    value as aiogram prepares it for the form; the server reads a JSON string field as it reads a form
+    field). A call with files is still a multipart form, aiogram's own; the answer is checked as aiogram
+    does, with its errors."""
+
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
+        files: dict[str, Any] = {}
+        fields: dict[str, Any] = {}
+        for key, value in method.model_dump(warnings=False).items():
+            prepared = self.prepare_value(value, bot=bot, files=files)
+            if prepared:  # as `build_form_data`: what is unset (None, a default of none) is left out
+                fields[key] = prepared
+        if files:
+            return await super().make_request(bot, method, timeout)
+        session = await self.create_session()
+        url = self.api.api_url(token=bot.token, method=method.__api_method__)
+        try:
+            async with session.post(
+                url,
+                data=self.json_dumps(fields).encode(),
+                headers=_JSON,
+                timeout=self.timeout if timeout is None else timeout,
+            ) as response:
+                content = await response.text()
+        except TimeoutError as exc:
+            raise TelegramNetworkError(method=method, message="Request timeout error") from exc
+        except aiohttp.ClientError as exc:
+            raise TelegramNetworkError(method=method, message=f"{type(exc).__name__}: {exc}") from exc
+        return self.check_response(bot, method, response.status, content).result
+
+
+_JSON = {"Content-Type": "application/json"}
 REFUSED = (TelegramBadRequest, TelegramNotFound, TelegramMigrateToChat, TelegramEntityTooLarge)
 
 
@@ -151,7 +190,7 @@ class AiogramApi:
         self.bot_id = token.split(":", 1)[0]
         self.username = ""
         self.request_timeout = request_timeout
-        session = AiohttpSession(api=TelegramAPIServer.from_base(api_url), timeout=request_timeout)
+        session = _JsonSession(api=TelegramAPIServer.from_base(api_url), timeout=request_timeout)
         self.bot = Bot(token, session=session)
         _hold_response_types()
 
@@ -162,8 +201,7 @@ class AiogramApi:
     async def close(self) -> None:
         await self.bot.session.close()
 
-    def parse_update(self, data: dict[str, Any]) -> Update:
-        return Update.model_validate(data, context={"bot": self.bot})
+    parse_update = staticmethod(parse_update)
 
     async def get_updates(self, offset: int | None, timeout: int, limit: int) -> Sequence[dict[str, Any]]:
         method = _RawGetUpdates(

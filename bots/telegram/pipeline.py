@@ -1,4 +1,5 @@
-"""From a library's Update to the engine and back, with the guarantees neither library gives by itself.
+"""From a Telegram update (the Bot API's JSON) to the engine and back, with the guarantees neither library
+gives by itself.
 
 - Per-chat order: each chat has a queue worked by one task (created on demand, gone when the queue is
   empty), so one chat's updates are handled one after another while chats run concurrently.
@@ -65,10 +66,10 @@ class Pipeline:
     _closing: bool = field(default=False, init=False)
 
     # --- intake ------------------------------------------------------------------------------------------
-    def submit(self, update: Any) -> asyncio.Future[bool]:
-        """Queue one update; the future says whether it may be confirmed (False: a transient failure or a
-        shutdown cut it short — Telegram must send it again)."""
-        update_id = int(update.update_id)
+    def submit(self, update: dict[str, Any]) -> asyncio.Future[bool]:
+        """Queue one update (the Bot API's JSON); the future says whether it may be confirmed (False: a
+        transient failure or a shutdown cut it short — Telegram must send it again)."""
+        update_id = int(update["update_id"])
         if update_id in self._in_flight:
             return self._in_flight[update_id]
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
