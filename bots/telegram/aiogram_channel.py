@@ -7,8 +7,11 @@ aiogram's polling acknowledges updates before handling them and its handlers run
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from collections.abc import Sequence
-from typing import Any
+from http import HTTPStatus
+from typing import Any, cast
 
 from bots.telegram.aiogram_import import (  # first: aiogram's types are built on first use
     resolve_with_types,
@@ -18,6 +21,7 @@ from bots.telegram.aiogram_import import (  # first: aiogram's types are built o
 # isort: split
 import aiohttp
 from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
@@ -148,15 +152,25 @@ class _JsonSession(AiohttpSession):
     loop over every byte, three per Cyrillic letter — a third of the bot's CPU per update answering `/help`
     (issue 17, `bench/telegram_channel.py --profile`). The Bot API takes the same parameters as JSON (each
     value as aiogram prepares it for the form; the server reads a JSON string field as it reads a form
-    field). A call with files is still a multipart form, aiogram's own; the answer is checked as aiogram
-    does, with its errors."""
+    field). A call with files is still a multipart form, aiogram's own. The answer is checked as aiogram
+    does, with its errors; a successful one to our `_Raw…` methods is the JSON's `result` as it is (their
+    `Response[dict]` would only have copied it)."""
 
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
     ) -> TelegramType:
         files: dict[str, Any] = {}
         fields: dict[str, Any] = {}
-        for key, value in method.model_dump(warnings=False).items():
+        # Every field of an aiogram method defaults to None or to the bot's `DefaultBotProperties`: while
+        # those are empty (ours are), the parameters given are all there is to send. Dumping all ~20 fields
+        # of a `SendMessage` and preparing each was most of a call's CPU after the form (issue 17).
+        # (Only at the top: an object inside, e.g. an `InputMediaPhoto`, is dumped whole by `prepare_value`.)
+        if bot.default == _NO_DEFAULTS:
+            given = method.model_fields_set
+            values = ((key, getattr(method, key)) for key in type(method).model_fields if key in given)
+        else:
+            values = iter(method.model_dump(warnings=False).items())
+        for key, value in values:
             prepared = self.prepare_value(value, bot=bot, files=files)
             if prepared:  # as `build_form_data`: what is unset (None, a default of none) is left out
                 fields[key] = prepared
@@ -167,20 +181,25 @@ class _JsonSession(AiohttpSession):
         try:
             async with session.post(
                 url,
-                data=self.json_dumps(fields).encode(),
+                data=json.dumps(fields, ensure_ascii=False).encode(),
                 headers=_JSON,
                 timeout=self.timeout if timeout is None else timeout,
             ) as response:
-                content = await response.text()
+                content = (await response.read()).decode(errors="replace")
         except TimeoutError as exc:
             raise TelegramNetworkError(method=method, message="Request timeout error") from exc
         except aiohttp.ClientError as exc:
             raise TelegramNetworkError(method=method, message=f"{type(exc).__name__}: {exc}") from exc
+        if isinstance(method, _RAW) and response.status == HTTPStatus.OK:
+            with contextlib.suppress(ValueError):
+                answer = json.loads(content)
+                if isinstance(answer, dict) and answer.get("ok") is True and "result" in answer:
+                    return cast(TelegramType, answer["result"])
         return self.check_response(bot, method, response.status, content).result
 
 
-_JSON = {"Content-Type": "application/json"}
-REFUSED = (TelegramBadRequest, TelegramNotFound, TelegramMigrateToChat, TelegramEntityTooLarge)
+_NO_DEFAULTS = DefaultBotProperties()
+_JSON = {"Content-Type": "application/json; charset=utf-8"}
 
 
 class AiogramApi:

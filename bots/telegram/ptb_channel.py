@@ -127,8 +127,8 @@ def _body(request_data: RequestData | None) -> tuple[aiohttp.FormData | bytes | 
         return None, None
     fields = request_data.json_parameters
     files = request_data.multipart_data
-    if not files:  # what `RequestData.json_payload` is, without making `json_parameters` twice
-        return (json.dumps(fields).encode(), _JSON) if fields else (None, None)
+    if not files:  # `RequestData.json_payload`, in UTF-8 rather than \u escapes, `json_parameters` made once
+        return (json.dumps(fields, ensure_ascii=False).encode(), _JSON) if fields else (None, None)
     form = aiohttp.FormData()
     for name, value in fields.items():
         form.add_field(name, value)
@@ -137,7 +137,7 @@ def _body(request_data: RequestData | None) -> tuple[aiohttp.FormData | bytes | 
     return form, None
 
 
-_JSON = {"Content-Type": "application/json"}
+_JSON = {"Content-Type": "application/json; charset=utf-8"}
 
 
 class PtbApi:
