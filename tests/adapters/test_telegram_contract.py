@@ -90,8 +90,10 @@ async def test_full_report_with_an_album_and_a_pin(bot: Harness, photos: PhotoSt
     assert list(made.photos) == [photos.store(data).sha256 for data in images]
     downloaded = [c.params["file_id"] for c in fake.method_calls("getFile")]
     assert [fake.files[f] for f in downloaded] == images
-    # every press answered, and the keyboard it was on taken off
+    # every press answered, and the keyboard it was on taken off; over the webhook, in its responses
     assert len(fake.callback_answers) == 5
+    answers = fake.method_calls("answerCallbackQuery")
+    assert [c.in_webhook_reply for c in answers] == [mode == "webhook"] * 5
     pressed = [m for m in fake.to(user.user_id) if m.edits]
     assert len(pressed) == 5 and not any(m.buttons() for m in pressed)
     assert fake.to(user.user_id)[-1].buttons()  # the menu after submitting stays usable

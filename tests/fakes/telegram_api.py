@@ -69,6 +69,8 @@ class Call:
     params: dict[str, Any]
     files: dict[str, bytes]
     at: float
+    in_webhook_reply: bool = False
+    """Given in a webhook's response rather than as a request of its own."""
 
 
 @dataclass
@@ -202,9 +204,11 @@ class FakeTelegram:
         headers = {"X-Telegram-Bot-Api-Secret-Token": token} if token else {}
         target = self.webhook_target or self.webhook["url"]
         async with self._client.post(target, json=update, headers=headers) as response:
-            await response.read()
+            body = await response.read()
             self.webhook_statuses.append(response.status)
-            return response.status
+        if response.status == 200 and response.content_type == "application/json":
+            await self._webhook_reply(json.loads(body))
+        return response.status
 
     def new_update_id(self) -> int:
         return next(self._update_ids)
@@ -227,6 +231,20 @@ class FakeTelegram:
         return await wait_for(predicate, timeout, what)
 
     # --- the API ---------------------------------------------------------------------------------------
+    async def _webhook_reply(self, params: dict[str, Any]) -> None:
+        """A method in a webhook's response, run as Telegram runs it: recorded like a call, its result and
+        any error never reaching the bot."""
+        method = str(params.pop("method", ""))
+        self.calls.append(Call(method, params, {}, time.monotonic(), in_webhook_reply=True))
+        try:
+            if self._failures[method]:
+                raise self._failures[method].popleft()
+            handler = getattr(self, "_m_" + method, None)
+            if handler is not None:
+                await handler(params, {})
+        except ApiError:
+            pass
+
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params, files = await _read_params(request)
