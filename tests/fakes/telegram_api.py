@@ -71,6 +71,8 @@ class Call:
     at: float
     in_webhook_reply: bool = False
     """Given in a webhook's response rather than as a request of its own."""
+    content_type: str = ""
+    """How the parameters came: `application/json`, a form (`multipart/form-data` with files), none."""
 
 
 @dataclass
@@ -247,8 +249,9 @@ class FakeTelegram:
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        kind = request.content_type if request.can_read_body else ""
         params, files = await _read_params(request)
-        self.calls.append(Call(method, params, files, time.monotonic()))
+        self.calls.append(Call(method, params, files, time.monotonic(), content_type=kind))
         if request.match_info["token"] != self.token:
             return _error(ApiError(401, "Unauthorized"))
         if method in self.hang:
