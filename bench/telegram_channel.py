@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import sys
 import tempfile
 import time
@@ -86,8 +87,11 @@ async def deliver(fake: FakeTelegram, mode: str, updates: list[dict[str, Any]], 
     assert len(fake.sent) == expected, (len(fake.sent), expected)
 
 
-async def run(library: str, mode: str, residents: int, messages: int, data: Path) -> tuple[float, float, int]:
-    """Wall-clock seconds (measured by the fake), the bot process's CPU seconds, and the updates handled."""
+async def run(
+    library: str, mode: str, residents: int, messages: int, data: Path, profile: str = ""
+) -> tuple[float, float, int]:
+    """Wall-clock seconds (measured by the fake), the bot process's CPU seconds, and the updates handled.
+    `profile`: a file to write the bot process's cProfile of the measured part to."""
     url = f"sqlite:///{data / f'{library}-{mode}.sqlite3'}"
     upgrade(url)
     db = Database(url)
@@ -128,10 +132,16 @@ async def run(library: str, mode: str, residents: int, messages: int, data: Path
     await child.stdin.drain()
     if await child.stdout.readline() != b"warm\n":
         raise RuntimeError("the fake Bot API failed; see its traceback above")
+    profiler = cProfile.Profile(time.process_time) if profile else None
     cpu = time.process_time()
+    if profiler is not None:
+        profiler.enable()
     child.stdin.write(b"go\n")
     await child.stdin.drain()
     line = await child.stdout.readline()
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
     cpu = time.process_time() - cpu
     if not line:
         raise RuntimeError("the fake Bot API failed; see its traceback above")
@@ -151,6 +161,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3)
     parser.add_argument("--library", choices=["aiogram", "ptb"], action="append")
     parser.add_argument("--mode", choices=["polling", "webhook"], action="append")
+    parser.add_argument("--profile", metavar="PREFIX", help="cProfile the bot to PREFIX-LIB-MODE.prof")
     parser.add_argument("--serve", choices=["polling", "webhook"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -159,7 +170,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="otklik-bench-tg-") as tmp:
         for library in args.library or ["aiogram", "ptb"]:
             for mode in args.mode or ["polling", "webhook"]:
-                elapsed, cpu, n = asyncio.run(run(library, mode, args.residents, args.messages, Path(tmp)))
+                profile = f"{args.profile}-{library}-{mode}.prof" if args.profile else ""
+                elapsed, cpu, n = asyncio.run(
+                    run(library, mode, args.residents, args.messages, Path(tmp), profile)
+                )
                 print(
                     f"{library:8} {mode:8} {n} updates, {2 * n} messages sent: {elapsed:6.2f} s  "
                     f"{n / elapsed:7.0f} updates/s  {1000 * elapsed / n:5.2f} ms/update wall  "

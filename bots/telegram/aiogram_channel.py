@@ -7,8 +7,11 @@ aiogram's polling acknowledges updates before handling them and its handlers run
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from collections.abc import Sequence
-from typing import Any
+from http import HTTPStatus
+from typing import Any, cast
 
 from bots.telegram.aiogram_import import (  # first: aiogram's types are built on first use
     resolve_with_types,
@@ -18,6 +21,7 @@ from bots.telegram.aiogram_import import (  # first: aiogram's types are built o
 # isort: split
 import aiohttp
 from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
@@ -48,12 +52,11 @@ from aiogram.methods import (
     SetMyCommands,
     SetWebhook,
 )
-from aiogram.methods.base import Response
+from aiogram.methods.base import Response, TelegramMethod, TelegramType
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
     InputMediaPhoto,
-    Update,
 )
 
 from bots.telegram.api import (
@@ -65,6 +68,7 @@ from bots.telegram.api import (
     Upload,
     largest_file_id,
     markup_json,
+    parse_update,
 )
 
 
@@ -141,7 +145,61 @@ def _hold_response_types() -> None:
             resolve_with_types(response)
 
 
-REFUSED = (TelegramBadRequest, TelegramNotFound, TelegramMigrateToChat, TelegramEntityTooLarge)
+class _JsonSession(AiohttpSession):
+    """aiogram's aiohttp session, sending a call without files as a JSON body instead of a form.
+
+    aiogram posts every call as a form, which aiohttp URL-encodes with `urllib.parse.quote_plus`: a Python
+    loop over every byte, three per Cyrillic letter — a third of the bot's CPU per update answering `/help`
+    (issue 17, `bench/telegram_channel.py --profile`). The Bot API takes the same parameters as JSON (each
+    value as aiogram prepares it for the form; the server reads a JSON string field as it reads a form
+    field). A call with files is still a multipart form, aiogram's own. The answer is checked as aiogram
+    does, with its errors; a successful one to our `_Raw…` methods is the JSON's `result` as it is (their
+    `Response[dict]` would only have copied it)."""
+
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
+        files: dict[str, Any] = {}
+        fields: dict[str, Any] = {}
+        # Every field of an aiogram method defaults to None or to the bot's `DefaultBotProperties`: while
+        # those are empty (ours are), the parameters given are all there is to send. Dumping all ~20 fields
+        # of a `SendMessage` and preparing each was most of a call's CPU after the form (issue 17).
+        # (Only at the top: an object inside, e.g. an `InputMediaPhoto`, is dumped whole by `prepare_value`.)
+        if bot.default == _NO_DEFAULTS:
+            given = method.model_fields_set
+            values = ((key, getattr(method, key)) for key in type(method).model_fields if key in given)
+        else:
+            values = iter(method.model_dump(warnings=False).items())
+        for key, value in values:
+            prepared = self.prepare_value(value, bot=bot, files=files)
+            if prepared:  # as `build_form_data`: what is unset (None, a default of none) is left out
+                fields[key] = prepared
+        if files:
+            return await super().make_request(bot, method, timeout)
+        session = await self.create_session()
+        url = self.api.api_url(token=bot.token, method=method.__api_method__)
+        try:
+            async with session.post(
+                url,
+                data=json.dumps(fields, ensure_ascii=False).encode(),
+                headers=_JSON,
+                timeout=self.timeout if timeout is None else timeout,
+            ) as response:
+                content = (await response.read()).decode(errors="replace")
+        except TimeoutError as exc:
+            raise TelegramNetworkError(method=method, message="Request timeout error") from exc
+        except aiohttp.ClientError as exc:
+            raise TelegramNetworkError(method=method, message=f"{type(exc).__name__}: {exc}") from exc
+        if isinstance(method, _RAW) and response.status == HTTPStatus.OK:
+            with contextlib.suppress(ValueError):
+                answer = json.loads(content)
+                if isinstance(answer, dict) and answer.get("ok") is True and "result" in answer:
+                    return cast(TelegramType, answer["result"])
+        return self.check_response(bot, method, response.status, content).result
+
+
+_NO_DEFAULTS = DefaultBotProperties()
+_JSON = {"Content-Type": "application/json; charset=utf-8"}
 
 
 class AiogramApi:
@@ -151,7 +209,7 @@ class AiogramApi:
         self.bot_id = token.split(":", 1)[0]
         self.username = ""
         self.request_timeout = request_timeout
-        session = AiohttpSession(api=TelegramAPIServer.from_base(api_url), timeout=request_timeout)
+        session = _JsonSession(api=TelegramAPIServer.from_base(api_url), timeout=request_timeout)
         self.bot = Bot(token, session=session)
         _hold_response_types()
 
@@ -162,8 +220,7 @@ class AiogramApi:
     async def close(self) -> None:
         await self.bot.session.close()
 
-    def parse_update(self, data: dict[str, Any]) -> Update:
-        return Update.model_validate(data, context={"bot": self.bot})
+    parse_update = staticmethod(parse_update)
 
     async def get_updates(self, offset: int | None, timeout: int, limit: int) -> Sequence[dict[str, Any]]:
         method = _RawGetUpdates(

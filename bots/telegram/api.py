@@ -79,8 +79,9 @@ class BotApi(Protocol):
 
     async def close(self) -> None: ...
 
-    def parse_update(self, data: dict[str, Any]) -> Any:
-        """A webhook's JSON body → the library's Update object."""
+    def parse_update(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A webhook's JSON body or a fetched update → what `Pipeline.submit` takes: the JSON itself
+        (`parse_update` below; `translate` reads it)."""
 
     async def get_updates(self, offset: int | None, timeout: int, limit: int) -> Sequence[dict[str, Any]]:
         """getUpdates, unparsed: the poller fetches updates it already holds again (the offset stays at the
@@ -118,6 +119,15 @@ class BotApi(Protocol):
 
     def failure(self, exc: BaseException) -> Failure | None:
         """Classify a library exception; None for anything that is not an API or network error."""
+
+
+def parse_update(data: dict[str, Any]) -> dict[str, Any]:
+    """Both adapters' `parse_update`: an update is handed on as the Bot API's JSON, not as the library's
+    `Update` (translate.py says why); one that is not an object with an integer `update_id` is refused here,
+    as the library's parsing refused it."""
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        raise ValueError("not a Telegram update")
+    return data
 
 
 def largest_file_id(message: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""From a library's Update to the engine and back, with the guarantees neither library gives by itself.
+"""From a Telegram update (the Bot API's JSON) to the engine and back, with the guarantees neither library
+gives by itself.
 
 - Per-chat order: each chat has a queue worked by one task (created on demand, gone when the queue is
   empty), so one chat's updates are handled one after another while chats run concurrently.
@@ -62,13 +63,17 @@ class Pipeline:
     _chats: dict[int, _ChatQueue] = field(default_factory=dict, init=False)
     _in_flight: dict[int, asyncio.Future[bool]] = field(default_factory=dict, init=False)
     _recent: OrderedDict[int, None] = field(default_factory=OrderedDict, init=False)
+    _answered_by_caller: set[int] = field(default_factory=set, init=False)
+    """Updates whose callback query the submitter answers (the webhook, in its HTTP response)."""
     _closing: bool = field(default=False, init=False)
 
     # --- intake ------------------------------------------------------------------------------------------
-    def submit(self, update: Any) -> asyncio.Future[bool]:
-        """Queue one update; the future says whether it may be confirmed (False: a transient failure or a
-        shutdown cut it short — Telegram must send it again)."""
-        update_id = int(update.update_id)
+    def submit(self, update: dict[str, Any], *, answer_callback: bool = True) -> asyncio.Future[bool]:
+        """Queue one update (the Bot API's JSON); the future says whether it may be confirmed (False: a
+        transient failure or a shutdown cut it short — Telegram must send it again). `answer_callback`
+        False: a button press's callback query is answered by the caller once the future says True (the
+        webhook does it in its response), not here."""
+        update_id = int(update["update_id"])
         if update_id in self._in_flight:
             return self._in_flight[update_id]
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -84,6 +89,8 @@ class Pipeline:
             future.set_result(True)
             return future
         self._in_flight[update_id] = future
+        if not answer_callback:
+            self._answered_by_caller.add(update_id)
         queue = self._chats.get(draft.chat_id)
         if queue is None:
             queue = self._chats[draft.chat_id] = _ChatQueue()
@@ -179,6 +186,7 @@ class Pipeline:
 
     def _settle(self, draft: Draft, future: asyncio.Future[bool], *, ok: bool) -> None:
         self._in_flight.pop(draft.update_id, None)
+        self._answered_by_caller.discard(draft.update_id)
         if ok:
             self._recent[draft.update_id] = None
             while len(self._recent) > 10_000:
@@ -194,7 +202,12 @@ class Pipeline:
         chat_id = first.chat_id
         replies = await self.engine.handle(incoming, progress=lambda _notice: self.sender.typing(chat_id))
         if first.callback_id is not None:
-            await self.sender.acknowledge(first.chat_id, first.callback_id, first.callback_message_id)
+            await self.sender.acknowledge(
+                first.chat_id,
+                first.callback_id,
+                first.callback_message_id,
+                answer=first.update_id not in self._answered_by_caller,
+            )
         await self._answer(first.chat_id, replies, incoming.language)
 
     async def _answer(self, chat_id: int, replies: list[Reply], language: str | None) -> None:
@@ -274,7 +287,7 @@ class Pipeline:
             return
         language = normalise_language(draft.incoming.language, self.sender.default_language)
         try:
-            if draft.callback_id is not None:
+            if draft.callback_id is not None and draft.update_id not in self._answered_by_caller:
                 await self.sender.acknowledge(draft.chat_id, draft.callback_id, None)
             await self.sender.send(draft.chat_id, Reply(text=t(language, "channel.error")), language)
         except Exception as exc:

@@ -7,6 +7,7 @@ Bot API.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -16,7 +17,6 @@ from telegram import (
     Bot,
     BotCommand,
     InputMediaPhoto,
-    Update,
 )
 from telegram.error import (
     BadRequest,
@@ -40,6 +40,7 @@ from bots.telegram.api import (
     Markup,
     Upload,
     markup_json,
+    parse_update,
 )
 
 IN_FLIGHT = 8
@@ -97,9 +98,10 @@ class _AiohttpRequest(BaseRequest):
             sock_connect=connect,
             sock_read=_given(read_timeout, self._read_timeout),  # aiohttp has no write timeout
         )
+        body, headers = _body(request_data)
         try:
             async with self._session.request(
-                method, url, data=_body(request_data), timeout=timeout
+                method, url, data=body, headers=headers, timeout=timeout
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as err:
@@ -116,20 +118,26 @@ def _given(value: object, default: float) -> float:
     return default if isinstance(value, _DEFAULT) or value is None else float(value)  # type: ignore[arg-type]
 
 
-def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
-    """The parameters as a form, multipart when there are files, as PTB's HTTPX request sends them."""
+def _body(request_data: RequestData | None) -> tuple[aiohttp.FormData | bytes | None, dict[str, str] | None]:
+    """The parameters as JSON, or as a multipart form when there are files (as PTB's HTTPX request sends
+    them). Not as a URL-encoded form, which HTTPX sent: aiohttp encodes one with `urllib.parse.quote_plus`,
+    a Python loop over every byte — a third of the bot's CPU per update answering `/help` (issue 17,
+    `bench/telegram_channel.py --profile`). The Bot API reads the same string parameters from JSON."""
     if request_data is None:
-        return None
+        return None, None
     fields = request_data.json_parameters
     files = request_data.multipart_data
-    if not files:
-        return fields or None
+    if not files:  # `RequestData.json_payload`, in UTF-8 rather than \u escapes, `json_parameters` made once
+        return (json.dumps(fields, ensure_ascii=False).encode(), _JSON) if fields else (None, None)
     form = aiohttp.FormData()
     for name, value in fields.items():
         form.add_field(name, value)
     for name, (filename, content, content_type) in files.items():
         form.add_field(name, content, filename=filename, content_type=content_type)
-    return form
+    return form, None
+
+
+_JSON = {"Content-Type": "application/json; charset=utf-8"}
 
 
 class PtbApi:
@@ -161,10 +169,7 @@ class PtbApi:
         for request in self._requests:  # a bot never started (`otklik outbox flush`) still has clients open
             await request.shutdown()
 
-    def parse_update(self, data: dict[str, Any]) -> Update:
-        update = Update.de_json(data, self.bot)
-        assert update is not None
-        return update
+    parse_update = staticmethod(parse_update)
 
     async def get_updates(self, offset: int | None, timeout: int, limit: int) -> Sequence[dict[str, Any]]:
         # What `Bot.get_updates` does, minus turning every update into objects (`do_api_request` would

@@ -262,15 +262,19 @@ class TelegramSender:
         for op in self.render(reply, language):
             await self.execute(chat_id, op)
 
-    async def acknowledge(self, chat_id: int, callback_id: str, message_id: int | None) -> None:
-        """Stop the button's spinner and take the keyboard off its message, so it cannot be pressed again.
-        Both are best effort: an old query or an already edited message is no reason to fail an update."""
-        try:
-            await self.api.answer_callback(callback_id)
-        except Exception as exc:
-            if self.api.failure(exc) is None:
-                raise
-            log.debug("answerCallbackQuery failed: %s", exc)
+    async def acknowledge(
+        self, chat_id: int, callback_id: str, message_id: int | None, *, answer: bool = True
+    ) -> None:
+        """Stop the button's spinner (`answer` False: the webhook's response does) and take the keyboard off
+        its message, so it cannot be pressed again. Both are best effort: an old query or an already edited
+        message is no reason to fail an update."""
+        if answer:
+            try:
+                await self.api.answer_callback(callback_id)
+            except Exception as exc:
+                if self.api.failure(exc) is None:
+                    raise
+                log.debug("answerCallbackQuery failed: %s", exc)
         if message_id is None:
             return
         try:

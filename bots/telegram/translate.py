@@ -1,8 +1,11 @@
 """Telegram update → `Incoming`, the same for aiogram and python-telegram-bot.
 
-Both libraries mirror the Bot API's field names as attributes (`message.photo`, `callback_query.data`,
-`from_user.language_code`, …), so one duck-typed translation serves both and neither can drift. What needs
-the network — downloading a photo — is left to the pipeline: a `Draft` names the file to fetch.
+It reads the Bot API's JSON as Telegram sent it, not either library's `Update`: we read a dozen fields of an
+update, and building the library's objects for them (pydantic models in aiogram, `de_json` in PTB) cost more
+CPU than the rest of taking it in — a fifth of PTB's CPU per update answering `/help` (issue 17,
+`bench/telegram_channel.py --profile`). One translation of the one format serves both libraries, so neither
+can drift. What needs the network — downloading a photo — is left to the pipeline: a `Draft` names the file
+to fetch.
 """
 
 from __future__ import annotations
@@ -60,51 +63,52 @@ class Draft:
     callback_message_id: int | None = None
 
 
-def translate(update: Any, *, username: str = "", bot: str = "") -> Draft:
-    """`username` is the bot's own: `/start@OtherBot` in a group is not for us. `bot`: its id, for
-    `Incoming.bot`. The `Incoming` is built once, with what the message says (no copies per field)."""
-    update_id = int(update.update_id)
-    callback = getattr(update, "callback_query", None)
+def translate(update: dict[str, Any], *, username: str = "", bot: str = "") -> Draft:
+    """`update` is the Bot API's JSON as Telegram sent it. `username` is the bot's own: `/start@OtherBot`
+    in a group is not for us. `bot`: its id, for `Incoming.bot`. The `Incoming` is built once, with what the
+    message says (no copies per field)."""
+    update_id = int(update["update_id"])
+    callback = update.get("callback_query")
     if callback is not None:
         return _callback(update_id, callback, bot)
-    message = getattr(update, "message", None)
+    message = update.get("message")
     if message is None:
         return Draft(update_id, None)
-    chat = message.chat
+    chat = message["chat"]
     said = _content(message, username)
     if said is None:
-        if getattr(chat, "type", "private") != "private":  # joins, pins, title changes in a group: not to us
+        if chat.get("type", "private") != "private":  # joins, pins, title changes in a group: not to us
             return Draft(update_id, None)
         said = {"unsupported": "other"}
     photo = said.pop("photo", None)
-    user = getattr(message, "from_user", None)
+    user = message.get("from")
     incoming = Incoming(
-        ChatRef(CHANNEL, str(chat.id), str(user.id if user is not None else chat.id)),
+        ChatRef(CHANNEL, str(chat["id"]), str(user["id"] if user is not None else chat["id"])),
         str(update_id),
-        getattr(user, "language_code", None),
+        user.get("language_code") if user is not None else None,
         display_name=_name(user),
         bot=bot,
         **said,
     )
     return Draft(
         update_id,
-        chat.id,
+        int(chat["id"]),
         incoming,
         photo=photo,
-        media_group_id=getattr(message, "media_group_id", None),
-        message_id=int(message.message_id),
+        media_group_id=message.get("media_group_id"),
+        message_id=int(message["message_id"]),
     )
 
 
-def _callback(update_id: int, callback: Any, bot: str) -> Draft:
-    user = callback.from_user
-    message = callback.message  # None for inline-mode messages; maybe "inaccessible" (too old): still has ids
-    chat_id = message.chat.id if message is not None else user.id
+def _callback(update_id: int, callback: dict[str, Any], bot: str) -> Draft:
+    user = callback["from"]
+    message = callback.get("message")  # none for inline-mode messages; maybe "inaccessible" (old): has ids
+    chat_id = int(message["chat"]["id"] if message is not None else user["id"])
     incoming = Incoming(
-        ChatRef(CHANNEL, str(chat_id), str(user.id)),
+        ChatRef(CHANNEL, str(chat_id), str(user["id"])),
         str(update_id),
-        getattr(user, "language_code", None),
-        button=callback.data or "",
+        user.get("language_code"),
+        button=callback.get("data") or "",
         display_name=_name(user),
         bot=bot,
     )
@@ -112,42 +116,45 @@ def _callback(update_id: int, callback: Any, bot: str) -> Draft:
         update_id,
         chat_id,
         incoming,
-        callback_id=str(callback.id),
-        callback_message_id=message.message_id if message is not None else None,
+        callback_id=str(callback["id"]),
+        callback_message_id=int(message["message_id"]) if message is not None else None,
     )
 
 
-def _content(message: Any, username: str) -> dict[str, Any] | None:
+def _content(message: dict[str, Any], username: str) -> dict[str, Any] | None:
     """What the message says, as `Incoming` fields (and `photo`, the file to fetch); None when nothing."""
-    text = message.text if message.text is not None else getattr(message, "caption", None)
+    text = message.get("text")
+    caption = text if text is not None else message.get("caption")
     photo = _largest_photo(message)
     if photo is not None:
         # The photo wins over a caption (`input_kind`), but the caption is kept.
-        return {"text": text, "photo": photo}
-    if message.location is not None:
-        return {"location": Location(float(message.location.latitude), float(message.location.longitude))}
-    if getattr(message, "contact", None) is not None:
-        return {"contact": message.contact.phone_number or ""}
-    if message.text is not None:
-        command = parse_command(message.text, username)
+        return {"text": caption, "photo": photo}
+    location = message.get("location")
+    if location is not None:
+        return {"location": Location(float(location["latitude"]), float(location["longitude"]))}
+    contact = message.get("contact")
+    if contact is not None:
+        return {"contact": contact.get("phone_number") or ""}
+    if text is not None:
+        command = parse_command(text, username)
         if command is not None:
             name, args = command
             return {"command": name, "args": args}
-        return {"text": message.text}
+        return {"text": text}
     for kind in UNSUPPORTED_KINDS:
-        if getattr(message, kind, None) is not None:
-            return {"unsupported": kind, "text": text}
+        if message.get(kind) is not None:
+            return {"unsupported": kind, "text": caption}
     return None
 
 
-def _largest_photo(message: Any) -> FileRef | None:
-    sizes = getattr(message, "photo", None)
+def _largest_photo(message: dict[str, Any]) -> FileRef | None:
+    sizes = message.get("photo")
     if sizes:
-        best = max(sizes, key=lambda s: (s.width * s.height, s.file_size or 0))
-        return FileRef(best.file_id, best.file_size)
-    document = getattr(message, "document", None)
-    if document is not None and (document.mime_type or "") in IMAGE_DOCUMENTS:
-        return FileRef(document.file_id, document.file_size)
+        best = max(sizes, key=lambda s: (s["width"] * s["height"], s.get("file_size") or 0))
+        return FileRef(best["file_id"], best.get("file_size"))
+    document = message.get("document")
+    if document is not None and (document.get("mime_type") or "") in IMAGE_DOCUMENTS:
+        return FileRef(document["file_id"], document.get("file_size"))
     return None
 
 
@@ -163,7 +170,7 @@ def parse_command(text: str, username: str = "") -> tuple[str, str] | None:
     return name, (newline_args + " " + args).strip() if newline_args else args.strip()
 
 
-def _name(user: Any) -> str:
+def _name(user: dict[str, Any] | None) -> str:
     if user is None:
         return ""
-    return " ".join(part for part in (user.first_name, getattr(user, "last_name", None)) if part)
+    return " ".join(part for part in (user.get("first_name"), user.get("last_name")) if part)

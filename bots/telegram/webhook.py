@@ -5,6 +5,14 @@ engine committed it and the replies went out (or it failed in a way that would r
 once), 500 when it failed transiently, so Telegram delivers it again; a repeat is deduplicated by update_id
 (the pipeline for one in flight or just handled, the engine's event key after a restart). A body that is
 not a JSON update gets 400 and one log line: a client error, not ours.
+
+A button press's callback query is answered in the 200 response itself (`answerCallbackQuery` as the
+response's JSON: the Bot API runs one method given so with a webhook's answer), not by a request of its own:
+a whole HTTP request less per press, where the cluster's workers get only webhooks (issue 17). Its result is
+never seen, which suits this call only: a failed answer only leaves the button's spinner to stop by itself,
+as a failed request did (`TelegramSender.acknowledge` logged it at debug). It is not a message, so Telegram's
+limits and our pace do not count it, as before. The spinner now stops once the replies went out rather than
+just before them; the keyboard still comes off the pressed message before the replies are sent.
 """
 
 from __future__ import annotations
@@ -58,9 +66,15 @@ class WebhookRoute:
             # Sending it again will not make it parse: accept it, and keep it in the log.
             log.exception("cannot parse Telegram update %s; dropped", data.get("update_id"))
             return web.Response(status=200)
-        future = self.pipeline.submit(update)
+        callback = update.get("callback_query")
+        callback_id = callback.get("id") if isinstance(callback, dict) else None
+        future = self.pipeline.submit(update, answer_callback=callback_id is None)
         try:
             ok = await asyncio.wait_for(asyncio.shield(future), self.answer_within)
         except TimeoutError:
             return web.Response(status=503, text="still working on it")
-        return web.Response(status=200) if ok else web.Response(status=500, text="failed; send it again")
+        if not ok:
+            return web.Response(status=500, text="failed; send it again")
+        if callback_id is not None:
+            return web.json_response({"method": "answerCallbackQuery", "callback_query_id": str(callback_id)})
+        return web.Response(status=200)

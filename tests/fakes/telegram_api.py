@@ -74,6 +74,10 @@ class Call:
     params: dict[str, Any]
     files: dict[str, bytes]
     at: float
+    in_webhook_reply: bool = False
+    """Given in a webhook's response rather than as a request of its own."""
+    content_type: str = ""
+    """How the parameters came: `application/json`, a form (`multipart/form-data` with files), none."""
 
 
 @dataclass
@@ -210,9 +214,11 @@ class FakeTelegram:
         headers = {"X-Telegram-Bot-Api-Secret-Token": token} if token else {}
         target = self.webhook_target or self.webhook["url"]
         async with self._client.post(target, json=update, headers=headers) as response:
-            await response.read()
+            body = await response.read()
             self.webhook_statuses.append(response.status)
-            return response.status
+        if response.status == 200 and response.content_type == "application/json":
+            await self._webhook_reply(json.loads(body))
+        return response.status
 
     def new_update_id(self) -> int:
         return next(self._update_ids)
@@ -235,10 +241,25 @@ class FakeTelegram:
         return await wait_for(predicate, timeout, what)
 
     # --- the API ---------------------------------------------------------------------------------------
+    async def _webhook_reply(self, params: dict[str, Any]) -> None:
+        """A method in a webhook's response, run as Telegram runs it: recorded like a call, its result and
+        any error never reaching the bot."""
+        method = str(params.pop("method", ""))
+        self.calls.append(Call(method, params, {}, time.monotonic(), in_webhook_reply=True))
+        try:
+            if self._failures[method]:
+                raise self._failures[method].popleft()
+            handler = getattr(self, "_m_" + method, None)
+            if handler is not None:
+                await handler(params, {})
+        except ApiError:
+            pass
+
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        kind = request.content_type if request.can_read_body else ""
         params, files = await _read_params(request)
-        self.calls.append(Call(method, params, files, time.monotonic()))
+        self.calls.append(Call(method, params, files, time.monotonic(), content_type=kind))
         if request.match_info["token"] != self.token:
             return _error(ApiError(401, "Unauthorized"))
         if method in self.hang:
