@@ -3,8 +3,8 @@
 SQLite allows one writer, so every job goes through one thread and one connection, and the jobs waiting in
 its queue share one commit (each inside its own savepoint, so one failing job rolls back alone). That is
 what lets dialog state be saved on every update at thousands of updates per second (DESIGN.md §10).
-PostgreSQL takes jobs on a small thread pool, each in its own transaction; per-chat order comes from row
-locks (`SELECT … FOR UPDATE`) taken by the store.
+PostgreSQL takes jobs on a small thread pool, each in its own transaction on the connection its thread keeps;
+per-chat order comes from row locks (`SELECT … FOR UPDATE`) taken by the store.
 """
 
 from __future__ import annotations
@@ -89,7 +89,12 @@ class Database:
             self.engine = create_engine(
                 self.url, pool_size=pool_size, max_overflow=0, connect_args=connect_args
             )
-            self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="otklik-db")
+            self._local = threading.local()
+            self._held: list[Connection] = []
+            self._held_lock = threading.Lock()
+            self._pool = ThreadPoolExecutor(
+                max_workers=pool_size, thread_name_prefix="otklik-db", initializer=self._become_worker
+            )
         self.outbox_queued = asyncio.Event()
 
     async def run(self, job: Callable[[SqlUnitOfWork], T]) -> T:
@@ -118,11 +123,16 @@ class Database:
 
     def run_sync(self, job: Callable[[SqlUnitOfWork], T]) -> T:
         """The same, for command-line tools and tests outside an event loop (never inside one)."""
+        if not self.is_sqlite and not getattr(self._local, "worker", False):
+            # On PostgreSQL the workers hold the pool's connections: a call from elsewhere runs on a worker.
+            return self._pool.submit(self.run_sync, job).result()
         attempt = 0
         while True:
             try:
+                if not self.is_sqlite:
+                    return self._run_held(job)
                 with self.engine.begin() as conn:
-                    return job(SqlUnitOfWork(conn, is_sqlite=self.is_sqlite))
+                    return job(SqlUnitOfWork(conn, is_sqlite=True))
             except (OperationalError, IntegrityError) as exc:
                 if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
                     log.error(
@@ -136,6 +146,28 @@ class Database:
                     raise
                 log.info("retrying a transaction after %s", type(exc.orig).__name__)
 
+    def _become_worker(self) -> None:
+        self._local.worker = True
+
+    def _run_held(self, job: Callable[[SqlUnitOfWork], T]) -> T:
+        """PostgreSQL: `job` in a transaction on this worker thread's own connection, checked out of the pool
+        once and kept, not per job: the pool's checkout, reset and check-in cost about as much CPU as a round
+        trip to the server (issue 17). A connection found dead is dropped; the retry takes a fresh one."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.engine.connect()
+            with self._held_lock:
+                self._held.append(conn)
+        try:
+            with conn.begin():
+                return job(SqlUnitOfWork(conn, is_sqlite=False))
+        finally:
+            if conn.invalidated:
+                self._local.conn = None
+                with self._held_lock:
+                    self._held.remove(conn)
+                conn.close()
+
     def close(self) -> None:
         if self.is_sqlite:
             if self._writer is not None:
@@ -143,6 +175,10 @@ class Database:
                 self._writer = None
         else:
             self._pool.shutdown(wait=True)
+            with self._held_lock:  # the workers are gone: their connections go back to the pool, then closed
+                for conn in self._held:
+                    conn.close()
+                self._held.clear()
         self.engine.dispose()
 
 

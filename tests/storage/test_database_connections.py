@@ -55,3 +55,25 @@ def test_dropped_connection_without_pre_ping_is_retried(db: Database, pg_url: st
         assert (fresh, state, repeated) == (True, {"lang": "en"}, False)
     finally:
         tagged.close()
+
+
+async def test_the_workers_keep_their_connections_and_calls_from_elsewhere_share_them(pg_url: str) -> None:
+    """Each worker thread keeps one connection of the pool (no checkout per job); `run_sync` from another
+    thread runs on a worker, so the pool's size still bounds the connections and nothing waits for one."""
+    tag = f"{TAG}-held"
+    small = Database(f"{pg_url}{'&' if '?' in pg_url else '?'}application_name={tag}", pool_size=2)
+
+    def backend(store):  # type: ignore[no-untyped-def]
+        return store.conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+
+    try:
+        pids = {await small.run(backend) for _ in range(20)}
+        pids.add(small.run_sync(backend))  # the workers hold both connections: this runs on one of them
+        count = small.run_sync(
+            lambda store: store.conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %(tag)s", {"tag": tag}
+            ).scalar()
+        )
+        assert len(pids) <= 2 and count <= 2
+    finally:
+        small.close()
