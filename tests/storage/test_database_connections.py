@@ -3,6 +3,7 @@ the job's first statement, and the job runs again on a fresh connection instead 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -77,3 +78,24 @@ async def test_the_workers_keep_their_connections_and_calls_from_elsewhere_share
         assert len(pids) <= 2 and count <= 2
     finally:
         small.close()
+
+
+async def test_a_job_whose_caller_gave_up_before_it_started_does_not_run(pg_url: str) -> None:
+    """As with the executor before: cancelling `db.run` while its job waits in the queue drops the job."""
+    one = Database(pg_url, pool_size=1)
+    ran: list[str] = []
+
+    def slow(store):  # type: ignore[no-untyped-def]
+        store.conn.exec_driver_sql("SELECT pg_sleep(0.3)")
+        ran.append("slow")
+
+    try:
+        first = asyncio.ensure_future(one.run(slow))
+        second = asyncio.ensure_future(one.run(lambda store: ran.append("dropped")))
+        await asyncio.sleep(0.05)  # both queued, the first one running
+        second.cancel()
+        await first
+        await one.run(lambda store: ran.append("next"))
+        assert ran == ["slow", "next"]
+    finally:
+        one.close()
