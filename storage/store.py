@@ -62,6 +62,8 @@ PG_ENSURE_DIALOG = (
     "INSERT INTO dialogs (channel, chat_id, user_id, state, updated_at) VALUES (%s, %s, %s, '{}', %s) "
     "ON CONFLICT DO NOTHING"
 )
+PG_CURSOR = "otklik.cursor"
+"""Where a PostgreSQL connection's `info` keeps the psycopg cursor the per-update statements run on."""
 PG_SAVE = "UPDATE dialogs SET state = %s, updated_at = %s, user_id = %s WHERE channel = %s AND chat_id = %s"
 
 
@@ -209,7 +211,14 @@ class SqlUnitOfWork:
         """The driver's cursor of this connection (sqlite3 or psycopg), inside the same transaction as
         `conn`."""
         if self._cursor is None:
-            self._cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            driver = self.conn.connection.driver_connection
+            if self.is_sqlite:
+                self._cursor = driver.cursor()  # type: ignore[union-attr]
+            else:  # psycopg: one cursor per connection, kept with it (making one costs ~6 µs per update)
+                cursor = self.conn.info.get(PG_CURSOR)
+                if cursor is None or cursor.connection is not driver:
+                    cursor = self.conn.info[PG_CURSOR] = driver.cursor()  # type: ignore[union-attr]
+                self._cursor = cursor
         return self._cursor
 
     def pg(self, statement: str, params: tuple[Any, ...]) -> Any:

@@ -20,6 +20,8 @@ from storage.rows import SUPPORTERS, ticket_summary, utc
 from storage.tables import supporters, ticket_events, ticket_photos, tickets
 
 INSERT_TICKET = insert(tickets).returning(tickets.c.number)
+INSERT_EVENT = insert(ticket_events)
+"""Built once: a statement made per call is walked again for its cache key on every execution."""
 
 """Statuses in which an organisation (or the dispatcher) owes the resident something."""
 
@@ -73,7 +75,7 @@ class SqlTickets(Repository):
 
     def add_event(self, number: int, event: TicketEvent) -> None:
         self.conn.execute(
-            insert(ticket_events),
+            INSERT_EVENT,
             dict(
                 ticket_number=number,
                 action=event.action.value,
