@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from bots.errors import SetupError
 from bots.pacing import CallSpacer
 from bots.roles import Cluster
-from bots.settings import Settings
 from core.demo import DEMO_CONFIG_PATH
 from core.municipality import Municipality
 from core.personal_data import PrivacyPolicy
@@ -26,6 +25,7 @@ from storage.rate import SharedPace
 from storage.revision import is_current
 
 if TYPE_CHECKING:
+    from bots.settings import Settings  # pydantic: not for the admin commands (bots/env_settings.py)
     from core.engine import Engine
 
 log = logging.getLogger(__name__)

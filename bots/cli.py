@@ -18,22 +18,23 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from bots import open311_cli, privacy_cli, staff_cli, web_cli
+from bots import env_settings, open311_cli, privacy_cli, staff_cli, web_cli
 from bots.app import build_app, check_schema, load_config_file, prepare_data_folder, prepare_database
 from bots.errors import SetupError
 from bots.logging_setup import install_redaction
 from bots.reports import shown, stats_document, stats_lines, ticket_document, ticket_row
 from bots.roles import ROLES, Role
-from bots.settings import Settings, describe_errors
 from core.domain.tickets import Status
 from core.municipality import ConfigError
 from storage.database import Database
+
+if TYPE_CHECKING:
+    from bots.settings import Settings
 
 log = logging.getLogger(__name__)
 TIMES = ("created_at", "deadline", "resolved_at")
@@ -107,11 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.captureWarnings(True)  # library warnings are log lines too: same place, same level
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        print("otklik: wrong setting (in the environment or .env):", file=sys.stderr)
-        print("\n".join(f"  {line}" for line in describe_errors(exc)), file=sys.stderr)
+    settings = _settings(args.command)
+    if settings is None:
         return 2
     install_redaction(settings)  # before anything can log a token
     try:
@@ -129,6 +127,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _settings(command: str) -> Settings | None:
+    """The settings, or None when one is wrong (said on stderr). `run` validates them with pydantic (its
+    libraries import it anyway); the other commands without, unless a value needs pydantic's judgement
+    (bots/env_settings.py): the same values either way, and the same messages."""
+    if command != "run":
+        settings = env_settings.read()
+        if settings is not None:
+            return settings
+    from pydantic import ValidationError
+
+    from bots.settings import Settings, describe_errors
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        print("otklik: wrong setting (in the environment or .env):", file=sys.stderr)
+        print("\n".join(f"  {line}" for line in describe_errors(exc)), file=sys.stderr)
+        return None
 
 
 def _database_problem(settings: Settings, exc: OperationalError) -> str:

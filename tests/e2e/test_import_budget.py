@@ -3,7 +3,8 @@
 Each of these packages costs tens of milliseconds to import and belongs to another command: the channels'
 libraries and the HTTP stack to `run`, alembic to `db upgrade`, shapely to `config load`, Pillow to the first
 photo decoded, the engine and the Prometheus client to the commands that handle updates; the ORM to none
-(storage/ speaks SQLAlchemy Core only). A structure test, not a timing one: an import that creeps back into
+(storage/ speaks SQLAlchemy Core only); pydantic to `run` (the admin commands read their settings with
+bots/env_settings.py). A structure test, not a timing one: an import that creeps back into
 the admin path fails here whatever the machine's load.
 """
 
@@ -34,6 +35,9 @@ NEVER = (
     "prometheus_client",
     "boto3",
     "sqlalchemy.orm",
+    "pydantic",
+    "pydantic_core",
+    "pydantic_settings",
     "core.engine",
     "core.dialogs",
     "bots.runner",
