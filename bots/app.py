@@ -13,7 +13,6 @@ from bots.pacing import CallSpacer
 from bots.roles import Cluster
 from core.demo import DEMO_CONFIG_PATH
 from core.municipality import Municipality
-from core.personal_data import PrivacyPolicy
 from core.ports import Geocoder, LeaderLock, Pace, PollPositions
 from storage.database import Database
 from storage.leader import leader_lock
@@ -218,6 +217,7 @@ def _engine(app: App) -> Engine:
     calls counted for `GET /metrics`."""
     from bots.metrics import MeteredGeocoder, observe_update
     from core.engine import Engine
+    from core.personal_data import PrivacyPolicy
 
     settings = app.settings
     return Engine(
