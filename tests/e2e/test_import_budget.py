@@ -5,7 +5,7 @@ libraries and the HTTP stack to `run`, alembic to `db upgrade`, shapely to `conf
 photo decoded, the engine and the Prometheus client to the commands that handle updates; the ORM to none
 (storage/ speaks SQLAlchemy Core only); pydantic to `run` (the admin commands read their settings with
 bots/env_settings.py); ctypes to the first photo decoded (looking glibc up with it runs `ldconfig -p` in a
-subprocess). A structure test, not a timing one: an import that creeps back into
+subprocess) or to psycopg. A structure test, not a timing one: an import that creeps back into
 the admin path fails here whatever the machine's load.
 """
 
@@ -81,9 +81,10 @@ def test_admin_commands_import_no_channel_web_migration_or_picture_library(
     command: list[str], ready: dict[str, str], tmp_path: Path
 ) -> None:
     modules = loaded_by(command, ready, tmp_path)
-    never = (*NEVER, "shapely", "numpy", "ctypes")
-    if "DATABASE_URL" not in ready:  # SQLite: PostgreSQL's dialect imports all its drivers' modules
-        never += ("sqlalchemy.dialects.postgresql",)
+    never = (*NEVER, "shapely", "numpy")
+    if "DATABASE_URL" not in ready:
+        # SQLite: PostgreSQL's dialect imports all its drivers' modules, and psycopg imports ctypes.
+        never += ("sqlalchemy.dialects.postgresql", "ctypes")
     assert forbidden(modules, never) == []
 
 
