@@ -11,10 +11,8 @@ from typing import TYPE_CHECKING, Any
 from bots.errors import SetupError
 from bots.pacing import CallSpacer
 from bots.roles import Cluster
-from bots.settings import Settings
 from core.demo import DEMO_CONFIG_PATH
 from core.municipality import Municipality
-from core.personal_data import PrivacyPolicy
 from core.ports import Geocoder, LeaderLock, Pace, PollPositions
 from storage.database import Database
 from storage.leader import leader_lock
@@ -26,6 +24,7 @@ from storage.rate import SharedPace
 from storage.revision import is_current
 
 if TYPE_CHECKING:
+    from bots.settings import Settings  # pydantic: not for the admin commands (bots/env_settings.py)
     from core.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -218,6 +217,7 @@ def _engine(app: App) -> Engine:
     calls counted for `GET /metrics`."""
     from bots.metrics import MeteredGeocoder, observe_update
     from core.engine import Engine
+    from core.personal_data import PrivacyPolicy
 
     settings = app.settings
     return Engine(

@@ -10,42 +10,68 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import getpass
 import json
 import logging
-import logging.handlers
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from bots import open311_cli, privacy_cli, staff_cli, web_cli
+from bots import env_settings, open311_cli, privacy_cli, staff_cli, web_cli
 from bots.app import build_app, check_schema, load_config_file, prepare_data_folder, prepare_database
 from bots.errors import SetupError
 from bots.logging_setup import install_redaction
 from bots.reports import shown, stats_document, stats_lines, ticket_document, ticket_row
 from bots.roles import ROLES, Role
-from bots.settings import Settings, describe_errors
 from core.domain.tickets import Status
 from core.municipality import ConfigError
 from storage.database import Database
+
+if TYPE_CHECKING:
+    from bots.settings import Settings
 
 log = logging.getLogger(__name__)
 TIMES = ("created_at", "deadline", "resolved_at")
 """Moments in `tickets show`, printed in the city's local time."""
 
 
-def _parser() -> argparse.ArgumentParser:
+class _Unread:
+    """A command's parser while another command runs: whatever is added to it, argparse never reads."""
+
+    def __getattr__(self, name: str) -> Callable[..., _Unread]:
+        return lambda *args, **kwargs: self
+
+
+class _Commands:
+    """The commands for one command line: each is listed (in `--help`, in errors), but only the subcommands
+    and options of the one that runs are built — 17 parsers of 36 for `tickets list`, and a few ms less for
+    every command (argparse looks up the translation of its texts for each parser)."""
+
+    def __init__(self, sub: Any, argv: Sequence[str]) -> None:
+        self.sub = sub
+        # The first word that is not an option (the top level's options take no value). None: all are built
+        # (tests/test_cli_parser.py compares the two). A word that names no command: argparse says so.
+        self.running = next((word for word in argv if not word.startswith("-")), None)
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        parser = self.sub.add_parser(name, **kwargs)
+        if self.running is None or self.running in (name, *kwargs.get("aliases", ())):
+            return parser
+        return _Unread()
+
+
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="otklik", description="Municipal problem reports through chat bots."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = _Commands(
+        parser.add_subparsers(dest="command", required=True), sys.argv[1:] if argv is None else argv
+    )
 
     run = sub.add_parser("run", help="serve every configured channel (the console when no token is set)")
     run.add_argument(
@@ -98,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser(argv).parse_args(argv)
     if args.command != "run":  # off for start-up (bots/entry.py); `run` turns it on once ready
         gc.enable()
     logging.basicConfig(
@@ -107,11 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.captureWarnings(True)  # library warnings are log lines too: same place, same level
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        print("otklik: wrong setting (in the environment or .env):", file=sys.stderr)
-        print("\n".join(f"  {line}" for line in describe_errors(exc)), file=sys.stderr)
+    settings = _settings(args.command)
+    if settings is None:
         return 2
     install_redaction(settings)  # before anything can log a token
     try:
@@ -131,6 +154,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _settings(command: str) -> Settings | None:
+    """The settings, or None when one is wrong (said on stderr). `run` validates them with pydantic (its
+    libraries import it anyway); the other commands without, unless a value needs pydantic's judgement
+    (bots/env_settings.py): the same values either way, and the same messages."""
+    if command != "run":
+        settings = env_settings.read()
+        if settings is not None:
+            return settings
+    from pydantic import ValidationError
+
+    from bots.settings import Settings, describe_errors
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        print("otklik: wrong setting (in the environment or .env):", file=sys.stderr)
+        print("\n".join(f"  {line}" for line in describe_errors(exc)), file=sys.stderr)
+        return None
+
+
 def _database_problem(settings: Settings, exc: OperationalError) -> str:
     reason = (str(exc.orig) if exc.orig is not None else str(exc)).strip().splitlines()
     setting = "DATABASE_URL" if settings.database_url else "DATA_DIR"
@@ -144,6 +187,8 @@ def _database_problem(settings: Settings, exc: OperationalError) -> str:
 def _log_to_file(settings: Settings) -> Path:
     """In the console channel the terminal is the conversation: log lines and library warnings go to a file
     under the data folder instead of between the bot's messages (WARNING and up; INFO with -v)."""
+    import logging.handlers  # `run` and `chat` only, like getpass below: the admin commands start sooner
+
     prepare_data_folder(settings)
     path = settings.data_dir / "otklik.log"
     handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
@@ -200,6 +245,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _login() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except Exception:

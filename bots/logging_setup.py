@@ -22,12 +22,13 @@ import logging
 import re
 import traceback
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus
 
-from pydantic import SecretStr
 from sqlalchemy import make_url
 
-from bots.settings import Settings
+if TYPE_CHECKING:
+    from bots.settings import Settings
 
 MASK = "***"
 QUIET_LOGGERS = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "hpack": logging.WARNING}
@@ -90,10 +91,10 @@ class Redactor(logging.Filter):
 
 def configured_secrets(settings: Settings) -> list[str]:
     """Every secret value in the settings (tokens, webhook secret, API keys, the database password)."""
-    values = [
+    values = [  # pydantic's SecretStr, or bots/env_settings.py's Secret for the admin commands
         value.get_secret_value()
         for value in vars(settings).values()
-        if isinstance(value, SecretStr) and value.get_secret_value()
+        if hasattr(value, "get_secret_value") and value.get_secret_value()
     ]
     if settings.database_url:
         try:

@@ -11,11 +11,13 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from bots.app import App, build_app
-from bots.settings import Settings
 from core.ports import Open311UnitOfWork
+
+if TYPE_CHECKING:
+    from bots.settings import Settings  # pydantic: not for the admin commands (bots/env_settings.py)
 
 
 def add_commands(sub: Any) -> None:

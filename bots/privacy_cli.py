@@ -13,11 +13,13 @@ import json
 import re
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bots.app import build_app
-from bots.settings import Settings
 from core.messages import ChatRef
+
+if TYPE_CHECKING:
+    from bots.settings import Settings  # pydantic: not for the admin commands (bots/env_settings.py)
 
 _CHAT = re.compile(r"(?P<channel>[a-z][a-z0-9_]{0,15}):(?P<chat_id>[^\s:]{1,64})")
 

@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
-DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
-_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d{1,5})?")
+from bots.env_settings import (
+    DATABASE_SCHEMES,
+    Derived,
+    absolute_data_dir,
+    default_data_dir,
+    known_database,
+    known_photo_store,
+    photo_prefix,
+    web_origins,
+)
+
+__all__ = ["DATABASE_SCHEMES", "Settings", "default_data_dir", "describe_errors"]
 
 
-def default_data_dir() -> Path:
-    """`$XDG_DATA_HOME/otklik` (`~/.local/share/otklik`): the same folder whichever directory a command is
-    run from, so `otklik tickets list` never opens a fresh empty database by accident."""
-    base = os.environ.get("XDG_DATA_HOME", "").strip()
-    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
-    return root / "otklik"
+class Settings(Derived, BaseSettings):
+    """Read by `otklik run` and the tests; the admin commands read the same with bots/env_settings.py."""
 
-
-class Settings(BaseSettings):
     # An empty value (`VK_GROUP_ID=` as `.env.example` has it) means "not set": the default applies.
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
@@ -132,81 +132,31 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_region: str = ""
 
+    # The checks are bots/env_settings.py's, which the admin commands read the settings with.
     @field_validator("photo_store")
     @classmethod
     def _known_photo_store(cls, value: str) -> str:
-        value = value.strip()
-        if value and not (value.startswith("s3://") and len(value) > len("s3://")):
-            raise ValueError("expected s3://bucket/prefix, or empty for DATA_DIR/photos")
-        return value
+        return known_photo_store(value)
 
     @field_validator("data_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
-        """A relative DATA_DIR is taken from the directory the command starts in, once, and shown whole."""
-        return value.expanduser().absolute()
+        return absolute_data_dir(value)
 
     @field_validator("open311_photo_url")
     @classmethod
     def _photo_prefix(cls, value: str) -> str:
-        """A prefix partners will follow: an http(s) address, or nothing."""
-        value = value.strip()
-        if value and not value.startswith(("https://", "http://")):
-            raise ValueError("expected an http(s) address prefix, e.g. https://city.example.org/photos/")
-        return value
+        return photo_prefix(value)
 
     @field_validator("widget_origins")
     @classmethod
     def _origins(cls, value: str) -> str:
-        """Each entry an origin as browsers send it (`https://city.ru`, `http://localhost:8000`) or `self`:
-        the list goes into CORS and Content-Security-Policy headers, so nothing else may pass."""
-        for entry in (e.strip() for e in value.split(",")):
-            if entry and entry != "self" and not _ORIGIN.fullmatch(entry.rstrip("/")):
-                raise ValueError(f"{entry!r} is not an origin like https://city.ru (or self)")
-        return value.strip()
+        return web_origins(value)
 
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            return value
-        try:
-            backend = make_url(value).get_backend_name()
-        except ArgumentError:
-            raise ValueError("not a database URL; expected postgresql://user:password@host:5432/db") from None
-        if backend not in DATABASE_SCHEMES:
-            raise ValueError(
-                f"unsupported database {backend!r}; use postgresql://user:password@host:5432/db, "
-                "or leave it empty for SQLite in DATA_DIR"
-            )
-        return value
-
-    @property
-    def effective_database_url(self) -> str:
-        """Empty DATABASE_URL means the embedded SQLite file under DATA_DIR."""
-        return self.database_url or f"sqlite:///{(self.data_dir / 'otklik.sqlite3').resolve()}"
-
-    @property
-    def web_url(self) -> str:
-        """The base of links to the city's web."""
-        base = self.web_base_url or self.webhook_base_url or f"http://{self.http_host}:{self.http_port}"
-        return base.rstrip("/")
-
-    @property
-    def map_page_url(self) -> str:
-        """The widget's map page the bots offer in the place step; empty when the widget is off (the page is
-        served only then)."""
-        return self.web_url + "/widget/map" if self.widget_origins.strip() else ""
-
-    @property
-    def is_embedded(self) -> bool:
-        return not self.database_url or self.database_url.startswith("sqlite")
-
-    @property
-    def shown_database_url(self) -> str:
-        """The database URL with its password masked, fit for a log or a terminal."""
-        return make_url(self.effective_database_url).render_as_string(hide_password=True)
+        return known_database(value)
 
 
 def describe_errors(error: ValidationError) -> list[str]:

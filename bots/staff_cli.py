@@ -20,12 +20,12 @@ from zoneinfo import ZoneInfo
 
 from bots.app import App, build_app
 from bots.reports import iso, shown
-from bots.settings import Settings
 from core.staffing import ROLES, InviteError, create_invite
 
 if TYPE_CHECKING:  # the channels and the delivery worker are imported by `outbox flush` only (start-up time)
     from bots.delivery import FlushReport
     from bots.runner import Channel
+    from bots.settings import Settings  # pydantic: not for the admin commands (bots/env_settings.py)
 
 
 def add_commands(sub: Any) -> None:

@@ -12,8 +12,7 @@ as it is. The address is the sha256 of the stored bytes, so a photo sent twice i
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
+import functools
 import hashlib
 import io
 import math
@@ -331,18 +330,22 @@ def _give_back_freed_memory() -> None:
     heap, where freed memory stays with the process: without this, eight large pictures in a row on two
     threads left 220–330 MB resident instead of one budget's worth. `malloc_trim` costs far less than making
     every large allocation an mmap (MALLOC_MMAP_THRESHOLD_: +40 % CPU per picture). Elsewhere a no-op."""
-    if _malloc_trim is not None:
-        _malloc_trim(0)
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
-def _find_malloc_trim() -> Callable[[int], int] | None:
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """Looked up at the first decode, not at import: `find_library` runs `ldconfig -p` in a subprocess, which
+    every admin command paid for (~10 ms) without decoding a picture."""
+    import ctypes
+    import ctypes.util
+
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):
         return None
-
-
-_malloc_trim = _find_malloc_trim()
 
 
 def _orientation(image: Image.Image) -> int | None:

@@ -3,7 +3,9 @@
 Each of these packages costs tens of milliseconds to import and belongs to another command: the channels'
 libraries and the HTTP stack to `run`, alembic to `db upgrade`, shapely to `config load`, Pillow to the first
 photo decoded, the engine and the Prometheus client to the commands that handle updates; the ORM to none
-(storage/ speaks SQLAlchemy Core only). A structure test, not a timing one: an import that creeps back into
+(storage/ speaks SQLAlchemy Core only); pydantic to `run` (the admin commands read their settings with
+bots/env_settings.py); ctypes to the first photo decoded (looking glibc up with it runs `ldconfig -p` in a
+subprocess) or to psycopg. A structure test, not a timing one: an import that creeps back into
 the admin path fails here whatever the machine's load.
 """
 
@@ -34,6 +36,9 @@ NEVER = (
     "prometheus_client",
     "boto3",
     "sqlalchemy.orm",
+    "pydantic",
+    "pydantic_core",
+    "pydantic_settings",
     "core.engine",
     "core.dialogs",
     "bots.runner",
@@ -77,8 +82,9 @@ def test_admin_commands_import_no_channel_web_migration_or_picture_library(
 ) -> None:
     modules = loaded_by(command, ready, tmp_path)
     never = (*NEVER, "shapely", "numpy")
-    if "DATABASE_URL" not in ready:  # SQLite: PostgreSQL's dialect imports all its drivers' modules
-        never += ("sqlalchemy.dialects.postgresql",)
+    if "DATABASE_URL" not in ready:
+        # SQLite: PostgreSQL's dialect imports all its drivers' modules, and psycopg imports ctypes.
+        never += ("sqlalchemy.dialects.postgresql", "ctypes")
     assert forbidden(modules, never) == []
 
 
