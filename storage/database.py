@@ -69,7 +69,9 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 def _begin_immediate(conn: Connection) -> None:
     # On the driver's connection: through SQLAlchemy's execution machinery this cost more than the commit.
-    conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+    driver = conn.connection.driver_connection
+    if not driver.in_transaction:  # type: ignore[union-attr]  # else the SQLite writer began it (raw)
+        driver.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
 
 class Database:
@@ -232,9 +234,13 @@ class _SqliteWriter:
 
     def _run_batch(self, conn: Connection, store: SqlUnitOfWork, batch: list[_Job]) -> None:
         outcomes: list[tuple[bool, Any]] = []
-        raw = store.raw  # savepoints on the raw cursor: SQLAlchemy's cost more than the job's own statements
+        # The transaction and the savepoints on the raw cursor: SQLAlchemy's cost more than the job's own
+        # statements. A job that runs a SQLAlchemy statement makes SQLAlchemy begin its own view of this
+        # transaction (`_begin_immediate` sees that one is open), which is closed after the COMMIT.
+        raw = store.raw
         try:
-            with conn.begin():
+            raw.execute("BEGIN IMMEDIATE")
+            try:
                 for job, _future, _loop in batch:
                     raw.execute("SAVEPOINT job")
                     try:
@@ -246,6 +252,14 @@ class _SqliteWriter:
                     else:
                         raw.execute("RELEASE job")
                         outcomes.append((True, result))
+                raw.execute("COMMIT")
+            except BaseException:
+                if raw.connection.in_transaction:
+                    raw.execute("ROLLBACK")
+                raise
+            finally:
+                if conn.in_transaction():  # nothing left to do in SQLite: only SQLAlchemy's bookkeeping
+                    conn.rollback()
         except BaseException as exc:  # the commit itself failed: nobody's work is saved
             log.exception("SQLite batch commit failed")
             outcomes = [(False, exc)] * len(batch)
