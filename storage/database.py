@@ -299,9 +299,9 @@ class _Checkpointer:
 
     def finish(self, raw: Any) -> None:
         """On the writer's thread, outside a transaction: copy what the last passive checkpoint left. Passive
-        too (no busy handler: a reader holding an old snapshot only means the file is started over later)."""
-        self.reset_due = False
-        self._checkpoint(raw)
+        too (no busy handler: a reader holding an old snapshot only means the file is started over later);
+        tried again at the next batch if the checkpointer's own checkpoint was running (nothing copied)."""
+        self.reset_due = self._checkpoint(raw)[0] == 1
 
     def stop(self) -> None:
         self._stopping = True
@@ -317,10 +317,12 @@ class _Checkpointer:
                 due = self._due.wait(CHECKPOINT_IDLE)
                 self._due.clear()
                 pending = self._pending
-                if pending and (due or pending == seen):  # enough jobs, or none for a whole interval
+                if self.reset_due:  # the writer finishes this one: a checkpoint here would only be in its way
+                    pass
+                elif pending and (due or pending == seen):  # enough jobs, or none for a whole interval
                     self._pending = 0  # a race with `note` only shifts a few jobs to the next checkpoint
                     pending = 0
-                    wal_pages = self._checkpoint(conn)
+                    _busy, wal_pages = self._checkpoint(conn)
                     if wal_pages > WAL_LIMIT_PAGES:
                         self._truncate(conn)
                     elif wal_pages > WAL_RESET_PAGES:
@@ -331,14 +333,15 @@ class _Checkpointer:
             conn.close()
 
     @staticmethod
-    def _checkpoint(conn: Any) -> int:
-        """A passive checkpoint on `conn` (a connection or a cursor); the WAL's length in pages."""
+    def _checkpoint(conn: Any) -> tuple[int, int]:
+        """A passive checkpoint on `conn` (a connection or a cursor): whether another checkpoint was running
+        (1) and the WAL's length in pages."""
         try:
-            ((_busy, wal_pages, _copied),) = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            ((busy, wal_pages, _copied),) = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error:  # the next commit brings the next try; the writer is not held up by this
             log.warning("SQLite WAL checkpoint failed", exc_info=True)
-            return 0
-        return int(wal_pages)
+            return 0, 0
+        return int(busy), int(wal_pages)
 
     @staticmethod
     def _truncate(conn: sqlite3.Connection) -> None:
