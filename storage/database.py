@@ -38,16 +38,18 @@ CHECKPOINT_JOBS = 1_000
 """Jobs committed (a few WAL pages each) before the background checkpointer copies the WAL back. Each copy
 ends with an fsync of the WAL and of the database file, and a writer's WAL append that meets one can wait
 for it in the file system (a few ms: most of the slowest updates one at a time, issue 17): fewer, larger
-copies mean fewer such waits, and copy a hot page once instead of again and again."""
+copies mean fewer such waits, and copy a hot page once instead of again and again. It is also the most a
+power loss can undo (WAL with synchronous=NORMAL: the WAL is synced when a checkpoint starts)."""
 CHECKPOINT_IDLE = 1.0
 """Seconds without a commit after which fewer jobs are checkpointed too, so that a quiet database does not
 keep its WAL."""
 WAL_RESET_PAGES = 16_000
 """A WAL longer than this (~64 MB) is started over: a passive checkpoint beside a writer that never stops
 never copies the WAL to its end, and SQLite writes from the start of the file again only after one has. The
-writer copies the little that is left itself, between two batches (a few ms, once per ~4,000 updates),
-instead of waiting in SQLite's busy handler (sleeps of 1, 2, 5, 10, 15, 20, 25 ms…) for a checkpoint that
-holds its write lock; the file is then rewritten in place rather than grown."""
+writer copies the little that is left itself, between two batches (a few ms; about once a checkpoint when
+updates come one at a time, ~16 pages each, far less often batched), instead of waiting in SQLite's busy
+handler (sleeps of 1, 2, 5, 10, 15, 20, 25 ms…) for a checkpoint that holds its write lock; the file is
+then rewritten in place rather than grown."""
 WAL_LIMIT_PAGES = 40_000
 """A WAL longer than this (~160 MB) is truncated, even if the writer has to wait for it: a reader that never
 lets a checkpoint finish must not let the file grow without bound."""
