@@ -35,14 +35,25 @@ PG_RETRIES = 3
 QUERY_CANCELED = "57014"
 """PostgreSQL's code for a statement cancelled, here by `statement_timeout`: not retried (it would time out
 again)."""
-CHECKPOINT_JOBS = 250
-"""Jobs committed (a few WAL pages each) before the background checkpointer copies the WAL back: about
-SQLite's own threshold of 1,000 pages; copying more often would copy the same hot pages again and again."""
+CHECKPOINT_JOBS = 1_000
+"""Jobs committed (a few WAL pages each) before the background checkpointer copies the WAL back. Each copy
+ends with an fsync of the WAL and of the database file, and a writer's WAL append that meets one can wait
+for it in the file system (a few ms: most of the slowest updates one at a time, issue 17): fewer, larger
+copies mean fewer such waits, and copy a hot page once instead of again and again. It is also the most a
+power loss can undo (WAL with synchronous=NORMAL: the WAL is synced when a checkpoint starts)."""
 CHECKPOINT_IDLE = 1.0
-"""Seconds after which fewer jobs are checkpointed too, so that a quiet database does not keep its WAL."""
-WAL_LIMIT_PAGES = 20_000
-"""A WAL longer than this (~80 MB) is truncated, even if the writer has to wait for it: a reader that never
-lets a passive checkpoint finish must not let the file grow without bound."""
+"""Seconds without a commit after which fewer jobs are checkpointed too, so that a quiet database does not
+keep its WAL."""
+WAL_RESET_PAGES = 16_000
+"""A WAL longer than this (~64 MB) is started over: a passive checkpoint beside a writer that never stops
+never copies the WAL to its end, and SQLite writes from the start of the file again only after one has. The
+writer copies the little that is left itself, between two batches (a few ms; about once a checkpoint when
+updates come one at a time, ~16 pages each, far less often batched), instead of waiting in SQLite's busy
+handler (sleeps of 1, 2, 5, 10, 15, 20, 25 ms…) for a checkpoint that holds its write lock; the file is
+then rewritten in place rather than grown."""
+WAL_LIMIT_PAGES = 40_000
+"""A WAL longer than this (~160 MB) is truncated, even if the writer has to wait for it: a reader that never
+lets a checkpoint finish must not let the file grow without bound."""
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -60,7 +71,10 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_immediate(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # On the driver's connection: through SQLAlchemy's execution machinery this cost more than the commit.
+    driver = conn.connection.driver_connection
+    if not driver.in_transaction:  # type: ignore[union-attr]  # else the SQLite writer began it (raw)
+        driver.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
 
 class Database:
@@ -243,7 +257,8 @@ class _SqliteWriter:
     SQLite's automatic WAL checkpoint would run inside the commit that crosses its threshold — copying the WAL
     into the database file and syncing it while every update queued behind it waits (the slowest updates were
     nearly all such commits). While the writer runs, automatic checkpoints are off on its connection and a
-    `_Checkpointer` thread does them on a connection of its own; the writer only says that it committed."""
+    `_Checkpointer` thread does them on a connection of its own; the writer only says that it committed, and
+    ends a checkpoint itself between two batches when the WAL is to be started over (`WAL_RESET_PAGES`)."""
 
     def __init__(self, engine: Any, path: str | None) -> None:
         self._engine = engine
@@ -273,10 +288,13 @@ class _SqliteWriter:
                     store.raw.execute("PRAGMA wal_autocheckpoint=1000")
 
     def _drain(self, conn: Connection, store: SqlUnitOfWork) -> None:
+        checkpointer = self._checkpointer
         while True:
             first = self._queue.get()
             if first is None:
                 return
+            if checkpointer is not None and checkpointer.reset_due:
+                checkpointer.finish(store.raw)
             batch = [first]
             stopping = False
             while len(batch) < MAX_BATCH:
@@ -289,16 +307,20 @@ class _SqliteWriter:
                     break
                 batch.append(item)
             self._run_batch(conn, store, batch)
-            if self._checkpointer is not None:
-                self._checkpointer.note(len(batch))
+            if checkpointer is not None:
+                checkpointer.note(len(batch))
             if stopping:
                 return
 
     def _run_batch(self, conn: Connection, store: SqlUnitOfWork, batch: list[_Job]) -> None:
         outcomes: list[tuple[bool, Any]] = []
-        raw = store.raw  # savepoints on the raw cursor: SQLAlchemy's cost more than the job's own statements
+        # The transaction and the savepoints on the raw cursor: SQLAlchemy's cost more than the job's own
+        # statements. A job that runs a SQLAlchemy statement makes SQLAlchemy begin its own view of this
+        # transaction (`_begin_immediate` sees that one is open), which is closed after the COMMIT.
+        raw = store.raw
         try:
-            with conn.begin():
+            raw.execute("BEGIN IMMEDIATE")
+            try:
                 for job, _future, _loop in batch:
                     raw.execute("SAVEPOINT job")
                     try:
@@ -310,6 +332,14 @@ class _SqliteWriter:
                     else:
                         raw.execute("RELEASE job")
                         outcomes.append((True, result))
+                raw.execute("COMMIT")
+            except BaseException:
+                if raw.connection.in_transaction:
+                    raw.execute("ROLLBACK")
+                raise
+            finally:
+                if conn.in_transaction():  # nothing left to do in SQLite: only SQLAlchemy's bookkeeping
+                    conn.rollback()
         except BaseException as exc:  # the commit itself failed: nobody's work is saved
             log.exception("SQLite batch commit failed")
             outcomes = [(False, exc)] * len(batch)
@@ -324,15 +354,19 @@ class _SqliteWriter:
 
 class _Checkpointer:
     """Passive WAL checkpoints off the writer's path, on a connection of its own: after `CHECKPOINT_JOBS`
-    committed jobs, or `CHECKPOINT_IDLE` seconds after the last checkpoint when fewer came. A passive
-    checkpoint never blocks the writer; once it has copied the whole WAL, the writer starts the file over, so
-    the WAL stays small. Only when readers keep it from finishing and the WAL passes `WAL_LIMIT_PAGES` does it
-    wait for them and truncate it."""
+    committed jobs, or `CHECKPOINT_IDLE` seconds after the last commit when fewer came. A passive checkpoint
+    never blocks the writer. Beside a busy writer it never reaches the WAL's end (the writer appends while it
+    copies), so SQLite would never start the file over: past `WAL_RESET_PAGES` the writer is asked to
+    `finish` — copy the rest itself between two batches, after which its next commit writes from the start of
+    the file. Only when readers keep even that from finishing and the WAL passes `WAL_LIMIT_PAGES` does the
+    checkpointer wait for them and truncate it."""
 
     def __init__(self, path: str) -> None:
         self._due = threading.Event()
         self._pending = 0  # jobs committed since the last checkpoint (written by the writer thread only)
         self._stopping = False
+        self.reset_due = False
+        """Set here, read and cleared by the writer: the WAL is long enough to be started over."""
         self._path = path
         self._thread = threading.Thread(target=self._loop, name="otklik-sqlite-checkpoint", daemon=True)
         self._thread.start()
@@ -343,6 +377,12 @@ class _Checkpointer:
         if self._pending >= CHECKPOINT_JOBS:
             self._due.set()
 
+    def finish(self, raw: Any) -> None:
+        """On the writer's thread, outside a transaction: copy what the last passive checkpoint left. Passive
+        too (no busy handler: a reader holding an old snapshot only means the file is started over later);
+        tried again at the next batch if the checkpointer's own checkpoint was running (nothing copied)."""
+        self.reset_due = self._checkpoint(raw)[0] == 1
+
     def stop(self) -> None:
         self._stopping = True
         self._due.set()
@@ -352,23 +392,42 @@ class _Checkpointer:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout=10000")
+            seen = 0
             while not self._stopping:
-                self._due.wait(CHECKPOINT_IDLE)
+                due = self._due.wait(CHECKPOINT_IDLE)
                 self._due.clear()
-                if self._pending:
+                pending = self._pending
+                if self.reset_due:  # the writer finishes this one: a checkpoint here would only be in its way
+                    pass
+                elif pending and (due or pending == seen):  # enough jobs, or none for a whole interval
                     self._pending = 0  # a race with `note` only shifts a few jobs to the next checkpoint
-                    self._checkpoint(conn)
+                    pending = 0
+                    _busy, wal_pages = self._checkpoint(conn)
+                    if wal_pages > WAL_LIMIT_PAGES:
+                        self._truncate(conn)
+                    elif wal_pages > WAL_RESET_PAGES:
+                        self.reset_due = True
+                seen = pending
             self._checkpoint(conn)
         finally:
             conn.close()
 
     @staticmethod
-    def _checkpoint(conn: sqlite3.Connection) -> None:
+    def _checkpoint(conn: Any) -> tuple[int, int]:
+        """A passive checkpoint on `conn` (a connection or a cursor): whether another checkpoint was running
+        (1) and the WAL's length in pages."""
         try:
-            _busy, wal_pages, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            if wal_pages > WAL_LIMIT_PAGES:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            ((busy, wal_pages, _copied),) = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error:  # the next commit brings the next try; the writer is not held up by this
+            log.warning("SQLite WAL checkpoint failed", exc_info=True)
+            return 0, 0
+        return int(busy), int(wal_pages)
+
+    @staticmethod
+    def _truncate(conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
             log.warning("SQLite WAL checkpoint failed", exc_info=True)
 
 
