@@ -6,8 +6,8 @@ Every resident files a report in 9 updates (/start, four buttons, a pin, a descr
 - `aiogram FSM`: aiogram's Dispatcher, a Router with async filters only (sync filters run in a thread) and
   its in-memory FSM storage;
 - `PTB conversation`: python-telegram-bot's Application with a ConversationHandler (state in memory);
-- `ours/aiogram`, `ours/ptb`: aiogram's (PTB's) Update → our translate → pipeline → engine (the dialog saved
-  in SQLite on every update) → sender → aiogram's (PTB's) Bot.
+- `ours/aiogram`, `ours/ptb`: the update's Bot API JSON → our translate → pipeline → engine (the dialog
+  saved in SQLite on every update) → sender → aiogram's (PTB's) Bot.
 Every variant downloads its photos through its library (getFile and the file's bytes) and stores them with
 the photo store (ours also registers them), and renders its replies as its library's Bot calls on a fake
 session: no network, but each library's own request building and response parsing (ours reads the answers

@@ -68,8 +68,9 @@ PG_SAVE = "UPDATE dialogs SET state = %s, updated_at = %s, user_id = %s WHERE ch
 
 
 def sqlite_timestamp(value: datetime) -> str:
-    """The text form SQLAlchemy's SQLite DateTime writes and reads (UTC, no offset)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """The text form SQLAlchemy's SQLite DateTime writes and reads (UTC, no offset). `isoformat` gives the
+    same text as `strftime("%Y-%m-%d %H:%M:%S.%f")` in under half the time, and this runs twice per update."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class SqlEvents(Repository):

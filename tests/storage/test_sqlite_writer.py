@@ -4,16 +4,18 @@ transaction and the savepoints on the driver's cursor; jobs may still run SQLAlc
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.sqlite import DATETIME as SQLiteDateTime
 
 from core.messages import ChatRef
 from storage.database import Database
 from storage.migrate import upgrade
-from storage.store import SqlUnitOfWork
+from storage.store import SqlUnitOfWork, sqlite_timestamp
 from storage.tables import dialogs
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -55,3 +57,17 @@ async def test_a_failing_job_rolls_back_alone_and_the_batch_commits(db: Database
         )
     finally:
         db.close()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 12, 1, 2, 0, tzinfo=UTC),
+        datetime(2026, 12, 1, 5, 3, 4, 12, tzinfo=timezone(timedelta(hours=3))),
+        datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_sqlite_timestamp_is_the_text_sqlalchemys_sqlite_datetime_writes(value: datetime) -> None:
+    """The raw statements' timestamps must compare with those SQLAlchemy wrote in the same columns."""
+    bind = SQLiteDateTime().bind_processor(sqlite.dialect())
+    assert sqlite_timestamp(value) == bind(value.astimezone(UTC).replace(tzinfo=None))
