@@ -22,7 +22,7 @@ LISTENING = re.compile(r"http on (http://\S+)")
 CPU_PROFILE = """
 import cProfile, runpy, signal, sys, time
 out, sys.argv = sys.argv[1], sys.argv[2:]
-profiler = cProfile.Profile(time.process_time)
+profiler = cProfile.Profile(time.thread_time)
 signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
 try:
     runpy.run_path(sys.argv[0], run_name="__main__")
@@ -120,7 +120,7 @@ async def start_worker(
     name: str, env: dict[str, str], role: str = "all", timeout: float = 60, profile: Path | None = None
 ) -> Worker:
     """`otklik -v run --role ROLE`, returned once it listens (its address read from its log). `profile`: run
-    it under cProfile timed by the process's CPU clock (on a loaded machine wall-clock times charge the
+    it under cProfile timed by its main thread's CPU clock (on a loaded machine wall-clock times charge the
     function that was preempted), profiling from `Worker.profile_from_now` on, its statistics written to that
     file when it stops (SIGTERM; not after SIGKILL)."""
     command = [OTKLIK, "-v", "run", "--role", role]
