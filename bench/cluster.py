@@ -5,10 +5,11 @@ leader) is killed with SIGKILL mid-run and started again.
 
 Prints end-to-end updates/s, reply latency p50/p99, the outbox's busiest second (checked: at most 30), the
 bot's busiest second (direct answers and outbox, as the fake Bot API received them), tickets created against
-dialogs completed, duplicates, lost replies, the leader's fail-over time and the CPU per update of the workers
-and of the bench. The bench (fake Bot API, the balancer in its webhook poster, residents) runs in this process
-on the same cores as the workers, over bench/lean_http.py rather than aiohttp to take as little of them as it
-can: read the figures as a lower bound.
+dialogs completed, duplicates, lost replies, the leader's fail-over time and the CPU per update of the
+workers, of the bench and of the database's backends (when the server runs on this machine). The bench (fake
+Bot API, the balancer in its webhook poster, residents) runs in this process on the same cores as the
+workers, over bench/lean_http.py rather than aiohttp to take as little of them as it can: read the figures
+as a lower bound.
 
 `--bot-rate` is TELEGRAM_RATE for the workers: 30 (Telegram's limit for a bot, the default) binds the cluster
 to about 25 updates/s of this dialog however many workers it has; a raised rate (1000: bots with paid
@@ -227,6 +228,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def backends_cpu(admin: Any, database: str) -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend serving `database`, when the server runs on this
+    machine (none otherwise): its share of the same two cores."""
+    with admin.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": database})
+        return {pid: cpu_seconds(pid) for (pid,) in pids}
+
+
 async def run_cluster(
     server_url: str,
     workers_n: int,
@@ -303,6 +312,7 @@ async def run_cluster(
         if profile:
             for worker in workers:
                 worker.profile_from_now()
+        database_cpu = backends_cpu(admin, name)
         worker_cpu = -sum(cpu_seconds(w.process.pid) for w in workers)
         bench_cpu = -time.process_time()
         fake.per_second.clear()
@@ -331,6 +341,9 @@ async def run_cluster(
         elapsed = time.monotonic() - started
         worker_cpu += sum(cpu_seconds(w.process.pid) for w in workers)
         bench_cpu += time.process_time()
+        # backends of the run: those that were there at its start count from there, the others (a restarted
+        # worker's) from their start
+        server_cpu = sum(cpu - database_cpu.get(pid, 0.0) for pid, cpu in backends_cpu(admin, name).items())
         await asyncio.sleep(3)  # the outbox drains (notifications are not on the residents' path)
 
         with create_engine(normalise_url(url)).connect() as conn:
@@ -367,6 +380,7 @@ async def run_cluster(
             "bot busiest s": max(fake.per_second.values(), default=0),
             "worker CPU ms/update": 1000 * worker_cpu / posted,
             "bench CPU ms/update": 1000 * bench_cpu / posted,
+            "database CPU ms/update": 1000 * server_cpu / posted,
             "fail-over s": fail_over,
             "resident errors": len(errors),
         }
