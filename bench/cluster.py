@@ -129,6 +129,9 @@ class IndexedTelegram(FakeTelegram):
         self.calls.append(Call(method, params, {}, time.monotonic()))
         if bot != "bot" + self.token:
             return _failure(ApiError(401, "Unauthorized"))
+        return await self._call(method, params)
+
+    async def _call(self, method: str, params: dict[str, Any]) -> tuple[int, bytes]:
         try:
             if self._failures[method]:
                 raise self._failures[method].popleft()
@@ -146,7 +149,13 @@ class IndexedTelegram(FakeTelegram):
         if token:
             headers["X-Telegram-Bot-Api-Secret-Token"] = token
         path = urlsplit(self.webhook["url"]).path
-        return await self.balancer.post(path, json.dumps(update).encode(), headers)
+        status, body = await self.balancer.post(path, json.dumps(update).encode(), headers)
+        if status == 200 and body.startswith(b"{"):  # a method in the answer: Telegram makes that call too
+            call = json.loads(body)
+            if isinstance(call, dict) and isinstance(method := call.pop("method", None), str):
+                self.calls.append(Call(method, call, {}, time.monotonic()))
+                await self._call(method, call)
+        return status
 
 
 def _failure(exc: ApiError) -> tuple[int, bytes]:

@@ -134,9 +134,9 @@ class Balancer:
         self._turn = itertools.count()
         self._idle: dict[str, list[_ClientConnection]] = {}
 
-    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         """POST to the next upstream; one that fails (refused, closed mid-answer) is skipped for the next.
-        The status, or 502 when none answered."""
+        The status and body of the answer, or 502 when none answered."""
         extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         for _ in range(max(1, len(self.targets))):
             target = self.targets[next(self._turn) % len(self.targets)]
@@ -148,9 +148,9 @@ class Balancer:
                 return await self._exchange(target, host, request)
             except (OSError, ValueError):  # ConnectionError is an OSError
                 continue
-        return 502
+        return 502, b""
 
-    async def _exchange(self, target: str, host: str, request: bytes) -> int:
+    async def _exchange(self, target: str, host: str, request: bytes) -> tuple[int, bytes]:
         idle = self._idle.setdefault(target, [])
         connection = None
         while idle and connection is None:
@@ -162,12 +162,12 @@ class Balancer:
             _transport, connection = await asyncio.get_running_loop().create_connection(
                 _ClientConnection, name, int(port)
             )
-        status, _body, keep = await connection.request(request)
+        status, body, keep = await connection.request(request)
         if keep and target in self.targets:
             idle.append(connection)
         elif connection.transport is not None:
             connection.transport.close()
-        return status
+        return status, body
 
     def close(self) -> None:
         for idle in self._idle.values():
