@@ -112,23 +112,33 @@ class SqlOutbox(Repository):
 
     def enqueue(self, reply: Reply, at: datetime) -> None:
         """An outbox row for `reply.chat`, committed (or rolled back) with the change that caused it."""
-        if reply.chat is None:
-            raise ValueError("an outbox message needs a recipient (Reply.chat)")
-        self.uow.queued += 1
-        self.conn.execute(
-            insert(outbox),
-            {
-                "channel": reply.chat.channel,
-                "chat_id": reply.chat.chat_id,
-                "user_id": reply.chat.user_id,
-                "payload": encode_reply(reply),
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": at,
-                "created_at": at,
-                "last_error": "",
-            },
-        )
+        self.enqueue_many([reply], at)
+
+    def enqueue_many(self, replies: Sequence[Reply], at: datetime) -> None:
+        """Rows for several messages in one statement (executemany: psycopg sends them in one pipeline). A new
+        ticket's card goes to every staff member of its organisation: one INSERT each cost a worker ~0.3 ms
+        of CPU and a round trip (11-16 ms for 40 recipients, 2.5-3.3 ms in one statement)."""
+        rows = []
+        for reply in replies:
+            if reply.chat is None:
+                raise ValueError("an outbox message needs a recipient (Reply.chat)")
+            rows.append(
+                {
+                    "channel": reply.chat.channel,
+                    "chat_id": reply.chat.chat_id,
+                    "user_id": reply.chat.user_id,
+                    "payload": encode_reply(reply),
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": at,
+                    "created_at": at,
+                    "last_error": "",
+                }
+            )
+        if not rows:
+            return
+        self.uow.queued += len(rows)
+        self.conn.execute(insert(outbox), rows[0] if len(rows) == 1 else rows)
 
     def claim(
         self, channels: Sequence[str], now: datetime, limit: int, lease: float
