@@ -1,13 +1,15 @@
 """Benchmark and proof of issue 15: N `otklik run` workers on one PostgreSQL database behind a round-robin
-HTTP proxy, the fake Telegram Bot API posting webhooks for many residents running the whole report dialog
+load balancer, the fake Telegram Bot API posting webhooks for many residents running the whole report dialog
 (and `--staff` people of the roads service, told of every new ticket through the outbox); one worker (the
 leader) is killed with SIGKILL mid-run and started again.
 
 Prints end-to-end updates/s, reply latency p50/p99, the outbox's busiest second (checked: at most 30), the
 bot's busiest second (direct answers and outbox, as the fake Bot API received them), tickets created against
-dialogs completed, duplicates, lost replies, the leader's fail-over time and the CPU per update of the workers
-and of the bench. The bench (proxy, fake Bot API, residents) runs in this process on the same cores as the
-workers: read the figures as a lower bound.
+dialogs completed, duplicates, lost replies, the leader's fail-over time and the CPU per update of the
+workers, of the bench and of the database's backends (when the server runs on this machine). The bench (fake
+Bot API, the balancer in its webhook poster, residents) runs in this process on the same cores as the
+workers, over bench/lean_http.py rather than aiohttp to take as little of them as it can: read the figures
+as a lower bound.
 
 `--bot-rate` is TELEGRAM_RATE for the workers: 30 (Telegram's limit for a bot, the default) binds the cluster
 to about 25 updates/s of this dialog however many workers it has; a raised rate (1000: bots with paid
@@ -24,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import json
 import math
 import os
 import random
@@ -37,22 +40,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import aiohttp
-from aiohttp import web
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench import lean_http
+from bench.lean_http import Balancer
 from core.demo import DEMO_CONFIG_PATH
 from core.municipality_file import load_toml_file
 from core.staffing import create_invite
 from storage.database import Database
 from storage.urls import normalise_url
 from tests.cluster_support import Worker, cluster_environment, one_leader, otklik, start_worker
-from tests.fakes import serve
-from tests.fakes.telegram_api import FakeTelegram, Sent, TelegramUser
+from tests.fakes.telegram_api import JSON_FIELDS, ApiError, Call, FakeTelegram, Sent, TelegramUser
 
 CENTRE = (52.2870, 104.2810)
 STAFF_IDS = 2_000_000
@@ -60,7 +63,10 @@ NUMBER = re.compile(r"(?:№|No\.) (\d+)")
 
 
 class IndexedTelegram(FakeTelegram):
-    """The fake Bot API with messages indexed by chat: thousands of residents, no linear scans."""
+    """The fake Bot API with messages indexed by chat (thousands of residents, no linear scans), served and
+    posting its webhooks through bench/lean_http.py: the same methods and checks as tests' fake, on an HTTP
+    layer that leaves the two cores to the workers. Its webhooks go round robin over `balancer.targets`, the
+    workers (the load balancer in front of them, in the poster instead of a proxy hop of its own)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -69,24 +75,94 @@ class IndexedTelegram(FakeTelegram):
         """Messages the bot sent, by second: the bot's whole rate (direct answers and outbox)."""
         self.outbox_per_second: Counter[int] = Counter()
         """Messages to staff (only notifications from the outbox reach them after they joined), by second."""
+        self.balancer = Balancer()
+        self._server: asyncio.Server | None = None
 
     def _record(self, sent: Sent, content: dict[str, Any]) -> dict[str, Any]:
         answer = super()._record(sent, content)
         self.by_chat[sent.chat_id].append(sent)
-        self.per_second[int(time.time())] += 1
+        second = int(time.time())
+        self.per_second[second] += 1
         if sent.chat_id >= STAFF_IDS:
-            self.outbox_per_second[int(time.time())] += 1
+            self.outbox_per_second[second] += 1
         return answer
+
+    def _find(self, params: dict[str, Any]) -> Sent:
+        chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
+        for sent in reversed(self.by_chat[chat_id]):
+            if sent.message_id == message_id:
+                return sent
+        raise ApiError(400, "Bad Request: message to edit not found")
 
     def to(self, chat_id: int) -> list[Sent]:
         return self.by_chat[chat_id]
 
     async def start(self) -> IndexedTelegram:
-        await super().start()
-        assert self._client is not None
-        await self._client.close()  # Telegram posts webhooks in parallel: no pool of 100 in the way
-        self._client = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        self._server, self.url = await lean_http.serve(self._serve)
         return self
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._released.set()
+        self._wake()
+        self.balancer.close()
+        if self._server is not None:
+            self._server.close()
+
+    async def _serve(
+        self, _verb: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, bytes]:
+        """A Bot API call (`/bot<token>/<method>`, a JSON or urlencoded body; no files in this bench)."""
+        path, _, query = target.partition("?")
+        _, bot, method = [*path.split("/", 2), "", ""][:3]
+        params: dict[str, Any] = dict(parse_qsl(query))
+        kind = headers.get("content-type", "")
+        if kind.startswith("application/json"):
+            params.update(json.loads(body))
+        elif kind.startswith("application/x-www-form-urlencoded"):
+            params.update(parse_qsl(body.decode()))
+        elif body:
+            return _failure(ApiError(400, f"Bad Request: the bench's fake reads no {kind or 'untyped'} body"))
+        for key in JSON_FIELDS & params.keys():
+            if isinstance(params[key], str):
+                params[key] = json.loads(params[key])
+        self.calls.append(Call(method, params, {}, time.monotonic()))
+        if bot != "bot" + self.token:
+            return _failure(ApiError(401, "Unauthorized"))
+        return await self._call(method, params)
+
+    async def _call(self, method: str, params: dict[str, Any]) -> tuple[int, bytes]:
+        try:
+            if self._failures[method]:
+                raise self._failures[method].popleft()
+            handler = getattr(self, "_m_" + method, None)
+            if handler is None:
+                raise ApiError(404, "Not Found: method not found")
+            return 200, json.dumps({"ok": True, "result": await handler(params, {})}).encode()
+        except ApiError as exc:
+            return _failure(exc)
+
+    async def post_webhook(self, update: dict[str, Any], *, secret: str | None = None) -> int:
+        assert self.webhook.get("url"), "no webhook set"
+        token = self.webhook.get("secret_token", "") if secret is None else secret
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = token
+        path = urlsplit(self.webhook["url"]).path
+        status, body = await self.balancer.post(path, json.dumps(update).encode(), headers)
+        if status == 200 and body.startswith(b"{"):  # a method in the answer: Telegram makes that call too
+            call = json.loads(body)
+            if isinstance(call, dict) and isinstance(method := call.pop("method", None), str):
+                self.calls.append(Call(method, call, {}, time.monotonic()))
+                await self._call(method, call)
+        return status
+
+
+def _failure(exc: ApiError) -> tuple[int, bytes]:
+    body: dict[str, Any] = {"ok": False, "error_code": exc.code, "description": exc.description}
+    if exc.retry_after is not None:
+        body["parameters"] = {"retry_after": exc.retry_after}
+    return exc.code, json.dumps(body).encode()
 
 
 @dataclass
@@ -118,11 +194,8 @@ class Resident(TelegramUser):
         for update in updates:
             started = time.perf_counter()
             for _attempt in range(30):  # as Telegram does: a webhook that failed is posted again
-                try:
-                    if await self.fake.post_webhook(update) == 200:
-                        break
-                except aiohttp.ClientError:
-                    pass
+                if await self.fake.post_webhook(update) == 200:
+                    break
                 self.figures.failed_posts += 1
                 await asyncio.sleep(0.5)
             else:
@@ -155,29 +228,6 @@ class Resident(TelegramUser):
             self.figures.numbers.append(int(found.group(1)))
 
 
-class Proxy:
-    """Round robin over the live workers; an upstream that refuses is skipped (nginx proxy_next_upstream)."""
-
-    def __init__(self) -> None:
-        self.targets: list[str] = []
-        self._turn = itertools.count()
-        self.session: aiohttp.ClientSession | None = None
-
-    async def handle(self, request: web.Request) -> web.Response:
-        assert self.session is not None
-        body = await request.read()
-        headers = {k: v for k, v in request.headers.items() if k.lower().startswith("x-telegram")}
-        headers["Content-Type"] = request.headers.get("Content-Type", "application/json")
-        for _ in range(max(1, len(self.targets))):
-            target = self.targets[next(self._turn) % len(self.targets)]
-            try:
-                async with self.session.post(target + request.path, data=body, headers=headers) as response:
-                    return web.Response(status=response.status, body=await response.read())
-            except aiohttp.ClientError:
-                continue
-        return web.Response(status=502)
-
-
 def cpu_seconds(pid: int) -> float:
     """User and system CPU a process has used so far (Linux /proc; 0 once it is gone)."""
     try:
@@ -185,6 +235,14 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backends_cpu(admin: Any, database: str) -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend serving `database`, when the server runs on this
+    machine (none otherwise): its share of the same two cores."""
+    with admin.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": database})
+        return {pid: cpu_seconds(pid) for (pid,) in pids}
 
 
 async def run_cluster(
@@ -203,12 +261,7 @@ async def run_cluster(
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     fake = await IndexedTelegram().start()
-    proxy = Proxy()
-    proxy.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-    proxy_app = web.Application()
-    proxy_app.router.add_route("POST", "/{tail:.*}", proxy.handle)
-    proxy_runner, proxy_url = await serve(proxy_app)
-    fake.webhook_target = proxy_url + "/telegram/webhook"
+    balancer = fake.balancer
     workers: list[Worker] = []
     tmp = Path(tempfile.mkdtemp(prefix="otklik-cluster-"))
 
@@ -235,7 +288,7 @@ async def run_cluster(
                 )
             )
         )
-        proxy.targets = [w.url for w in workers]
+        balancer.targets = [w.url for w in workers]
         await one_leader(workers, timeout=30)
 
         figures = Figures()
@@ -265,6 +318,10 @@ async def run_cluster(
                 for n in itertools.count():
                     await resident.report(n)
 
+        if profile:
+            for worker in workers:
+                worker.profile_from_now()
+        database_cpu = backends_cpu(admin, name)
         worker_cpu = -sum(cpu_seconds(w.process.pid) for w in workers)
         bench_cpu = -time.process_time()
         fake.per_second.clear()
@@ -279,20 +336,23 @@ async def run_cluster(
             victim.kill()
             killed_at = time.monotonic()
             await victim.process.wait()
-            proxy.targets = [w.url for w in workers if w is not victim]
+            balancer.targets = [w.url for w in workers if w is not victim]
             survivors = [w for w in workers if w is not victim]
             await one_leader(survivors, timeout=30)
             fail_over = time.monotonic() - killed_at
             index = workers.index(victim)
             workers[index] = await start_worker(f"w{index}b", env_of(index))
             worker_cpu -= cpu_seconds(workers[index].process.pid)  # its start-up is not the cluster's work
-            proxy.targets = [w.url for w in workers]
+            balancer.targets = [w.url for w in workers]
         errors = [
             r for r in await asyncio.gather(*loops, return_exceptions=True) if isinstance(r, BaseException)
         ]
         elapsed = time.monotonic() - started
         worker_cpu += sum(cpu_seconds(w.process.pid) for w in workers)
         bench_cpu += time.process_time()
+        # backends of the run: those that were there at its start count from there, the others (a restarted
+        # worker's) from their start
+        server_cpu = sum(cpu - database_cpu.get(pid, 0.0) for pid, cpu in backends_cpu(admin, name).items())
         await asyncio.sleep(3)  # the outbox drains (notifications are not on the residents' path)
 
         with create_engine(normalise_url(url)).connect() as conn:
@@ -329,6 +389,7 @@ async def run_cluster(
             "bot busiest s": max(fake.per_second.values(), default=0),
             "worker CPU ms/update": 1000 * worker_cpu / posted,
             "bench CPU ms/update": 1000 * bench_cpu / posted,
+            "database CPU ms/update": 1000 * server_cpu / posted,
             "fail-over s": fail_over,
             "resident errors": len(errors),
         }
@@ -336,8 +397,6 @@ async def run_cluster(
         for worker in workers:
             if worker.process.returncode is None:
                 await worker.stop()
-        await proxy.session.close()
-        await proxy_runner.cleanup()
         await fake.stop()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -355,7 +414,10 @@ def main() -> None:
         "--staff", type=int, default=40, help="staff of the roads service, each told of every new ticket"
     )
     parser.add_argument(
-        "--profile", type=Path, help="a folder: each worker runs under cProfile, its statistics written there"
+        "--profile",
+        type=Path,
+        help="a folder: each worker's main thread runs under cProfile (CPU time, the run only, not "
+        "start-up), its statistics written there",
     )
     parser.add_argument(
         "--bot-rate",

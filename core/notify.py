@@ -313,9 +313,8 @@ def _tell(
         holder = tx.store.staff.by_id(after.taken_by)
         taken = holder.name if holder is not None else ""
     change = Change(tx.municipality, before, after, event, tx.now, taken)
-    for notice, people in addressed:
-        for to in people:
-            tx.store.outbox.enqueue(message(notice, change, to), tx.now)
+    messages = [message(notice, change, to) for notice, people in addressed for to in people]
+    tx.store.outbox.enqueue_many(messages, tx.now)
 
 
 def submitted(tx: Tx, number: int, organisation: str | None) -> None:

@@ -186,6 +186,10 @@ class Outbox(Protocol):
     def enqueue(self, reply: Reply, at: datetime) -> None:
         """Queue a message to `reply.chat`; it exists only if the caller's transaction commits."""
 
+    def enqueue_many(self, replies: Sequence[Reply], at: datetime) -> None:
+        """The same for several messages at once (a new ticket's card to each of its organisation's staff):
+        one statement for them all, not a round trip each."""
+
 
 @dataclass(frozen=True, slots=True)
 class Consent:

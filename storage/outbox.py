@@ -78,17 +78,20 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def _heads(channels: Sequence[str]) -> tuple[Any, Any]:
-    """The outbox as `o` and the condition "o is its chat's oldest pending row, in one of these channels"."""
+    """The outbox as `o` and the condition "o is its chat's oldest pending row, in one of these channels".
+
+    The heads are found by grouping the pending rows (one pass, a hash per chat), not by asking for every
+    pending row whether an older one of its chat is pending (an index probe per row: with a backlog of
+    thousands of notifications that was ~50-250 ms of the server's CPU per claim, and a worker claims after
+    every ticket it files). `status = 'pending'` is repeated on `o` so that a row another worker sent
+    meanwhile is rechecked and skipped when `claim` locks it."""
     o = outbox.alias("o")
-    p = outbox.alias("p")
-    earlier = (
-        select(p.c.id)
-        .where(
-            p.c.channel == o.c.channel, p.c.chat_id == o.c.chat_id, p.c.status == "pending", p.c.id < o.c.id
-        )
-        .exists()
+    heads = (
+        select(func.min(outbox.c.id))
+        .where(outbox.c.status == "pending", outbox.c.channel.in_(list(channels)))
+        .group_by(outbox.c.channel, outbox.c.chat_id)
     )
-    return o, (o.c.status == "pending") & o.c.channel.in_(list(channels)) & ~earlier
+    return o, (o.c.status == "pending") & o.c.id.in_(heads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,23 +112,33 @@ class SqlOutbox(Repository):
 
     def enqueue(self, reply: Reply, at: datetime) -> None:
         """An outbox row for `reply.chat`, committed (or rolled back) with the change that caused it."""
-        if reply.chat is None:
-            raise ValueError("an outbox message needs a recipient (Reply.chat)")
-        self.uow.queued += 1
-        self.conn.execute(
-            insert(outbox),
-            {
-                "channel": reply.chat.channel,
-                "chat_id": reply.chat.chat_id,
-                "user_id": reply.chat.user_id,
-                "payload": encode_reply(reply),
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": at,
-                "created_at": at,
-                "last_error": "",
-            },
-        )
+        self.enqueue_many([reply], at)
+
+    def enqueue_many(self, replies: Sequence[Reply], at: datetime) -> None:
+        """Rows for several messages in one statement (executemany: psycopg sends them in one pipeline). A new
+        ticket's card goes to every staff member of its organisation: one INSERT each cost a worker ~0.3 ms
+        of CPU and a round trip (11-16 ms for 40 recipients, 2.5-3.3 ms in one statement)."""
+        rows = []
+        for reply in replies:
+            if reply.chat is None:
+                raise ValueError("an outbox message needs a recipient (Reply.chat)")
+            rows.append(
+                {
+                    "channel": reply.chat.channel,
+                    "chat_id": reply.chat.chat_id,
+                    "user_id": reply.chat.user_id,
+                    "payload": encode_reply(reply),
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": at,
+                    "created_at": at,
+                    "last_error": "",
+                }
+            )
+        if not rows:
+            return
+        self.uow.queued += len(rows)
+        self.conn.execute(insert(outbox), rows[0] if len(rows) == 1 else rows)
 
     def claim(
         self, channels: Sequence[str], now: datetime, limit: int, lease: float
@@ -192,15 +205,22 @@ class SqlOutbox(Repository):
                 .values(next_attempt_at=now, backoff_since=None)
             )
         if chat_interval > 0:
+            # Only the chat's next head waits: `claim` takes nothing else of the chat, and when that one is
+            # sent in turn it moves the next. (Moving every pending row of the chat rewrote the whole backlog
+            # of a busy chat on every message.)
             ready = now + timedelta(seconds=chat_interval)
-            self.conn.execute(
-                update(outbox)
+            following = (
+                select(func.min(outbox.c.id))
                 .where(
                     outbox.c.channel == chat.channel,
                     outbox.c.chat_id == chat.chat_id,
                     outbox.c.status == "pending",
-                    outbox.c.next_attempt_at < ready,
                 )
+                .scalar_subquery()
+            )
+            self.conn.execute(
+                update(outbox)
+                .where(outbox.c.id == following, outbox.c.next_attempt_at < ready)
                 .values(next_attempt_at=ready)
             )
 

@@ -19,6 +19,21 @@ from tests.fakes import wait_for
 
 OTKLIK = str(Path(sys.executable).with_name("otklik"))
 LISTENING = re.compile(r"http on (http://\S+)")
+CPU_PROFILE = """
+import cProfile, runpy, signal, sys, time
+out, sys.argv = sys.argv[1], sys.argv[2:]
+profiler = cProfile.Profile(time.thread_time)
+signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit:
+    pass
+finally:
+    profiler.disable()
+    profiler.dump_stats(out)
+"""
+"""Runs a script (argv[2:]); profiles its main thread by the CPU clock from SIGUSR1 on (start-up left out),
+the statistics written to argv[1] at its end."""
 
 
 def cluster_environment(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -84,6 +99,10 @@ class Worker:
         except (aiohttp.ClientError, OSError):
             return None
 
+    def profile_from_now(self) -> None:
+        """A worker started with `profile`: its profile starts here (not its start-up)."""
+        self.process.send_signal(signal.SIGUSR1)
+
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
 
@@ -101,10 +120,12 @@ async def start_worker(
     name: str, env: dict[str, str], role: str = "all", timeout: float = 60, profile: Path | None = None
 ) -> Worker:
     """`otklik -v run --role ROLE`, returned once it listens (its address read from its log). `profile`: run
-    it under cProfile, its statistics written to that file when it stops (SIGTERM; not after SIGKILL)."""
+    it under cProfile timed by its main thread's CPU clock (on a loaded machine wall-clock times charge the
+    function that was preempted), profiling from `Worker.profile_from_now` on, its statistics written to that
+    file when it stops (SIGTERM; not after SIGKILL)."""
     command = [OTKLIK, "-v", "run", "--role", role]
     if profile is not None:
-        command = [sys.executable, "-m", "cProfile", "-o", str(profile), *command]
+        command = [sys.executable, "-c", CPU_PROFILE, str(profile), *command]
     process = await asyncio.create_subprocess_exec(*command, env=env, stderr=asyncio.subprocess.PIPE)
     worker = Worker(name, process)
     worker._reader = asyncio.create_task(worker._read())

@@ -4,11 +4,15 @@ channels), health checks, and — as they land — the city's dashboard, Open311
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_log
 
 from bots.app import App
 from web import dashboard, health, metrics, open311, widget
+
+WEBHOOK_PATHS = frozenset({"/telegram/webhook", "/vk/callback"})
+"""The messengers' webhook routes (bots/telegram/webhook.py, bots/vk/callback.py): a request per update."""
 
 RouteInstaller = Callable[[web.Application, App], None]
 """Adds one door's routes (and its startup/cleanup hooks) to the shared application."""
@@ -26,3 +30,20 @@ def build_http(app: App) -> web.Application:
     for install in route_installers():
         install(http, app)
     return http
+
+
+class AccessLogger(web_log.AccessLogger):
+    """aiohttp's access log (INFO: `otklik -v`) without the webhooks the server accepted: those are a line per
+    update, hundreds a second under load — formatting, redacting and writing them was about a twentieth of a
+    worker's CPU per update (bench/cluster.py --profile) — and `otklik_updates_handled` counts them already. A
+    webhook refused or failed (status 400 and up) is logged as before, and so is every other request."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if response.status < 400 and request.path in WEBHOOK_PATHS:
+            return
+        super().log(request, response, time)
+
+
+def runner(http: web.Application, **options: Any) -> web.AppRunner:
+    """The application's runner, with our access log."""
+    return web.AppRunner(http, access_log_class=AccessLogger, **options)

@@ -402,9 +402,12 @@ class MemoryOutbox:
         self.data = data
 
     def enqueue(self, reply: Reply, at: datetime) -> None:
-        if reply.chat is None:
+        self.enqueue_many([reply], at)
+
+    def enqueue_many(self, replies: Sequence[Reply], at: datetime) -> None:
+        if any(reply.chat is None for reply in replies):
             raise ValueError("an outbox message needs a recipient (Reply.chat)")
-        self.data.outbox.append(reply)
+        self.data.outbox.extend(replies)
 
 
 class MemoryResidents:

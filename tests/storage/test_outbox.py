@@ -68,6 +68,21 @@ def test_payload_round_trip() -> None:
     assert decode_reply(reply.chat, encode_reply(reply)) == reply  # type: ignore[arg-type]
 
 
+async def test_many_messages_queued_at_once_are_rows_in_order_and_wake_the_worker(db: Database) -> None:
+    db.outbox_queued.clear()
+    await db.run(lambda store: store.outbox.enqueue_many([to("A", "a1"), to("B", "b1"), to("A", "a2")], NOW))
+    assert db.outbox_queued.is_set()
+    queued = [(e.chat.chat_id, e.text) for e in reversed(await rows(db))]
+    assert queued == [("A", "a1"), ("B", "b1"), ("A", "a2")]
+    sender = FlakySender()
+    worker = DeliveryWorker(db, {"test": sender}, clock=Clock(NOW))
+    await worker.flush()
+    assert sender.delivered == ["a1", "b1", "a2"]
+    with pytest.raises(ValueError, match="recipient"):
+        await db.run(lambda store: store.outbox.enqueue_many([to("A", "x"), Reply(text="nobody")], NOW))
+    assert await rows(db) == []
+
+
 async def test_a_message_is_written_only_if_its_transaction_commits(db: Database) -> None:
     def failing(store: SqlUnitOfWork) -> None:
         store.outbox.enqueue(to("1", "never"), NOW)
