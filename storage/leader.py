@@ -4,7 +4,9 @@
 PostgreSQL: a session-level advisory lock held on a connection of its own. Whoever holds it is the leader;
 the others ask again every few seconds. The lock lives exactly as long as that connection: a worker killed
 by SIGKILL has its socket closed by the kernel, its backend ends and the lock is free at once; a host that
-vanishes is noticed by TCP keepalives (server and client side, ~10 s). The leader checks its connection
+vanishes is noticed by TCP keepalives (server and client side, ~10 s) when the connection is idle, and by
+TCP's user timeout (10 s) when a query is in flight (without it, a stalled connection with the leader's
+`SELECT 1` unanswered waits out TCP's retransmissions, about 15 minutes). The leader checks its connection
 every few seconds and steps down when it is gone. SQLite has one process: it is always the leader.
 """
 
@@ -27,12 +29,20 @@ LEADER_KEY = 0x6F746B6C696B01
 """The advisory lock key of leadership ("otklik" + 1); advisory locks are per database."""
 MIGRATION_KEY = 0x6F746B6C696B02
 """The advisory lock key `otklik db upgrade` holds while it migrates."""
-KEEPALIVE = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2}
-"""Client-side TCP keepalives (libpq): a dead database host is noticed in about 10 s."""
+KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 2,
+    "tcp_user_timeout": 10_000,
+}
+"""Client-side TCP keepalives and user timeout (libpq, ms): a dead database host is noticed in about 10 s,
+idle or with a query in flight."""
 SERVER_KEEPALIVE = (
     "SET tcp_keepalives_idle = 5",
     "SET tcp_keepalives_interval = 2",
     "SET tcp_keepalives_count = 2",
+    "SET tcp_user_timeout = 10000",
 )
 """Server-side keepalives for this session: the backend of a vanished leader ends, and frees the lock, in
 about 10 s."""

@@ -52,6 +52,22 @@ def test_one_holder_at_a_time_and_a_lost_connection_loses_leadership(pg: Databas
         second.release()
 
 
+def test_a_stalled_leader_connection_times_out_with_a_query_in_flight(pg: Database) -> None:
+    """Keepalives probe only an idle connection: with the leader's `SELECT 1` unanswered on a stalled one,
+    TCP's user timeout, on both ends, is what makes the leader step down (and the database free the lock)
+    within seconds instead of after TCP's retransmissions (~15 minutes)."""
+    lock = AdvisoryLeaderLock(pg.url)
+    try:
+        assert lock.acquire()
+        assert lock._conn is not None
+        server = lock._conn.exec_driver_sql("SHOW tcp_user_timeout").scalar()
+        dsn = lock._conn.connection.driver_connection.info.dsn  # type: ignore[union-attr]
+        assert server == "10000", server  # milliseconds
+        assert "tcp_user_timeout=10000" in dsn, dsn
+    finally:
+        lock.release()
+
+
 async def test_the_send_rate_is_shared_by_every_worker(pg: Database) -> None:
     other = Database(pg.url)  # a second worker's pool
     try:
