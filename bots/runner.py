@@ -184,11 +184,11 @@ async def _lead_term(
         jobs = [asyncio.create_task(job(app, senders, term)) for job in leader_jobs()]
         await term.wait()
     finally:
-        for channel in started:
-            try:
-                await channel.stop()
-            except Exception:
-                log.exception("stopping the %s poller failed", channel.name)
+        # Together: a deposed leader's VK long poll must not go on while Telegram's stop drains (up to 30 s).
+        stops = await asyncio.gather(*(channel.stop() for channel in started), return_exceptions=True)
+        for channel, outcome in zip(started, stops, strict=True):
+            if isinstance(outcome, Exception):
+                log.error("stopping the %s poller failed", channel.name, exc_info=outcome)
         term.set()
         await asyncio.gather(*jobs, return_exceptions=True)
 
