@@ -19,8 +19,9 @@ Handler = Callable[[str, str, dict[str, str], bytes], Awaitable[tuple[int, bytes
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
 
 
-def _head(buffer: bytearray) -> tuple[str, dict[str, str], int] | None:
-    """The start line, headers (names lower-cased) and where the body starts; None until all arrived."""
+def _take(buffer: bytearray) -> tuple[str, dict[str, str], bytes] | None:
+    """The first whole message in `buffer`, removed from it: its start line, headers (names lower-cased) and
+    body; None until all of it arrived."""
     end = buffer.find(b"\r\n\r\n")
     if end < 0:
         return None
@@ -31,7 +32,13 @@ def _head(buffer: bytearray) -> tuple[str, dict[str, str], int] | None:
         headers[name.strip().lower()] = value.strip()
     if "chunked" in headers.get("transfer-encoding", ""):
         raise ValueError("chunked bodies are not supported here")
-    return start, headers, end + 4
+    body_at = end + 4
+    length = int(headers.get("content-length") or 0)
+    if len(buffer) < body_at + length:
+        return None
+    body = bytes(buffer[body_at : body_at + length])
+    del buffer[: body_at + length]
+    return start, headers, body
 
 
 class _ServerConnection(asyncio.Protocol):
@@ -51,15 +58,10 @@ class _ServerConnection(asyncio.Protocol):
             self._next()
 
     def _next(self) -> None:
-        head = _head(self.buffer)
-        if head is None:
+        message = _take(self.buffer)
+        if message is None:
             return
-        start, headers, body_at = head
-        length = int(headers.get("content-length") or 0)
-        if len(self.buffer) < body_at + length:
-            return
-        body = bytes(self.buffer[body_at : body_at + length])
-        del self.buffer[: body_at + length]
+        start, headers, body = message
         method, target, _version = start.split(" ", 2)
         self.busy = True
         task = asyncio.ensure_future(self.handler(method, target, headers, body))
@@ -107,15 +109,9 @@ class _ClientConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        head = _head(self.buffer)
-        if head is None or self.answer is None:
+        if self.answer is None or (message := _take(self.buffer)) is None:
             return
-        start, headers, body_at = head
-        length = int(headers.get("content-length") or 0)
-        if len(self.buffer) < body_at + length:
-            return
-        body = bytes(self.buffer[body_at : body_at + length])
-        del self.buffer[: body_at + length]
+        start, headers, body = message
         keep = headers.get("connection", "").lower() != "close"
         if not self.answer.done():
             self.answer.set_result((int(start.split(" ", 2)[1]), body, keep))

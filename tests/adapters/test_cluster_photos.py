@@ -6,15 +6,12 @@ seen them on their own disk."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from bots.app import App, build_app
 from bots.background import deliver_outbox
@@ -27,31 +24,17 @@ from storage.photos import register_photo
 from storage.s3_photos import S3PhotoStore
 from tests.fakes import wait_for
 from tests.fakes.vk_api import FakeVk
+from tests.s3_support import KEYS, create_bucket, moto_server
 from tests.support import jpeg_bytes
 
-KEYS = {"access_key": "test-key", "secret_key": "test-secret", "region": "us-east-1"}
 BUCKET = "city-photos"
 
 
 @pytest.fixture
 def s3_endpoint() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id=KEYS["access_key"],
-            aws_secret_access_key=KEYS["secret_key"],
-            region_name=KEYS["region"],
-        ).create_bucket(Bucket=BUCKET)
+    with moto_server() as endpoint:
+        create_bucket(endpoint, BUCKET)
         yield endpoint
-    finally:
-        server.stop()
 
 
 @pytest.fixture

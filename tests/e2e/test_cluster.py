@@ -212,19 +212,27 @@ async def _deposed_leader(
 def _terminate_leader_session(url: str) -> int:
     """The database ends the session holding leadership (an idle-session timeout, a proxy, a failover of the
     database), as the worker holding it cannot see while it hangs."""
+    return _terminate(
+        url,
+        "FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        f"AND ((classid::bigint << 32) | objid::bigint) = {LEADER_KEY} "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+
+
+def _terminate_backends(url: str) -> int:
+    """Every other session on the database ends, as in a restart of the server."""
+    return _terminate(
+        url, "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+
+
+def _terminate(url: str, sessions: str) -> int:
+    """End the sessions `sessions` (a FROM … WHERE over rows with a pid) selects; how many ended."""
     engine = create_engine(normalise_url(url), poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
-            return int(
-                conn.execute(
-                    text(
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' "
-                        "AND granted AND ((classid::bigint << 32) | objid::bigint) = :k AND database = "
-                        "(SELECT oid FROM pg_database WHERE datname = current_database())"
-                    ),
-                    {"k": LEADER_KEY},
-                ).scalar()
-            )
+            return int(conn.execute(text(f"SELECT count(pg_terminate_backend(pid)) {sessions}")).scalar())
     finally:
         engine.dispose()
 
@@ -342,22 +350,6 @@ async def test_nothing_is_lost_when_the_database_drops_every_connection_under_lo
     assert all(w.process.returncode is None for w in workers)
     for worker in workers:
         assert await worker.stop() == 0, worker.log
-
-
-def _terminate_backends(url: str) -> int:
-    engine = create_engine(normalise_url(url), poolclass=pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return int(
-                conn.execute(
-                    text(
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-                ).scalar()
-            )
-    finally:
-        engine.dispose()
 
 
 async def test_a_worker_refuses_an_older_schema_and_two_upgrades_do_not_race(

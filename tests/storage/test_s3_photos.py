@@ -3,14 +3,11 @@ what one host stores, another reads; the collector removes the bucket's unrefere
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from bots.app import App, build_app
 from bots.settings import Settings
@@ -18,36 +15,19 @@ from core.ports import PhotoNotFound
 from storage.database import Database
 from storage.photos import register_photo
 from storage.s3_photos import S3PhotoStore, collect_remote, parse_location
+from tests.s3_support import KEYS, create_bucket, moto_server
 from tests.support import jpeg_bytes
-
-KEYS = {"access_key": "test-key", "secret_key": "test-secret", "region": "us-east-1"}
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
 def bucket(s3_endpoint: str, request: pytest.FixtureRequest) -> str:
-    name = f"photos-{abs(hash(request.node.name)) % 10**8}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        aws_access_key_id=KEYS["access_key"],
-        aws_secret_access_key=KEYS["secret_key"],
-        region_name=KEYS["region"],
-    )
-    client.create_bucket(Bucket=name)
-    return name
+    return create_bucket(s3_endpoint, f"photos-{abs(hash(request.node.name)) % 10**8}")
 
 
 def host(tmp_path: Path, name: str, endpoint: str, bucket: str) -> S3PhotoStore:
