@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -80,3 +81,38 @@ async def test_the_send_rate_is_shared_by_every_worker(pg: Database) -> None:
     # 21 calls at 20/s: the last slot starts a second after the first, whichever worker booked it. Two
     # workers pacing alone would have finished in half that.
     assert elapsed >= 0.9, elapsed
+
+
+async def test_a_busy_worker_does_not_send_late_slots_in_a_burst(pg: Database) -> None:
+    """Regression (bench/cluster.py, one worker: 33 outbox messages in one second at 30/s): slots that passed
+    while the event loop was busy went out all at once when it was free again."""
+    pace = SharedPace(pg, "outbox:late", 20)  # a slot every 50 ms
+    loop = asyncio.get_running_loop()
+    await pace.wait()  # the next slots lie ahead: +50, +100, +150 ms
+    went: list[float] = []
+
+    async def call() -> None:
+        await pace.wait()
+        went.append(loop.time())
+
+    calls = [asyncio.create_task(call()) for _ in range(3)]
+    await asyncio.sleep(0.02)  # booked, waiting for their slots
+    time.sleep(0.3)  # the worker's loop is busy past all three slots
+    await asyncio.gather(*calls)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(went)]
+    assert len(went) == 3 and min(gaps) >= 0.045, gaps
+
+
+async def test_a_slot_is_placed_when_booked_not_when_a_busy_loop_reads_the_answer(pg: Database) -> None:
+    """Regression (bench/cluster.py, three workers: 160 outbox messages in five seconds at 30/s): a worker
+    placed its slot on its clock when its busy event loop got to the booking's answer, so it went that much
+    later, into other workers' slots."""
+    pace = SharedPace(pg, "outbox:placed", 2)  # a slot every 500 ms
+    loop = asyncio.get_running_loop()
+    await pace.wait()  # the next slot: 500 ms from now
+    call = asyncio.create_task(pace.wait())
+    await asyncio.sleep(0)  # the booking goes to a database thread
+    time.sleep(0.6)  # which answers at once; the busy loop reads the answer past the slot
+    free = loop.time()
+    await call
+    assert loop.time() - free < 0.2  # the slot has passed: no waiting for a slot placed 350 ms later
