@@ -373,6 +373,26 @@ async def test_an_update_not_handled_by_shutdown_is_not_confirmed(
 
 
 # --- outbox -------------------------------------------------------------------------------------------------
+async def test_an_outbox_message_waits_for_its_chat_before_taking_a_bulk_slot(bot: Harness) -> None:
+    """Regression (bench/cluster.py, staff told of every ticket: 160 outbox messages in five seconds at 30/s):
+    a message took its bulk slot, then waited for its chat's own pace and went out up to seconds later, in
+    other messages' slots."""
+    channel = await bot.start(options=replace(FAST, limits=replace(FAST.limits, chat_rate=4, chat_burst=1)))
+    loop = asyncio.get_running_loop()
+    slots: list[float] = []
+
+    class RecordedPace:
+        async def wait(self) -> None:
+            slots.append(loop.time())
+
+    channel.sender.bulk_pace = RecordedPace()
+    to = ChatRef("telegram", "6007", "6007")
+    for n in (1, 2):  # the second one must wait 250 ms for the chat
+        await channel.sender.deliver(OutgoingMessage(n, Reply(text=f"Уведомление {n}", chat=to)))
+        assert loop.time() - slots[-1] < 0.1  # it went right after its slot
+    assert [m.text for m in bot.fake.to(6007)] == ["Уведомление 1", "Уведомление 2"]
+
+
 async def test_outbox_delivery_uploads_each_photo_once(bot: Harness, photos: PhotoStore) -> None:
     channel = await bot.start()
     shas = [await stored_photo(bot.engine, photos, (i * 60, 0, 0)) for i in range(3)]
