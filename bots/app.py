@@ -80,13 +80,16 @@ class App:
         process on SQLite."""
         return leader_lock(self.db.url)
 
-    def pace(self, channel: str, rate: float) -> Pace:
+    def pace(self, channel: str, rate: float, within: Pace | None = None) -> Pace:
         """Delivery's pace for a channel (the outbox: the platform's bulk limit, 30 Telegram / 20 VK messages
         a second): shared by every worker on PostgreSQL, so N workers together keep one bot under it; this
-        process's own on SQLite (it is the only one)."""
+        process's own on SQLite (it is the only one). `within`: the bot's `shared_pace`, whose slots these
+        calls then book together with their own."""
         if self.db.is_sqlite:
             return CallSpacer(rate)
-        return SharedPace(self.db, f"outbox:{channel}", rate)
+        return SharedPace(
+            self.db, f"outbox:{channel}", rate, within=within if isinstance(within, SharedPace) else None
+        )
 
     def shared_pace(self, name: str, rate: float) -> Pace | None:
         """A platform rate that several workers must share (PostgreSQL) — every call of a bot, at

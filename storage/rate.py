@@ -17,6 +17,13 @@ calls whose slots passed meanwhile would all go in the same moment — the platf
 busy worker's outbox was seen at 33 messages in a second and 30.6 a second over five (`bench/cluster.py`,
 one worker, 1 December). So the worker lets its own calls go one at a time, each at its slot and at least
 one interval after the one before actually went.
+
+A pace can live inside another: the outbox's 30 notifications a second are also messages of the bot, whose
+own rate (TELEGRAM_RATE) its answers use. A notification that took its outbox slot and then queued for a
+bot slot behind a busy worker's answers went out later by as long as that queue was, into other
+notifications' slots (three workers: 30.2-30.8 a second over five). So `SharedPace(..., within=the bot's
+pace)` books each slot in both rows at once, at the later of their next free times (`BOOK_WITHIN`), and
+the call then goes at that slot without waiting for the bot's pace again.
 """
 
 from __future__ import annotations
@@ -42,6 +49,27 @@ BOOK = text(
     """
 )
 
+BOOK_WITHIN = text(
+    """
+    WITH locked AS (
+        SELECT next_at FROM rate_slots WHERE name IN (:name, :outer) ORDER BY name FOR UPDATE
+    ), slot AS (
+        SELECT greatest(max(next_at), clock_timestamp()) AS at FROM locked
+    )
+    UPDATE rate_slots
+        SET next_at = slot.at + make_interval(secs => CASE name WHEN :name THEN :gap ELSE :outer_gap END)
+    FROM slot WHERE name IN (:name, :outer)
+    RETURNING extract(epoch FROM slot.at - clock_timestamp())::float8
+    """
+)
+"""One slot in two rows at once (`within`): at the later of their next free times, each row's next moved one
+of its own intervals on from there."""
+
+ENSURE = text(
+    "INSERT INTO rate_slots (name, next_at) VALUES (:name, clock_timestamp()), (:outer, clock_timestamp()) "
+    "ON CONFLICT (name) DO NOTHING"
+)
+
 
 def book(conn: Any, name: str, gap: float, slots: int = 1) -> float:
     """Book the next `slots` slots on `name`, `gap` s apart and after the previous one: seconds to wait for
@@ -49,14 +77,23 @@ def book(conn: Any, name: str, gap: float, slots: int = 1) -> float:
     return float(conn.execute(BOOK, {"name": name, "span": gap * slots}).scalar())
 
 
-class SharedPace:
-    """At most `rate` calls a second on `name` across every worker on the database (0: unlimited)."""
+def book_within(conn: Any, name: str, gap: float, outer: str, outer_gap: float) -> float:
+    """Book the next slot on `name` that is also free on `outer`: seconds to wait for it (≤ 0: now)."""
+    conn.execute(ENSURE, {"name": name, "outer": outer})
+    params = {"name": name, "gap": gap, "outer": outer, "outer_gap": outer_gap}
+    return float(conn.execute(BOOK_WITHIN, params).scalar())
 
-    def __init__(self, db: Database, name: str, rate: float) -> None:
+
+class SharedPace:
+    """At most `rate` calls a second on `name` across every worker on the database (0: unlimited); `within`:
+    each of these calls also takes a slot of that pace (which its callers then do not wait for again)."""
+
+    def __init__(self, db: Database, name: str, rate: float, within: SharedPace | None = None) -> None:
         self.db = db
         self.name = name[:64]
         self.gap = 1.0 / rate if rate > 0 else 0.0
-        self.block = max(1, int(rate * BLOCK))
+        self.within = within if within is not None and within.gap else None
+        self.block = 1 if self.within else max(1, int(rate * BLOCK))
         self._slots: deque[float] = deque()  # booked and not yet used: their times on this event loop
         self._went = float("-inf")  # when this worker's last call actually went, on its event loop
         self._lock = asyncio.Lock()
@@ -82,5 +119,8 @@ class SharedPace:
         it: a busy loop takes tens of milliseconds to, and a slot placed that much late is a call sent that
         much late — into the slots of other workers, whose loops were less busy (`bench/cluster.py`, three
         workers: 160 outbox messages in five seconds at 30/s)."""
-        delay = book(uow.conn, self.name, self.gap, self.block)
+        if self.within is not None:
+            delay = book_within(uow.conn, self.name, self.gap, self.within.name, self.within.gap)
+        else:
+            delay = book(uow.conn, self.name, self.gap, self.block)
         return time.monotonic() + delay

@@ -43,6 +43,9 @@ def create_channel(app: App, options: Options | None = None) -> TelegramChannel 
     if settings.webhook_base_url:
         secret = webhook_secret(secret, token)
         redact_also(secret)  # derived from the token when WEBHOOK_SECRET is unset: keep it out of logs too
+    # the bot's rate shared by every worker (one row on PostgreSQL): direct answers and outbox; on SQLite
+    # (one process) the sender's own pace, which allows Telegram's bursts
+    bot_pace = app.shared_pace(f"telegram:{token.split(':')[0]}", limits.bot_rate)
     return TelegramChannel(
         make_api(settings.telegram_library, token, settings.telegram_api_url),
         app.engine,
@@ -53,9 +56,10 @@ def create_channel(app: App, options: Options | None = None) -> TelegramChannel 
         default_language=settings.default_language,
         options=options,
         map_url=settings.map_page_url,  # offered only when that is https (sender.py)
-        # the bot's rate shared by every worker (one row on PostgreSQL): direct answers and outbox; on SQLite
-        # (one process) the sender's own pace, which allows Telegram's bursts
-        bot_pace=app.shared_pace(f"telegram:{token.split(':')[0]}", options.limits.bot_rate),
-        # notifications keep to Telegram's bulk limit per message when the bot may answer faster
-        bulk_pace=app.pace("telegram", limits.bulk_rate) if limits.bot_rate > limits.bulk_rate else None,
+        bot_pace=bot_pace,
+        # notifications keep to Telegram's bulk limit per message when the bot may answer faster, each slot
+        # booked in the bot's pace too
+        bulk_pace=app.pace("telegram", limits.bulk_rate, bot_pace)
+        if limits.bot_rate > limits.bulk_rate
+        else None,
     )

@@ -102,10 +102,13 @@ class TelegramPacer:
             pace = self.chats[chat_id] = Pace(self.limits.chat_rate, self.limits.chat_burst)
         return pace
 
-    async def acquire(self, chat_id: int, cost: int = 1) -> None:
+    async def acquire(self, chat_id: int, cost: int = 1, *, bot: bool = True) -> None:
+        """`bot` False: the caller holds the bot's slots already (an outbox message's joint slot)."""
         wait = self._chat(chat_id).reserve(self.clock(), cost)
         if wait > 0:
             await asyncio.sleep(wait)
+        if not bot:
+            return
         if self.shared is not None:
             try:
                 for _ in range(cost):
@@ -211,6 +214,13 @@ class TelegramSender:
         self.bulk_pace = bulk_pace
         """Outbox messages at `Limits.bulk_rate`, one slot per message (an album: per photo), when `bot_rate`
         is above it (`otklik run` passes `App.pace`: shared on PostgreSQL)."""
+        self.bulk_holds_bot_slot = (
+            bulk_pace is not None
+            and bot_pace is not None
+            and (getattr(bulk_pace, "within", None) is bot_pace)
+        )
+        """The bulk pace books each slot in the bot's shared pace too (`SharedPace(within=...)`): an outbox
+        message then goes at its slot instead of queueing for the bot's pace behind the answers."""
         self.map_url = map_url if map_url.startswith("https://") else ""
         """The widget's map page (`…/widget/map`) offered as a Web App in the place step; Telegram opens only
         https pages, so anything else offers no button."""
@@ -247,7 +257,7 @@ class TelegramSender:
                         await asyncio.sleep(wait)
                     for _ in range(len(op.shas) if isinstance(op, SendPhotos) else 1):
                         await self.bulk_pace.wait()
-                await self.execute(chat_id, op, strict=True)
+                await self.execute(chat_id, op, strict=True, paced=self.bulk_holds_bot_slot)
                 done = index + 1
         except DeliveryError:
             if done:
@@ -308,22 +318,25 @@ class TelegramSender:
         except DeliveryError as exc:
             log.debug("sendChatAction failed in %s: %s", pseudonym(chat_id), exc)
 
-    async def execute(self, chat_id: int, op: Op, *, strict: bool = False) -> None:
+    async def execute(self, chat_id: int, op: Op, *, strict: bool = False, paced: bool = False) -> None:
         """One planned call. `strict` (outbox messages): a photo missing from the store fails the message for
-        good, as the outbox contract says; a reply to the sender goes out without it instead."""
+        good, as the outbox contract says; a reply to the sender goes out without it instead. `paced`: its
+        slots of the bot's pace are booked already."""
         if isinstance(op, SendText):
             markup = self._markup(chat_id, op.markup)
-            await self.call(chat_id, 1, lambda: self.api.send_text(chat_id, op.text, markup))
+            await self.call(chat_id, 1, lambda: self.api.send_text(chat_id, op.text, markup), paced=paced)
             if isinstance(markup, ReplyKeyboard):
                 self.keyboards.shown(chat_id, self._labels(op.markup))
             elif isinstance(markup, RemoveKeyboard):
                 self.keyboards.removed(chat_id)
         elif isinstance(op, SendPhotos):
-            await self._send_photos(chat_id, op, strict)
+            await self._send_photos(chat_id, op, strict, paced)
         elif isinstance(op, SendDocument):
-            await self.call(chat_id, 1, lambda: self.api.send_document(chat_id, op.filename, op.data))
+            await self.call(
+                chat_id, 1, lambda: self.api.send_document(chat_id, op.filename, op.data), paced=paced
+            )
         else:
-            await self.call(chat_id, 1, lambda: self.api.send_location(chat_id, op.lat, op.lon))
+            await self.call(chat_id, 1, lambda: self.api.send_location(chat_id, op.lat, op.lon), paced=paced)
 
     def _markup(self, chat_id: int, markup: Markup) -> Markup:
         """A message without a keyboard of its own takes a reply keyboard we showed earlier away."""
@@ -337,14 +350,14 @@ class TelegramSender:
             return {}
         return {label.strip(): data for row in markup.rows for label, data in row}
 
-    async def _send_photos(self, chat_id: int, op: SendPhotos, strict: bool) -> None:
+    async def _send_photos(self, chat_id: int, op: SendPhotos, strict: bool, paced: bool) -> None:
         uploads = await self._uploads(op.shas, strict=strict)
         if not uploads:
             if op.caption:
-                await self.execute(chat_id, SendText(op.caption))
+                await self.execute(chat_id, SendText(op.caption), paced=paced)
             return
         try:
-            await self._send_uploads(chat_id, uploads, op.caption)
+            await self._send_uploads(chat_id, uploads, op.caption, paced)
         except Rejected:
             cached = [u for u in uploads if u.file_id is not None]
             if not cached:
@@ -354,16 +367,20 @@ class TelegramSender:
             for upload in cached:
                 self.file_ids.forget(upload.sha256)
             fresh = await self._uploads(op.shas, cached=False, strict=strict)
-            await self._send_uploads(chat_id, fresh, op.caption)
+            await self._send_uploads(chat_id, fresh, op.caption, False)  # a second try: slots of its own
 
-    async def _send_uploads(self, chat_id: int, uploads: Sequence[Upload], caption: str | None) -> None:
+    async def _send_uploads(
+        self, chat_id: int, uploads: Sequence[Upload], caption: str | None, paced: bool
+    ) -> None:
         if len(uploads) == 1:
             file_ids = [
-                await self.call(chat_id, 1, lambda: self.api.send_photo(chat_id, uploads[0], caption))
+                await self.call(
+                    chat_id, 1, lambda: self.api.send_photo(chat_id, uploads[0], caption), paced=paced
+                )
             ]
         else:
             file_ids = await self.call(
-                chat_id, len(uploads), lambda: self.api.send_album(chat_id, uploads, caption)
+                chat_id, len(uploads), lambda: self.api.send_album(chat_id, uploads, caption), paced=paced
             )
         for upload, file_id in zip(uploads, file_ids, strict=False):
             if upload.file_id is None and file_id:
@@ -389,10 +406,13 @@ class TelegramSender:
         return uploads
 
     # --- one API call, paced and retried -----------------------------------------------------------------
-    async def call(self, chat_id: int, cost: int, request: Callable[[], Awaitable[T]]) -> T:
+    async def call(
+        self, chat_id: int, cost: int, request: Callable[[], Awaitable[T]], *, paced: bool = False
+    ) -> T:
+        """`paced`: the first try's slots of the bot's pace are booked already; a retry books its own."""
         attempt = 0
         while True:
-            await self.limiter.acquire(chat_id, cost)
+            await self.limiter.acquire(chat_id, cost, bot=not paced or attempt > 0)
             try:
                 return await request()
             except Exception as exc:

@@ -84,6 +84,8 @@ async def test_the_rates_reach_the_senders_and_the_outbox_keeps_the_bulk_limit(w
         assert tg.sender.limits.bot_rate == 1000
         # notifications: Telegram's 30 a second per message, however high the rate (the sender paces them)
         assert tg.sender.bulk_pace is not None and tg.sender.max_per_second == 0
+        # each notification's slot is booked in the bot's shared pace too: it does not queue for it again
+        assert tg.sender.bulk_holds_bot_slot
         assert channel.api.limiter.rate == 10
         assert channel.sender.max_per_second == 20
     finally:

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, pool, text
 
 from storage.database import Database
 from storage.leader import AdvisoryLeaderLock, AlwaysLeader, leader_lock
-from storage.rate import SharedPace
+from storage.rate import SharedPace, book
 from storage.urls import normalise_url
 
 
@@ -116,3 +116,21 @@ async def test_a_slot_is_placed_when_booked_not_when_a_busy_loop_reads_the_answe
     free = loop.time()
     await call
     assert loop.time() - free < 0.2  # the slot has passed: no waiting for a slot placed 350 ms later
+
+
+async def test_a_pace_within_the_bots_books_each_slot_in_both(pg: Database) -> None:
+    """Regression (bench/cluster.py, three workers: 30.2-30.8 outbox messages a second over five): a
+    notification took its outbox slot, then queued for a bot slot behind the answers and went that much
+    later. A slot of a pace `within` the bot's is free in both and moves both on."""
+    bot = SharedPace(pg, "telegram:joint", 20)  # 50 ms apart
+    outbox = SharedPace(pg, "outbox:joint", 5, within=bot)  # 200 ms apart
+    loop = asyncio.get_running_loop()
+    await pg.run(lambda uow: book(uow.conn, "telegram:joint", bot.gap, 6))  # answers hold the next 300 ms
+    started = loop.time()
+    await outbox.wait()
+    assert loop.time() - started >= 0.25  # after the bot's booked slots, not in them
+    after_joint = await pg.run(lambda uow: book(uow.conn, "telegram:joint", bot.gap))
+    assert after_joint >= 0.03  # and the bot's next slot is one of its intervals after the joint one
+    started = loop.time()
+    await outbox.wait()  # the outbox's own interval holds too
+    assert loop.time() - started >= 0.15
