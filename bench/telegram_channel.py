@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiohttp import web
 
+from bots.runner import settle_for_serving
 from bots.telegram import make_api
 from bots.telegram.channel import Options, TelegramChannel
 from bots.telegram.sender import Limits
@@ -132,6 +133,7 @@ async def run(
     await child.stdin.drain()
     if await child.stdout.readline() != b"warm\n":
         raise RuntimeError("the fake Bot API failed; see its traceback above")
+    settle_for_serving()  # the collector as `otklik run` sets it once it serves
     profiler = cProfile.Profile(time.process_time) if profile else None
     cpu = time.process_time()
     if profiler is not None:

@@ -41,6 +41,17 @@ counted with gc.callbacks); at these, ~5-8 %. The youngest generation's work is 
 garbage waits a little longer: a pass of the youngest every 10,000 allocations (milliseconds under load)."""
 
 
+def settle_for_serving() -> None:
+    """What start-up made (modules, the libraries' types) lives as long as the process: out of the collector's
+    sight, its collections do not walk it again and again (DESIGN.md §10); then `GC_THRESHOLDS`. The
+    collector was off during start-up (bots/entry.py). `serve` calls it once everything has started, and
+    bench/telegram_channel.py before it measures a channel, so that the bench runs it as `otklik run` does."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    gc.enable()
+
+
 class Channel(Protocol):
     """A messenger adapter: receives updates (polling or webhook route), hands them to the engine, and
     delivers outbox messages through `sender`."""
@@ -131,12 +142,7 @@ async def serve(
             unused = {channel.name: channel for channel in channels if channel.polls}
             term_jobs = partial(_lead_term, app, unused, senders)
             jobs.append(asyncio.create_task(lead(app.leader_lock(), cluster, term_jobs, stopping)))
-        # What start-up made (modules, the libraries' types) lives as long as the process: out of the
-        # collector's sight, its collections do not walk it again and again (DESIGN.md §10).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(*GC_THRESHOLDS)
-        gc.enable()  # off during start-up (bots/entry.py)
+        settle_for_serving()
         _give_back_freed_memory()
         log.info("otklik is running (%s): %s", cluster.role, ", ".join(senders) or "no channels")
         if until is None:
