@@ -139,12 +139,7 @@ class IndexedTelegram(FakeTelegram):
 
     async def _call(self, method: str, params: dict[str, Any]) -> tuple[int, bytes]:
         try:
-            if self._failures[method]:
-                raise self._failures[method].popleft()
-            handler = getattr(self, "_m_" + method, None)
-            if handler is None:
-                raise ApiError(404, "Not Found: method not found")
-            return 200, json.dumps({"ok": True, "result": await handler(params, {})}).encode()
+            return 200, json.dumps({"ok": True, "result": await self.run_method(method, params, {})}).encode()
         except ApiError as exc:
             return _failure(exc)
 

@@ -35,3 +35,14 @@ def create_bucket(endpoint: str, name: str) -> str:
         region_name=KEYS["region"],
     ).create_bucket(Bucket=name)
     return name
+
+
+def s3_settings(endpoint: str, photo_store: str) -> dict[str, str]:
+    """The settings that put a worker's photos in moto's bucket (PHOTO_STORE and the S3_* keys)."""
+    return {
+        "photo_store": photo_store,
+        "s3_endpoint_url": endpoint,
+        "s3_access_key_id": KEYS["access_key"],
+        "s3_secret_access_key": KEYS["secret_key"],
+        "s3_region": KEYS["region"],
+    }

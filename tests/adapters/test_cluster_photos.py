@@ -24,7 +24,7 @@ from storage.photos import register_photo
 from storage.s3_photos import S3PhotoStore
 from tests.fakes import wait_for
 from tests.fakes.vk_api import FakeVk
-from tests.s3_support import KEYS, create_bucket, moto_server
+from tests.s3_support import create_bucket, moto_server, s3_settings
 from tests.support import jpeg_bytes
 
 BUCKET = "city-photos"
@@ -50,11 +50,7 @@ def workers(db: Database, tmp_path: Path, vk: FakeVk, s3_endpoint: str) -> Itera
             data_dir=tmp_path / f"host{n}",
             municipality_config=DEMO_CONFIG_PATH,
             geocoder="off",
-            photo_store=f"s3://{BUCKET}/city",
-            s3_endpoint_url=s3_endpoint,
-            s3_access_key_id=KEYS["access_key"],
-            s3_secret_access_key=KEYS["secret_key"],
-            s3_region=KEYS["region"],
+            **s3_settings(s3_endpoint, f"s3://{BUCKET}/city"),
             vk_group_token=vk.token,
             vk_group_id=vk.group_id,
             vk_api_url=vk.api_url,

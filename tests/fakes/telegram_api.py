@@ -19,6 +19,7 @@ calls of a method fail (429 with retry_after, 5xx, …); `blocked` chats answer 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
@@ -246,14 +247,18 @@ class FakeTelegram:
         any error never reaching the bot."""
         method = str(params.pop("method", ""))
         self.calls.append(Call(method, params, {}, time.monotonic(), in_webhook_reply=True))
-        try:
-            if self._failures[method]:
-                raise self._failures[method].popleft()
-            handler = getattr(self, "_m_" + method, None)
-            if handler is not None:
-                await handler(params, {})
-        except ApiError:
-            pass
+        with contextlib.suppress(ApiError):
+            await self.run_method(method, params, {})
+
+    async def run_method(self, method: str, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        """One Bot API method's result (a scripted failure first, if any), or `ApiError` as the API answers.
+        The HTTP around it is the caller's: aiohttp here, bench/lean_http.py in the cluster bench."""
+        if self._failures[method]:
+            raise self._failures[method].popleft()
+        handler = getattr(self, "_m_" + method, None)
+        if handler is None:
+            raise ApiError(404, "Not Found: method not found")
+        return await handler(params, files)
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -266,12 +271,7 @@ class FakeTelegram:
             await self._released.wait()
             return _error(ApiError(502, "Bad Gateway"))
         try:
-            if self._failures[method]:
-                raise self._failures[method].popleft()
-            handler = getattr(self, "_m_" + method, None)
-            if handler is None:
-                raise ApiError(404, "Not Found: method not found")
-            return web.json_response({"ok": True, "result": await handler(params, files)})
+            return web.json_response({"ok": True, "result": await self.run_method(method, params, files)})
         except ApiError as exc:
             return _error(exc)
 

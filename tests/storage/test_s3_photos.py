@@ -15,7 +15,7 @@ from core.ports import PhotoNotFound
 from storage.database import Database
 from storage.photos import register_photo
 from storage.s3_photos import S3PhotoStore, collect_remote, parse_location
-from tests.s3_support import KEYS, create_bucket, moto_server
+from tests.s3_support import KEYS, create_bucket, moto_server, s3_settings
 from tests.support import jpeg_bytes
 
 
@@ -82,11 +82,7 @@ def test_photo_store_setting_builds_the_shared_store(tmp_path: Path, s3_endpoint
         _env_file=None,
         data_dir=tmp_path / "data",
         geocoder="off",
-        photo_store=f"s3://{bucket}/p",
-        s3_endpoint_url=s3_endpoint,
-        s3_access_key_id=KEYS["access_key"],
-        s3_secret_access_key=KEYS["secret_key"],
-        s3_region=KEYS["region"],
+        **s3_settings(s3_endpoint, f"s3://{bucket}/p"),
     )
     app: App = build_app(settings)
     try:
