@@ -146,7 +146,9 @@ tickets = Table(
     column("overdue_notified", Boolean, default=False),
     Index(None, "author_channel", "author_chat_id", "number"),
     Index(None, "organisation_code", "status"),
-    Index(None, "category_code", "lat", "lon"),  # nearby search: a bounding box per category
+    # Nearby search: a bounding box per category among the open tickets only (one range per open status), so
+    # that the closed ones a busy spot gathers over the years are never read.
+    Index(None, "category_code", "status", "lat", "lon"),
     Index(None, "lat", "lon"),  # the web's map: what is in view, whatever the category
     Index(None, "created_at"),  # the web's period filters, the dashboard, Open311's date windows
     # A resident rates 1–5 or not at all; the database refuses anything else, whatever the code does.
