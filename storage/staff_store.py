@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from core.messages import ChatRef
 from core.ports import Invite, NewStaff, StaffMember
@@ -17,6 +17,16 @@ from storage.tables import (
     staff,
     staff_code_attempts,
     staff_invites,
+)
+
+# Built once: a staff lookup runs in every ticket change (who gets the card), and building the statement and
+# its cache key cost as much CPU as running it (issue 17).
+ACTIVE_STAFF = select(staff).where(staff.c.active.is_(True)).order_by(staff.c.id)
+STAFF_OF = ACTIVE_STAFF.where(staff.c.organisation_code == bindparam("organisation"))
+DISPATCHERS = ACTIVE_STAFF.where(staff.c.role == "dispatcher")
+STAFF_BY_ID = select(staff).where(staff.c.id == bindparam("id"))
+ACTIVE_STAFF_BY_USER = select(staff).where(
+    staff.c.channel == bindparam("channel"), staff.c.user_id == bindparam("user_id"), staff.c.active.is_(True)
 )
 
 
@@ -112,31 +122,19 @@ class SqlStaff(Repository):
 
     def get(self, chat: ChatRef) -> StaffMember | None:
         row = self.conn.execute(
-            select(staff).where(
-                staff.c.channel == chat.channel,
-                staff.c.user_id == staff_ident(chat),
-                staff.c.active.is_(True),
-            )
+            ACTIVE_STAFF_BY_USER, {"channel": chat.channel, "user_id": staff_ident(chat)}
         ).first()
         return _member(row) if row is not None else None
 
     def by_id(self, staff_id: int) -> StaffMember | None:
-        row = self.conn.execute(select(staff).where(staff.c.id == staff_id)).first()
+        row = self.conn.execute(STAFF_BY_ID, {"id": staff_id}).first()
         return _member(row) if row is not None else None
 
     def of(self, organisation: str) -> Sequence[StaffMember]:
-        rows = self.conn.execute(
-            select(staff)
-            .where(staff.c.organisation_code == organisation, staff.c.active.is_(True))
-            .order_by(staff.c.id)
-        )
-        return [_member(r) for r in rows]
+        return [_member(r) for r in self.conn.execute(STAFF_OF, {"organisation": organisation})]
 
     def dispatchers(self) -> Sequence[StaffMember]:
-        rows = self.conn.execute(
-            select(staff).where(staff.c.role == "dispatcher", staff.c.active.is_(True)).order_by(staff.c.id)
-        )
-        return [_member(r) for r in rows]
+        return [_member(r) for r in self.conn.execute(DISPATCHERS)]
 
     def all(self, *, removed: bool = False) -> Sequence[StaffMember]:
         """Active staff; with `removed`, also those whose access was ended."""
