@@ -3,8 +3,9 @@
 SQLite allows one writer, so every job goes through one thread and one connection, and the jobs waiting in
 its queue share one commit (each inside its own savepoint, so one failing job rolls back alone). That is
 what lets dialog state be saved on every update at thousands of updates per second (DESIGN.md §10).
-PostgreSQL takes jobs on a small thread pool, each in its own transaction on the connection its thread keeps;
-per-chat order comes from row locks (`SELECT … FOR UPDATE`) taken by the store.
+PostgreSQL takes jobs on a small thread pool, each in its own transaction on the connection its thread keeps
+(opened and closed by the per-update statements themselves where they can: storage/pg_session.py); per-chat
+order comes from row locks (`SELECT … FOR UPDATE`) taken by the store.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
+from storage import pg_session
 from storage.store import SqlUnitOfWork
 from storage.urls import normalise_url
 
@@ -106,6 +108,7 @@ class Database:
             self.engine = create_engine(
                 self.url, pool_size=pool_size, max_overflow=0, connect_args=connect_args
             )
+            pg_session.install(self.engine)
             self._local = threading.local()
             self._held: list[Connection] = []
             self._held_lock = threading.Lock()
@@ -208,9 +211,12 @@ class Database:
             conn = self._local.conn = self.engine.connect()
             with self._held_lock:
                 self._held.append(conn)
+        pg_session.reset(conn)
         try:
             with conn.begin():
-                return job(SqlUnitOfWork(conn, is_sqlite=False))
+                result = job(SqlUnitOfWork(conn, is_sqlite=False))
+                pg_session.commit(conn)
+                return result
         finally:
             if conn.invalidated:
                 self._local.conn = None

@@ -3,10 +3,10 @@ ports of its per-update path (delivery ids, dialog state).
 
 The per-update path (claim the event, load and save the dialog) is three short statements run on every update,
 so they bypass SQLAlchemy's execution machinery (~50-100 µs per statement, more than the database's own work)
-and go straight to the driver's cursor of the same connection, inside the same transaction: sqlite3 on
-SQLite, psycopg on PostgreSQL (which prepares them server-side after a few uses per connection). A psycopg
-error on them is handed to SQLAlchemy's own error handling, so callers see the same exceptions (and a dead
-connection is invalidated) as from any other statement.
+and go straight to the driver of the same connection, inside the same transaction: sqlite3's cursor on
+SQLite; on PostgreSQL, statements prepared once per connection that carry the transaction's BEGIN and COMMIT
+with them (storage/pg_session.py). A psycopg error on them is handed to SQLAlchemy's own error handling, so
+callers see the same exceptions (and a dead connection is invalidated) as from any other statement.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select
 
 from core.messages import ChatRef
+from storage import pg_session
 from storage.channel_photos import SqlChannelPhotos
 from storage.console_inbox import SqlConsoleInbox
 from storage.open311 import SqlOpen311
@@ -47,24 +48,6 @@ RAW_SAVE = (
     "ON CONFLICT (channel, chat_id) DO UPDATE SET "
     "state = excluded.state, updated_at = excluded.updated_at, user_id = excluded.user_id"
 )
-# PostgreSQL: psycopg's placeholders. The dialog row is locked (FOR UPDATE) before its state is read, and made
-# first when the chat is new, so that there is always a row to lock: one statement for a known chat.
-PG_CLAIM = (
-    "INSERT INTO processed_events (channel, bot, event_key, at) VALUES (%s, %s, %s, %s) "
-    "ON CONFLICT DO NOTHING RETURNING 1"
-)
-PG_CLAIM_AND_LOAD = (
-    f"WITH claim AS ({PG_CLAIM}) SELECT EXISTS (SELECT FROM claim), "
-    "(SELECT state FROM dialogs WHERE channel = %s AND chat_id = %s FOR UPDATE)"
-)
-PG_LOAD = "SELECT state FROM dialogs WHERE channel = %s AND chat_id = %s FOR UPDATE"
-PG_ENSURE_DIALOG = (
-    "INSERT INTO dialogs (channel, chat_id, user_id, state, updated_at) VALUES (%s, %s, %s, '{}', %s) "
-    "ON CONFLICT DO NOTHING"
-)
-PG_CURSOR = "otklik.cursor"
-"""Where a PostgreSQL connection's `info` keeps the psycopg cursor the per-update statements run on."""
-PG_SAVE = "UPDATE dialogs SET state = %s, updated_at = %s, user_id = %s WHERE channel = %s AND chat_id = %s"
 
 
 def sqlite_timestamp(value: datetime) -> str:
@@ -80,7 +63,7 @@ class SqlEvents(Repository):
         if self.is_sqlite:
             claimed = self.raw.execute(RAW_CLAIM, (channel, bot, event_key, sqlite_timestamp(at))).fetchone()
             return claimed is not None
-        return self.uow.pg(PG_CLAIM, (channel, bot, event_key, at)).fetchone() is not None
+        return self.uow.pg("otklik_claim", (channel, bot, event_key, at)).fetchone() is not None
 
     def seen(self, channel: str, bot: str, event_key: str) -> bool:
         found = self.conn.execute(
@@ -104,10 +87,10 @@ class SqlDialogs(Repository):
         if self.is_sqlite:
             row = self.raw.execute(RAW_LOAD, key).fetchone()
         else:
-            row = self.uow.pg(PG_LOAD, key).fetchone()
+            row = self.uow.pg("otklik_load", key).fetchone()
             if row is None:  # a new chat: make its row (or meet a concurrent first message's), then lock it
-                self.uow.pg(PG_ENSURE_DIALOG, (*key, chat.user_id, datetime.now(UTC)))
-                row = self.uow.pg(PG_LOAD, key).fetchone()
+                self.uow.pg("otklik_ensure_dialog", (*key, chat.user_id, datetime.now(UTC)))
+                row = self.uow.pg("otklik_load", key).fetchone()
         return _state(row[0] if row else None)
 
     def claim_and_load(
@@ -118,10 +101,11 @@ class SqlDialogs(Repository):
         # One statement (one round trip) for the claim and the locked read; a new chat's row is then made and
         # locked in two more.
         key = (chat.channel, chat.chat_id)
-        claimed, raw = self.uow.pg(PG_CLAIM_AND_LOAD, (chat.channel, bot, event_key, at, *key)).fetchone()
+        found = self.uow.pg("otklik_claim_and_load", (chat.channel, bot, event_key, at, *key))
+        claimed, raw = found.fetchone()
         if raw is None:
-            self.uow.pg(PG_ENSURE_DIALOG, (*key, chat.user_id, datetime.now(UTC)))
-            row = self.uow.pg(PG_LOAD, key).fetchone()
+            self.uow.pg("otklik_ensure_dialog", (*key, chat.user_id, datetime.now(UTC)))
+            row = self.uow.pg("otklik_load", key).fetchone()
             raw = row[0] if row else None
         return claimed, _state(raw)
 
@@ -130,7 +114,8 @@ class SqlDialogs(Repository):
         if self.is_sqlite:
             self.raw.execute(RAW_SAVE, (chat.channel, chat.chat_id, chat.user_id, raw, sqlite_timestamp(at)))
         else:
-            self.uow.pg(PG_SAVE, (raw, at, chat.user_id, chat.channel, chat.chat_id))
+            # Held back to go with the COMMIT: one round trip for both (storage/pg_session.py).
+            pg_session.hold(self.conn, "otklik_save", (raw, at, chat.user_id, chat.channel, chat.chat_id))
 
 
 def _state(raw: str | None) -> dict[str, Any] | None:
@@ -209,26 +194,13 @@ class SqlUnitOfWork:
 
     @property
     def raw(self) -> Any:
-        """The driver's cursor of this connection (sqlite3 or psycopg), inside the same transaction as
-        `conn`."""
+        """SQLite: the driver's cursor of this connection, inside the same transaction as `conn`."""
         if self._cursor is None:
-            driver = self.conn.connection.driver_connection
-            if self.is_sqlite:
-                self._cursor = driver.cursor()  # type: ignore[union-attr]
-            else:  # psycopg: one cursor per connection, kept with it (making one costs ~6 µs per update)
-                cursor = self.conn.info.get(PG_CURSOR)
-                if cursor is None or cursor.connection is not driver:
-                    cursor = self.conn.info[PG_CURSOR] = driver.cursor()  # type: ignore[union-attr]
-                self._cursor = cursor
+            self._cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         return self._cursor
 
-    def pg(self, statement: str, params: tuple[Any, ...]) -> Any:
-        """Run one per-update statement on psycopg's cursor; its errors become SQLAlchemy's, as if it had run
-        through `conn.execute` (a lost connection is invalidated and reported as such, a deadlock is an
-        `OperationalError` the retry loop recognises)."""
-        cursor = self.raw
-        try:
-            return cursor.execute(statement, params)
-        except self.conn.dialect.loaded_dbapi.Error as exc:
-            self.conn._handle_dbapi_exception(exc, statement, params, cursor, None)  # always raises
-            raise  # pragma: no cover
+    def pg(self, name: str, params: tuple[Any, ...]) -> Any:
+        """PostgreSQL: run per-update statement `name` (storage/pg_session.py); its errors are SQLAlchemy's,
+        as if it had run through `conn.execute` (a lost connection is invalidated and reported as such, a
+        deadlock is an `OperationalError` the retry loop recognises)."""
+        return pg_session.run(self.conn, name, params)

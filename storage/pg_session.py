@@ -1,0 +1,189 @@
+"""PostgreSQL: the per-update statements in two round trips instead of four.
+
+An update is a transaction of its own: BEGIN, claim the delivery id and lock and read the dialog, save the
+dialog, COMMIT. Sent one by one (as psycopg does outside autocommit) that is four round trips, and on a
+two-core machine each costs about as much CPU in the client and the server as the statement it carries
+(issue 17). So the connection runs in psycopg's autocommit mode and the transaction is opened and closed by
+hand, riding on the statements themselves: the per-update statements are prepared once per connection
+(`PREPARE`, each on its first use) and sent as `EXECUTE` in a simple query, which may hold several
+statements — `BEGIN; EXECUTE otklik_claim_and_load(…)` — with the values quoted by psycopg's client-side
+binding; the dialog's save is held back and sent with the COMMIT — `EXECUTE otklik_save(…); COMMIT`.
+
+Everything else (SQLAlchemy's statements) keeps its usual path, prepared by psycopg after a few uses: a hook
+before each of them sends the BEGIN the transaction still lacks, and any statement held back, so that
+statements reach the server in the order they were made. psycopg drops every prepared statement of the
+session with a ROLLBACK it sends (DEALLOCATE ALL), ours with them: such a rollback makes ours be prepared
+again.
+
+This needs a session of its own on the server, as psycopg's prepared statements do: a direct connection or a
+pooler in session mode.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import Engine
+
+STATEMENTS: dict[str, tuple[str, int]] = {
+    "otklik_claim": (
+        "INSERT INTO processed_events (channel, bot, event_key, at) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT DO NOTHING RETURNING 1",
+        4,
+    ),
+    # The claim and the locked read in one statement; the dialog row is made first when the chat is new, so
+    # that there is always a row to lock.
+    "otklik_claim_and_load": (
+        "WITH claim AS (INSERT INTO processed_events (channel, bot, event_key, at) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT DO NOTHING RETURNING 1) SELECT EXISTS (SELECT FROM claim), "
+        "(SELECT state FROM dialogs WHERE channel = $5 AND chat_id = $6 FOR UPDATE)",
+        6,
+    ),
+    "otklik_load": ("SELECT state FROM dialogs WHERE channel = $1 AND chat_id = $2 FOR UPDATE", 2),
+    "otklik_ensure_dialog": (
+        "INSERT INTO dialogs (channel, chat_id, user_id, state, updated_at) VALUES ($1, $2, $3, '{}', $4) "
+        "ON CONFLICT DO NOTHING",
+        4,
+    ),
+    "otklik_save": (
+        "UPDATE dialogs SET state = $1, updated_at = $2, user_id = $3 WHERE channel = $4 AND chat_id = $5",
+        5,
+    ),
+}
+ClientCursor: Any = None
+"""psycopg's client-side-binding cursor class, imported by `install`."""
+CURSOR = "otklik.cursor"
+"""`Connection.info` keys: the client-side-binding cursor kept with the connection (making one: ~6 µs),"""
+PREPARED = "otklik.prepared"
+"""the driver connection and the names of STATEMENTS prepared on it,"""
+HELD = "otklik.held"
+"""and the statements held back to go with the next one (the dialog's save), as (name, values)."""
+IDLE = 0
+"""libpq's PQTRANS_IDLE (psycopg.pq.TransactionStatus.IDLE): psycopg is imported only where PostgreSQL is
+used, not by every admin command on SQLite."""
+
+
+@cache
+def execute_text(name: str) -> str:
+    return f"EXECUTE {name}({', '.join(['%s'] * STATEMENTS[name][1])})"
+
+
+def install(engine: Engine) -> None:
+    """Make `engine`'s connections work as described above."""
+    global ClientCursor
+    from psycopg import ClientCursor
+
+    event.listen(engine, "connect", _autocommit)
+    event.listen(engine, "before_cursor_execute", _before_statement)
+    event.listen(engine, "rollback", _before_rollback)
+    event.listen(engine, "reset", _before_reset)
+
+
+def run(conn: Connection, name: str, params: tuple[Any, ...]) -> Any:
+    """Run per-update statement `name` in the transaction, with the BEGIN or the held-back statements it has
+    to carry; the cursor holds its result."""
+    return _send(conn, name, params)
+
+
+def hold(conn: Connection, name: str, params: tuple[Any, ...]) -> None:
+    """Send `name` with the next statement or the COMMIT, whichever comes first."""
+    conn.info.setdefault(HELD, []).append((name, params))
+
+
+def commit(conn: Connection) -> None:
+    """The statements held back and the COMMIT, in one round trip (nothing when none is held: SQLAlchemy's
+    commit then sends the COMMIT, if a statement opened a transaction)."""
+    if conn.info.get(HELD):
+        _send(conn, "COMMIT", ())
+
+
+def reset(conn: Connection) -> None:
+    """A new unit of work: nothing held back from one that failed."""
+    conn.info.pop(HELD, None)
+
+
+def _send(conn: Connection, name: str | None, params: tuple[Any, ...]) -> Any:
+    """Statement `name` (a STATEMENTS name, "COMMIT", or None for only what it would carry) in one simple
+    query, after the BEGIN of a transaction not yet open and the held-back statements."""
+    info = conn.info
+    driver: Any = conn.connection.driver_connection
+    cursor = info.get(CURSOR)
+    if cursor is None or cursor.closed or cursor.connection is not driver:
+        cursor = info[CURSOR] = ClientCursor(driver)
+    held = info.pop(HELD, ())
+    parts = ["BEGIN"] if driver.pgconn.transaction_status == IDLE else []
+    values: list[Any] = []
+    try:
+        for held_name, held_values in held:
+            parts.append(_execute(conn, driver, cursor, held_name))
+            values.extend(held_values)
+        if name is not None:
+            parts.append(name if name == "COMMIT" else _execute(conn, driver, cursor, name))
+            values.extend(params)
+        query = "; ".join(parts)
+        cursor.execute(query, values)
+    except driver.Error as exc:
+        # SQLAlchemy's error, as from its own statements (it would close a cursor handed to it: this one is
+        # kept with the connection).
+        conn._handle_dbapi_exception(exc, name or "", params, None, None)  # always raises
+        raise  # pragma: no cover
+    while cursor.nextset():  # on to the last statement's result
+        pass
+    return cursor
+
+
+def _execute(conn: Connection, driver: Any, cursor: Any, name: str) -> str:
+    """`EXECUTE name(%s, …)`, after preparing `name` on this connection if it is not yet (one round trip, once
+    per connection; a single PREPARE is done or not, never half-way)."""
+    entry = conn.info.get(PREPARED)
+    if entry is None or entry[0] is not driver:
+        entry = conn.info[PREPARED] = (driver, set())
+    prepared = entry[1]
+    if prepared is None:  # after a rollback: psycopg dropped them all if it had any of its own
+        cursor.execute("SELECT name FROM pg_prepared_statements WHERE starts_with(name, 'otklik_')")
+        prepared = {found for (found,) in cursor.fetchall()}
+        conn.info[PREPARED] = (driver, prepared)
+    if name not in prepared:
+        cursor.execute(f"PREPARE {name} AS {STATEMENTS[name][0]}")
+        prepared.add(name)
+    return execute_text(name)
+
+
+def _autocommit(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.autocommit = True
+
+
+def _before_statement(conn: Connection, *_args: Any) -> None:
+    """Before each of SQLAlchemy's statements: the BEGIN of a transaction not yet open (psycopg's own, outside
+    autocommit) and the statements held back."""
+    if conn.info.get(HELD):
+        _send(conn, None, ())
+        return
+    driver: Any = conn.connection.driver_connection
+    if (
+        driver.pgconn.transaction_status == IDLE
+        and conn.in_transaction()
+        and conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
+    ):
+        driver.execute("BEGIN")
+
+
+def _before_rollback(conn: Connection) -> None:
+    """psycopg sends ROLLBACK only inside a transaction, and then drops every prepared statement if it had
+    prepared any of its own: which of ours are left is then asked of the server, on their next use."""
+    if conn.invalidated:  # a new connection comes with nothing prepared
+        return
+    _unsure(conn.connection.driver_connection, conn.info)
+
+
+def _before_reset(dbapi_connection: Any, record: Any, _state: Any) -> None:
+    """The pool's own rollback, when a connection is given back."""
+    _unsure(dbapi_connection, record.info)
+
+
+def _unsure(driver: Any, info: dict[str, Any]) -> None:
+    entry = info.get(PREPARED)
+    if entry is not None and entry[0] is driver and driver.pgconn.transaction_status != IDLE:
+        info[PREPARED] = (driver, None)

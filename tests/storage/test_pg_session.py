@@ -1,0 +1,214 @@
+"""PostgreSQL's per-update path in two round trips (storage/pg_session.py): the BEGIN rides on the first
+statement and the dialog's save on the COMMIT, on a connection in psycopg's autocommit mode — and the
+transaction is whole all the same, whatever runs in it and however it ends."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from core.engine import Engine
+from core.messages import ChatRef, Incoming
+from core.municipality import Municipality
+from storage.database import Database
+from storage.store import SqlUnitOfWork
+from storage.tables import dialogs, processed_events
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+CHAT = ChatRef("test", "pg-session-1", "u1")
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.fixture
+def one(db: Database, demo: Municipality) -> Iterator[Database]:
+    """One connection, so that every job meets what the one before left on it."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL only (TEST_DATABASE_URL): SQLite runs its own transactions")
+    from tests.conftest import load_demo
+
+    load_demo(db, demo)
+    single = Database(db.url, pool_size=1)
+    yield single
+    single.close()
+
+
+def _client_round_trips(database: Database, job: Any) -> int:
+    """Messages that end a round trip (a simple Query, or the Sync of an extended one) that the connection
+    sent while `job` ran, from libpq's own protocol trace."""
+    driver = database.run_sync(lambda uow: uow.conn.connection.driver_connection)
+    with tempfile.TemporaryFile("w+") as trace:
+        driver.pgconn.trace(trace.fileno())
+        try:
+            job()
+        finally:
+            driver.pgconn.untrace()
+        trace.seek(0)
+        sent = [line.split("\t") for line in trace.read().splitlines()]
+    ends = {"Query", "Sync"}
+    return sum(1 for fields in sent if len(fields) > 3 and fields[1] == "F" and fields[3] in ends)
+
+
+def _state(database: Database) -> str | None:
+    return database.run_sync(
+        lambda uow: uow.conn.execute(
+            select(dialogs.c.state).where(
+                dialogs.c.channel == CHAT.channel, dialogs.c.chat_id == CHAT.chat_id
+            )
+        ).scalar()
+    )
+
+
+def _claimed(database: Database, key: str) -> bool:
+    return database.run_sync(
+        lambda uow: (
+            uow.conn.execute(
+                select(processed_events.c.event_key).where(processed_events.c.event_key == key)
+            ).first()
+            is not None
+        )
+    )
+
+
+def test_an_update_of_a_known_chat_costs_two_round_trips(one: Database, demo: Municipality) -> None:
+    engine = Engine(one, demo, clock=lambda: NOW)
+
+    def update(key: str, **fields: Any) -> None:
+        one.run_sync(lambda uow: engine.step(Incoming(CHAT, key, "ru", **fields), uow))
+
+    update("1", command="start")  # the chat is known from here on; the statements are prepared
+    trips = _client_round_trips(one, lambda: update("2", button="menu:new"))
+
+    assert trips == 2  # BEGIN + claim and locked read; save + COMMIT
+    assert '"flow"' in (_state(one) or "")
+
+
+def test_a_failure_after_the_save_loses_the_save_and_the_claim(one: Database) -> None:
+    one.run_sync(lambda uow: (uow.dialogs.load(CHAT), uow.dialogs.save(CHAT, {"lang": "en"}, NOW)))
+
+    def fails(uow: SqlUnitOfWork) -> None:
+        uow.dialogs.claim_and_load(CHAT, "", "lost", NOW)
+        uow.dialogs.save(CHAT, {"lang": "ru"}, NOW)
+        raise Boom
+
+    with pytest.raises(Boom):
+        one.run_sync(fails)
+
+    assert _state(one) == '{"lang":"en"}'
+    assert not _claimed(one, "lost")
+
+
+def test_a_held_save_reaches_the_server_before_a_later_statement_of_the_same_job(one: Database) -> None:
+    def saves_then_reads(uow: SqlUnitOfWork) -> str:
+        uow.dialogs.load(CHAT)
+        uow.dialogs.save(CHAT, {"lang": "ru", "seen": True}, NOW)
+        return uow.conn.execute(  # type: ignore[no-any-return]
+            select(dialogs.c.state).where(dialogs.c.chat_id == CHAT.chat_id)
+        ).scalar_one()
+
+    assert one.run_sync(saves_then_reads) == '{"lang":"ru","seen":true}'
+
+
+def test_sqlalchemys_statements_alone_still_run_in_one_transaction(one: Database) -> None:
+    def inserts_then_fails(uow: SqlUnitOfWork) -> None:
+        uow.conn.execute(
+            processed_events.insert(), {"channel": "test", "bot": "", "event_key": "half", "at": NOW}
+        )
+        uow.conn.execute(text("SELECT 1 / 0"))
+
+    with pytest.raises(Exception, match="division by zero"):
+        one.run_sync(inserts_then_fails)
+
+    assert not _claimed(one, "half")
+
+
+def test_a_rollback_after_psycopg_prepared_its_own_statements_prepares_ours_again(one: Database) -> None:
+    """Regression: psycopg answers its own ROLLBACK with DEALLOCATE ALL when it has prepared statements of its
+    own (after five uses of one), and ours went with them: "prepared statement … does not exist"."""
+
+    def fails(uow: SqlUnitOfWork) -> None:
+        uow.dialogs.claim_and_load(CHAT, "", "before", NOW)
+        for _ in range(8):  # psycopg prepares a statement on its fifth use
+            uow.conn.execute(select(dialogs.c.state).where(dialogs.c.chat_id == CHAT.chat_id)).all()
+        raise Boom
+
+    with pytest.raises(Boom):
+        one.run_sync(fails)
+
+    fresh, _state_after = one.run_sync(lambda uow: uow.dialogs.claim_and_load(CHAT, "", "after", NOW))
+    assert fresh
+
+
+def test_duplicate_prepared_statement_after_a_rollback_without_psycopgs_own(one: Database) -> None:
+    """Regression: a rollback when psycopg had prepared nothing of its own leaves ours on the server;
+    preparing them again failed with DuplicatePreparedStatement."""
+
+    def fails(uow: SqlUnitOfWork) -> None:
+        uow.dialogs.claim_and_load(CHAT, "", "first", NOW)
+        raise Boom
+
+    with pytest.raises(Boom):
+        one.run_sync(fails)
+
+    fresh, _ = one.run_sync(lambda uow: uow.dialogs.claim_and_load(CHAT, "", "second", NOW))
+    assert fresh
+
+
+def test_the_cursor_is_closed_after_a_failed_statement(one: Database) -> None:
+    """Regression: SQLAlchemy closed the connection's kept cursor when it reported a statement's error, and
+    every later job on that connection failed with "the cursor is closed"."""
+    with pytest.raises(Exception, match="NUL"):
+        one.run_sync(lambda uow: uow.dialogs.claim_and_load(CHAT, "", "bad\x00key", NOW))
+
+    fresh, _ = one.run_sync(lambda uow: uow.dialogs.claim_and_load(CHAT, "", "good", NOW))
+    assert fresh
+
+
+def test_a_deadlock_between_two_updates_is_retried_and_both_land(db: Database) -> None:
+    """Two jobs that lock two dialogs in opposite order: the server cancels one; it runs again whole."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    a, b = ChatRef("test", "dead-a", "a"), ChatRef("test", "dead-b", "b")
+    db.run_sync(lambda uow: (uow.dialogs.load(a), uow.dialogs.load(b)))
+    both_locked_one = threading.Barrier(2, timeout=10)
+    attempts: list[str] = []
+
+    def job(first: ChatRef, second: ChatRef, key: str) -> Any:
+        def run(uow: SqlUnitOfWork) -> None:
+            attempts.append(key)
+            uow.dialogs.claim_and_load(first, "", key, NOW)
+            if attempts.count(key) == 1:
+                both_locked_one.wait()
+            uow.dialogs.load(second)
+            uow.dialogs.save(first, {"lang": "ru", "by": key}, NOW)
+
+        return run
+
+    errors: list[BaseException] = []
+
+    def run(first: ChatRef, second: ChatRef, key: str) -> None:
+        try:
+            db.run_sync(job(first, second, key))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=run, args=(a, b, "ab")),
+        threading.Thread(target=run, args=(b, a, "ba")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert errors == []
+    assert sorted(attempts) in (["ab", "ab", "ba"], ["ab", "ba", "ba"])
+    assert _claimed(db, "ab") and _claimed(db, "ba")
