@@ -29,6 +29,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
 from core.demo import DEMO_CONFIG_PATH
 from core.engine import Engine
 from core.messages import ChatRef, Incoming, Location
@@ -113,10 +116,7 @@ def seed(db: Database, count: int, prefix: str) -> None:
 
 
 def close_bench_tickets(db: Database) -> None:
-    """Earlier runs' tickets on the same database, at the same spot, would be offered as "me too". On
-    PostgreSQL the database is then vacuumed and analysed, as autovacuum keeps a city's (a test server may run
-    without it): earlier runs' dead rows and out-of-date statistics would otherwise be measured as this run's
-    cost, growing from run to run."""
+    """Earlier runs' tickets on the same database, at the same spot, would be offered as "me too"."""
     db.run_sync(
         lambda store: store.conn.execute(
             tickets.update()
@@ -124,9 +124,17 @@ def close_bench_tickets(db: Database) -> None:
             .values(status="closed")
         )
     )
-    if not db.is_sqlite:
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+
+
+def maintain(db: Database) -> None:
+    """PostgreSQL, after the warm-up: vacuum and analyse, as autovacuum keeps a city's database (a test server
+    may run without it). Otherwise earlier runs' dead rows would be measured as this run's cost, growing from
+    run to run, and on a new database the plans would be made for the empty tables the warm-up filled."""
+    if not db.is_sqlite:  # a connection of its own: the pool's are held by the database's threads
+        engine = create_engine(db.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
             conn.exec_driver_sql("VACUUM (ANALYZE)")
+        engine.dispose()
 
 
 def server_cpu(db: Database, name: str) -> float:
@@ -170,6 +178,7 @@ def measure(args: argparse.Namespace, url: str, prefix: str) -> dict[str, float]
             for step in range(len(DIALOG)):
                 await run_round(engine, f"warm{prefix}", args.warmup, step, args.concurrency, array("d"))
             before = await db.run(lambda store: len(store.tickets.list(limit=10**9)))
+            maintain(db)
             gc.collect()
             gc.freeze()
             base = rss_bytes()
