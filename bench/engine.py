@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from array import array
@@ -155,6 +156,19 @@ def server_cpu(db: Database, name: str) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def unpin_checkpointer(cores: set[int]) -> None:
+    """The process is pinned to one core to measure the bot's own work per core; SQLite's checkpointer
+    thread is background work off the updates' path, and may run on any core, as the PostgreSQL server's
+    background processes do in the PostgreSQL runs. Kept on the bot's core it takes turns with the update
+    being handled (`--pin-checkpointer`: one at a time, the slowest 0.1 % then wait for a checkpoint's slice
+    of the core)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    for thread in threading.enumerate():
+        if thread.name == "otklik-sqlite-checkpoint" and thread.native_id is not None:
+            os.sched_setaffinity(thread.native_id, cores)
+
+
 def measure(args: argparse.Namespace, url: str, prefix: str) -> dict[str, float]:
     """Warm up, (wait for the go signal,) run the residents' dialogs; the figures of this process."""
     name = f"otklik-bench-{prefix}"
@@ -175,6 +189,9 @@ def measure(args: argparse.Namespace, url: str, prefix: str) -> dict[str, float]
             print(f"seeded:                 {args.seed:,} dialogs in {time.perf_counter() - started:.1f} s")
 
         async def go() -> dict[str, float]:
+            await db.run(lambda store: None)  # the database's threads are started
+            if not args.pin_checkpointer:
+                unpin_checkpointer(args.cores)
             for step in range(len(DIALOG)):
                 await run_round(engine, f"warm{prefix}", args.warmup, step, args.concurrency, array("d"))
             before = await db.run(lambda store: len(store.tickets.list(limit=10**9)))
@@ -287,6 +304,11 @@ def main() -> None:
         help="residents who file a report first, so the process is measured warm, as a running service is",
     )
     parser.add_argument("--all-cores", action="store_true", help="do not pin the process to one core")
+    parser.add_argument(
+        "--pin-checkpointer",
+        action="store_true",
+        help="keep SQLite's background checkpointer on the bot's core too (by default it may use any core)",
+    )
     parser.add_argument("--database-url", default="", help="PostgreSQL (default: a temporary SQLite file)")
     parser.add_argument("--seed", type=int, default=0, help="finished dialogs stored before the run")
     parser.add_argument("--processes", type=int, default=1, help="processes on one database (needs a URL)")
@@ -294,6 +316,7 @@ def main() -> None:
     parser.add_argument("--core", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
     if not args.all_cores and hasattr(os, "sched_setaffinity"):
         core = args.core if args.core is not None else sorted(os.sched_getaffinity(0))[0]
         os.sched_setaffinity(0, {core})
