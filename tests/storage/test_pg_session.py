@@ -180,10 +180,13 @@ def test_a_deadlock_between_two_updates_is_retried_and_both_land(db: Database) -
     db.run_sync(lambda uow: (uow.dialogs.load(a), uow.dialogs.load(b)))
     both_locked_one = threading.Barrier(2, timeout=10)
     attempts: list[str] = []
+    landed = {"ab": threading.Event(), "ba": threading.Event()}
 
     def job(first: ChatRef, second: ChatRef, key: str) -> Any:
         def run(uow: SqlUnitOfWork) -> None:
             attempts.append(key)
+            if attempts.count(key) > 1:  # the cancelled one: again once the other is in (no second deadlock)
+                landed["ba" if key == "ab" else "ab"].wait(timeout=10)
             uow.dialogs.claim_and_load(first, "", key, NOW)
             if attempts.count(key) == 1:
                 both_locked_one.wait()
@@ -197,6 +200,7 @@ def test_a_deadlock_between_two_updates_is_retried_and_both_land(db: Database) -
     def run(first: ChatRef, second: ChatRef, key: str) -> None:
         try:
             db.run_sync(job(first, second, key))
+            landed[key].set()
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
