@@ -204,9 +204,15 @@ async def read_lines(
 
     A terminal or a pipe is watched by the event loop (no thread blocked in `readline()`, which nothing can
     interrupt and which kept the process alive after Ctrl-C); a file or an in-memory text never blocks."""
+    loop = asyncio.get_running_loop()
+    readable = asyncio.Event()
     try:
         fd = lines.fileno()
         waitable = not stat.S_ISREG(os.fstat(fd).st_mode)
+        if waitable:
+            loop.add_reader(fd, readable.set)
+    except PermissionError:  # a device the loop cannot watch: /dev/null, for a service started without input
+        waitable = False
     except (AttributeError, OSError, ValueError):
         fd, waitable = -1, False
     if not waitable:
@@ -216,9 +222,6 @@ async def read_lines(
             yield line
         return
 
-    loop = asyncio.get_running_loop()
-    readable = asyncio.Event()
-    loop.add_reader(fd, readable.set)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     buffer = ""
     stop = asyncio.ensure_future(stopping.wait())

@@ -179,3 +179,20 @@ def test_console_log_lines_go_to_a_file_not_into_the_chat(env: dict[str, str], t
     assert " INFO " not in done.stdout and t("ru", "menu.prompt") in done.stdout
     log = (Path(env["DATA_DIR"]) / "otklik.log").read_text(encoding="utf-8")
     assert "demo configuration" in log
+
+
+def test_console_with_input_from_dev_null_ends_cleanly(env: dict[str, str], tmp_path: Path) -> None:
+    """Regression: with no input (`< /dev/null`, a service manager's default) the console crashed with
+    PermissionError: the event loop cannot watch /dev/null. Now it reads the empty input and ends."""
+    with open(os.devnull) as nothing:
+        done = subprocess.run(
+            [OTKLIK, "chat", "--user", "r7"],
+            stdin=nothing,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=90,
+        )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
