@@ -4,6 +4,7 @@ one makes the resident a supporter. Storage on SQLite and PostgreSQL; distances 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from geopy.distance import distance
@@ -24,15 +25,9 @@ def offset(metres: float, bearing: float, origin: tuple[float, float] = CENTRE) 
     return point.latitude, point.longitude
 
 
-async def existing(
-    engine: Engine,
-    at: tuple[float, float],
-    sub: str = "yards.playground",
-    status: Status = Status.ASSIGNED,
-    author: ChatRef = NEIGHBOUR,
-    description: str = "Сломаны качели на детской площадке, торчат острые края.",
-) -> int:
-    new = ticket(at, sub, status, author, description)
+async def existing(engine: Engine, at: tuple[float, float], **fields: Any) -> int:
+    """A ticket stored as `ticket` describes it."""
+    new = ticket(at, **fields)
     return await engine.db.run(lambda store: store.tickets.create(new))
 
 

@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -162,18 +163,19 @@ def test_console_restart_mid_dialog_shows_the_question_so_numbers_work_at_once(o
     assert out.index(t("ru", "report.category.ask")) < out.index(subcategory)
 
 
+def _chat_on_the_embedded_database(
+    env: dict[str, str], tmp_path: Path, *args: str, **stdin: Any
+) -> subprocess.CompletedProcess[str]:
+    """`otklik [args] chat …` on the embedded SQLite database (migrated at start), its output captured."""
+    env = {k: v for k, v in env.items() if k != "DATABASE_URL"}
+    return subprocess.run(
+        [OTKLIK, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=90, **stdin
+    )
+
+
 def test_console_log_lines_go_to_a_file_not_into_the_chat(env: dict[str, str], tmp_path: Path) -> None:
     """With -v, the embedded database's upgrade and seeding log INFO lines: none may land in the terminal."""
-    env = {k: v for k, v in env.items() if k != "DATABASE_URL"}
-    done = subprocess.run(
-        [OTKLIK, "-v", "chat", "--user", "r6"],
-        input="/start\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=90,
-    )
+    done = _chat_on_the_embedded_database(env, tmp_path, "-v", "chat", "--user", "r6", input="/start\n")
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert " INFO " not in done.stdout and t("ru", "menu.prompt") in done.stdout
@@ -184,16 +186,7 @@ def test_console_log_lines_go_to_a_file_not_into_the_chat(env: dict[str, str], t
 def test_console_with_input_from_dev_null_ends_cleanly(env: dict[str, str], tmp_path: Path) -> None:
     """Regression: with no input (`< /dev/null`, a service manager's default) the console crashed with
     PermissionError: the event loop cannot watch /dev/null. Now it reads the empty input and ends."""
-    env = {k: v for k, v in env.items() if k != "DATABASE_URL"}  # the embedded database: migrated at start
     with open(os.devnull) as nothing:
-        done = subprocess.run(
-            [OTKLIK, "chat", "--user", "r7"],
-            stdin=nothing,
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=90,
-        )
+        done = _chat_on_the_embedded_database(env, tmp_path, "chat", "--user", "r7", stdin=nothing)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
