@@ -6,8 +6,10 @@ two-core machine each costs about as much CPU in the client and the server as th
 (issue 17). So the connection runs in psycopg's autocommit mode and the transaction is opened and closed by
 hand, riding on the statements themselves: the per-update statements are prepared once per connection
 (`PREPARE`, each on its first use) and sent as `EXECUTE` in a simple query, which may hold several
-statements — `BEGIN; EXECUTE otklik_claim_and_load(…)` — with the values quoted by psycopg's client-side
-binding; the dialog's save is held back and sent with the COMMIT — `EXECUTE otklik_save(…); COMMIT`.
+statements — `BEGIN; EXECUTE otklik_claim_and_load(…)` — with the values quoted by libpq for the connection;
+the dialog's save is held back and sent with the COMMIT — `EXECUTE otklik_save(…); COMMIT`. libpq runs them
+directly (PQexec): psycopg's cursor, adapting the values and reading the result cost as much CPU as the rest
+of the round trip, and these statements take text and give back text.
 
 Everything else (SQLAlchemy's statements) keeps its usual path, prepared by psycopg after a few uses: a hook
 before each of them sends the BEGIN the transaction still lacks, and any statement held back, so that
@@ -21,6 +23,8 @@ pooler in session mode.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -53,27 +57,45 @@ STATEMENTS: dict[str, tuple[str, int]] = {
     ),
 }
 ClientCursor: Any = None
-"""psycopg's client-side-binding cursor class, imported by `install`."""
+"""psycopg's client-side-binding cursor class, imported by `install`,"""
+pq: Any = None
+"""psycopg's libpq wrapper,"""
+errors: Any = None
+"""and its errors (psycopg is imported only where PostgreSQL is used, not by every admin command on
+SQLite)."""
 CURSOR = "otklik.cursor"
 """`Connection.info` keys: the client-side-binding cursor kept with the connection (making one: ~6 µs),"""
-PREPARED = "otklik.prepared"
-"""the driver connection and the names of STATEMENTS prepared on it,"""
+SESSION = "otklik.session"
+"""the driver connection's `_Session`,"""
 HELD = "otklik.held"
 """and the statements held back to go with the next one (the dialog's save), as (name, values)."""
 IDLE = 0
-"""libpq's PQTRANS_IDLE (psycopg.pq.TransactionStatus.IDLE): psycopg is imported only where PostgreSQL is
-used, not by every admin command on SQLite."""
+"""libpq's PQTRANS_IDLE (psycopg.pq.TransactionStatus.IDLE)."""
+RESULT_OK = {1, 2}
+"""libpq's PGRES_COMMAND_OK and PGRES_TUPLES_OK."""
+Row = tuple[str | None, ...]
+
+
+@dataclass(slots=True)
+class _Session:
+    """What a driver connection needs for our statements: its encoding and libpq's quoting for it, and the
+    names of STATEMENTS prepared on it (None: unknown, after a rollback)."""
+
+    driver: Any
+    encoding: str
+    escaping: Any
+    prepared: set[str] | None = field(default_factory=set)
 
 
 @cache
 def execute_text(name: str) -> str:
-    return f"EXECUTE {name}({', '.join(['%s'] * STATEMENTS[name][1])})"
+    return f"EXECUTE {name}({', '.join(['{}'] * STATEMENTS[name][1])})"
 
 
 def install(engine: Engine) -> None:
     """Make `engine`'s connections work as described above."""
-    global ClientCursor
-    from psycopg import ClientCursor
+    global ClientCursor, pq, errors
+    from psycopg import ClientCursor, errors, pq
 
     event.listen(engine, "connect", _autocommit)
     event.listen(engine, "before_cursor_execute", _before_statement)
@@ -81,17 +103,31 @@ def install(engine: Engine) -> None:
     event.listen(engine, "reset", _before_reset)
 
 
-def run(conn: Connection, name: str, params: tuple[Any, ...]) -> Any:
+def run(conn: Connection, name: str, params: tuple[Any, ...]) -> Row | None:
     """Run per-update statement `name` in the transaction, with the BEGIN or the held-back statements it has
-    to carry; the cursor holds its result."""
+    to carry: the first row of its result as the server's text (None for NULL), None when it has no rows."""
     return _send(conn, name, params)
 
 
 def query(conn: Connection, sql: str, params: tuple[Any, ...]) -> Any:
-    """Run `sql` (%s placeholders) with its values quoted into it, never prepared: for a statement whose best
-    plan depends on its values, which a prepared statement's generic plan, used after five executions, does
-    not know (the nearby search: ~1 ms with its values, ~9 ms with the generic plan)."""
-    return _send(conn, None, params, sql)
+    """Run `sql` (%s placeholders) with its values quoted into it by psycopg, never prepared: for a statement
+    whose best plan depends on its values, which a prepared statement's generic plan, used after five
+    executions, does not know (the nearby search: ~1 ms with its values, ~9 ms with the generic plan). The
+    cursor holds its result."""
+    driver: Any = conn.connection.driver_connection
+    if conn.info.get(HELD) or driver.pgconn.transaction_status == IDLE:
+        _send(conn, None, ())
+    cursor = conn.info.get(CURSOR)
+    if cursor is None or cursor.closed or cursor.connection is not driver:
+        cursor = conn.info[CURSOR] = ClientCursor(driver)
+    try:
+        cursor.execute(sql, params, prepare=False)
+    except driver.Error as exc:
+        # SQLAlchemy's error, as from its own statements (it would close a cursor handed to it: this one is
+        # kept with the connection).
+        conn._handle_dbapi_exception(exc, sql, params, None, None)  # always raises
+        raise  # pragma: no cover
+    return cursor
 
 
 def hold(conn: Connection, name: str, params: tuple[Any, ...]) -> None:
@@ -111,54 +147,84 @@ def reset(conn: Connection) -> None:
     conn.info.pop(HELD, None)
 
 
-def _send(conn: Connection, name: str | None, params: tuple[Any, ...], sql: str | None = None) -> Any:
-    """Statement `name` (a STATEMENTS name, "COMMIT", or None for only what it would carry) or `sql` in one
-    simple query, after the BEGIN of a transaction not yet open and the held-back statements."""
-    info = conn.info
+def _send(conn: Connection, name: str | None, params: tuple[Any, ...]) -> Row | None:
+    """Statement `name` (a STATEMENTS name, "COMMIT", or None for only what it would carry) in one simple
+    query, after the BEGIN of a transaction not yet open and the held-back statements. libpq runs it and
+    hands back the last statement's result, text that needs no conversion: psycopg's cursor, its values'
+    adaptation and its result handling cost as much CPU again as the rest of an update's round trip."""
     driver: Any = conn.connection.driver_connection
-    cursor = info.get(CURSOR)
-    if cursor is None or cursor.closed or cursor.connection is not driver:
-        cursor = info[CURSOR] = ClientCursor(driver)
-    held = info.pop(HELD, ())
-    parts = ["BEGIN"] if driver.pgconn.transaction_status == IDLE else []
-    values: list[Any] = []
+    pgconn = driver.pgconn
+    held = conn.info.pop(HELD, ())
+    parts = ["BEGIN"] if pgconn.transaction_status == IDLE else []
     try:
+        session = _session(conn, driver)
         for held_name, held_values in held:
-            parts.append(_execute(conn, driver, cursor, held_name))
-            values.extend(held_values)
-        if name is not None:
-            parts.append(name if name == "COMMIT" else _execute(conn, driver, cursor, name))
-            values.extend(params)
-        elif sql is not None:
-            parts.append(sql)
-            values.extend(params)
-        query = "; ".join(parts)
-        cursor.execute(query, values)
+            parts.append(_execute(session, held_name, held_values))
+        if name == "COMMIT":
+            parts.append(name)
+        elif name is not None:
+            parts.append(_execute(session, name, params))
+        result = _exec(session, "; ".join(parts))
     except driver.Error as exc:
-        # SQLAlchemy's error, as from its own statements (it would close a cursor handed to it: this one is
-        # kept with the connection).
+        # SQLAlchemy's error, as from its own statements: a lost connection is invalidated and reported as
+        # such, a deadlock is an `OperationalError` the retry loop recognises.
         conn._handle_dbapi_exception(exc, name or "", params, None, None)  # always raises
         raise  # pragma: no cover
-    while cursor.nextset():  # on to the last statement's result
-        pass
-    return cursor
+    if not result.ntuples:
+        return None
+    encoding = session.encoding
+    return tuple(
+        None if (value := result.get_value(0, column)) is None else value.decode(encoding)
+        for column in range(result.nfields)
+    )
 
 
-def _execute(conn: Connection, driver: Any, cursor: Any, name: str) -> str:
-    """`EXECUTE name(%s, …)`, after preparing `name` on this connection if it is not yet (one round trip, once
-    per connection; a single PREPARE is done or not, never half-way)."""
-    entry = conn.info.get(PREPARED)
-    if entry is None or entry[0] is not driver:
-        entry = conn.info[PREPARED] = (driver, set())
-    prepared = entry[1]
-    if prepared is None:  # after a rollback: psycopg dropped them all if it had any of its own
-        cursor.execute("SELECT name FROM pg_prepared_statements WHERE starts_with(name, 'otklik_')")
-        prepared = {found for (found,) in cursor.fetchall()}
-        conn.info[PREPARED] = (driver, prepared)
-    if name not in prepared:
-        cursor.execute(f"PREPARE {name} AS {STATEMENTS[name][0]}")
-        prepared.add(name)
-    return execute_text(name)
+def _session(conn: Connection, driver: Any) -> _Session:
+    session: _Session | None = conn.info.get(SESSION)
+    if session is None or session.driver is not driver:
+        session = conn.info[SESSION] = _Session(driver, driver.info.encoding, pq.Escaping(driver.pgconn))
+    return session
+
+
+def _exec(session: _Session, sql: str) -> Any:
+    """`sql` through libpq (PQexec: the simple query protocol, several statements allowed; the GIL is let go
+    while it waits), its error as psycopg's."""
+    result = session.driver.pgconn.exec_(sql.encode(session.encoding))
+    if result.status not in RESULT_OK:
+        raise errors.error_from_result(result, encoding=session.encoding)
+    return result
+
+
+def _execute(session: _Session, name: str, values: tuple[Any, ...]) -> str:
+    """`EXECUTE name('…', …)`, after preparing `name` on this connection if it is not yet (one round trip,
+    once per connection; a single PREPARE is done or not, never half-way)."""
+    if session.prepared is None:  # after a rollback: psycopg dropped them all if it had any of its own
+        found = _exec(session, "SELECT name FROM pg_prepared_statements WHERE starts_with(name, 'otklik_')")
+        session.prepared = {found.get_value(row, 0).decode() for row in range(found.ntuples)}
+    if name not in session.prepared:
+        _exec(session, f"PREPARE {name} AS {STATEMENTS[name][0]}")
+        session.prepared.add(name)
+    return execute_text(name).format(*[_literal(session, value) for value in values])
+
+
+def _literal(session: _Session, value: Any) -> str:
+    """`value` as an SQL literal; text is quoted by libpq for this connection (PQescapeLiteral). The
+    statement's parameter types, fixed when it was prepared, make the server read an untyped literal as
+    that type."""
+    if isinstance(value, str):
+        if "\x00" in value:  # PQescapeLiteral would cut the text there
+            raise errors.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+        quoted: bytes = session.escaping.escape_literal(value.encode(session.encoding))
+        return quoted.decode(session.encoding)
+    if isinstance(value, datetime):
+        return f"'{value.isoformat()}'"
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    raise TypeError(f"no SQL literal for {type(value).__name__}")
 
 
 def _autocommit(dbapi_connection: Any, _record: Any) -> None:
@@ -194,6 +260,6 @@ def _before_reset(dbapi_connection: Any, record: Any, _state: Any) -> None:
 
 
 def _unsure(driver: Any, info: dict[str, Any]) -> None:
-    entry = info.get(PREPARED)
-    if entry is not None and entry[0] is driver and driver.pgconn.transaction_status != IDLE:
-        info[PREPARED] = (driver, None)
+    session: _Session | None = info.get(SESSION)
+    if session is not None and session.driver is driver and driver.pgconn.transaction_status != IDLE:
+        session.prepared = None

@@ -63,7 +63,7 @@ class SqlEvents(Repository):
         if self.is_sqlite:
             claimed = self.raw.execute(RAW_CLAIM, (channel, bot, event_key, sqlite_timestamp(at))).fetchone()
             return claimed is not None
-        return self.uow.pg("otklik_claim", (channel, bot, event_key, at)).fetchone() is not None
+        return self.uow.pg("otklik_claim", (channel, bot, event_key, at)) is not None
 
     def seen(self, channel: str, bot: str, event_key: str) -> bool:
         found = self.conn.execute(
@@ -87,10 +87,10 @@ class SqlDialogs(Repository):
         if self.is_sqlite:
             row = self.raw.execute(RAW_LOAD, key).fetchone()
         else:
-            row = self.uow.pg("otklik_load", key).fetchone()
+            row = self.uow.pg("otklik_load", key)
             if row is None:  # a new chat: make its row (or meet a concurrent first message's), then lock it
                 self.uow.pg("otklik_ensure_dialog", (*key, chat.user_id, datetime.now(UTC)))
-                row = self.uow.pg("otklik_load", key).fetchone()
+                row = self.uow.pg("otklik_load", key)
         return _state(row[0] if row else None)
 
     def claim_and_load(
@@ -101,13 +101,13 @@ class SqlDialogs(Repository):
         # One statement (one round trip) for the claim and the locked read; a new chat's row is then made and
         # locked in two more.
         key = (chat.channel, chat.chat_id)
-        found = self.uow.pg("otklik_claim_and_load", (chat.channel, bot, event_key, at, *key))
-        claimed, raw = found.fetchone()
+        row = self.uow.pg("otklik_claim_and_load", (chat.channel, bot, event_key, at, *key))
+        claimed, raw = row if row else ("f", None)  # always one row
         if raw is None:
             self.uow.pg("otklik_ensure_dialog", (*key, chat.user_id, datetime.now(UTC)))
-            row = self.uow.pg("otklik_load", key).fetchone()
-            raw = row[0] if row else None
-        return claimed, _state(raw)
+            loaded = self.uow.pg("otklik_load", key)
+            raw = loaded[0] if loaded else None
+        return claimed == "t", _state(raw)
 
     def save(self, chat: ChatRef, state: dict[str, Any], at: datetime) -> None:
         raw = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
@@ -199,8 +199,8 @@ class SqlUnitOfWork:
             self._cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         return self._cursor
 
-    def pg(self, name: str, params: tuple[Any, ...]) -> Any:
-        """PostgreSQL: run per-update statement `name` (storage/pg_session.py); its errors are SQLAlchemy's,
-        as if it had run through `conn.execute` (a lost connection is invalidated and reported as such, a
-        deadlock is an `OperationalError` the retry loop recognises)."""
+    def pg(self, name: str, params: tuple[Any, ...]) -> tuple[str | None, ...] | None:
+        """PostgreSQL: run per-update statement `name` (storage/pg_session.py), its first row as text; its
+        errors are SQLAlchemy's, as if it had run through `conn.execute` (a lost connection is invalidated and
+        reported as such, a deadlock is an `OperationalError` the retry loop recognises)."""
         return pg_session.run(self.conn, name, params)

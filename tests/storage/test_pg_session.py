@@ -233,3 +233,30 @@ def test_a_deadlock_between_two_updates_is_retried_and_both_land(db: Database) -
     assert errors == []
     assert sorted(attempts) in (["ab", "ab", "ba"], ["ab", "ba", "ba"])
     assert _claimed(db, "ab") and _claimed(db, "ba")
+
+
+@pytest.mark.parametrize("standard_strings", ["on", "off"])
+def test_hostile_text_is_stored_exactly_as_sent(one: Database, standard_strings: str) -> None:
+    """The per-update statements carry their values as literals quoted by libpq for the connection: quotes,
+    backslashes, percent signs and statement separators in a chat's id, a delivery id and the dialog's text
+    are stored as they came, whatever the session's `standard_conforming_strings`."""
+    hostile = "O'Brien \\' 100% $1 {} ; DROP TABLE dialogs; -- \\\\x \u00e9\u044f\U0001f573"
+    chat = ChatRef("test", f"chat'{hostile}", f"user\\{hostile}")
+    key = f"key'{hostile}"
+    setting = f"SET standard_conforming_strings = {standard_strings}"
+    one.run_sync(lambda uow: uow.conn.exec_driver_sql(setting))
+
+    def update(uow: SqlUnitOfWork) -> tuple[bool, dict[str, Any] | None]:
+        claimed, state = uow.dialogs.claim_and_load(chat, "", key, NOW)
+        uow.dialogs.save(chat, {"lang": "ru", "text": hostile}, NOW)
+        return claimed, state
+
+    assert one.run_sync(update) == (True, None)
+    assert one.run_sync(update) == (False, {"lang": "ru", "text": hostile})
+    stored = one.run_sync(
+        lambda uow: uow.conn.execute(select(dialogs.c.chat_id, dialogs.c.user_id, dialogs.c.state)).all()
+    )
+    assert [(row.chat_id, row.user_id) for row in stored if row.chat_id.startswith("chat'")] == [
+        (chat.chat_id, chat.user_id)
+    ]
+    assert _claimed(one, key)
