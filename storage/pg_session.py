@@ -55,6 +55,25 @@ STATEMENTS: dict[str, tuple[str, int]] = {
         "UPDATE dialogs SET state = $1, updated_at = $2, user_id = $3 WHERE channel = $4 AND chat_id = $5",
         5,
     ),
+    # Filing a ticket (one update in eight of a report): the ticket, then its photos and first events, which
+    # are held back to go with the next statement.
+    "otklik_create_ticket": (
+        "INSERT INTO tickets (category_code, subcategory_code, lat, lon, address, location_source, "
+        "description, author_channel, author_chat_id, author_user_id, language, organisation_code, status, "
+        "created_at, updated_at, deadline, overdue_notified) VALUES "
+        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false) RETURNING number",
+        16,
+    ),
+    "otklik_add_ticket_photo": (
+        "INSERT INTO ticket_photos (ticket_number, position, sha256, kind, hidden) "
+        "VALUES ($1, $2, $3, $4, false)",
+        4,
+    ),
+    "otklik_add_event": (
+        "INSERT INTO ticket_events (ticket_number, action, at, actor, from_status, to_status, comment, "
+        "photos, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        9,
+    ),
 }
 ClientCursor: Any = None
 """psycopg's client-side-binding cursor class, imported by `install`,"""
@@ -110,23 +129,26 @@ def run(conn: Connection, name: str, params: tuple[Any, ...]) -> Row | None:
 
 
 def query(conn: Connection, sql: str, params: tuple[Any, ...]) -> Any:
-    """Run `sql` (%s placeholders) with its values quoted into it by psycopg, never prepared: for a statement
-    whose best plan depends on its values, which a prepared statement's generic plan, used after five
-    executions, does not know (the nearby search: ~1 ms with its values, ~9 ms with the generic plan). The
-    cursor holds its result."""
+    """Run `sql` (%s placeholders) with its values quoted into it by psycopg, never prepared, in one simple
+    query with the BEGIN or the held-back statements it has to carry; the cursor holds its result. For a
+    statement whose best plan depends on its values, which a prepared statement's generic plan, used after
+    five executions, does not know (the nearby search: ~1 ms with its values, ~9 ms with the generic plan),
+    and for one that would otherwise cost a round trip of its own for what it carries."""
     driver: Any = conn.connection.driver_connection
-    if conn.info.get(HELD) or driver.pgconn.transaction_status == IDLE:
-        _send(conn, None, ())
     cursor = conn.info.get(CURSOR)
     if cursor is None or cursor.closed or cursor.connection is not driver:
         cursor = conn.info[CURSOR] = ClientCursor(driver)
     try:
-        cursor.execute(sql, params, prepare=False)
+        _session, parts = _carried(conn, driver)
+        carried = "".join(f"{part}; ".replace("%", "%%") for part in parts)  # psycopg's placeholders
+        cursor.execute(carried + sql, params, prepare=False)
     except driver.Error as exc:
         # SQLAlchemy's error, as from its own statements (it would close a cursor handed to it: this one is
         # kept with the connection).
         conn._handle_dbapi_exception(exc, sql, params, None, None)  # always raises
         raise  # pragma: no cover
+    while cursor.nextset():  # on to the last statement's result
+        pass
     return cursor
 
 
@@ -153,13 +175,8 @@ def _send(conn: Connection, name: str | None, params: tuple[Any, ...]) -> Row | 
     hands back the last statement's result, text that needs no conversion: psycopg's cursor, its values'
     adaptation and its result handling cost as much CPU again as the rest of an update's round trip."""
     driver: Any = conn.connection.driver_connection
-    pgconn = driver.pgconn
-    held = conn.info.pop(HELD, ())
-    parts = ["BEGIN"] if pgconn.transaction_status == IDLE else []
     try:
-        session = _session(conn, driver)
-        for held_name, held_values in held:
-            parts.append(_execute(session, held_name, held_values))
+        session, parts = _carried(conn, driver)
         if name == "COMMIT":
             parts.append(name)
         elif name is not None:
@@ -177,6 +194,15 @@ def _send(conn: Connection, name: str | None, params: tuple[Any, ...]) -> Row | 
         None if (value := result.get_value(0, column)) is None else value.decode(encoding)
         for column in range(result.nfields)
     )
+
+
+def _carried(conn: Connection, driver: Any) -> tuple[_Session, list[str]]:
+    """The BEGIN of a transaction not yet open and the statements held back, taken off the connection."""
+    session = _session(conn, driver)
+    held = conn.info.pop(HELD, ())
+    parts = ["BEGIN"] if driver.pgconn.transaction_status == IDLE else []
+    parts.extend(_execute(session, name, values) for name, values in held)
+    return session, parts
 
 
 def _session(conn: Connection, driver: Any) -> _Session:
@@ -224,6 +250,8 @@ def _literal(session: _Session, value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):  # quoted: 'nan' and 'inf' are floats' text too
+        return f"'{value!r}'"
     raise TypeError(f"no SQL literal for {type(value).__name__}")
 
 

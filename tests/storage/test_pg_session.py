@@ -6,23 +6,36 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
 from sqlalchemy import select, text
 
+from core.domain.tickets import Action, Status, TicketEvent
 from core.engine import Engine
-from core.messages import ChatRef, Incoming
+from core.messages import ChatRef, Incoming, Location
 from core.municipality import Municipality
+from core.ports import NewTicket
 from storage.database import Database
 from storage.places import nearby_tickets
 from storage.store import SqlUnitOfWork
-from storage.tables import dialogs, processed_events
+from storage.tables import dialogs, processed_events, tickets
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 CHAT = ChatRef("test", "pg-session-1", "u1")
+REPORT: list[dict[str, Any]] = [
+    {"command": "start"},
+    {"button": "menu:new"},
+    {"button": "cat:roads"},
+    {"button": "sub:roads.pothole"},
+    {"location": Location(52.2870, 104.2810)},
+    {"text": "Глубокая яма на проезжей части у остановки, машины объезжают по встречной полосе."},
+    {"button": "photos:done"},
+]
+"""A report up to its review (as bench/engine.py files it)."""
 
 
 class Boom(Exception):
@@ -260,3 +273,55 @@ def test_hostile_text_is_stored_exactly_as_sent(one: Database, standard_strings:
         (chat.chat_id, chat.user_id)
     ]
     assert _claimed(one, key)
+
+
+def test_filing_a_ticket_costs_four_round_trips(one: Database, demo: Municipality) -> None:
+    """The ticket is one prepared statement; its first events ride with the staff lookup that follows (who
+    gets the card), the dialog's save with the COMMIT."""
+    engine = Engine(one, demo, clock=lambda: NOW)
+
+    def report(chat: ChatRef) -> Callable[[], None]:
+        """Up to the review; the submit to be run."""
+        for number, fields in enumerate(REPORT):
+            one.run_sync(partial(engine.step, Incoming(chat, f"{chat.chat_id}-{number}", "ru", **fields)))
+        submit = Incoming(chat, f"{chat.chat_id}-submit", "ru", button="review:submit")
+        return lambda: one.run_sync(partial(engine.step, submit))
+
+    report(ChatRef("test", "pg-filing-first", "u-first"))()  # the statements are prepared
+    one.run_sync(lambda uow: uow.conn.execute(tickets.update().values(status="closed")))
+    trips = _client_round_trips(one, report(ChatRef("test", "pg-filing", "u-filing")))
+
+    filed = one.run_sync(lambda uow: uow.tickets.list(limit=1))
+    assert [summary.status for summary in filed] == ["assigned"]
+    events = one.run_sync(lambda uow: uow.tickets.get(filed[0].number)).events  # type: ignore[union-attr]
+    assert [event.action.value for event in events] == ["create", "assign"]
+    assert events[1].data == {"organisation": filed[0].organisation}
+    assert trips == 4
+
+
+def test_held_events_with_percent_signs_ride_with_a_query_intact(one: Database) -> None:
+    """A held event's literal goes in front of a statement psycopg fills in (the staff lookup): its percent
+    signs are not taken for placeholders, and the lookup gets its own value."""
+    filed = NewTicket(
+        "roads", None, 52.28701234567891, -0.1, "ул. O'Brien, 1", "pin", "Яма \\ 'x' 5%", (),
+        CHAT, "ru", None, Status.NEW, NOW, None,
+    )  # fmt: skip
+    number = one.run_sync(lambda uow: uow.tickets.create(filed))
+    comment = "100% done, %s and %(name)s and {} stay as written"
+    photo = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+    def comment_then_lookup(uow: SqlUnitOfWork) -> int:
+        event = TicketEvent(
+            Action.COMMENT, NOW, "staff:1", Status.NEW, Status.NEW, comment, (photo,), {"k": "50%"}
+        )
+        uow.tickets.add_event(number, event)
+        return len(uow.staff.of("no-such-organisation"))
+
+    assert one.run_sync(comment_then_lookup) == 0
+    ticket = one.run_sync(lambda uow: uow.tickets.get(number))
+    assert ticket is not None
+    assert (ticket.lat, ticket.lon, ticket.address, ticket.description, ticket.subcategory) == (
+        filed.lat, filed.lon, filed.address, filed.description, None
+    )  # fmt: skip
+    last = ticket.events[-1]
+    assert (last.comment, last.photos, last.data) == (comment, (photo,), {"k": "50%"})
