@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -550,32 +550,38 @@ def register_photo(conn: Connection, stored: StoredPhoto, *, now: datetime | Non
     dialect = conn.dialect.name
     table = photo_rows
     if dialect in ("postgresql", "sqlite"):
-        # The dialect's own module only here: sqlalchemy.dialects.postgresql imports all its drivers' modules.
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = (
-            dialect_insert(table)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["sha256"])
-            # rowcount of an INSERT is not reliable across drivers; RETURNING yields nothing on conflict.
-            .returning(table.c.sha256)
-        )
-        if conn.execute(statement).first() is not None:
+        add, refresh = _register_statements(dialect)
+        if conn.execute(add, values).first() is not None:
             return True
-        # An upsert, not an UPDATE: should the collector delete the row meanwhile, it is written again.
-        refresh = (
-            dialect_insert(table)
-            .values(values)
-            .on_conflict_do_update(index_elements=["sha256"], set_={"created_at": values["created_at"]})
-        )
-        conn.execute(refresh)
+        conn.execute(refresh, values)
         return False
     if not conn.execute(select(table.c.sha256).where(table.c.sha256 == stored.sha256)).first():
         conn.execute(insert(table).values(values))
         return True
     conn.execute(update(table).where(table.c.sha256 == stored.sha256).values(created_at=values["created_at"]))
     return False
+
+
+@functools.cache
+def _register_statements(dialect: str) -> tuple[Any, Any]:
+    """The insert of a new photo's row (RETURNING: the rowcount of an INSERT is not reliable across drivers,
+    and nothing comes back on a conflict) and the refresh of a known one's `created_at` (an upsert, not an
+    UPDATE: should the collector delete the row meanwhile, it is written again). Built once: building them
+    and their cache keys cost more than running them."""
+    # The dialect's own module only here: sqlalchemy.dialects.postgresql imports all its drivers' modules.
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    add = (
+        dialect_insert(photo_rows)
+        .on_conflict_do_nothing(index_elements=["sha256"])
+        .returning(photo_rows.c.sha256)
+    )
+    upsert = dialect_insert(photo_rows)
+    refresh = upsert.on_conflict_do_update(
+        index_elements=["sha256"], set_={"created_at": upsert.excluded.created_at}
+    )
+    return add, refresh
 
 
 class SqlPhotoRegistry(Repository):

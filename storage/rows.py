@@ -28,6 +28,12 @@ def utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
+def sqlite_timestamp(value: datetime) -> str:
+    """The text form SQLAlchemy's SQLite DateTime writes and reads (UTC, no offset). `isoformat` gives the
+    same text as `strftime("%Y-%m-%d %H:%M:%S.%f")` in under half the time, and this runs twice per update."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 def ticket_columns(r: Any) -> dict[str, Any]:
     """The fields every view of a ticket row reads alike: codes as they are, status typed, times in UTC."""
     return {

@@ -23,14 +23,17 @@ from storage.tables import (
 # Built once: a staff lookup runs in every ticket change (who gets the card), and building the statement and
 # its cache key cost as much CPU as running it (issue 17).
 ACTIVE_STAFF = select(staff).where(staff.c.active.is_(True)).order_by(staff.c.id)
-STAFF_OF = ACTIVE_STAFF.where(staff.c.organisation_code == bindparam("organisation"))
 DISPATCHERS = ACTIVE_STAFF.where(staff.c.role == "dispatcher")
 STAFF_BY_ID = select(staff).where(staff.c.id == bindparam("id"))
-PG_STAFF_OF = (
+STAFF_OF = (
     "SELECT id, channel, chat_id, user_id, organisation_code, role, name, language, removed_at FROM staff "
-    "WHERE active AND organisation_code = %s ORDER BY id"
+    "WHERE active AND organisation_code = {} ORDER BY id"
 )
-"""PostgreSQL: in one round trip with what a ticket's change held back (its events; storage/pg_session.py)."""
+"""Who gets a ticket's card, on every change of a ticket: on SQLite through the raw cursor (SQLAlchemy's
+execution cost several times SQLite's work), on PostgreSQL in one round trip with what the change held back
+(its events; storage/pg_session.py)."""
+SQLITE_STAFF_OF = STAFF_OF.format("?")
+PG_STAFF_OF = STAFF_OF.format("%s")
 ACTIVE_STAFF_BY_USER = select(staff).where(
     staff.c.channel == bindparam("channel"), staff.c.user_id == bindparam("user_id"), staff.c.active.is_(True)
 )
@@ -39,6 +42,11 @@ ACTIVE_STAFF_BY_USER = select(staff).where(
 def staff_ident(chat: ChatRef) -> str:
     """Staff are people: the platform user, or the chat where the platform has no separate user id."""
     return chat.user_id or chat.chat_id
+
+
+def _at(value: datetime | str | None) -> datetime | None:
+    """A timestamp as the raw cursor gives it: SQLite's text (UTC, as SQLAlchemy wrote it)."""
+    return utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
 def _member(row: Any) -> StaffMember:
@@ -138,11 +146,12 @@ class SqlStaff(Repository):
 
     def of(self, organisation: str) -> Sequence[StaffMember]:
         if self.is_sqlite:
-            return [_member(r) for r in self.conn.execute(STAFF_OF, {"organisation": organisation})]
-        rows = pg_session.query(self.conn, PG_STAFF_OF, (organisation,)).fetchall()
+            rows = self.raw.execute(SQLITE_STAFF_OF, (organisation,)).fetchall()
+        else:
+            rows = pg_session.query(self.conn, PG_STAFF_OF, (organisation,)).fetchall()
         return [
             StaffMember(
-                number, ChatRef(channel, chat_id, user_id), org, role, name, language, utc(removed_at)
+                number, ChatRef(channel, chat_id, user_id), org, role, name, language, _at(removed_at)
             )
             for number, channel, chat_id, user_id, org, role, name, language, removed_at in rows
         ]

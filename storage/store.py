@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, select
 
 from core.messages import ChatRef
 from storage import pg_session
@@ -28,13 +28,12 @@ from storage.photos import SqlPhotoRegistry
 from storage.places import SqlSupporters
 from storage.repository import Repository
 from storage.residents import SqlResidents
+from storage.rows import sqlite_timestamp
 from storage.staff_store import SqlStaff
-from storage.tables import processed_events, tickets
+from storage.tables import processed_events
 from storage.tickets import SqlTickets
 from storage.web_store import SqlTicketSearch, SqlWebLogins
 from storage.widget_inbox import SqlWidgetInbox
-
-INSERT_TICKET = insert(tickets).returning(tickets.c.number)
 
 # The per-update statements on SQLite run on the raw sqlite3 cursor: SQLAlchemy's execution machinery costs
 # ~50-100 µs per statement, more than SQLite itself, and these three run on every update (DESIGN.md §10).
@@ -48,12 +47,6 @@ RAW_SAVE = (
     "ON CONFLICT (channel, chat_id) DO UPDATE SET "
     "state = excluded.state, updated_at = excluded.updated_at, user_id = excluded.user_id"
 )
-
-
-def sqlite_timestamp(value: datetime) -> str:
-    """The text form SQLAlchemy's SQLite DateTime writes and reads (UTC, no offset). `isoformat` gives the
-    same text as `strftime("%Y-%m-%d %H:%M:%S.%f")` in under half the time, and this runs twice per update."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class SqlEvents(Repository):

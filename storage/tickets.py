@@ -18,12 +18,23 @@ from core.ports import NearbyTicket, NewTicket, TicketSummary
 from storage import pg_session
 from storage.places import nearby_tickets
 from storage.repository import Repository
-from storage.rows import SUPPORTERS, ticket_summary, utc
+from storage.rows import SUPPORTERS, sqlite_timestamp, ticket_summary, utc
 from storage.tables import supporters, ticket_events, ticket_photos, tickets
 
-INSERT_TICKET = insert(tickets).returning(tickets.c.number)
-INSERT_EVENT = insert(ticket_events)
-"""Built once: a statement made per call is walked again for its cache key on every execution."""
+RAW_INSERT_TICKET = (
+    "INSERT INTO tickets (category_code, subcategory_code, lat, lon, address, location_source, description, "
+    "author_channel, author_chat_id, author_user_id, language, organisation_code, status, created_at, "
+    "updated_at, deadline, overdue_notified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
+)
+RAW_INSERT_TICKET_PHOTO = (
+    "INSERT INTO ticket_photos (ticket_number, position, sha256, kind, hidden) VALUES (?, ?, ?, ?, 0)"
+)
+RAW_INSERT_EVENT = (
+    "INSERT INTO ticket_events (ticket_number, action, at, actor, from_status, to_status, comment, photos, "
+    "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+"""SQLite: filing a ticket through the raw cursor, as PostgreSQL's prepared statements (storage/pg_session.py)
+take the same values: SQLAlchemy's execution of the three inserts cost several times SQLite's work."""
 
 """Statuses in which an organisation (or the dispatcher) owes the resident something."""
 
@@ -42,66 +53,40 @@ TICKET_COLUMNS = {
 }
 
 
+def _sqlite(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Timestamps as SQLAlchemy's SQLite DateTime writes them."""
+    return tuple(sqlite_timestamp(value) if isinstance(value, datetime) else value for value in values)
+
+
 class SqlTickets(Repository):
     def create(self, ticket: NewTicket) -> int:
-        if not self.is_sqlite:
-            return self._create_pg(ticket)
-        number = self.conn.execute(
-            INSERT_TICKET,
-            dict(
-                category_code=ticket.category,
-                subcategory_code=ticket.subcategory,
-                lat=ticket.lat,
-                lon=ticket.lon,
-                address=ticket.address,
-                location_source=ticket.location_source,
-                description=ticket.description,
-                author_channel=ticket.author.channel,
-                author_chat_id=ticket.author.chat_id,
-                author_user_id=ticket.author.user_id,
-                language=ticket.language,
-                organisation_code=ticket.organisation,
-                status=ticket.status.value,
-                created_at=ticket.created_at,
-                updated_at=ticket.created_at,
-                deadline=ticket.deadline,
-            ),
-        ).scalar_one()
-        if ticket.photos:
-            self.conn.execute(
-                insert(ticket_photos),
-                [
-                    {"ticket_number": number, "position": i, "sha256": sha, "kind": "report"}
-                    for i, sha in enumerate(ticket.photos)
-                ],
-            )
-        return int(number)
-
-    def _create_pg(self, ticket: NewTicket) -> int:
-        """PostgreSQL: the ticket in one prepared statement, its photos held back to go with the next one
-        (storage/pg_session.py): SQLAlchemy's execution cost as much CPU as the round trip."""
-        row = pg_session.run(
-            self.conn,
-            "otklik_create_ticket",
-            (
-                ticket.category,
-                ticket.subcategory,
-                ticket.lat,
-                ticket.lon,
-                ticket.address,
-                ticket.location_source,
-                ticket.description,
-                ticket.author.channel,
-                ticket.author.chat_id,
-                ticket.author.user_id,
-                ticket.language,
-                ticket.organisation,
-                ticket.status.value,
-                ticket.created_at,
-                ticket.created_at,
-                ticket.deadline,
-            ),
+        values = (
+            ticket.category,
+            ticket.subcategory,
+            ticket.lat,
+            ticket.lon,
+            ticket.address,
+            ticket.location_source,
+            ticket.description,
+            ticket.author.channel,
+            ticket.author.chat_id,
+            ticket.author.user_id,
+            ticket.language,
+            ticket.organisation,
+            ticket.status.value,
+            ticket.created_at,
+            ticket.created_at,
+            ticket.deadline,
         )
+        if self.is_sqlite:
+            number = self.raw.execute(RAW_INSERT_TICKET, _sqlite(values)).lastrowid
+            self.raw.executemany(
+                RAW_INSERT_TICKET_PHOTO,
+                [(number, position, sha, "report") for position, sha in enumerate(ticket.photos)],
+            )
+            return int(number)
+        # PostgreSQL: the photos are held back to go with the next statement.
+        row = pg_session.run(self.conn, "otklik_create_ticket", values)
         assert row is not None and row[0] is not None  # RETURNING: one row
         number = int(row[0])
         for position, sha in enumerate(ticket.photos):
@@ -109,24 +94,21 @@ class SqlTickets(Repository):
         return number
 
     def add_event(self, number: int, event: TicketEvent) -> None:
-        values = dict(
-            ticket_number=number,
-            action=event.action.value,
-            at=event.at,
-            actor=event.actor,
-            from_status=event.from_status.value if event.from_status else None,
-            to_status=event.to_status.value,
-            comment=event.comment,
-            photos=list(event.photos),
-            data=dict(event.data),
+        values = (
+            number,
+            event.action.value,
+            event.at,
+            event.actor,
+            event.from_status.value if event.from_status else None,
+            event.to_status.value,
+            event.comment,
+            json.dumps(list(event.photos)),
+            json.dumps(dict(event.data), ensure_ascii=False),
         )
         if self.is_sqlite:
-            self.conn.execute(INSERT_EVENT, values)
-            return
-        # PostgreSQL: held back to go with the next statement; nothing reads an event before that.
-        values["photos"] = json.dumps(values["photos"])
-        values["data"] = json.dumps(values["data"], ensure_ascii=False)
-        pg_session.hold(self.conn, "otklik_add_event", tuple(values.values()))
+            self.raw.execute(RAW_INSERT_EVENT, _sqlite(values))
+        else:  # held back to go with the next statement; nothing reads an event before that
+            pg_session.hold(self.conn, "otklik_add_event", values)
 
     def set_status(self, number: int, status: Status, at: datetime) -> None:
         self.conn.execute(
