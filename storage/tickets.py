@@ -36,8 +36,6 @@ RAW_INSERT_EVENT = (
 """SQLite: filing a ticket through the raw cursor, as PostgreSQL's prepared statements (storage/pg_session.py)
 take the same values: SQLAlchemy's execution of the three inserts cost several times SQLite's work."""
 
-"""Statuses in which an organisation (or the dispatcher) owes the resident something."""
-
 TICKET_COLUMNS = {
     "status": "status",
     "updated_at": "updated_at",
