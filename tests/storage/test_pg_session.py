@@ -4,9 +4,10 @@ transaction is whole all the same, whatever runs in it and however it ends."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -16,26 +17,17 @@ from sqlalchemy import select, text
 
 from core.domain.tickets import Action, Status, TicketEvent
 from core.engine import Engine
-from core.messages import ChatRef, Incoming, Location
+from core.messages import ChatRef, Incoming
 from core.municipality import Municipality
 from core.ports import NewTicket
 from storage.database import Database
 from storage.places import nearby_tickets
 from storage.store import SqlUnitOfWork
 from storage.tables import dialogs, processed_events, tickets
+from tests.support import Resident, submit_report
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 CHAT = ChatRef("test", "pg-session-1", "u1")
-REPORT: list[dict[str, Any]] = [
-    {"command": "start"},
-    {"button": "menu:new"},
-    {"button": "cat:roads"},
-    {"button": "sub:roads.pothole"},
-    {"location": Location(52.2870, 104.2810)},
-    {"text": "Глубокая яма на проезжей части у остановки, машины объезжают по встречной полосе."},
-    {"button": "photos:done"},
-]
-"""A report up to its review (as bench/engine.py files it)."""
 
 
 class Boom(Exception):
@@ -279,17 +271,21 @@ def test_filing_a_ticket_costs_four_round_trips(one: Database, demo: Municipalit
     """The ticket is one prepared statement; its first events ride with the staff lookup that follows (who
     gets the card), the dialog's save with the COMMIT."""
     engine = Engine(one, demo, clock=lambda: NOW)
-
-    def report(chat: ChatRef) -> Callable[[], None]:
-        """Up to the review; the submit to be run."""
-        for number, fields in enumerate(REPORT):
-            one.run_sync(partial(engine.step, Incoming(chat, f"{chat.chat_id}-{number}", "ru", **fields)))
-        submit = Incoming(chat, f"{chat.chat_id}-submit", "ru", button="review:submit")
-        return lambda: one.run_sync(partial(engine.step, submit))
-
-    report(ChatRef("test", "pg-filing-first", "u-first"))()  # the statements are prepared
+    asyncio.run(submit_report(Resident(engine, "pg-filing-first")))  # the statements are prepared
     one.run_sync(lambda uow: uow.conn.execute(tickets.update().values(status="closed")))
-    trips = _client_round_trips(one, report(ChatRef("test", "pg-filing", "u-filing")))
+    resident = Resident(engine, "pg-filing")
+
+    async def up_to_the_review() -> None:
+        await resident.command("new")
+        await resident.press("cat:roads")
+        await resident.press("sub:roads.pothole")
+        await resident.pin(52.2870, 104.2810)
+        await resident.say("Глубокая яма на проезжей части у остановки.")
+        await resident.press("photos:done")
+
+    asyncio.run(up_to_the_review())
+    submit = Incoming(resident.chat, "pg-filing-submit", "ru", button="review:submit")
+    trips = _client_round_trips(one, lambda: one.run_sync(partial(engine.step, submit)))
 
     filed = one.run_sync(lambda uow: uow.tickets.list(limit=1))
     assert [summary.status for summary in filed] == ["assigned"]
